@@ -1,0 +1,79 @@
+"""User-facing errors.
+
+Every error a user can cause derives from `ExporterError`; the CLI prints its message and exits with
+`exit_code` instead of a traceback. Messages follow four parts: what happened, where (the user's
+file:line), why, and how to fix it.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class ExporterError(Exception):
+    """An expected failure caused by the user's model or input; printed without a traceback."""
+
+    exit_code = 2
+
+
+class ModelLoadError(ExporterError):
+    """model.py could not be imported or does not follow the model.py contract."""
+
+
+class TracingError(ExporterError):
+    """The function could not be traced into a static graph (the message names the user's line)."""
+
+
+class UnsupportedError(TracingError):
+    """A NumPy function, argument or ONNX operator that exporter does not support."""
+
+
+class BuildError(ExporterError):
+    """The generated C++ project failed to configure or compile."""
+
+
+def _is_internal(filename: str) -> bool:
+    """Frames inside exporter, NumPy or the standard library are not the user's code."""
+    path = os.path.abspath(filename)
+    if path.startswith(_PACKAGE_DIR + os.sep):
+        return True
+    if "site-packages" in path and (os.sep + "numpy" + os.sep) in path:
+        return True
+    return path.startswith(os.path.dirname(os.__file__)) or filename.startswith("<frozen")
+
+
+def user_location() -> str | None:
+    """`file:line: code` of the innermost stack frame that belongs to the user's code."""
+    for frame in reversed(traceback.extract_stack()):
+        if not _is_internal(frame.filename):
+            code = (frame.line or "").strip()
+            where = f"{frame.filename}:{frame.lineno}"
+            return f"{where}: in {frame.name}: {code}" if code else f"{where}: in {frame.name}"
+    return None
+
+
+def tracing_error(what: str, fix: str | None = None, cls: type[TracingError] = TracingError) -> TracingError:
+    """Build a TracingError that names the user's line and says how to fix it."""
+    parts = [what]
+    where = user_location()
+    if where:
+        parts.append(f"  at {where}")
+    if fix:
+        parts.append(f"  fix: {fix}")
+    return cls("\n".join(parts))
+
+
+def excepthook_location(exc: BaseException) -> str | None:
+    """The user's frame in the traceback of `exc` (for errors raised by NumPy inside a trace)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    for frame in reversed(frames):
+        if not _is_internal(frame.filename):
+            return f"{frame.filename}:{frame.lineno}: in {frame.name}: {(frame.line or '').strip()}"
+    return None
+
+
+def print_error(exc: ExporterError) -> None:
+    print(f"error: {exc}", file=sys.stderr)

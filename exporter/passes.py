@@ -1,0 +1,171 @@
+"""Graph passes over ONNX models. Each pass is a small function that edits the model in place and
+returns whether it changed anything; `optimize` runs them to a fixed point.
+
+They serve both the traced graphs and imported .onnx files (whose exporters leave shape arithmetic,
+Identity chains and unused nodes behind).
+"""
+from __future__ import annotations
+
+import hashlib
+import warnings
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+# Folding never lets the model grow much: a node whose constant output is larger than this and than
+# 4x its inputs (an Expand of a scalar, say) stays a node.
+_FOLD_MIN_BYTES = 1 << 16
+_NEVER_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
+
+
+def _consumers(graph):
+    uses = {}
+    for node in graph.node:
+        for name in node.input:
+            uses.setdefault(name, []).append(node)
+    return uses
+
+
+def eliminate_dead_nodes(model: onnx.ModelProto) -> bool:
+    """Drop nodes and initializers that no graph output depends on."""
+    graph = model.graph
+    live = {o.name for o in graph.output}
+    kept = []
+    for node in reversed(graph.node):
+        if any(o in live for o in node.output) or _has_subgraph(node):
+            kept.append(node)
+            live.update(i for i in node.input if i)
+            live.update(_subgraph_inputs(node))
+    changed = len(kept) != len(graph.node)
+    if changed:
+        del graph.node[:]
+        graph.node.extend(reversed(kept))
+    unused = [t for t in graph.initializer if t.name not in live]
+    for t in unused:
+        graph.initializer.remove(t)
+    return changed or bool(unused)
+
+
+def _has_subgraph(node):
+    return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
+
+
+def _subgraph_inputs(node):
+    for attr in node.attribute:
+        for g in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+            for n in g.node:
+                yield from (i for i in n.input if i)
+
+
+def deduplicate_initializers(model: onnx.ModelProto) -> bool:
+    """Make identical initializers one (exporters often store a shared weight twice)."""
+    graph = model.graph
+    seen, rename = {}, {}
+    outputs = {o.name for o in graph.output}
+    for t in list(graph.initializer):
+        key = (t.data_type, tuple(t.dims), hashlib.sha1(numpy_helper.to_array(t).tobytes()).hexdigest())
+        if key in seen and t.name not in outputs:
+            rename[t.name] = seen[key]
+            graph.initializer.remove(t)
+        else:
+            seen.setdefault(key, t.name)
+    if rename:
+        _rename_inputs(graph, rename)
+    return bool(rename)
+
+
+def _rename_inputs(graph, rename):
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name in rename:
+                node.input[i] = rename[name]
+
+
+def remove_identities(model: onnx.ModelProto) -> bool:
+    """Bypass Identity/Dropout-at-inference nodes, except where they produce a graph output."""
+    graph = model.graph
+    outputs = {o.name for o in graph.output}
+    rename, kept = {}, []
+    for node in graph.node:
+        passthrough = node.op_type == "Identity" or (node.op_type == "Dropout" and len(
+            [o for o in node.output if o]) == 1 and not _training_mode(node, graph))
+        if passthrough and node.output[0] not in outputs and node.domain in ("", "ai.onnx"):
+            rename[node.output[0]] = rename.get(node.input[0], node.input[0])
+        else:
+            kept.append(node)
+    if not rename:
+        return False
+    for node in kept:
+        for i, name in enumerate(node.input):
+            while name in rename:
+                name = rename[name]
+            node.input[i] = name
+    del graph.node[:]
+    graph.node.extend(kept)
+    return True
+
+
+def _training_mode(node, graph):
+    if len(node.input) < 3 or not node.input[2]:
+        return False
+    for t in graph.initializer:
+        if t.name == node.input[2]:
+            return bool(numpy_helper.to_array(t))
+    return True
+
+
+def fold_constants(model: onnx.ModelProto) -> bool:
+    """Evaluate nodes whose inputs are all constants and store their results as initializers."""
+    from onnx.reference import ReferenceEvaluator
+
+    graph = model.graph
+    consts = {t.name: t for t in graph.initializer}
+    graph_inputs = {i.name for i in graph.input}
+    outputs = {o.name for o in graph.output}
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 21)
+    kept, changed = [], False
+    for node in graph.node:
+        inputs = [i for i in node.input if i]
+        foldable = (node.domain in ("", "ai.onnx") and node.op_type not in _NEVER_FOLD
+                    and all(i in consts and i not in graph_inputs for i in inputs)
+                    and not any(o in outputs for o in node.output) and not _has_subgraph(node))
+        if foldable:
+            values = [numpy_helper.to_array(consts[i]) if i else None for i in node.input]
+            try:
+                with warnings.catch_warnings(), np.errstate(all="ignore"):
+                    warnings.simplefilter("ignore")
+                    results = ReferenceEvaluator(node, opsets={"": opset}).run(
+                        None, {i: v for i, v in zip(node.input, values) if i})
+            except Exception:
+                results = None
+            in_bytes = sum(v.nbytes for v in values if v is not None)
+            if results is not None and all(
+                    np.asarray(r).nbytes <= max(_FOLD_MIN_BYTES, 4 * in_bytes) for r in results):
+                for name, value in zip(node.output, results):
+                    if name:
+                        tensor = numpy_helper.from_array(np.asarray(value), name)
+                        graph.initializer.append(tensor)
+                        consts[name] = tensor
+                changed = True
+                continue
+        kept.append(node)
+    if changed:
+        del graph.node[:]
+        graph.node.extend(kept)
+    return changed
+
+
+PASSES = [remove_identities, fold_constants, deduplicate_initializers, eliminate_dead_nodes]
+
+
+def optimize(model: onnx.ModelProto, passes=None, max_rounds: int = 8) -> onnx.ModelProto:
+    """Run `passes` (default: all) until none changes the model."""
+    for _ in range(max_rounds):
+        if not any([p(model) for p in (passes or PASSES)]):
+            break
+    return model
+
+
+__all__ = ["optimize", "fold_constants", "eliminate_dead_nodes", "deduplicate_initializers",
+           "remove_identities"]

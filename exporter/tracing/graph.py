@@ -1,0 +1,102 @@
+"""GraphBuilder: the ONNX graph under construction while a function is traced.
+
+The builder owns node emission, unique names and constants (deduplicated by content, so a weight used
+twice is stored once). Everything it makes is plain ONNX: the traced graph *is* the IR that both the
+ONNX writer and the native backend consume.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+OPSET = 21  # ONNX opset the exporter writes (ONNX 1.16+); ONNX Runtime 1.18+ runs it.
+
+
+def onnx_dtype(dtype) -> int:
+    return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+
+
+class GraphBuilder:
+    """Collects nodes and constants; `op()` emits a node and returns its output name(s)."""
+
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: dict[str, np.ndarray] = {}
+        self.value_dtypes: dict[str, np.dtype] = {}  # expected dtype of each traced value (verifier)
+        self.dim_names: dict[tuple[int, int], str] = {}  # (example size, probe size) -> dynamic axis name
+        self.probing = False  # True when a second, resized "probe" run tracks dynamic axes
+        self._const_index: dict[tuple, str] = {}
+        self._used = Counter()
+
+    def fresh(self, hint: str) -> str:
+        """A new unique value name derived from `hint`."""
+        hint = hint or "v"
+        n = self._used[hint]
+        self._used[hint] += 1
+        return hint if n == 0 else f"{hint}_{n}"
+
+    def reserve(self, name: str) -> None:
+        self._used[name] += 1
+
+    def const(self, value, dtype=None) -> str:
+        """Name of an initializer holding `value`; identical constants share one initializer."""
+        array = np.asarray(value, dtype=dtype)
+        if array.dtype == np.float16 or array.dtype.kind not in "biuf":
+            raise TypeError(f"constant of dtype {array.dtype} is not supported")
+        array = np.ascontiguousarray(array)
+        key = (array.dtype.str, array.shape, hashlib.sha1(array.tobytes()).hexdigest())
+        name = self._const_index.get(key)
+        if name is None:
+            name = self.fresh("const" if array.size <= 16 else "weight")
+            self.initializers[name] = array
+            self._const_index[key] = name
+        return name
+
+    def op(self, op_type: str, *inputs: str | None, outputs: int = 1, hint: str | None = None,
+           domain: str = "", **attrs):
+        """Emit one node; returns its output name (or a list when outputs > 1)."""
+        base = hint or op_type.lower()
+        names = [self.fresh(base) for _ in range(outputs)]
+        attrs = {k: v for k, v in attrs.items() if v is not None}
+        node = helper.make_node(op_type, ["" if i is None else i for i in inputs], names,
+                                name=self.fresh(f"{op_type}_node"), domain=domain, **attrs)
+        self.nodes.append(node)
+        return names[0] if outputs == 1 else names
+
+    # Small helpers for ops whose operands are inputs in current opsets.
+    def ints(self, values) -> str:
+        return self.const(np.asarray(values, dtype=np.int64).reshape(-1))
+
+    def cast(self, name: str, dtype) -> str:
+        return self.op("Cast", name, to=onnx_dtype(dtype))
+
+    def reshape(self, name: str, shape) -> str:
+        return self.op("Reshape", name, self.ints(shape) if not isinstance(shape, str) else shape)
+
+    def unsqueeze(self, name: str, axes) -> str:
+        return self.op("Unsqueeze", name, self.ints(axes))
+
+    def squeeze(self, name: str, axes) -> str:
+        return self.op("Squeeze", name, self.ints(axes))
+
+    def transpose(self, name: str, perm) -> str:
+        return self.op("Transpose", name, perm=[int(p) for p in perm])
+
+    def reduce(self, op_type: str, name: str, axes, keepdims: bool) -> str:
+        axes_input = None if axes is None else self.ints(axes)
+        return self.op(op_type, name, axes_input, keepdims=int(keepdims))
+
+    def slice(self, name: str, starts, ends, axes, steps=None) -> str:
+        steps_input = None if steps is None else self.ints(steps)
+        return self.op("Slice", name, self.ints(starts), self.ints(ends), self.ints(axes), steps_input)
+
+    def concat(self, names, axis: int) -> str:
+        return names[0] if len(names) == 1 else self.op("Concat", *names, axis=axis)
+
+
+def to_initializers(initializers: dict[str, np.ndarray]) -> list[onnx.TensorProto]:
+    return [numpy_helper.from_array(a, name) for name, a in initializers.items()]

@@ -1,0 +1,163 @@
+"""trace(): run a function once on traced arrays and return the ONNX model it computes."""
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from .. import __version__
+from ..errors import ExporterError, TracingError, UnsupportedError, excepthook_location
+from .graph import OPSET, GraphBuilder, onnx_dtype, to_initializers
+from .tracer import SymInt, Tracer
+
+SUPPORTED_DTYPES = {np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64, np.bool_)}
+
+
+def input_names_of(fn, count: int) -> list[str]:
+    """Parameter names of `fn` for `count` positional inputs (x0, x1, ... where none can be read)."""
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    if any(p.kind == p.VAR_POSITIONAL for p in _params(fn)) or len(params) < count:
+        return [p.name for p in params[:count]] + [f"x{i}" for i in range(len(params), count)]
+    return [p.name for p in params[:count]]
+
+
+def _params(fn):
+    try:
+        return list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return []
+
+
+def _probe_sizes(inputs, names, dynamic_axes) -> dict[str, tuple[int, int]]:
+    """Pick a distinct probe size per dynamic axis name: (example size, probe size)."""
+    sizes: dict[str, tuple[int, int]] = {}
+    for name, axes in dynamic_axes.items():
+        if name not in names:
+            raise ExporterError(f"dynamic_axes names input '{name}', but the inputs are {names}")
+        x = inputs[names.index(name)]
+        for axis, dim in axes.items():
+            if not -x.ndim <= int(axis) < x.ndim:
+                raise ExporterError(f"dynamic axis {axis} of input '{name}' is out of range for shape {x.shape}")
+            size = x.shape[int(axis)]
+            if dim in sizes and sizes[dim][0] != size:
+                raise ExporterError(f"dynamic axis '{dim}' has example size {sizes[dim][0]} and {size} in "
+                                    f"different inputs; one name must mean one size")
+            sizes.setdefault(dim, (size, size + 7 + 2 * len(sizes)))
+    return sizes
+
+
+def trace(fn, example_inputs, input_names=None, dynamic_axes=None, graph_name="model") -> onnx.ModelProto:
+    """Trace `fn` on `example_inputs` and return an ONNX model computing the same function.
+
+    >>> import numpy as np
+    >>> model = trace(lambda x: np.tanh(x) * 2, (np.ones((2, 3), np.float32),))
+    >>> [n.op_type for n in model.graph.node]
+    ['Tanh', 'Mul']
+    """
+    inputs = [np.asarray(x) for x in example_inputs]
+    for i, x in enumerate(inputs):
+        if x.dtype not in SUPPORTED_DTYPES:
+            raise ExporterError(f"example input {i} has dtype {x.dtype}; supported input dtypes are "
+                                "float32, float64, int32, int64 and bool")
+    names = list(input_names) if input_names else input_names_of(fn, len(inputs))
+    dynamic_axes = {k: {int(a) % max(inputs[names.index(k)].ndim, 1) if k in names else a: d
+                        for a, d in v.items()} for k, v in (dynamic_axes or {}).items()}
+    sizes = _probe_sizes(inputs, names, dynamic_axes)
+
+    g = GraphBuilder()
+    g.probing = bool(sizes)
+    g.dim_names = {pair: dim for dim, pair in sizes.items()}
+    tracers, graph_inputs = [], []
+    for name, x in zip(names, inputs):
+        g.reserve(name)
+        axes = dynamic_axes.get(name, {})
+        probe = None
+        if g.probing:
+            probe_shape = tuple(sizes[axes[i]][1] if i in axes else d for i, d in enumerate(x.shape))
+            probe = np.resize(x, probe_shape) if x.size else np.zeros(probe_shape, x.dtype)
+        tracers.append(Tracer(g, name, x, probe))
+        dims = [axes[i] if i in axes else d for i, d in enumerate(x.shape)]
+        graph_inputs.append(helper.make_tensor_value_info(name, onnx_dtype(x.dtype), dims))
+
+    result = _call(fn, tracers)
+    graph_outputs = _outputs(g, result)
+    graph = helper.make_graph(g.nodes, graph_name, graph_inputs, graph_outputs, to_initializers(g.initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="exporter", producer_version=__version__)
+    model.ir_version = min(model.ir_version, 10)  # readable by every ONNX Runtime that knows opset 21
+    from ..passes import optimize
+    model = optimize(model)
+    _verify(model, g)
+    return model
+
+
+def _call(fn, tracers):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return fn(*tracers)
+        except ExporterError:
+            raise
+        except Exception as exc:
+            if _raised_inside_exporter(exc):
+                raise  # a bug of ours, not the user's: keep the traceback
+            where = excepthook_location(exc)
+            raise TracingError(f"the model raised {type(exc).__name__} while being traced: {exc}"
+                               + (f"\n  at {where}" if where else "")) from None
+
+
+def _raised_inside_exporter(exc: BaseException) -> bool:
+    import os
+    import traceback
+    frames = traceback.extract_tb(exc.__traceback__)
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return bool(frames) and os.path.abspath(frames[-1].filename).startswith(package + os.sep)
+
+
+def _outputs(g: GraphBuilder, result):
+    results = list(result) if isinstance(result, (tuple, list)) else [result]
+    if not results:
+        raise TracingError("the model returned no arrays")
+    outputs = []
+    for k, r in enumerate(results):
+        if isinstance(r, SymInt):
+            raise UnsupportedError(f"output {k} is a dynamic dimension, not an array; return arrays")
+        if not isinstance(r, Tracer):
+            try:
+                value = np.asarray(r)
+            except Exception:
+                raise TracingError(f"output {k} is a {type(r).__name__}; the model must return arrays (an array "
+                                   "or a tuple/list of arrays)") from None
+            if value.dtype not in SUPPORTED_DTYPES:
+                raise TracingError(f"output {k} has dtype {value.dtype}, which is not supported")
+            r = Tracer(g, g.op("Identity", g.const(value), hint=f"output_{k}"), value)
+        name = f"output_{k}"
+        g.reserve(name)
+        # Outputs get their own names: an input, a repeated output or a constant still needs a node.
+        g.nodes.append(helper.make_node("Identity", [r.name], [name], name=g.fresh("Identity_output")))
+        if r.probe is None:
+            dims = list(r.value.shape)
+        else:
+            dims = [v if v == p else (g.dim_names.get((v, p)) or f"{name}_dim{i}")
+                    for i, (v, p) in enumerate(zip(r.value.shape, r.probe.shape))]
+        outputs.append(helper.make_tensor_value_info(name, onnx_dtype(r.dtype), dims))
+    return outputs
+
+
+def _verify(model: onnx.ModelProto, g: GraphBuilder) -> None:
+    """Every traced value must have the dtype NumPy gave it: names the lowering that got it wrong."""
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    types = {vi.name: vi.type.tensor_type.elem_type for vi in inferred.graph.value_info}
+    for node in inferred.graph.node:
+        for out in node.output:
+            want = g.value_dtypes.get(out)
+            if want is not None and out in types and types[out] != onnx_dtype(want):
+                raise AssertionError(f"internal error: {node.op_type} node {node.name} produces "
+                                     f"{helper.tensor_dtype_to_np_dtype(types[out])}, NumPy gives {want}")
