@@ -75,6 +75,8 @@ def relu(x):
 
 @lowers(relu)
 def _relu(g, res, x):
+    if res.dtype.kind != "f":  # ONNX Runtime has Relu kernels for floats only
+        return g.op("Max", name_of(g, x), g.const(np.zeros((), res.dtype)))
     return g.op("Relu", name_of(g, x))
 
 

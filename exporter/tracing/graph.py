@@ -47,7 +47,7 @@ class GraphBuilder:
         array = np.asarray(value, dtype=dtype)
         if array.dtype == np.float16 or array.dtype.kind not in "biuf":
             raise TypeError(f"constant of dtype {array.dtype} is not supported")
-        array = np.ascontiguousarray(array)
+        array = np.array(array, order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
         key = (array.dtype.str, array.shape, hashlib.sha1(array.tobytes()).hexdigest())
         name = self._const_index.get(key)
         if name is None:

@@ -126,6 +126,8 @@ def _outputs(g: GraphBuilder, result):
     if not results:
         raise TracingError("the model returned no arrays")
     outputs = []
+    for k in range(len(results)):
+        g.reserve(f"output_{k}")  # before any node can take the name
     for k, r in enumerate(results):
         if isinstance(r, SymInt):
             raise UnsupportedError(f"output {k} is a dynamic dimension, not an array; return arrays")
@@ -137,9 +139,8 @@ def _outputs(g: GraphBuilder, result):
                                    "or a tuple/list of arrays)") from None
             if value.dtype not in SUPPORTED_DTYPES:
                 raise TracingError(f"output {k} has dtype {value.dtype}, which is not supported")
-            r = Tracer(g, g.op("Identity", g.const(value), hint=f"output_{k}"), value)
+            r = Tracer(g, g.const(value), value)
         name = f"output_{k}"
-        g.reserve(name)
         # Outputs get their own names: an input, a repeated output or a constant still needs a node.
         g.nodes.append(helper.make_node("Identity", [r.name], [name], name=g.fresh("Identity_output")))
         if r.probe is None:

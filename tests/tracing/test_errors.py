@@ -1,0 +1,102 @@
+"""Errors a user must get while tracing: what happened, the user's file:line, and how to fix it."""
+import re
+
+import numpy as np
+import pytest
+
+from exporter import TracingError, UnsupportedError, trace
+
+X = np.ones((2, 3), np.float32)
+HERE = re.escape(__file__)
+
+
+def expect(fn, pattern, cls=TracingError, dynamic=None, inputs=(X,)):
+    with pytest.raises(cls) as info:
+        trace(fn, inputs, dynamic_axes=dynamic)
+    message = str(info.value)
+    assert re.search(pattern, message, re.S), message
+    return message
+
+
+def branch_on_data(x):
+    if x.sum() > 0:
+        return x
+    return -x
+
+
+def test_data_dependent_if_names_line_and_suggests_where():
+    message = expect(branch_on_data, r"truth value.*depends on the input data")
+    assert re.search(HERE + r":\d+: in branch_on_data: if x.sum\(\) > 0:", message), message
+    assert "np.where" in message
+
+
+@pytest.mark.parametrize("fn, what", [
+    (lambda x: float(x.sum()), r"float\(\)"),
+    (lambda x: int(x[0, 0]), r"int\(\)"),
+    (lambda x: x.sum().item(), r"\.item\(\)"),
+    (lambda x: np.asarray(x), r"converted to a concrete NumPy array"),
+    (lambda x: list(range(x[0, 0])), r"Python index"),
+    (lambda x: np.arange(6.0)[x.astype(np.int64)], r"exporter.ops.gather"),
+])
+def test_data_dependent_conversions(fn, what):
+    message = expect(fn, what)
+    assert re.search(HERE + r":\d+", message), message
+
+
+def test_len_of_dynamic_axis():
+    message = expect(lambda x: x * len(x), r"len\(\) of a dynamic dimension \('batch'", dynamic={"x": {0: "batch"}})
+    assert re.search(HERE + r":\d+", message)
+
+
+def test_python_int_of_dynamic_axis():
+    expect(lambda x: x[: int(x.shape[0])], r"dynamic dimension \('batch'", dynamic={"x": {0: "batch"}})
+
+
+def test_example_size_baked_into_reshape():
+    expect(lambda x: x.reshape(2, 3) * 2, r"works only for the example size of a dynamic axis \(batch\).*"
+           r"x\.reshape\(x\.shape\[0\], -1\)", dynamic={"x": {0: "batch"}})
+
+
+def test_unsupported_function_is_named():
+    expect(lambda x: np.linalg.svd(x)[1], r"numpy\.linalg\.svd is not supported", cls=UnsupportedError)
+
+
+def test_unsupported_ufunc_is_named():
+    expect(lambda x: np.logaddexp(x, x), r"numpy\.logaddexp is not supported", cls=UnsupportedError)
+
+
+def test_unsupported_argument_is_named():
+    expect(lambda x: np.pad(x, 1, mode="symmetric"), r"np\.pad\(mode='symmetric'", cls=UnsupportedError)
+
+
+def test_traced_boolean_mask():
+    expect(lambda x: x[x > 0], r"data-dependent shape.*np\.where")
+
+
+def test_in_place_assignment():
+    def assign(x):
+        x[0] = 1
+        return x
+    expect(assign, r"in-place assignment.*np\.where")
+
+
+def test_numpy_error_reports_user_line():
+    message = expect(lambda x: x @ np.ones((4, 4)), r"numpy\.matmul failed: ValueError")
+    assert re.search(HERE + r":\d+", message), message
+
+
+def test_model_exception_is_reported_with_line():
+    def broken(x):
+        return x + undefined_name  # noqa: F821
+    message = expect(broken, r"NameError.*undefined_name")
+    assert re.search(HERE + r":\d+", message)
+
+
+def test_bad_dynamic_axes():
+    with pytest.raises(Exception, match="dynamic_axes names input 'y'"):
+        trace(lambda x: x, (X,), dynamic_axes={"y": {0: "batch"}})
+
+
+def test_unsupported_input_dtype():
+    with pytest.raises(Exception, match="float16"):
+        trace(lambda x: x, (X.astype(np.float16),))
