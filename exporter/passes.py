@@ -94,16 +94,39 @@ def remove_identities(model: onnx.ModelProto) -> bool:
             rename[node.output[0]] = rename.get(node.input[0], node.input[0])
         else:
             kept.append(node)
-    if not rename:
-        return False
     for node in kept:
         for i, name in enumerate(node.input):
             while name in rename:
                 name = rename[name]
             node.input[i] = name
+    changed = bool(rename) | _name_outputs_at_producers(graph, kept)
     del graph.node[:]
     graph.node.extend(kept)
-    return True
+    return changed
+
+
+def _name_outputs_at_producers(graph, nodes) -> bool:
+    """Identity(x) -> output, with x computed by a node: that node writes the output directly."""
+    outputs = {o.name for o in graph.output}
+    produced = {name: node for node in nodes for name in node.output if name}
+    sources = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    changed = False
+    for node in list(nodes):
+        if node.op_type != "Identity" or node.domain not in ("", "ai.onnx") or node.output[0] not in outputs:
+            continue
+        src, out = node.input[0], node.output[0]
+        if src not in produced or src in outputs or src in sources:
+            continue
+        producer = produced[src]
+        producer.output[list(producer.output).index(src)] = out
+        for other in nodes:
+            for i, name in enumerate(other.input):
+                if name == src:
+                    other.input[i] = out
+        nodes.remove(node)
+        produced[out] = producer
+        changed = True
+    return changed
 
 
 def _training_mode(node, graph):

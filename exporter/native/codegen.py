@@ -1,0 +1,279 @@
+"""Code generation: turn a native Graph into steps (fused elementwise loops and kernel calls), plan the
+arena, lay out the weights blob and render the C++ project from the Jinja templates."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import dims as D
+from .ir import Graph, Node, Value, c_text
+from .ops import OPS
+from .ops.elementwise import literal
+
+CTYPES = {"float32": "float", "float64": "double", "int32": "int32_t", "int64": "int64_t", "bool": "bool"}
+ALIGN = 64
+# names the generated code uses itself (C++ keywords, locals of model.cpp.j2 and templates/ops/)
+RESERVED = set("""alignas alignof and and_eq asm auto bitand bitor bool break case catch char char16_t char32_t char8_t
+class compl concept const consteval constexpr constinit const_cast continue co_await co_return co_yield decltype
+default delete do double dynamic_cast else enum explicit export extern false float for friend goto if inline int
+long mutable namespace new noexcept not not_eq nullptr operator or or_eq private protected public register
+reinterpret_cast requires return short signed sizeof static static_assert static_cast struct switch template this
+thread_local throw true try typedef typeid typename union unsigned using virtual void volatile wchar_t while xor
+xor_eq int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t size_t std exporter_rt main
+ctx arena weights inputs outputs fail plan shape perm strides pads value repeats data_shape index_shape dst rest
+a_at b_at q bi o i j dims given here a d k rank""".split())
+
+
+def cname(name: str) -> str:
+    """A C identifier derived from an ONNX value name."""
+    ident = re.sub(r"\W", "_", name)
+    return ident if re.match(r"[A-Za-z_]", ident) else f"v_{ident}"
+
+
+@dataclass(eq=False)
+class Step:
+    """One unit of generated code: the nodes it covers, the values it reads and writes, template data."""
+    data: dict
+    nodes: list
+    reads: list = field(default_factory=list)
+    writes: list = field(default_factory=list)
+    scratch: object = 0          # elements
+    scratch_dtype: np.dtype = np.dtype(np.float32)
+
+
+@dataclass(eq=False)
+class Buffer:
+    """An arena allocation: a value's storage or a step's scratch, live from `first` to `last` step."""
+    var: str
+    size: object                 # bytes, a Dim
+    first: int
+    last: int
+    ctype: str
+    slot: int = -1
+
+
+class CodeGen:
+    def __init__(self, graph: Graph, name: str):
+        self.g = graph
+        self.name = cname(name)
+        self.vars: dict[Value, str] = {}
+        self.alias_of: dict[Value, Value] = {}
+        self.constants: list[tuple[str, np.ndarray]] = []   # (var, array) stored in the weights blob
+        self._constant_index: dict[tuple, str] = {}
+        self.scratch_vars: dict[Node, str] = {}
+        self.materialized: dict[Value, str] = {}
+        self.fills: list[Step] = []
+        self.steps: list[Step] = []
+        self._names: set[str] = set(RESERVED)
+        self.output_vars: dict[Value, str] = {}
+
+    # ---- helpers for op emitters ------------------------------------------------------------------
+    def ctype(self, dtype) -> str:
+        return CTYPES[np.dtype(dtype).name]
+
+    def dim(self, d) -> str:
+        return D.cpp(d)
+
+    def dims(self, ds) -> list[str]:
+        return [D.cpp(d) for d in ds]
+
+    def _unique(self, base: str) -> str:
+        if re.fullmatch(r"[it]\d+|i_.*|d_.*|k[A-Z].*|_.*|[A-Z0-9_]+", base):
+            base = "v_" + base  # loop indices, fused locals, dims, constants and macros of the templates
+        name, k = base, 1
+        while name in self._names:
+            name, k = f"{base}_{k}", k + 1
+        self._names.add(name)
+        return name
+
+    def var(self, value: Value) -> str:
+        """The C++ pointer variable holding `value`."""
+        if value in self.vars:
+            return self.vars[value]
+        if value.data is not None:
+            return self.constant(value.data, value.name)
+        if value.known is not None and value not in self.materialized:
+            return self._materialize(value)
+        self.vars[value] = self._unique(cname(value.name))
+        return self.vars[value]
+
+    def scalar(self, value: Value) -> str:
+        """A C++ expression for the single element of `value`."""
+        if value.data is not None:
+            return literal(value.data.reshape(-1)[0], value.dtype)
+        known = value.known_ints()
+        if known is not None:
+            return f"{self.ctype(value.dtype)}({D.cpp(known[0])})"
+        return f"{self.var(value)}[0]"
+
+    def constant(self, array: np.ndarray, hint: str) -> str:
+        array = np.ascontiguousarray(array)
+        key = (array.dtype.str, array.shape, array.tobytes())
+        if key not in self._constant_index:
+            var = self._unique("w_" + cname(hint))
+            self.constants.append((var, array))
+            self._constant_index[key] = var
+        return self._constant_index[key]
+
+    def scratch_var(self, node: Node) -> str:
+        if node not in self.scratch_vars:
+            self.scratch_vars[node] = self._unique("scratch_" + cname(node.name))
+        return self.scratch_vars[node]
+
+    def _materialize(self, value: Value) -> str:
+        """A known (shape-arithmetic) value read as data: a constant, or filled in at run time."""
+        known = value.known_ints()
+        if all(not isinstance(d, D.Sym) for d in known):
+            var = self.constant(np.asarray(known, dtype=value.dtype).reshape([int(d) for d in value.shape]),
+                                value.name)
+        else:
+            var = self._unique(cname(value.name))
+            self.fills.append(Step({"template": "fill_known", "out": var, "ctype": self.ctype(value.dtype),
+                                    "values": [D.cpp(d) for d in known]}, [], writes=[value]))
+        self.materialized[value] = var
+        self.vars[value] = var
+        return var
+
+    # ---- steps --------------------------------------------------------------------------------------
+    def build(self) -> None:
+        group: list[Node] = []
+        for node in self.g.nodes:
+            outputs = [o for o in node.outputs if o is not None]
+            if outputs and all(o.known is not None for o in outputs):
+                continue  # computed at export time; filled in only where data ops read it
+            opdef = OPS[node.op]
+            if opdef.kind == "elementwise" and self._fusable(group, node):
+                group.append(node)
+                continue
+            self._flush(group)
+            group = [node] if opdef.kind == "elementwise" else []
+            if opdef.kind == "alias":
+                self._alias(node)
+            elif opdef.kind != "elementwise":
+                self._kernel(node, opdef)
+        self._flush(group)
+        written = {v for step in self.steps for v in step.writes}
+        for value in self.g.outputs:
+            if value in written:
+                self.output_vars[value] = self.var(value)
+                continue
+            # an input, a constant or an export-time value returned as is: copied into the caller's buffer
+            out = self._unique("out_" + cname(value.name))
+            self.output_vars[value] = out
+            self._add(Step({"template": "copy", "src": self.var(value), "dst": out, "ctype": self.ctype(value.dtype),
+                            "count": self.dim(value.numel)}, [], [value], []))
+
+    def _fusable(self, group, node) -> bool:
+        if not group:
+            return True
+        shape, out = group[-1].outputs[0].shape, node.outputs[0].shape
+        return len(shape) == len(out) and all(D.same(a, b) for a, b in zip(shape, out))
+
+    def _alias(self, node: Node) -> None:
+        src, out = node.inputs[0], node.outputs[0]
+        if out.is_output:  # a view cannot live in the caller's buffer: copy
+            self._add(Step({"template": "copy", "src": self.var(src), "dst": self.var(out),
+                            "ctype": self.ctype(out.dtype), "count": self.dim(out.numel)}, [node], [src], [out]))
+            return
+        root = self.alias_of.get(src, src)
+        self.alias_of[out] = root
+        self.vars[out] = self.var(src)
+        for extra in node.outputs[1:]:  # Dropout's mask
+            if extra is not None:
+                self.vars[extra] = self.var(src)
+
+    def _kernel(self, node: Node, opdef) -> None:
+        data_inputs = [v for i, v in enumerate(node.inputs) if v is not None and i not in opdef.shape_inputs]
+        steps = opdef.emit(node, self)
+        scratch = opdef.scratch(node)
+        for k, data in enumerate(steps):
+            last = k == len(steps) - 1
+            self._add(Step(data, [node], data_inputs, [o for o in node.outputs if o is not None] if last else [],
+                           scratch, node.inputs[0].dtype if node.inputs and node.inputs[0] is not None else np.float32))
+
+    def _add(self, step: Step) -> None:
+        for value in step.reads:
+            self.var(value)  # materializes known values (their fill steps come first)
+        self.steps.extend(self.fills)
+        self.fills = []
+        self.steps.append(step)
+
+    def _flush(self, group: list[Node]) -> None:
+        if group:
+            self._add(self._fuse(group))
+
+    def _fuse(self, group: list[Node]) -> Step:
+        """One loop nest computing every node of `group` per output element."""
+        in_group = {o for n in group for o in n.outputs if o is not None}
+        shape = group[-1].outputs[0].shape
+        externals: dict[Value, object] = {}   # value -> broadcast shape
+        for node in group:
+            for value, operand_shape in zip(node.inputs, OPS[node.op].operand_shapes(node)):
+                if value is None or operand_shape is None or value in in_group:
+                    continue
+                if value.data is not None and value.data.size == 1:
+                    continue  # inlined as a literal
+                externals.setdefault(value, operand_shape)
+        stored = [o for n in group for o in n.outputs if o is not None and (
+            o.is_output or any(c not in group for c in o.consumers))]
+        loops, strides = _collapse(shape, list(externals.values()))
+        locals_, statements = {}, []
+        index_of = {v: _index(s) for v, s in zip(externals, strides[:-1])}
+        out_index = _index(strides[-1])
+        for node in group:
+            opdef = OPS[node.op]
+            args = []
+            for value, operand_shape in zip(node.inputs, opdef.operand_shapes(node)):
+                if value is None or operand_shape is None:
+                    args.append(None)
+                elif value in locals_:
+                    args.append(locals_[value])
+                elif value.data is not None and value.data.size == 1:
+                    args.append(literal(value.data.reshape(-1)[0], value.dtype))
+                else:
+                    args.append(f"{self.var(value)}[{index_of[value]}]")
+            out = node.outputs[0]
+            local = f"t{len(statements)}"
+            locals_[out] = local
+            statements.append({"ctype": self.ctype(out.dtype), "name": local,
+                               "expr": opdef.expr(node, args, self),
+                               "comment": c_text(f"{node.op} {node.name}")})
+        data = {"template": "elementwise", "loops": [self.dim(n) for n in loops], "statements": statements,
+                "stores": [{"var": self.var(v), "index": out_index, "local": locals_[v]} for v in stored],
+                "total": self.dim(D.prod(shape))}
+        return Step(data, list(group), list(externals), stored)
+
+
+def _collapse(shape, operand_shapes):
+    """Merge adjacent loop axes that every operand walks the same way; returns loop extents and, per
+    operand (then the output), element strides per loop (0 where it broadcasts)."""
+    rank = len(shape)
+    aligned = [[1] * (rank - len(s)) + list(s) for s in operand_shapes] + [list(shape)]
+
+    def is_one(d):
+        return not isinstance(d, D.Sym) and d == 1
+
+    axes = [a for a in range(rank) if not is_one(shape[a])]
+    kinds = {a: tuple("b" if is_one(s[a]) else "f" for s in aligned) for a in axes}
+    merged: list[list[int]] = []
+    for a in axes:
+        if merged and kinds[merged[-1][-1]] == kinds[a]:
+            merged[-1].append(a)
+        else:
+            merged.append([a])
+    loops = [D.prod([shape[a] for a in group]) for group in merged]
+    strides = []
+    for s in aligned:
+        contiguous = [D.prod(s[a + 1:]) for a in range(rank)]
+        strides.append([0 if is_one(s[group[0]]) else contiguous[group[-1]] for group in merged])
+    return loops, strides
+
+
+def _index(strides) -> str:
+    parts = []
+    for i, s in enumerate(strides):
+        if isinstance(s, D.Sym) or s != 0:
+            parts.append(f"i{i}" if not isinstance(s, D.Sym) and s == 1 else f"i{i} * {D.cpp(s)}")
+    return " + ".join(parts) or "0"

@@ -1,0 +1,72 @@
+"""Operator definitions for the native backend: one class per ONNX op family, each with its shape rule
+(`infer`), optional shape-arithmetic rule (`value`) and code emission (`emit`, data for a template in
+templates/ops/). Adding an op: a class here plus, for a new family, one template."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dims as D
+
+OPS: dict = {}
+
+FLOAT = {np.dtype(np.float32), np.dtype(np.float64)}
+NUMERIC = FLOAT | {np.dtype(np.int32), np.dtype(np.int64)}
+ALL = NUMERIC | {np.dtype(np.bool_)}
+
+
+def register(cls):
+    """Class decorator: instantiate the op definition and register it for each of its `types`."""
+    instance = cls()
+    for t in cls.types:
+        OPS[t] = instance
+    return cls
+
+
+class OpDef:
+    types: tuple = ()
+    kind = "kernel"  # "elementwise": fused loops; "alias": a view of its input; "kernel": its own step
+    dtypes = ALL     # accepted dtypes of input 0
+    shape_inputs: tuple = ()  # inputs read at export time (shapes, axes, pads), never at run time
+
+    def check(self, node):
+        """None when the node is supported, else a short reason."""
+        x = node.input(0)
+        if x is not None and x.dtype not in self.dtypes:
+            return f"dtype {x.dtype}"
+        return None
+
+    def infer(self, node):
+        raise NotImplementedError
+
+    def value(self, node):
+        return None
+
+    def scratch(self, node):
+        """Scratch elements (of the output dtype) this node needs while it runs."""
+        return 0
+
+    def emit(self, node, cg):
+        raise NotImplementedError
+
+
+def broadcast_shapes(*shapes):
+    """NumPy broadcasting over Dims (a symbolic dim against 1 wins; two symbols are assumed equal)."""
+    rank = max((len(s) for s in shapes), default=0)
+    out = []
+    for axis in range(rank):
+        dim = 1
+        for s in shapes:
+            d = s[axis - rank + len(s)] if axis - rank + len(s) >= 0 else 1
+            if isinstance(d, D.Sym):
+                dim = d if (not isinstance(dim, D.Sym) and dim == 1) or isinstance(dim, D.Sym) else dim
+            elif d != 1:
+                dim = d
+        out.append(dim)
+    return out
+
+
+def norm_axis(axis: int, rank: int) -> int:
+    return axis + rank if axis < 0 else axis
+
+
+from . import elementwise, linalg, nn, reduce, shape  # noqa: E402,F401  (registration)

@@ -1,0 +1,332 @@
+"""Elementwise ops. Each contributes a C++ expression; the code generator fuses runs of them into one
+loop nest over the output shape, so chains like Add -> Relu never touch memory in between."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import dims as D
+from . import ALL, FLOAT, NUMERIC, OpDef, broadcast_shapes, register
+
+BOOL = np.dtype(np.bool_)
+
+
+def literal(value, dtype) -> str:
+    """An exact C++ literal of `dtype`."""
+    dtype = np.dtype(dtype)
+    if dtype == BOOL:
+        return "true" if value else "false"
+    if dtype.kind in "iu":
+        return f"INT64_C({int(value)})" if dtype.itemsize == 8 else f"{int(value)}"
+    v = float(value)
+    ctype = "float" if dtype == np.float32 else "double"
+    if math.isnan(v):
+        return f"std::numeric_limits<{ctype}>::quiet_NaN()"
+    if math.isinf(v):
+        return f"{'-' if v < 0 else ''}std::numeric_limits<{ctype}>::infinity()"
+    text = repr(float(np.float32(v))) if dtype == np.float32 else repr(v)
+    if "e" not in text and "." not in text:
+        text += ".0"
+    return text + ("f" if dtype == np.float32 else "")
+
+
+def _float_inputs(node) -> bool:
+    """Shape arithmetic is integer arithmetic: float tensors are never folded into known values."""
+    return any(v is not None and v.dtype.kind == "f" for v in node.inputs)
+
+
+class Elementwise(OpDef):
+    kind = "elementwise"
+    formula = "{0}"          # C++ expression over the inputs {0}, {1}, ...; {T}: output type, {I}: input type
+    out_dtype = None         # fixed output dtype (comparisons give bool)
+
+    def infer(self, node):
+        shapes = [v.shape for v in node.inputs if v is not None]
+        dtype = self.out_dtype or node.inputs[0].dtype
+        return [(dtype, broadcast_shapes(*shapes))]
+
+    def operand_shapes(self, node):
+        """Shapes used to broadcast each input against the output."""
+        return [None if v is None else v.shape for v in node.inputs]
+
+    def expr(self, node, args, cg):
+        return self.formula.format(*args, T=cg.ctype(node.outputs[0].dtype), I=cg.ctype(node.inputs[0].dtype))
+
+    def value(self, node):
+        fn = getattr(self, "fold", None)
+        knowns = [v.known_ints() if v is not None else None for v in node.inputs]
+        if fn is None or any(k is None for k in knowns) or _float_inputs(node):
+            return None
+        sizes = [len(k) for k in knowns]
+        n = max(sizes)
+        if any(s not in (1, n) for s in sizes):
+            return None
+        try:
+            return [[fn(*[k[i if len(k) > 1 else 0] for k in knowns]) for i in range(n)]]
+        except TypeError:  # e.g. comparing symbolic dims
+            return None
+
+
+def _def(name, formula, dtypes=ALL, out_dtype=None, fold=None):
+    cls = type(name, (Elementwise,), {"types": (name,), "formula": formula, "dtypes": dtypes,
+                                      "out_dtype": np.dtype(out_dtype) if out_dtype else None})
+    if fold is not None:
+        cls.fold = staticmethod(fold)
+    register(cls)
+
+
+_def("Add", "{0} + {1}", NUMERIC, fold=lambda a, b: D.add(a, b))
+_def("Sub", "{0} - {1}", NUMERIC, fold=lambda a, b: D.sub(a, b))
+_def("Mul", "{0} * {1}", NUMERIC, fold=lambda a, b: D.mul(a, b))
+_def("Div", "exporter_rt::div<{T}>({0}, {1})", NUMERIC, fold=lambda a, b: D.floordiv(a, b))
+_def("Neg", "-{0}", NUMERIC)
+_def("Abs", "std::abs({0})", NUMERIC)
+_def("Sign", "exporter_rt::sign<{T}>({0})", NUMERIC)
+_def("Reciprocal", "{T}(1) / {0}", FLOAT)
+for _name, _fn in [("Exp", "exp"), ("Log", "log"), ("Sqrt", "sqrt"), ("Sin", "sin"), ("Cos", "cos"), ("Tan", "tan"),
+                   ("Tanh", "tanh"), ("Sinh", "sinh"), ("Cosh", "cosh"), ("Asin", "asin"), ("Acos", "acos"),
+                   ("Atan", "atan"), ("Asinh", "asinh"), ("Acosh", "acosh"), ("Atanh", "atanh"), ("Erf", "erf"),
+                   ("Floor", "floor"), ("Ceil", "ceil")]:
+    _def(_name, f"std::{_fn}({{0}})", FLOAT)
+_def("Round", "std::nearbyint({0})", FLOAT)
+_def("Relu", "({0} < {T}(0) ? {T}(0) : {0})", NUMERIC)
+_def("Sigmoid", "{T}(1) / ({T}(1) + std::exp(-{0}))", FLOAT)
+_def("Softsign", "{0} / ({T}(1) + std::abs({0}))", FLOAT)
+_def("Softplus", "({0} > {T}(20) ? {0} : std::log1p(std::exp({0})))", FLOAT)
+_def("Not", "!{0}", {BOOL})
+_def("And", "({0} && {1})", {BOOL})
+_def("Or", "({0} || {1})", {BOOL})
+_def("Xor", "({0} != {1})", {BOOL})
+_def("BitwiseAnd", "({0} & {1})", NUMERIC - FLOAT)
+_def("BitwiseOr", "({0} | {1})", NUMERIC - FLOAT)
+_def("BitwiseXor", "({0} ^ {1})", NUMERIC - FLOAT)
+_def("BitwiseNot", "{T}(~{0})", NUMERIC - FLOAT)
+
+
+def _fold_equal(a, b):
+    """Equal on shape values; raises TypeError when the answer depends on run-time sizes."""
+    if isinstance(a, D.Sym) and isinstance(b, D.Sym):
+        if a.cpp == b.cpp:
+            return 1
+        raise TypeError("unknown")
+    if isinstance(a, D.Sym) or isinstance(b, D.Sym):
+        if int(b if isinstance(a, D.Sym) else a) < 0:
+            return 0  # a dimension is never negative (the -1 of reshape targets)
+        raise TypeError("unknown")
+    return int(a == b)
+
+
+_def("Equal", "({0} == {1})", ALL, np.bool_, fold=_fold_equal)
+_def("Less", "({0} < {1})", NUMERIC, np.bool_)
+_def("LessOrEqual", "({0} <= {1})", NUMERIC, np.bool_)
+_def("Greater", "({0} > {1})", NUMERIC, np.bool_)
+_def("GreaterOrEqual", "({0} >= {1})", NUMERIC, np.bool_)
+_def("IsNaN", "std::isnan({0})", FLOAT, np.bool_)
+
+
+@register
+class Identity(Elementwise):
+    """Identity as a loop: used when an Expand broadcasts, or a copy must land in an output buffer."""
+    types = ("Expand",)
+    shape_inputs = (1,)
+
+    def infer(self, node):
+        from ..ir import require_known
+        target = require_known(node, 1, "target shape")
+        return [(node.inputs[0].dtype, broadcast_shapes(node.inputs[0].shape, target))]
+
+    def operand_shapes(self, node):
+        return [node.inputs[0].shape, None]
+
+    def expr(self, node, args, cg):
+        return args[0]
+
+
+@register
+class IsInf(Elementwise):
+    types = ("IsInf",)
+    dtypes = FLOAT
+    out_dtype = BOOL
+
+    def expr(self, node, args, cg):
+        pos, neg = node.attr("detect_positive", 1), node.attr("detect_negative", 1)
+        if pos and neg:
+            return f"std::isinf({args[0]})"
+        if pos:
+            return f"({args[0]} == std::numeric_limits<{cg.ctype(node.inputs[0].dtype)}>::infinity())"
+        if neg:
+            return f"({args[0]} == -std::numeric_limits<{cg.ctype(node.inputs[0].dtype)}>::infinity())"
+        return "false"
+
+
+@register
+class Pow(Elementwise):
+    types = ("Pow",)
+    dtypes = NUMERIC
+
+    def expr(self, node, args, cg):
+        return f"exporter_rt::power<{cg.ctype(node.outputs[0].dtype)}>({args[0]}, {args[1]})"
+
+
+@register
+class Mod(Elementwise):
+    types = ("Mod",)
+    dtypes = NUMERIC
+
+    def expr(self, node, args, cg):
+        fn = "mod_trunc" if node.attr("fmod", 0) else "mod_floor"
+        return f"exporter_rt::{fn}<{cg.ctype(node.outputs[0].dtype)}>({args[0]}, {args[1]})"
+
+
+@register
+class Variadic(Elementwise):
+    """Max/Min/Sum/Mean over any number of inputs (NaN propagates through Max/Min, as in NumPy)."""
+    types = ("Max", "Min", "Sum", "Mean")
+    dtypes = NUMERIC
+
+    def expr(self, node, args, cg):
+        t = cg.ctype(node.outputs[0].dtype)
+        result = args[0]
+        for a in args[1:]:
+            result = {"Max": f"exporter_rt::maximum<{t}>({result}, {a})", "Min": f"exporter_rt::minimum<{t}>({result}, {a})"
+                      }.get(node.op, f"({result} + {a})")
+        return f"({result} / {t}({len(args)}))" if node.op == "Mean" else result
+
+    def value(self, node):
+        knowns = [v.known_ints() for v in node.inputs]
+        if node.op not in ("Max", "Min") or any(k is None for k in knowns):
+            return None
+        if any(isinstance(x, D.Sym) for k in knowns for x in k):
+            return None
+        n = max(len(k) for k in knowns)
+        pick = max if node.op == "Max" else min
+        return [[pick(k[i if len(k) > 1 else 0] for k in knowns) for i in range(n)]]
+
+
+@register
+class Where(Elementwise):
+    types = ("Where",)
+
+    def infer(self, node):
+        return [(node.inputs[1].dtype, broadcast_shapes(*[v.shape for v in node.inputs]))]
+
+    def expr(self, node, args, cg):
+        return f"({args[0]} ? {args[1]} : {args[2]})"
+
+    def value(self, node):
+        c, a, b = (v.known_ints() for v in node.inputs)
+        if c is None or a is None or b is None:
+            return None
+        n = max(len(c), len(a), len(b))
+        pick = lambda k, i: k[i if len(k) > 1 else 0]  # noqa: E731
+        return [[pick(a, i) if pick(c, i) else pick(b, i) for i in range(n)]]
+
+
+@register
+class Cast(Elementwise):
+    types = ("Cast",)
+
+    def check(self, node):
+        from onnx import helper
+        to = np.dtype(helper.tensor_dtype_to_np_dtype(node.attr("to")))
+        if to not in ALL or node.inputs[0].dtype not in ALL:
+            return f"cast {node.inputs[0].dtype} -> {to}"
+        return None
+
+    def infer(self, node):
+        from onnx import helper
+        return [(np.dtype(helper.tensor_dtype_to_np_dtype(node.attr("to"))), node.inputs[0].shape)]
+
+    def expr(self, node, args, cg):
+        return f"exporter_rt::cast<{cg.ctype(node.outputs[0].dtype)}>({args[0]})"
+
+    def value(self, node):
+        known = node.inputs[0].known_ints()
+        to_float = self.infer(node)[0][0].kind == "f"
+        return None if known is None or _float_inputs(node) or to_float else [known]
+
+
+@register
+class Clip(Elementwise):
+    types = ("Clip",)
+    dtypes = NUMERIC
+
+    def expr(self, node, args, cg):
+        t = cg.ctype(node.outputs[0].dtype)
+        result = args[0]
+        if node.opset < 11:
+            lo, hi = node.attr("min"), node.attr("max")
+            lo = None if lo is None else literal(lo, node.outputs[0].dtype)
+            hi = None if hi is None else literal(hi, node.outputs[0].dtype)
+        else:
+            lo = args[1] if len(args) > 1 and node.input(1) is not None else None
+            hi = args[2] if len(args) > 2 and node.input(2) is not None else None
+        if lo is not None:
+            result = f"exporter_rt::maximum<{t}>({result}, {lo})"
+        if hi is not None:
+            result = f"exporter_rt::minimum<{t}>({result}, {hi})"
+        return result
+
+
+class Activation(Elementwise):
+    dtypes = FLOAT
+
+
+def _activation(name, build):
+    register(type(name, (Activation,), {"types": (name,), "expr": lambda self, node, args, cg: build(
+        node, args[0], cg.ctype(node.outputs[0].dtype))}))
+
+
+def _f(node, key, default, t):
+    return f"{t}({float(node.attr(key, default))!r})"
+
+
+_activation("LeakyRelu", lambda n, x, t: f"({x} < {t}(0) ? {x} * {_f(n, 'alpha', 0.01, t)} : {x})")
+_activation("Elu", lambda n, x, t: f"({x} < {t}(0) ? {_f(n, 'alpha', 1.0, t)} * std::expm1({x}) : {x})")
+_activation("Selu", lambda n, x, t: f"{_f(n, 'gamma', 1.0507009873554805, t)} * ({x} <= {t}(0) ? "
+            f"{_f(n, 'alpha', 1.6732632423543772, t)} * std::expm1({x}) : {x})")
+_activation("HardSigmoid", lambda n, x, t: f"std::max({t}(0), std::min({t}(1), {_f(n, 'alpha', 0.2, t)} * {x} + "
+            f"{_f(n, 'beta', 0.5, t)}))")
+_activation("HardSwish", lambda n, x, t: f"({x} * std::max({t}(0), std::min({t}(1), {x} / {t}(6) + {t}(0.5))))")
+_activation("Gelu", lambda n, x, t: (
+    f"({t}(0.5) * {x} * ({t}(1) + std::tanh({t}(0.7978845608028654) * ({x} + {t}(0.044715) * {x} * {x} * {x}))))"
+    if n.attr("approximate", "none") == "tanh" else f"({t}(0.5) * {x} * ({t}(1) + std::erf({x} * {t}(0.7071067811865476))))"))
+_activation("Mish", lambda n, x, t: f"({x} * std::tanh({x} > {t}(20) ? {x} : std::log1p(std::exp({x}))))")
+_activation("Celu", lambda n, x, t: f"(std::max({t}(0), {x}) + std::min({t}(0), {_f(n, 'alpha', 1.0, t)} * "
+            f"std::expm1({x} / {_f(n, 'alpha', 1.0, t)})))")
+
+
+@register
+class PRelu(Elementwise):
+    types = ("PRelu",)
+    dtypes = FLOAT
+
+    def expr(self, node, args, cg):
+        return f"({args[0]} < 0 ? {args[0]} * {args[1]} : {args[0]})"
+
+
+@register
+class BatchNormalization(Elementwise):
+    """Inference batch norm: per-channel (axis 1) affine map; constant statistics fold into scale/shift."""
+    types = ("BatchNormalization",)
+    dtypes = FLOAT
+
+    def check(self, node):
+        if node.attr("training_mode", 0) or len([o for o in node.outputs if o is not None]) > 1:
+            return "training mode"
+        return super().check(node)
+
+    def infer(self, node):
+        return [(node.inputs[0].dtype, node.inputs[0].shape)]
+
+    def operand_shapes(self, node):
+        x = node.inputs[0]
+        per_channel = [x.shape[1]] + [1] * (x.rank - 2)
+        return [x.shape] + [per_channel] * (len(node.inputs) - 1)
+
+    def expr(self, node, args, cg):
+        t = cg.ctype(node.outputs[0].dtype)
+        x, scale, bias, mean, var = args
+        eps = float(node.attr("epsilon", 1e-5))
+        return f"(({x} - {mean}) / std::sqrt({var} + {t}({eps!r})) * {scale} + {bias})"

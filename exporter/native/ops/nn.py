@@ -1,0 +1,227 @@
+"""Neural-network kernels: Conv, pooling, Softmax/LogSoftmax, LayerNormalization, LSTM and GRU."""
+from __future__ import annotations
+
+from .. import dims as D
+from ..ir import fail
+from . import FLOAT, NUMERIC, OpDef, norm_axis, register
+
+
+def _spatial(node, x, kernel):
+    """Per spatial axis: (size, kernel, stride, dilation, pad_begin, pad_end) following ONNX's attributes."""
+    n = len(kernel)
+    strides = node.attr("strides") or [1] * n
+    dilations = node.attr("dilations") or [1] * n
+    pads = node.attr("pads") or [0] * (2 * n)
+    auto_pad = node.attr("auto_pad", "NOTSET")
+    result = []
+    for i in range(n):
+        size = x.shape[2 + i]
+        begin, end = pads[i], pads[n + i]
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            if isinstance(size, D.Sym):
+                fail(node, "auto_pad SAME over a dynamic spatial size is not supported")
+            span = (kernel[i] - 1) * dilations[i] + 1
+            total = max(0, (-(-size // strides[i]) - 1) * strides[i] + span - size)
+            begin = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
+            end = total - begin
+        elif auto_pad == "VALID":
+            begin = end = 0
+        result.append((size, kernel[i], strides[i], dilations[i], begin, end))
+    return result
+
+
+def _out_size(size, kernel, stride, dilation, begin, end, ceil_mode=0):
+    return D.call("conv_out", [size, kernel, stride, dilation, begin, end, ceil_mode], D.conv_out)
+
+
+def _as_2d(spatial):
+    """1-D sweeps run as 2-D ones with a height of 1."""
+    return [(1, 1, 1, 1, 0, 0)] + spatial if len(spatial) == 1 else spatial
+
+
+class Windowed(OpDef):
+    dtypes = FLOAT
+
+    def check(self, node):
+        if node.inputs[0].rank not in (3, 4):
+            return f"{node.inputs[0].rank - 2}-D windows (1-D and 2-D are supported)"
+        return super().check(node)
+
+
+@register
+class Conv(Windowed):
+    types = ("Conv",)
+
+    def _kernel(self, node):
+        return node.attr("kernel_shape") or [int(d) for d in node.inputs[1].shape[2:]]
+
+    def infer(self, node):
+        x, w = node.inputs[:2]
+        spatial = _spatial(node, x, self._kernel(node))
+        return [(x.dtype, [x.shape[0], w.shape[0]] + [_out_size(*s) for s in spatial])]
+
+    def _shape(self, node, cg):
+        x, w = node.inputs[:2]
+        out = node.outputs[0]
+        (h, kh, sh, dh, pt, _), (wd, kw, sw, dw, pl, _) = _as_2d(_spatial(node, x, self._kernel(node)))
+        oh, ow = ([1] + out.shape[2:]) if x.rank == 3 else out.shape[2:]
+        return {"n": x.shape[0], "c": x.shape[1], "h": h, "w": wd, "m": w.shape[0], "kh": kh, "kw": kw, "oh": oh,
+                "ow": ow, "sh": sh, "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl, "groups": node.attr("group", 1)}
+
+    def scratch(self, node):
+        s = self._shape(node, None)
+        pointwise = s["kh"] == s["kw"] == s["sh"] == s["sw"] == 1 and s["pt"] == s["pl"] == 0
+        if pointwise:
+            return 0
+        return D.prod([s["c"] // s["groups"] if not isinstance(s["c"], D.Sym) else D.floordiv(s["c"], s["groups"]),
+                       s["kh"], s["kw"], s["oh"], s["ow"]])
+
+    def emit(self, node, cg):
+        x, w = node.inputs[:2]
+        bias = node.input(2)
+        return [{"template": "conv", "x": cg.var(x), "w": cg.var(w), "bias": cg.var(bias) if bias else "nullptr",
+                 "y": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype), "scratch": cg.scratch_var(node),
+                 "shape": {k: cg.dim(v) for k, v in self._shape(node, cg).items()}}]
+
+
+@register
+class Pool(Windowed):
+    types = ("MaxPool", "AveragePool")
+
+    def check(self, node):
+        if len([o for o in node.outputs if o is not None]) > 1 or node.attr("storage_order", 0):
+            return "Indices output"
+        return super().check(node)
+
+    def infer(self, node):
+        x = node.inputs[0]
+        spatial = _spatial(node, x, node.attr("kernel_shape"))
+        ceil = node.attr("ceil_mode", 0)
+        return [(x.dtype, x.shape[:2] + [_out_size(*s, ceil) for s in spatial])]
+
+    def emit(self, node, cg):
+        x, out = node.inputs[0], node.outputs[0]
+        (h, kh, sh, dh, pt, _), (wd, kw, sw, dw, pl, _) = _as_2d(_spatial(node, x, node.attr("kernel_shape")))
+        oh, ow = ([1] + out.shape[2:]) if x.rank == 3 else out.shape[2:]
+        shape = {"n": x.shape[0], "c": x.shape[1], "h": h, "w": wd, "kh": kh, "kw": kw, "oh": oh, "ow": ow, "sh": sh,
+                 "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl}
+        return [{"template": "pool", "max": node.op == "MaxPool", "x": cg.var(x), "y": cg.var(out),
+                 "ctype": cg.ctype(x.dtype), "count_include_pad": bool(node.attr("count_include_pad", 0)),
+                 "shape": {k: cg.dim(v) for k, v in shape.items()}}]
+
+
+@register
+class GlobalPool(OpDef):
+    types = ("GlobalAveragePool", "GlobalMaxPool")
+    dtypes = FLOAT
+
+    def infer(self, node):
+        x = node.inputs[0]
+        return [(x.dtype, x.shape[:2] + [1] * (x.rank - 2))]
+
+    def emit(self, node, cg):
+        x = node.inputs[0]
+        return [{"template": "global_pool", "max": node.op == "GlobalMaxPool", "x": cg.var(x),
+                 "y": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype), "nc": cg.dim(D.prod(x.shape[:2])),
+                 "hw": cg.dim(D.prod(x.shape[2:]))}]
+
+
+@register
+class Softmax(OpDef):
+    types = ("Softmax", "LogSoftmax")
+    dtypes = FLOAT
+
+    def infer(self, node):
+        return [(node.inputs[0].dtype, node.inputs[0].shape)]
+
+    def emit(self, node, cg):
+        x = node.inputs[0]
+        if node.opset < 13:  # older opsets flatten to 2-D at `axis`
+            axis = norm_axis(node.attr("axis", 1), x.rank)
+            outer, n, inner = D.prod(x.shape[:axis]), D.prod(x.shape[axis:]), 1
+        else:
+            axis = norm_axis(node.attr("axis", -1), x.rank)
+            outer, n, inner = D.prod(x.shape[:axis]), x.shape[axis], D.prod(x.shape[axis + 1:])
+        return [{"template": "softmax", "log": node.op == "LogSoftmax", "src": cg.var(x), "dst": cg.var(node.outputs[0]),
+                 "ctype": cg.ctype(x.dtype), "outer": cg.dim(outer), "n": cg.dim(n), "inner": cg.dim(inner)}]
+
+
+@register
+class LayerNormalization(OpDef):
+    types = ("LayerNormalization",)
+    dtypes = FLOAT
+
+    def check(self, node):
+        if len([o for o in node.outputs if o is not None]) > 1:
+            return "Mean/InvStdDev outputs"
+        x = node.inputs[0]
+        axis = norm_axis(node.attr("axis", -1), x.rank)
+        for v in node.inputs[1:]:
+            if v is not None and not D.same(v.numel, D.prod(x.shape[axis:])):
+                return "broadcast scale/bias"
+        return super().check(node)
+
+    def infer(self, node):
+        return [(node.inputs[0].dtype, node.inputs[0].shape)]
+
+    def emit(self, node, cg):
+        from .elementwise import literal
+        x, scale = node.inputs[:2]
+        bias = node.input(2)
+        axis = norm_axis(node.attr("axis", -1), x.rank)
+        return [{"template": "layer_norm", "src": cg.var(x), "dst": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype),
+                 "scale": cg.var(scale), "bias": cg.var(bias) if bias else "nullptr",
+                 "rows": cg.dim(D.prod(x.shape[:axis])), "n": cg.dim(D.prod(x.shape[axis:])),
+                 "eps": literal(node.attr("epsilon", 1e-5), x.dtype)}]
+
+
+@register
+class Recurrent(OpDef):
+    """ONNX LSTM and GRU (layout 0, default activations, no peepholes or sequence lengths)."""
+    types = ("LSTM", "GRU")
+    dtypes = FLOAT
+
+    def check(self, node):
+        if node.attr("layout", 0):
+            return "layout=1"
+        if node.attr("clip") is not None or node.attr("activations") or node.attr("input_forget", 0):
+            return "clip/custom activations/input_forget"
+        if node.input(4) is not None:
+            return "sequence_lens"
+        if node.op == "LSTM" and node.input(7) is not None:
+            return "peepholes"
+        return super().check(node)
+
+    def _dims(self, node):
+        x = node.inputs[0]
+        hidden = node.attr("hidden_size") or node.inputs[2].shape[2]
+        directions = 2 if node.attr("direction", "forward") == "bidirectional" else 1
+        return x.shape[0], x.shape[1], x.shape[2], hidden, directions
+
+    def infer(self, node):
+        seq, batch, _, hidden, directions = self._dims(node)
+        dtype = node.inputs[0].dtype
+        types = [(dtype, [seq, directions, batch, hidden]), (dtype, [directions, batch, hidden])]
+        return types + [(dtype, [directions, batch, hidden])] if node.op == "LSTM" else types
+
+    def scratch(self, node):
+        seq, batch, inp, hidden, _ = self._dims(node)
+        g = (4 if node.op == "LSTM" else 3) * hidden
+        return D.add(D.add(D.add(D.mul(inp, g), D.mul(hidden, g)), D.mul(D.mul(seq, batch), g)),
+                     D.add(D.mul(batch, g), D.mul(2 * hidden, batch)))
+
+    def emit(self, node, cg):
+        seq, batch, inp, hidden, directions = self._dims(node)
+        var = lambda i: cg.var(node.input(i)) if node.input(i) is not None else "nullptr"  # noqa: E731
+        out = lambda i: cg.var(node.outputs[i]) if i < len(node.outputs) and node.outputs[i] is not None \
+            else "nullptr"  # noqa: E731
+        return [{"template": "rnn", "cell": node.op.lower(), "ctype": cg.ctype(node.inputs[0].dtype),
+                 "shape": {"seq": cg.dim(seq), "batch": cg.dim(batch), "input": cg.dim(inp), "hidden": cg.dim(hidden),
+                           "directions": str(directions)},
+                 "reverse": node.attr("direction", "forward") == "reverse",
+                 "x": var(0), "w": var(1), "r": var(2), "b": var(3), "h0": var(5), "c0": var(6),
+                 "y": out(0), "yh": out(1), "yc": out(2), "scratch": cg.scratch_var(node),
+                 "linear_before_reset": bool(node.attr("linear_before_reset", 0))}]
+
+
+__all__ = ["NUMERIC"]

@@ -1,0 +1,99 @@
+"""Reductions (Reduce*), ArgMax/ArgMin and CumSum, as [outer, n, inner] sweeps; reductions over
+scattered axes first transpose the reduced axes together into scratch."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dims as D
+from ..ir import require_known
+from . import NUMERIC, OpDef, norm_axis, register
+
+KINDS = {"ReduceSum": "Sum", "ReduceMean": "Mean", "ReduceMax": "Max", "ReduceMin": "Min", "ReduceProd": "Prod",
+         "ReduceSumSquare": "SumSquare", "ReduceL1": "L1", "ReduceL2": "L2", "ReduceLogSumExp": "LogSumExp"}
+
+
+@register
+class Reduce(OpDef):
+    types = tuple(KINDS)
+    dtypes = NUMERIC
+    shape_inputs = (1,)
+
+    def _axes(self, node):
+        x = node.inputs[0]
+        axes_as_input = node.opset >= 18 or (node.op == "ReduceSum" and node.opset >= 13)
+        axes = require_known(node, 1, "axes") if axes_as_input else node.attr("axes")
+        if not axes:
+            return [] if node.attr("noop_with_empty_axes", 0) else list(range(x.rank))
+        return sorted(norm_axis(int(a), x.rank) for a in axes)
+
+    def infer(self, node):
+        x = node.inputs[0]
+        axes = self._axes(node)
+        keep = node.attr("keepdims", 1)
+        shape = [1 if i in axes else d for i, d in enumerate(x.shape) if keep or i not in axes]
+        return [(x.dtype, shape)]
+
+    def _contiguous(self, axes):
+        return not axes or axes == list(range(axes[0], axes[-1] + 1))
+
+    def scratch(self, node):
+        return 0 if self._contiguous(self._axes(node)) else node.inputs[0].numel
+
+    def emit(self, node, cg):
+        x, out = node.inputs[0], node.outputs[0]
+        axes = self._axes(node)
+        if not axes:
+            return [{"template": "copy", "src": cg.var(x), "dst": cg.var(out), "ctype": cg.ctype(x.dtype),
+                     "count": cg.dim(x.numel)}]
+        steps, src, shape = [], cg.var(x), x.shape
+        if not self._contiguous(axes):
+            kept = [i for i in range(x.rank) if i not in axes]
+            perm = kept + axes
+            src = cg.scratch_var(node)
+            steps.append({"template": "transpose", "src": cg.var(x), "dst": src, "ctype": cg.ctype(x.dtype),
+                          "rank": x.rank, "shape": cg.dims(x.shape), "perm": perm})
+            shape = [x.shape[p] for p in perm]
+            axes = list(range(len(kept), x.rank))
+        steps.append({"template": "reduce", "kind": KINDS[node.op], "src": src, "dst": cg.var(out),
+                      "ctype": cg.ctype(x.dtype), "outer": cg.dim(D.prod(shape[:axes[0]])),
+                      "n": cg.dim(D.prod(shape[axes[0]:axes[-1] + 1])), "inner": cg.dim(D.prod(shape[axes[-1] + 1:]))})
+        return steps
+
+
+@register
+class ArgReduce(OpDef):
+    types = ("ArgMax", "ArgMin")
+    dtypes = NUMERIC
+
+    def infer(self, node):
+        x = node.inputs[0]
+        axis = norm_axis(node.attr("axis", 0), x.rank)
+        keep = node.attr("keepdims", 1)
+        shape = [1 if i == axis else d for i, d in enumerate(x.shape) if keep or i != axis]
+        return [(np.dtype(np.int64), shape)]
+
+    def emit(self, node, cg):
+        x = node.inputs[0]
+        axis = norm_axis(node.attr("axis", 0), x.rank)
+        return [{"template": "arg_reduce", "is_max": node.op == "ArgMax", "last": bool(node.attr("select_last_index", 0)),
+                 "src": cg.var(x), "dst": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype),
+                 "outer": cg.dim(D.prod(x.shape[:axis])), "n": cg.dim(x.shape[axis]),
+                 "inner": cg.dim(D.prod(x.shape[axis + 1:]))}]
+
+
+@register
+class CumSum(OpDef):
+    types = ("CumSum",)
+    dtypes = NUMERIC
+    shape_inputs = (1,)
+
+    def infer(self, node):
+        return [(node.inputs[0].dtype, node.inputs[0].shape)]
+
+    def emit(self, node, cg):
+        x = node.inputs[0]
+        axis = norm_axis(int(require_known(node, 1, "axis")[0]), x.rank)
+        return [{"template": "cumsum", "src": cg.var(x), "dst": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype),
+                 "outer": cg.dim(D.prod(x.shape[:axis])), "n": cg.dim(x.shape[axis]),
+                 "inner": cg.dim(D.prod(x.shape[axis + 1:])), "exclusive": bool(node.attr("exclusive", 0)),
+                 "reverse": bool(node.attr("reverse", 0))}]

@@ -1,0 +1,178 @@
+"""Writing and building the generated C++ project.
+
+`generate_project` renders templates/ into a self-contained directory (CMake project, C header, model
+source, command-line main, weights blob, runtime sources); `build_executable` also configures and
+builds it and places the program where the user asked.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+import onnx
+
+from .. import __version__
+from ..errors import ExporterError
+from . import dims as D
+from .codegen import ALIGN, CodeGen, c_text as _c_text, cname
+from .ir import Graph
+from .planner import plan
+
+MARKER = ".exporter-project"  # marks a directory exporter generated (and may therefore replace)
+RUNTIME_FILES = ("exporter_runtime.h", "kernels.cpp", "npy.h", "npy.cpp")
+STEP_TEMPLATES = ("elementwise", "matmul", "conv", "pool", "global_pool", "reduce", "arg_reduce", "cumsum",
+                  "softmax", "layer_norm", "transpose", "copy", "concat", "split", "strided_copy", "gather",
+                  "gather_elements", "gather_nd", "tile", "pad", "fill", "fill_known", "range", "einsum", "rnn")
+
+
+def data_dir(folder: str) -> Path:
+    """templates/ or runtime_c/: inside the installed package, or at the top of a source checkout."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / folder, package.parent / folder):
+        if candidate.is_dir():
+            return candidate
+    raise ExporterError(f"exporter's {folder}/ folder is missing from {package}: reinstall exporter")
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("templates"))), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    return env
+
+
+@dataclass
+class Project:
+    directory: str
+    name: str
+    arena_bytes: int
+    weights_bytes: int
+    nodes: int
+    steps: int
+    dims: list
+
+    def summary(self) -> str:
+        dyn = f", dynamic dims {', '.join(self.dims)} (arena at example sizes)" if self.dims else ""
+        return (f"{self.nodes} ONNX nodes -> {self.steps} generated steps; arena {_kib(self.arena_bytes)}, "
+                f"weights {_kib(self.weights_bytes)}{dyn}")
+
+
+def _kib(n: int) -> str:
+    return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.1f} MiB"
+
+
+def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | None = None):
+    """Everything the project consists of, as {filename: text or bytes}, plus the Project facts."""
+    name = cname(name)
+    graph = Graph(model, name)
+    cg = CodeGen(graph, name)
+    cg.build()
+    env_dims = {d: (example_dims or {}).get(d, 1) for d in graph.dim_names}
+    buffers, slot_sizes = plan(cg, env_dims)
+    planned = {b.var for b in buffers}
+    static = all(not isinstance(s, D.Sym) for s in slot_sizes)
+    offsets, total = [], 0
+    for size in slot_sizes:
+        offsets.append(total)
+        total = D.add(total, size)
+    weights, constants, offset = bytearray(), [], 0
+    for var, array in cg.constants:
+        offset = (len(weights) + ALIGN - 1) // ALIGN * ALIGN
+        weights.extend(b"\0" * (offset - len(weights)))
+        weights.extend(np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes())
+        constants.append({"var": var, "ctype": cg.ctype(array.dtype), "offset": offset})
+    dim_index = {D.cpp_dim_name(d): i for i, d in enumerate(graph.dim_names)}
+    dim_label = {D.cpp_dim_name(d): d for d in graph.dim_names}
+
+    files_used = set()
+
+    def output_file(value):
+        base = cname(value.name)
+        name, k = base, 1
+        while name in files_used:
+            name, k = f"{base}_{k}", k + 1
+        files_used.add(name)
+        return name + ".npy"
+
+    def signature(value, var):
+        return {"name": _c_text(value.name), "file": output_file(value) if value.is_output else None,
+                "shape_text": ", ".join(dim_label.get(D.cpp(d), D.cpp(d)).replace('"', "'") for d in value.shape),
+                "var": var, "ctype": cg.ctype(value.dtype), "dtype": value.dtype.name,
+                "rank": value.rank, "shape": cg.dims(value.shape),
+                "dim_refs": [dim_index.get(d.cpp, -1) if isinstance(d, D.Sym) else -1
+                             for d in value.shape],
+                "static_shape": [-1 if isinstance(d, D.Sym) else int(d) for d in value.shape]}
+
+    data = {
+        "name": name, "graph_name": _c_text(model.graph.name or name), "version": __version__,
+        "dims": [{"name": _c_text(d), "cpp": D.cpp_dim_name(d)} for d in graph.dim_names],
+        "inputs": [signature(v, cg.var(v)) for v in graph.inputs],
+        "outputs": [signature(v, cg.output_vars[v]) for v in graph.outputs],
+        "constants": constants, "weights_size": len(weights),
+        "buffers": [{"var": b.var, "ctype": b.ctype, "slot": b.slot} for b in buffers],
+        "unused_scratch": [{"var": var, "ctype": cg.ctype(node.inputs[0].dtype)} for node, var in cg.scratch_vars.items()
+                           if var not in planned],
+        "static_plan": static, "slot_sizes": [D.cpp(s) for s in slot_sizes],
+        "offsets": [D.cpp(o) for o in offsets], "arena_size": D.cpp(total),
+        "steps": [dict(s.data, comment=_comment(s)) for s in cg.steps],
+    }
+    env = _environment()
+    ops = {t: env.get_template(f"ops/{t}.j2").module for t in STEP_TEMPLATES}
+    files = {
+        f"{name}.h": env.get_template("model.h.j2").render(**data),
+        f"{name}.cpp": env.get_template("model.cpp.j2").render(ops=ops, **data),
+        "main.cpp": env.get_template("main.cpp.j2").render(**data),
+        "CMakeLists.txt": env.get_template("CMakeLists.txt.j2").render(**data),
+        "weights.S": env.get_template("weights.S.j2").render(**data),
+        "weights.bin": bytes(weights),
+        MARKER: f"generated by exporter {__version__}\n",
+    }
+    runtime = data_dir("runtime_c")
+    for f in RUNTIME_FILES:
+        files[f"runtime/{f}"] = (runtime / f).read_text()
+    facts = Project("", name, int(D.evaluate(total, env_dims)), len(weights), len(graph.nodes), len(cg.steps),
+                    list(graph.dim_names))
+    return files, facts
+
+
+def _comment(step) -> str:
+    return "; ".join(f"{n.op} '{_c_text(n.name)}'" for n in step.nodes) or "fill in run-time shape values"
+
+
+def generate_project(model: onnx.ModelProto, directory: str, name: str = "model") -> Project:
+    """Write the C++ project for `model` into `directory` (replaced as a whole, atomically)."""
+    files, facts = render(model, name)
+    facts.directory = write_files(files, directory)
+    return facts
+
+
+def write_files(files: dict, directory: str) -> str:
+    """Write `files` as the directory `directory` via a temporary sibling and a rename. An existing
+    directory is replaced only if exporter generated it; its build/ cache is kept."""
+    directory = os.path.abspath(directory)
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ExporterError(f"{directory} exists and is not a directory")
+    if os.path.isdir(directory) and os.listdir(directory) and not os.path.exists(os.path.join(directory, MARKER)):
+        raise ExporterError(f"{directory} exists and was not generated by exporter; choose another output directory")
+    parent = os.path.dirname(directory)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".exporter-", dir=parent)
+    try:
+        for rel, content in files.items():
+            path = os.path.join(tmp, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb" if isinstance(content, bytes) else "w") as f:
+                f.write(content)
+        if os.path.isdir(directory):
+            build = os.path.join(directory, "build")
+            if os.path.isdir(build):
+                os.replace(build, os.path.join(tmp, "build"))
+            shutil.rmtree(directory)
+        os.replace(tmp, directory)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return directory

@@ -1,0 +1,227 @@
+// exporter runtime: the kernels generated models call. Pure functions over pointers and sizes; none of
+// them allocates (scratch space comes from the model's planned arena). Compiled once per project.
+#ifndef EXPORTER_RUNTIME_H
+#define EXPORTER_RUNTIME_H
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+namespace exporter_rt {
+
+// ---- threading -------------------------------------------------------------------------------------
+void set_num_threads(int threads);  // <= 0: all cores
+int num_threads();
+
+// ---- matrix products -------------------------------------------------------------------------------
+// C[M,N] = A[M,K] @ B[K,N] (+ C if accumulate). Row-major with leading dimensions; B may be given
+// transposed (B is then [N,K]), which packs it once per call into `scratch` (N*K elements) when needed.
+template <typename T>
+void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
+          bool accumulate = false);
+
+// ---- convolution and pooling (NCHW) ----------------------------------------------------------------
+struct Conv2dShape {
+    int64_t n, c, h, w;        // input
+    int64_t m, kh, kw;         // output channels, kernel
+    int64_t oh, ow;            // output spatial size
+    int64_t sh, sw, dh, dw;    // strides, dilations
+    int64_t pt, pl;            // top / left padding (bottom/right implied by oh/ow)
+    int64_t groups;
+};
+// Scratch: conv2d_scratch_size(s) elements (im2col buffer; 0 for 1x1 stride-1 unpadded convolutions).
+int64_t conv2d_scratch_size(const Conv2dShape& s);
+template <typename T>
+void conv2d(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y, T* scratch);
+
+struct Pool2dShape {
+    int64_t n, c, h, w, kh, kw, oh, ow, sh, sw, dh, dw, pt, pl;
+};
+template <typename T> void max_pool2d(const Pool2dShape& s, const T* x, T* y);
+template <typename T> void avg_pool2d(const Pool2dShape& s, const T* x, T* y, bool count_include_pad);
+template <typename T> void global_avg_pool(int64_t nc, int64_t hw, const T* x, T* y);
+template <typename T> void global_max_pool(int64_t nc, int64_t hw, const T* x, T* y);
+
+// ---- reductions over [outer, n, inner] ---------------------------------------------------------------
+enum class Reduce { Sum, Mean, Max, Min, Prod, SumSquare, L1, L2, LogSumExp };
+template <typename T> void reduce(Reduce kind, const T* x, T* y, int64_t outer, int64_t n, int64_t inner);
+// argmax/argmin along the middle axis; first (or last) index of the extremum, like NumPy (select_last=false).
+template <typename T> void arg_reduce(bool is_max, bool select_last, const T* x, int64_t* y, int64_t outer, int64_t n,
+                                      int64_t inner);
+template <typename T> void cumsum(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool exclusive,
+                                  bool reverse);
+
+// ---- normalization and softmax -----------------------------------------------------------------------
+template <typename T> void softmax(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool log);
+// y = (x - mean) / sqrt(var + eps) * scale + bias over rows of length n; scale/bias may be null.
+template <typename T> void layer_norm(const T* x, const T* scale, const T* bias, T* y, int64_t rows, int64_t n,
+                                      T eps);
+
+// ---- data movement -----------------------------------------------------------------------------------
+// out = transpose(in, perm) for a tensor of `rank` dims (rank <= 8).
+void transpose(const void* in, void* out, size_t elem, int rank, const int64_t* shape, const int64_t* perm);
+// Strided copy: out[i...] = in[offset + sum(i_d * in_strides[d])] over `shape` (rank <= 8), in elements.
+void strided_copy(const void* in, void* out, size_t elem, int rank, const int64_t* shape, const int64_t* in_strides,
+                  int64_t offset);
+// Pad (constant / edge / reflect / wrap); pads holds begins then ends (may be negative = crop).
+enum class PadMode { Constant, Edge, Reflect, Wrap };
+void pad(const void* in, void* out, size_t elem, int rank, const int64_t* in_shape, const int64_t* pads, PadMode mode,
+         const void* value);
+
+// ---- recurrent cells (ONNX LSTM / GRU, layout 0, gate order as in ONNX) -------------------------------
+struct RnnShape {
+    int64_t seq, batch, input, hidden, directions;
+    bool reverse;  // a single direction that runs backwards (direction="reverse")
+};
+// scratch: rnn_scratch_size(s, gates) elements.
+int64_t rnn_scratch_size(const RnnShape& s, int gates);
+template <typename T>
+void lstm(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const T* h0, const T* c0, T* y, T* yh,
+          T* yc, T* scratch);
+template <typename T>
+void gru(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const T* h0, bool linear_before_reset,
+         T* y, T* yh, T* scratch);
+
+// ---- dimension helpers (mirrored in exporter/native/dims.py) ------------------------------------------
+inline int64_t slice_start(int64_t dim, int64_t start, int64_t step) {
+    if (start < 0) start += dim;
+    if (step > 0) return start < 0 ? 0 : (start > dim ? dim : start);
+    return start < -1 ? -1 : (start > dim - 1 ? dim - 1 : start);
+}
+inline int64_t slice_len(int64_t dim, int64_t start, int64_t end, int64_t step) {
+    const int64_t begin = slice_start(dim, start, step);
+    if (end < 0) end += dim;
+    if (step > 0) {
+        end = end < 0 ? 0 : (end > dim ? dim : end);
+        return end > begin ? (end - begin + step - 1) / step : 0;
+    }
+    end = end < -1 ? -1 : (end > dim - 1 ? dim - 1 : end);
+    return begin > end ? (begin - end - step - 1) / (-step) : 0;
+}
+inline int64_t conv_out(int64_t size, int64_t kernel, int64_t stride, int64_t dilation, int64_t pad_begin,
+                        int64_t pad_end, int64_t ceil_mode) {
+    const int64_t num = size + pad_begin + pad_end - ((kernel - 1) * dilation + 1);
+    if (!ceil_mode) return num / stride + 1;  // num >= 0 for valid models
+    int64_t out = (num + stride - 1) / stride + 1;
+    if ((out - 1) * stride >= size + pad_begin) --out;
+    return out;
+}
+
+// ---- index-driven gathers (templates on the index type; bounds-checked) -------------------------------
+// Gather along an axis: in is [outer, n, inner], indices has `count` entries (negative = from the end).
+// Returns false when an index is out of range.
+template <typename I>
+bool gather(const void* in, void* out, size_t elem, int64_t outer, int64_t n, int64_t inner, const I* indices,
+            int64_t count) {
+    for (int64_t c = 0; c < count; ++c)
+        if (int64_t(indices[c]) < -n || int64_t(indices[c]) >= n) return false;
+    const char* src = static_cast<const char*>(in);
+    char* dst = static_cast<char*>(out);
+    const size_t block = size_t(inner) * elem;
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t c = 0; c < count; ++c) {
+            const int64_t k = int64_t(indices[c]) < 0 ? int64_t(indices[c]) + n : int64_t(indices[c]);
+            std::memcpy(dst, src + (o * n + k) * block, block);
+            dst += block;
+        }
+    return true;
+}
+
+// GatherElements: out[i] = data[i with axis replaced by indices[i]] over `rank` dims.
+template <typename I>
+bool gather_elements(const void* data, const I* indices, void* out, size_t elem, int rank, const int64_t* data_shape,
+                     const int64_t* index_shape, int axis) {
+    int64_t data_strides[8], total = 1, s = 1;
+    for (int d = rank - 1; d >= 0; --d) { data_strides[d] = s; s *= data_shape[d]; }
+    for (int d = 0; d < rank; ++d) total *= index_shape[d];
+    int64_t index[8] = {0};
+    const char* src = static_cast<const char*>(data);
+    char* dst = static_cast<char*>(out);
+    for (int64_t e = 0; e < total; ++e, dst += elem) {
+        int64_t k = static_cast<int64_t>(indices[e]);
+        if (k < 0) k += data_shape[axis];
+        if (k < 0 || k >= data_shape[axis]) return false;
+        int64_t at = 0;
+        for (int d = 0; d < rank; ++d) at += (d == axis ? k : index[d]) * data_strides[d];
+        std::memcpy(dst, src + at * elem, elem);
+        for (int d = rank - 1; d >= 0; --d) {
+            if (++index[d] < index_shape[d]) break;
+            index[d] = 0;
+        }
+    }
+    return true;
+}
+
+// GatherND (batch_dims = 0): indices is [count, k]; each row picks a slice of `block` elements.
+template <typename I>
+bool gather_nd(const void* data, const I* indices, void* out, size_t elem, int rank, const int64_t* data_shape,
+               int64_t count, int k) {
+    int64_t strides[8], s = 1;
+    for (int d = rank - 1; d >= 0; --d) { strides[d] = s; s *= data_shape[d]; }
+    const int64_t block = k < rank ? strides[k - 1] : 1;
+    const char* src = static_cast<const char*>(data);
+    char* dst = static_cast<char*>(out);
+    for (int64_t c = 0; c < count; ++c, dst += block * elem) {
+        int64_t at = 0;
+        for (int d = 0; d < k; ++d) {
+            int64_t v = static_cast<int64_t>(indices[c * k + d]);
+            if (v < 0) v += data_shape[d];
+            if (v < 0 || v >= data_shape[d]) return false;
+            at += v * strides[d];
+        }
+        std::memcpy(dst, src + at * elem, block * elem);
+    }
+    return true;
+}
+
+// Tile: out has shape in_shape[d] * repeats[d].
+void tile(const void* in, void* out, size_t elem, int rank, const int64_t* in_shape, const int64_t* repeats);
+
+// ---- scalar helpers used by generated elementwise loops ---------------------------------------------
+template <typename T> inline T maximum(T a, T b) { return (a > b || a != a) ? a : b; }  // NaN propagates
+template <typename T> inline T minimum(T a, T b) { return (a < b || a != a) ? a : b; }
+template <typename T> inline T sign(T a) {
+    if constexpr (std::is_floating_point_v<T>) { if (a != a) return a; }
+    return static_cast<T>((a > T(0)) - (a < T(0)));
+}
+template <typename T> inline T div(T a, T b) {
+    if constexpr (std::is_integral_v<T>) { return b == 0 ? T(0) : a / b; }  // NumPy gives 0, not a trap
+    else { return a / b; }
+}
+template <typename T> inline T mod_floor(T a, T b) {  // Python/NumPy remainder: sign of the divisor
+    if constexpr (std::is_integral_v<T>) {
+        if (b == 0) return T(0);
+        T r = a % b;
+        return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+    } else {
+        T r = std::fmod(a, b);
+        return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+    }
+}
+template <typename T> inline T mod_trunc(T a, T b) {  // C fmod: sign of the dividend
+    if constexpr (std::is_integral_v<T>) { return b == 0 ? T(0) : a % b; }
+    else { return std::fmod(a, b); }
+}
+template <typename T, typename E> inline T power(T a, E b) {
+    if constexpr (std::is_integral_v<T> && std::is_integral_v<E>) {
+        if (b < 0) return a == 1 ? T(1) : (a == -1 ? ((b & 1) ? T(-1) : T(1)) : T(0));
+        T result = 1;
+        for (T base = a; b; b >>= 1, base *= base) if (b & 1) result *= base;
+        return result;
+    } else {
+        return static_cast<T>(std::pow(static_cast<double>(a), static_cast<double>(b)));
+    }
+}
+inline float power(float a, float b) { return std::pow(a, b); }
+template <typename T> inline T round_even(T a) { return std::nearbyint(a); }
+template <typename To, typename From> inline To cast(From a) {
+    if constexpr (std::is_same_v<To, bool>) { return a != From(0); }
+    else { return static_cast<To>(a); }
+}
+
+}  // namespace exporter_rt
+
+#endif  // EXPORTER_RUNTIME_H
