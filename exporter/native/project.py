@@ -88,18 +88,8 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
     dim_index = {D.cpp_dim_name(d): i for i, d in enumerate(graph.dim_names)}
     dim_label = {D.cpp_dim_name(d): d for d in graph.dim_names}
 
-    files_used = set()
-
-    def output_file(value):
-        base = cname(value.name)
-        name, k = base, 1
-        while name in files_used:
-            name, k = f"{base}_{k}", k + 1
-        files_used.add(name)
-        return name + ".npy"
-
     def signature(value, var):
-        return {"name": _c_text(value.name), "file": output_file(value) if value.is_output else None,
+        return {"name": _c_text(value.name), "file": f"output_{graph.outputs.index(value)}.npy" if value.is_output else None,
                 "shape_text": ", ".join(dim_label.get(D.cpp(d), D.cpp(d)).replace('"', "'") for d in value.shape),
                 "var": var, "ctype": cg.ctype(value.dtype), "dtype": value.dtype.name,
                 "rank": value.rank, "shape": cg.dims(value.shape),

@@ -1,0 +1,214 @@
+"""In-process use of generated models: compile to a shared library and call its C API through ctypes.
+
+This is the quick path used by `exporter.hybridize`, `exporter.backend` and the tests: the runtime kernels
+are compiled once per compiler and flags into a cached static library, and each model is then a single
+compiler call (its generated source, the .incbin weights, that library). Many models compile in
+parallel. Results are cached by the hash of the generated sources.
+"""
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import onnx
+
+from ..errors import BuildError, ExporterError
+from .build import cache_root
+from .project import RUNTIME_FILES, data_dir, render, write_files
+
+BASE_FLAGS = ["-std=c++17", "-O3", "-fPIC", "-DNDEBUG"]
+_flags_cache: dict = {}
+
+
+def compiler_flags(cxx: str) -> list[str]:
+    """BASE_FLAGS plus -march=native and -fopenmp where the compiler takes them."""
+    if cxx not in _flags_cache:
+        flags = list(BASE_FLAGS)
+        for extra in ("-march=native", "-fopenmp"):
+            probe = subprocess.run([cxx, *flags, extra, "-x", "c++", "-shared", "-o", os.devnull, "-"],
+                                   input="int probe() { return 0; }\n", text=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if probe.returncode == 0:
+                flags.append(extra)
+        _flags_cache[cxx] = flags
+    return _flags_cache[cxx]
+
+
+def find_compiler() -> str:
+    for candidate in (os.environ.get("CXX"), "c++", "g++", "clang++"):
+        path = candidate and shutil.which(candidate)
+        if path:
+            return path
+    raise BuildError("no C++ compiler found: install g++ or clang++ (or set CXX)")
+
+
+def _compiler_id(cxx: str) -> str:
+    out = subprocess.run([cxx, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
+    return out.splitlines()[0] if out else cxx
+
+
+def _run(cmd, cwd, what):
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        lines = proc.stdout.strip().splitlines()
+        errors = [ln for ln in lines if "error" in ln.lower()] or lines
+        raise BuildError(f"{what} failed:\n" + "\n".join(errors[-20:]))
+
+
+class _Locked:
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        self.file = open(self.path, "w")
+        fcntl.flock(self.file, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
+def runtime_library() -> str:
+    """libexporter_rt.a for this compiler and flags, built once into the cache."""
+    cxx = find_compiler()
+    sources = data_dir("runtime_c")
+    flags = compiler_flags(cxx)
+    digest = hashlib.sha256((_compiler_id(cxx) + " ".join(flags)).encode())
+    for f in RUNTIME_FILES:
+        digest.update((sources / f).read_bytes())
+    directory = os.path.join(cache_root(), f"runtime-{digest.hexdigest()[:16]}")
+    lib = os.path.join(directory, "libexporter_rt.a")
+    os.makedirs(directory, exist_ok=True)
+    with _Locked(directory + ".lock"):
+        if not os.path.exists(lib):
+            obj = os.path.join(directory, "kernels.o")
+            _run([cxx, *flags, "-c", str(sources / "kernels.cpp"), "-o", obj], directory, "compiling the runtime")
+            _run(["ar", "rcs", lib + ".tmp", obj], directory, "archiving the runtime")
+            os.replace(lib + ".tmp", lib)
+    return lib
+
+
+def compile_models(models: dict, jobs: int | None = None) -> dict:
+    """{name: ModelProto} -> {name: path of the shared library, or the exception that stopped it}.
+    Render errors (unsupported ops) and compile errors are reported per model."""
+    runtime = runtime_library()
+    cxx = find_compiler()
+
+    def one(item):
+        name, model = item
+        try:
+            return name, _compile_one(model, name, cxx, runtime)
+        except ExporterError as exc:
+            return name, exc
+
+    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2) as pool:
+        return dict(pool.map(one, models.items()))
+
+
+def _compile_one(model: onnx.ModelProto, name: str, cxx: str, runtime: str) -> str:
+    files, facts = render(model, name)
+    digest = hashlib.sha256(runtime.encode())
+    for rel in sorted(files):
+        if rel.startswith("runtime/") or rel in ("main.cpp", "CMakeLists.txt"):
+            continue
+        content = files[rel]
+        digest.update(rel.encode() + b"\0" + (content if isinstance(content, bytes) else content.encode()))
+    directory = os.path.join(cache_root(), f"lib-{facts.name}-{digest.hexdigest()[:20]}")
+    lib = os.path.join(directory, f"lib{facts.name}.so")
+    if os.path.exists(lib):
+        return lib
+    with _Locked(directory + ".lock"):
+        if os.path.exists(lib):
+            return lib
+        write_files(files, directory)
+        runtime_dir = os.path.join(directory, "runtime")
+        _run([cxx, *compiler_flags(cxx), "-shared", "-I", directory, "-I", runtime_dir,
+              f"-DEXPORTER_WEIGHTS_FILE=\"{os.path.join(directory, 'weights.bin')}\"",
+              f"{facts.name}.cpp", "weights.S", runtime, "-o", lib + ".tmp"], directory, f"compiling {facts.name}")
+        os.replace(lib + ".tmp", lib)
+    return lib
+
+
+DTYPES = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "int64": np.int64, "bool": np.bool_}
+
+
+class NativeModel:
+    """A compiled model loaded in this process: `model(*arrays)` returns a list of NumPy arrays."""
+
+    def __init__(self, path: str, name: str):
+        self.path, self.name = path, name
+        lib = self._lib = ctypes.CDLL(path)
+
+        def fn(suffix, restype, *argtypes):
+            f = getattr(lib, f"{name}_{suffix}")
+            f.restype, f.argtypes = restype, list(argtypes)
+            return f
+
+        p, i, i64p = ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int64)
+        self._create = fn("create", p)
+        self._destroy = fn("destroy", None, p)
+        self._run = fn("run", i, p, ctypes.POINTER(p), ctypes.POINTER(p))
+        self._last_error = fn("last_error", ctypes.c_char_p, p)
+        self._set_input_shape = fn("set_input_shape", i, p, i, i64p, i)
+        self._output_shape = fn("output_shape", None, p, i, i64p)
+        self.set_num_threads = fn("set_num_threads", None, i)
+        text = lambda suffix, k: fn(suffix, ctypes.c_char_p, i)(k).decode()  # noqa: E731
+        n_in, n_out = fn("num_inputs", i)(), fn("num_outputs", i)()
+        self.input_names = [text("input_name", k) for k in range(n_in)]
+        self.output_names = [text("output_name", k) for k in range(n_out)]
+        self.input_dtypes = [np.dtype(DTYPES[text("input_dtype", k)]) for k in range(n_in)]
+        self.output_dtypes = [np.dtype(DTYPES[text("output_dtype", k)]) for k in range(n_out)]
+        self.input_ranks = [fn("input_rank", i, i)(k) for k in range(n_in)]
+        self.output_ranks = [fn("output_rank", i, i)(k) for k in range(n_out)]
+        self._ctx = self._create()
+        if not self._ctx:
+            raise ExporterError(f"{name}: cannot create the model (out of memory)")
+
+    def __del__(self):
+        ctx, self._ctx = getattr(self, "_ctx", None), None
+        if ctx:
+            self._destroy(ctx)
+
+    def _error(self) -> str:
+        return self._last_error(self._ctx).decode()
+
+    def __call__(self, *arrays):
+        if len(arrays) != len(self.input_names):
+            raise ExporterError(f"{self.name} takes {len(self.input_names)} input(s), got {len(arrays)}")
+        inputs = []
+        for k, (a, dtype) in enumerate(zip(arrays, self.input_dtypes)):
+            a = np.asarray(a)
+            if a.dtype != dtype:
+                raise ExporterError(f"input '{self.input_names[k]}': expected dtype {dtype}, got {a.dtype}")
+            a = np.ascontiguousarray(a)
+            shape = (ctypes.c_int64 * max(1, a.ndim))(*a.shape)
+            if self._set_input_shape(self._ctx, k, shape, a.ndim) != 0:
+                raise ExporterError(self._error())
+            inputs.append(a)
+        outputs = []
+        for k, dtype in enumerate(self.output_dtypes):
+            shape = (ctypes.c_int64 * max(1, self.output_ranks[k]))()
+            self._output_shape(self._ctx, k, shape)
+            outputs.append(np.empty(tuple(shape[:self.output_ranks[k]]), dtype))
+        in_ptrs = (ctypes.c_void_p * max(1, len(inputs)))(*[a.ctypes.data for a in inputs])
+        out_ptrs = (ctypes.c_void_p * max(1, len(outputs)))(*[o.ctypes.data for o in outputs])
+        if self._run(self._ctx, in_ptrs, out_ptrs) != 0:
+            raise ExporterError(self._error())
+        return outputs
+
+
+def load(model: onnx.ModelProto, name: str = "model") -> NativeModel:
+    """Compile (or take from the cache) and load `model`."""
+    result = compile_models({name: model}, jobs=1)[name]
+    if isinstance(result, Exception):
+        raise result
+    return NativeModel(result, name)
+
+
+__all__ = ["NativeModel", "compile_models", "load", "runtime_library", "sys"]
