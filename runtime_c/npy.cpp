@@ -69,6 +69,10 @@ bool read(const std::string& path, Array& out, std::string& error) {
         return false;
     }
     const std::string shape = field(header, "shape");
+    if (shape.empty() || shape[0] != '(' || shape.back() != ')') {
+        error = "malformed .npy header (no shape)";
+        return false;
+    }
     out.shape.clear();
     int64_t count = 1;
     std::string digits;
@@ -113,7 +117,12 @@ bool write(const std::string& path, const std::string& dtype, const std::vector<
         out.write(reinterpret_cast<const char*>(prefix), 10);
         out.write(header.data(), std::streamsize(header.size()));
         out.write(static_cast<const char*>(data), std::streamsize(size_t(count) * itemsize(dtype)));
-        if (!out) { error = "write failed for " + path; return false; }
+        if (!out) {
+            out.close();
+            std::remove(tmp.c_str());
+            error = "write failed for " + path;
+            return false;
+        }
     }
     if (std::rename(tmp.c_str(), path.c_str()) != 0) { error = "cannot rename into " + path; return false; }
     return true;
