@@ -35,6 +35,10 @@ class BuildError(ExporterError):
     """The generated C++ project failed to configure or compile."""
 
 
+class InputError(ExporterError, ValueError):
+    """Arrays passed to a compiled model do not match its inputs (count, dtype or shape)."""
+
+
 def _is_internal(filename: str) -> bool:
     """Frames inside exporter, NumPy or the standard library are not the user's code."""
     path = os.path.abspath(filename)

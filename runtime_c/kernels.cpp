@@ -37,7 +37,7 @@ static constexpr int64_t kParallelWork = 1 << 17;
 template <typename T> struct GemmTile { static constexpr int MR = 6, NR = 64 / int(sizeof(T)) * 2; };
 
 template <typename T, int MR, int NR>
-static inline void micro_kernel(int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
+__attribute__((noinline)) static void micro_kernel(int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
                                 bool accumulate) {
     T acc[MR][NR];
     for (int r = 0; r < MR; ++r)
@@ -82,19 +82,36 @@ static void rows_kernel(int64_t rows, int64_t K, const T* A, int64_t lda, const 
     }
 }
 
-template <typename T>
-void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
-          bool accumulate) {
+// One row of A (batch-1 inference): a matrix-vector product, bound by streaming B; full-K sweeps per
+// NR-column strip keep NR accumulators in registers.
+template <typename T, bool Packed>
+__attribute__((noinline)) static void gemv_row(int64_t N, int64_t K, const T* A, const T* B, int64_t ldb, T* C,
+                                               bool accumulate) {
+    constexpr int NR = GemmTile<T>::NR;
+    const int64_t ld = Packed ? NR : ldb;
+    int64_t j = 0;
+    for (; j + NR <= N; j += NR)
+        micro_kernel<T, 1, NR>(K, A, K, Packed ? B + (j / NR) * K * NR : B + j, ld, C + j, 0, accumulate);
+    if (j < N) edge_kernel<T>(1, N - j, K, A, K, Packed ? B + (j / NR) * K * NR : B + j, ld, C + j, 0, accumulate);
+}
+
+// B is either row-major with leading dimension ldb, or (Packed) in panels of NR columns, each panel
+// [K][NR] contiguous so that the micro-kernel streams it (the last panel is zero-padded).
+template <typename T, bool Packed>
+static void gemm_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
+                      int64_t ldc, bool accumulate) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         if (!accumulate)
             for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, T(0));
         return;
     }
+    if (M == 1 && N * K < kParallelWork * 8) return gemv_row<T, Packed>(N, K, A, B, ldb, C, accumulate);
     constexpr int MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
-    constexpr int64_t KC = 256, MB = MR * 8, NB = NR * 8;
+    constexpr int64_t KC = 512, MB = MR * 8, NB = NR * 8;
     const int64_t m_blocks = (M + MB - 1) / MB, n_blocks = (N + NB - 1) / NB;
     const bool parallel = M * N * K >= kParallelWork && m_blocks * n_blocks > 1;
+    const int64_t ld = Packed ? NR : ldb;
 #pragma omp parallel for collapse(2) schedule(static) if (parallel)
     for (int64_t ib = 0; ib < m_blocks; ++ib) {
         for (int64_t jb = 0; jb < n_blocks; ++jb) {
@@ -107,17 +124,34 @@ void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, 
                     const T* a = A + i * lda + k0;
                     int64_t j = jb * NB;
                     for (; j + NR <= j_end; j += NR) {
-                        const T* b = B + k0 * ldb + j;
+                        const T* b = Packed ? B + (j / NR) * K * NR + k0 * NR : B + k0 * ldb + j;
                         T* c = C + i * ldc + j;
-                        if (mr == MR) micro_kernel<T, MR, NR>(kc, a, lda, b, ldb, c, ldc, acc);
-                        else rows_kernel<T, MR, NR>(mr, kc, a, lda, b, ldb, c, ldc, acc);
+                        if (mr == MR) micro_kernel<T, MR, NR>(kc, a, lda, b, ld, c, ldc, acc);
+                        else rows_kernel<T, MR, NR>(mr, kc, a, lda, b, ld, c, ldc, acc);
                     }
-                    if (j < j_end) edge_kernel<T>(mr, j_end - j, kc, a, lda, B + k0 * ldb + j, ldb, C + i * ldc + j, ldc, acc);
+                    if (j < j_end) {
+                        const T* b = Packed ? B + (j / NR) * K * NR + k0 * NR : B + k0 * ldb + j;
+                        edge_kernel<T>(mr, j_end - j, kc, a, lda, b, ld, C + i * ldc + j, ldc, acc);
+                    }
                 }
             }
         }
     }
 }
+
+template <typename T>
+void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
+          bool accumulate) {
+    gemm_impl<T, false>(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+}
+
+template <typename T>
+void gemm_packed(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* packed_B, T* C, int64_t ldc,
+                 bool accumulate) {
+    gemm_impl<T, true>(M, N, K, A, lda, packed_B, 0, C, ldc, accumulate);
+}
+
+int gemm_panel_width(size_t elem) { return elem == 4 ? GemmTile<float>::NR : GemmTile<double>::NR; }
 
 // =====================================================================================================
 // Convolution: im2col + GEMM per image and group; 1x1/stride-1/unpadded convolutions skip im2col.
@@ -674,6 +708,7 @@ void gru(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, cons
 
 #define INSTANTIATE_NUMERIC(T)                                                                                  \
     template void gemm<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*, int64_t, T*, int64_t, bool); \
+    template void gemm_packed<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*, T*, int64_t, bool);   \
     template void max_pool2d<T>(const Pool2dShape&, const T*, T*);                                             \
     template void global_max_pool<T>(int64_t, int64_t, const T*, T*);                                          \
     template void reduce<T>(Reduce, const T*, T*, int64_t, int64_t, int64_t);                                  \

@@ -195,7 +195,8 @@ class CodeGen:
 
     def _add(self, step: Step) -> None:
         for value in step.reads:
-            self.var(value)  # materializes known values (their fill steps come first)
+            if value.data is None:
+                self.var(value)  # materializes known values (their fill steps come first)
         self.steps.extend(self.fills)
         self.fills = []
         self.steps.append(step)

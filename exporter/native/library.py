@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import onnx
 
-from ..errors import BuildError, ExporterError
+from ..errors import BuildError, ExporterError, InputError
 from .build import cache_root
 from .project import RUNTIME_FILES, data_dir, render, write_files
 
@@ -153,7 +153,7 @@ class NativeModel:
         p, i, i64p = ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int64)
         self._create = fn("create", p)
         self._destroy = fn("destroy", None, p)
-        self._run = fn("run", i, p, ctypes.POINTER(p), ctypes.POINTER(p))
+        self._run = fn("run", i, p, p, p)
         self._last_error = fn("last_error", ctypes.c_char_p, p)
         self._set_input_shape = fn("set_input_shape", i, p, i, i64p, i)
         self._output_shape = fn("output_shape", None, p, i, i64p)
@@ -166,6 +166,10 @@ class NativeModel:
         self.output_dtypes = [np.dtype(DTYPES[text("output_dtype", k)]) for k in range(n_out)]
         self.input_ranks = [fn("input_rank", i, i)(k) for k in range(n_in)]
         self.output_ranks = [fn("output_rank", i, i)(k) for k in range(n_out)]
+        self._n_in = n_in
+        self._in_ptrs = (ctypes.c_void_p * max(1, n_in))()
+        self._out_ptrs = (ctypes.c_void_p * max(1, n_out))()
+        self._shapes = None  # input shapes of the last call; the model keeps its dims between runs
         self._ctx = self._create()
         if not self._ctx:
             raise ExporterError(f"{name}: cannot create the model (out of memory)")
@@ -179,28 +183,43 @@ class NativeModel:
         return self._last_error(self._ctx).decode()
 
     def __call__(self, *arrays):
-        if len(arrays) != len(self.input_names):
-            raise ExporterError(f"{self.name} takes {len(self.input_names)} input(s), got {len(arrays)}")
-        inputs = []
-        for k, (a, dtype) in enumerate(zip(arrays, self.input_dtypes)):
-            a = np.asarray(a)
-            if a.dtype != dtype:
-                raise ExporterError(f"input '{self.input_names[k]}': expected dtype {dtype}, got {a.dtype}")
-            a = np.ascontiguousarray(a)
-            shape = (ctypes.c_int64 * max(1, a.ndim))(*a.shape)
-            if self._set_input_shape(self._ctx, k, shape, a.ndim) != 0:
-                raise ExporterError(self._error())
-            inputs.append(a)
-        outputs = []
-        for k, dtype in enumerate(self.output_dtypes):
-            shape = (ctypes.c_int64 * max(1, self.output_ranks[k]))()
-            self._output_shape(self._ctx, k, shape)
-            outputs.append(np.empty(tuple(shape[:self.output_ranks[k]]), dtype))
-        in_ptrs = (ctypes.c_void_p * max(1, len(inputs)))(*[a.ctypes.data for a in inputs])
-        out_ptrs = (ctypes.c_void_p * max(1, len(outputs)))(*[o.ctypes.data for o in outputs])
-        if self._run(self._ctx, in_ptrs, out_ptrs) != 0:
+        if len(arrays) != self._n_in:
+            raise InputError(f"{self.name} takes {self._n_in} input(s) ({', '.join(self.input_names)}), "
+                             f"got {len(arrays)}")
+        shapes = []
+        for k, a in enumerate(arrays):
+            if type(a) is not np.ndarray or a.dtype != self.input_dtypes[k] or not a.flags.c_contiguous:
+                a = self._coerce(k, a)
+            shapes.append(a.shape)
+            self._in_ptrs[k] = a.ctypes.data
+        shapes = tuple(shapes)
+        if shapes != self._shapes:  # new sizes: check them and ask the model for the output shapes
+            self._prepare(shapes)
+        outputs = [np.empty(shape, dtype) for shape, dtype in self._out_specs]
+        for k, o in enumerate(outputs):
+            self._out_ptrs[k] = o.ctypes.data
+        if self._run(self._ctx, self._in_ptrs, self._out_ptrs) != 0:
             raise ExporterError(self._error())
         return outputs
+
+    def _coerce(self, k, a):
+        a = np.asarray(a)
+        if a.dtype != self.input_dtypes[k]:
+            raise InputError(f"input '{self.input_names[k]}': expected dtype {self.input_dtypes[k]}, got {a.dtype}")
+        return np.ascontiguousarray(a)
+
+    def _prepare(self, shapes):
+        self._shapes = None
+        for k, shape in enumerate(shapes):
+            dims = (ctypes.c_int64 * max(1, len(shape)))(*shape)
+            if self._set_input_shape(self._ctx, k, dims, len(shape)) != 0:
+                raise InputError(self._error())
+        specs = []
+        for k, dtype in enumerate(self.output_dtypes):
+            dims = (ctypes.c_int64 * max(1, self.output_ranks[k]))()
+            self._output_shape(self._ctx, k, dims)
+            specs.append((tuple(dims[:self.output_ranks[k]]), dtype))
+        self._out_specs, self._shapes = specs, shapes
 
 
 def load(model: onnx.ModelProto, name: str = "model") -> NativeModel:

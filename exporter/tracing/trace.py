@@ -53,6 +53,9 @@ def _probe_sizes(inputs, names, dynamic_axes) -> dict[str, tuple[int, int]]:
     return sizes
 
 
+RETURNS_KEY = "exporter.returns"
+
+
 def trace(fn, example_inputs, input_names=None, dynamic_axes=None, graph_name="model") -> onnx.ModelProto:
     """Trace `fn` on `example_inputs` and return an ONNX model computing the same function.
 
@@ -92,6 +95,9 @@ def trace(fn, example_inputs, input_names=None, dynamic_axes=None, graph_name="m
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="exporter", producer_version=__version__)
     model.ir_version = min(model.ir_version, 10)  # readable by every ONNX Runtime that knows opset 21
+    # how the function returned its arrays, so that hybridize() can return the same structure
+    helper.set_model_props(model, {RETURNS_KEY: type(result).__name__ if isinstance(result, (tuple, list))
+                                   else "array"})
     from ..passes import optimize
     model = optimize(model)
     _verify(model, g)

@@ -33,7 +33,9 @@ class MatMul(OpDef):
         sb = b.shape + [1] if b.rank == 1 else b.shape
         m, k, n = sa[-2], sa[-1], sb[-1]
         batch = broadcast_shapes(sa[:-2], sb[:-2])
-        step = {"template": "matmul", "a": cg.var(a), "b": cg.var(b), "c": cg.var(out), "ctype": cg.ctype(out.dtype),
+        packed = b.data is not None and (len(sb) == 2 or D.prod(sb[:-2]) == 1)
+        b_var = cg.constant(pack_panels(b.data.reshape(sb[-2], sb[-1])), f"{b.name}_packed") if packed else cg.var(b)
+        step = {"template": "matmul", "a": cg.var(a), "b": b_var, "packed": packed, "c": cg.var(out), "ctype": cg.ctype(out.dtype),
                 "k": cg.dim(k), "n": cg.dim(n)}
         if len(sb) == 2 or D.prod(sb[:-2]) == 1:
             # B is one matrix: fold A's batch dims into M, a single GEMM
@@ -46,6 +48,17 @@ class MatMul(OpDef):
             "dims": cg.dims(batch), "count": cg.dim(D.prod(batch)),
             "a_strides": cg.dims(_broadcast_strides(pa, D.mul(m, k))),
             "b_strides": cg.dims(_broadcast_strides(pb, D.mul(k, n)))})]
+
+
+def pack_panels(b: np.ndarray) -> np.ndarray:
+    """A constant [K, N] matrix in the layout of exporter_rt::gemm_packed: panels of 128 bytes' worth of
+    columns, each [K][width] contiguous, the last zero-padded; the GEMM then streams it."""
+    width = 128 // b.dtype.itemsize
+    k, n = b.shape
+    panels = -(-n // width)
+    padded = np.zeros((k, panels * width), b.dtype)
+    padded[:, :n] = b
+    return np.ascontiguousarray(padded.reshape(k, panels, width).transpose(1, 0, 2))
 
 
 def _broadcast_strides(shape, block):
@@ -86,8 +99,11 @@ class Gemm(OpDef):
         k = a.shape[0] if node.attr("transA", 0) else a.shape[1]
         operands, scratch_used = [], 0
         steps = []
+        packed = b.data is not None
         for value, transposed in ((a, node.attr("transA", 0)), (b, node.attr("transB", 0))):
-            if not transposed:
+            if value is b and packed:
+                operands.append(cg.constant(pack_panels(value.data.T if transposed else value.data), f"{value.name}_packed"))
+            elif not transposed:
                 operands.append(cg.var(value))
             elif value.data is not None:
                 operands.append(cg.constant(value.data.T, f"{value.name}_T"))
@@ -106,6 +122,7 @@ class Gemm(OpDef):
         from .elementwise import literal
         steps.append({"template": "matmul", "a": operands[0], "b": operands[1], "c": cg.var(out),
                       "ctype": cg.ctype(out.dtype), "m": cg.dim(m), "k": cg.dim(k), "n": cg.dim(n), "batch": None,
+                      "packed": packed,
                       "alpha": None if alpha == 1.0 else literal(alpha, out.dtype), "bias": bias,
                       "beta": None if beta == 1.0 else literal(beta, out.dtype)})
         return steps
