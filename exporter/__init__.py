@@ -10,6 +10,8 @@ __version__ = "0.1.0"
 from . import ops  # noqa: E402
 from .errors import ExporterError, TracingError, UnsupportedError  # noqa: E402
 from .tracing import trace  # noqa: E402
+from .hybrid import hybridize  # noqa: E402
+from . import nn  # noqa: E402
 
 
 def export_onnx(fn, example_inputs, path, dynamic_axes=None, input_names=None):
@@ -20,4 +22,4 @@ def export_onnx(fn, example_inputs, path, dynamic_axes=None, input_names=None):
     return model
 
 
-__all__ = ["trace", "export_onnx", "ops", "ExporterError", "TracingError", "UnsupportedError", "__version__"]
+__all__ = ["trace", "export_onnx", "hybridize", "nn", "ops", "ExporterError", "TracingError", "UnsupportedError", "__version__"]

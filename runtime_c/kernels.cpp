@@ -88,10 +88,12 @@ template <typename T, bool Packed>
 __attribute__((noinline)) static void gemv_row(int64_t N, int64_t K, const T* A, const T* B, int64_t ldb, T* C,
                                                bool accumulate) {
     constexpr int NR = GemmTile<T>::NR;
-    const int64_t ld = Packed ? NR : ldb;
-    int64_t j = 0;
-    for (; j + NR <= N; j += NR)
-        micro_kernel<T, 1, NR>(K, A, K, Packed ? B + (j / NR) * K * NR : B + j, ld, C + j, 0, accumulate);
+    const int64_t ld = Packed ? NR : ldb, strips = N / NR;
+    // each thread streams its own share of B (which then tends to stay in that core's cache across calls)
+#pragma omp parallel for schedule(static) if (N * K >= (1 << 16))
+    for (int64_t s = 0; s < strips; ++s)
+        micro_kernel<T, 1, NR>(K, A, K, Packed ? B + s * K * NR : B + s * NR, ld, C + s * NR, 0, accumulate);
+    const int64_t j = strips * NR;
     if (j < N) edge_kernel<T>(1, N - j, K, A, K, Packed ? B + (j / NR) * K * NR : B + j, ld, C + j, 0, accumulate);
 }
 
@@ -106,7 +108,7 @@ static void gemm_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, 
             for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, T(0));
         return;
     }
-    if (M == 1 && N * K < kParallelWork * 8) return gemv_row<T, Packed>(N, K, A, B, ldb, C, accumulate);
+    if (M == 1) return gemv_row<T, Packed>(N, K, A, B, ldb, C, accumulate);
     constexpr int MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
     constexpr int64_t KC = 512, MB = MR * 8, NB = NR * 8;
     const int64_t m_blocks = (M + MB - 1) / MB, n_blocks = (N + NB - 1) / NB;

@@ -170,6 +170,8 @@ class NativeModel:
         self._in_ptrs = (ctypes.c_void_p * max(1, n_in))()
         self._out_ptrs = (ctypes.c_void_p * max(1, n_out))()
         self._shapes = None  # input shapes of the last call; the model keeps its dims between runs
+        self._held = [None] * n_in  # the input arrays whose addresses are in _in_ptrs
+        self._out_buffers = []
         self._ctx = self._create()
         if not self._ctx:
             raise ExporterError(f"{name}: cannot create the model (out of memory)")
@@ -187,20 +189,21 @@ class NativeModel:
             raise InputError(f"{self.name} takes {self._n_in} input(s) ({', '.join(self.input_names)}), "
                              f"got {len(arrays)}")
         shapes = []
+        held = self._held
         for k, a in enumerate(arrays):
             if type(a) is not np.ndarray or a.dtype != self.input_dtypes[k] or not a.flags.c_contiguous:
                 a = self._coerce(k, a)
             shapes.append(a.shape)
-            self._in_ptrs[k] = a.ctypes.data
+            if held[k] is not a:  # reading an array's address costs more than the whole call overhead
+                held[k] = a
+                self._in_ptrs[k] = a.ctypes.data
         shapes = tuple(shapes)
         if shapes != self._shapes:  # new sizes: check them and ask the model for the output shapes
             self._prepare(shapes)
-        outputs = [np.empty(shape, dtype) for shape, dtype in self._out_specs]
-        for k, o in enumerate(outputs):
-            self._out_ptrs[k] = o.ctypes.data
         if self._run(self._ctx, self._in_ptrs, self._out_ptrs) != 0:
             raise ExporterError(self._error())
-        return outputs
+        # outputs are computed into buffers owned here (their addresses are set once) and copied out
+        return [o.copy() for o in self._out_buffers]
 
     def _coerce(self, k, a):
         a = np.asarray(a)
@@ -219,7 +222,10 @@ class NativeModel:
             dims = (ctypes.c_int64 * max(1, self.output_ranks[k]))()
             self._output_shape(self._ctx, k, dims)
             specs.append((tuple(dims[:self.output_ranks[k]]), dtype))
-        self._out_specs, self._shapes = specs, shapes
+        self._out_buffers = [np.empty(shape, dtype) for shape, dtype in specs]
+        for k, o in enumerate(self._out_buffers):
+            self._out_ptrs[k] = o.ctypes.data
+        self._shapes = shapes
 
 
 def load(model: onnx.ModelProto, name: str = "model") -> NativeModel:
