@@ -176,13 +176,13 @@ class CodeGen:
         if out.is_output:  # a view cannot live in the caller's buffer: copy
             self._add(Step({"template": "copy", "src": self.var(src), "dst": self.var(out),
                             "ctype": self.ctype(out.dtype), "count": self.dim(out.numel)}, [node], [src], [out]))
-            return
-        root = self.alias_of.get(src, src)
-        self.alias_of[out] = root
-        self.vars[out] = self.var(src)
-        for extra in node.outputs[1:]:  # Dropout's mask
+        else:
+            self.alias_of[out] = self.alias_of.get(src, src)
+            self.vars[out] = self.var(src)
+        for extra in node.outputs[1:]:  # Dropout's mask: all true at inference
             if extra is not None:
-                self.vars[extra] = self.var(src)
+                self._add(Step({"template": "fill", "out": self.var(extra), "ctype": "bool",
+                                "count": self.dim(extra.numel), "value": "true"}, [node], [], [extra]))
 
     def _kernel(self, node: Node, opdef) -> None:
         data_inputs = [v for i, v in enumerate(node.inputs) if v is not None and i not in opdef.shape_inputs]

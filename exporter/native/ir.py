@@ -121,6 +121,7 @@ class Graph:
             self.values[vi.name] = value
             self.inputs.append(value)
         unsupported: dict[str, list[str]] = {}
+        unknown: set = set()  # outputs of unsupported nodes
         for proto in g.node:
             node = Node(proto.op_type, proto.name or f"{proto.op_type}_{len(self.nodes)}",
                         [self.values[i] if i else None for i in proto.input], [],
@@ -129,15 +130,29 @@ class Graph:
             if opdef is None:
                 unsupported.setdefault(proto.op_type if not proto.domain else f"{proto.domain}.{proto.op_type}",
                                        []).append(node.name)
-                self._unknown_outputs(node, proto)
+                self._unknown_outputs(node, proto, unknown)
                 continue
-            problem = opdef.check(node)
+            if any(v is not None and v in unknown for v in node.inputs):
+                self._unknown_outputs(node, proto, unknown)  # downstream of an unsupported node: no shapes
+                continue
+            # placeholders, so that checks can see which outputs the node has
+            node.outputs = [Value(n, np.dtype(np.float32), []) if n else None for n in proto.output]
+            try:
+                problem = opdef.check(node)
+                if not problem:
+                    types = opdef.infer(node)
+                    known = opdef.value(node)
+                    if len(types) < len([n for n in proto.output if n]):
+                        problem = "more outputs than supported"
+            except ExporterError:
+                raise
+            except Exception as exc:  # noqa: BLE001 (an attribute/shape combination the op does not cover)
+                problem = f"unsupported configuration: {type(exc).__name__} {exc}".strip()
             if problem:
                 unsupported.setdefault(f"{proto.op_type} ({problem})", []).append(node.name)
-                self._unknown_outputs(node, proto)
+                self._unknown_outputs(node, proto, unknown)
                 continue
-            types = opdef.infer(node)
-            known = opdef.value(node)
+            node.outputs = []
             for k, out_name in enumerate(proto.output):
                 if not out_name:
                     node.outputs.append(None)
@@ -183,12 +198,14 @@ class Graph:
             raise UnsupportedError(f"input '{vi.name}' has no shape (rank unknown); re-export with input shapes")
         return Value(vi.name, np.dtype(dtype), shape, is_input=True)
 
-    def _unknown_outputs(self, node, proto):
+    def _unknown_outputs(self, node, proto, unknown: set):
+        node.outputs = []
         for out_name in proto.output:
             if out_name:
                 value = Value(out_name, np.dtype(np.float32), [], producer=node)
                 self.values[out_name] = value
                 node.outputs.append(value)
+                unknown.add(value)
 
 
 def require_known(node: Node, index: int, what: str):

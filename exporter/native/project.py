@@ -70,7 +70,13 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
     name = cname(name)
     graph = Graph(model, name)
     cg = CodeGen(graph, name)
-    cg.build()
+    try:
+        cg.build()
+    except ExporterError:
+        raise
+    except Exception as exc:  # a bug of ours: say so plainly instead of a traceback
+        raise ExporterError(f"the native backend failed to generate code for this model ({type(exc).__name__}: "
+                            f"{exc}); this is a bug in exporter, please report it with the model") from exc
     env_dims = {d: (example_dims or {}).get(d, 1) for d in graph.dim_names}
     buffers, slot_sizes = plan(cg, env_dims)
     planned = {b.var for b in buffers}
