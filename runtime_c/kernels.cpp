@@ -34,7 +34,7 @@ static constexpr int64_t kParallelWork = 1 << 17;
 // The inner loops have compile-time trip counts over contiguous B rows, which GCC and Clang turn into
 // vector FMAs without -ffast-math (no reassociation is needed: each C element has its own accumulator).
 
-template <typename T> struct GemmTile { static constexpr int MR = 6, NR = 64 / int(sizeof(T)) * 2; };
+template <typename T> struct GemmTile { static constexpr int MR = 3, NR = 64 / int(sizeof(T)) * 2; };
 
 template <typename T, int MR, int NR>
 __attribute__((noinline)) static void micro_kernel(int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
