@@ -37,6 +37,20 @@ class Build:
         return self.project.summary()
 
 
+class Locked:
+    """An exclusive lock on `path` (a lock file) for the duration of a with-block."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        self.file = open(self.path, "w")
+        fcntl.flock(self.file, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
 def cache_root() -> str:
     root = os.environ.get("EXPORTER_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "exporter")
@@ -63,7 +77,8 @@ def _generator() -> list[str]:
     return ["-G", "Ninja"] if os.path.isfile(ninja) and os.access(ninja, os.X_OK) else []
 
 
-def _run(cmd, cwd, what: str, progress: bool) -> None:
+def run_tool(cmd, cwd, what: str, progress: bool = False) -> None:
+    """Run a compiler or CMake; on failure raise BuildError with the tool's own error lines."""
     if progress:
         print(f"  {what}...", file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -93,8 +108,7 @@ def build(model: onnx.ModelProto, name: str = "model", *, jobs: int | None = Non
     static = os.path.join(build_dir, f"lib{facts.name}.a")
     done = os.path.join(directory, ".built")
     facts.directory = directory
-    with open(os.path.join(root, f"{facts.name}-{key}.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent exports of one model build it once
+    with Locked(os.path.join(root, f"{facts.name}-{key}.lock")):  # concurrent exports build it once
         if os.path.exists(done) and all(os.path.exists(p) for p in (exe, shared, static)):
             return Build(facts, directory, exe, shared, static, 0.0)
         start = time.perf_counter()
@@ -103,10 +117,10 @@ def build(model: onnx.ModelProto, name: str = "model", *, jobs: int | None = Non
         jobs = jobs or os.cpu_count() or 2
         if progress:
             print(f"building {facts.name} ({facts.steps} steps) with {os.path.basename(cmake)}:", file=sys.stderr)
-        _run([cmake, "-S", directory, "-B", build_dir, f"-DCMAKE_BUILD_TYPE={BUILD_TYPE}",
+        run_tool([cmake, "-S", directory, "-B", build_dir, f"-DCMAKE_BUILD_TYPE={BUILD_TYPE}",
               f"-DEXPORTER_NATIVE_ARCH={'OFF' if portable else 'ON'}"] + _generator(),
              directory, "configuring with CMake", progress)
-        _run([cmake, "--build", build_dir, "--parallel", str(jobs)], directory, "compiling", progress)
+        run_tool([cmake, "--build", build_dir, "--parallel", str(jobs)], directory, "compiling", progress)
         with open(done, "w") as f:
             f.write("ok\n")
         return Build(facts, directory, exe, shared, static, time.perf_counter() - start)

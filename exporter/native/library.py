@@ -8,7 +8,6 @@ parallel. Results are cached by the hash of the generated sources.
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import hashlib
 import os
 import shutil
@@ -20,7 +19,7 @@ import numpy as np
 import onnx
 
 from ..errors import BuildError, ExporterError, InputError
-from .build import cache_root
+from .build import Locked as _Locked, cache_root, run_tool as _run
 from .project import RUNTIME_FILES, data_dir, render, write_files
 
 BASE_FLAGS = ["-std=c++17", "-O3", "-fPIC", "-DNDEBUG"]
@@ -52,26 +51,6 @@ def find_compiler() -> str:
 def _compiler_id(cxx: str) -> str:
     out = subprocess.run([cxx, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
     return out.splitlines()[0] if out else cxx
-
-
-def _run(cmd, cwd, what):
-    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if proc.returncode != 0:
-        lines = proc.stdout.strip().splitlines()
-        errors = [ln for ln in lines if "error" in ln.lower()] or lines
-        raise BuildError(f"{what} failed:\n" + "\n".join(errors[-20:]))
-
-
-class _Locked:
-    def __init__(self, path):
-        self.path = path
-
-    def __enter__(self):
-        self.file = open(self.path, "w")
-        fcntl.flock(self.file, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc):
-        self.file.close()
 
 
 def runtime_library() -> str:
