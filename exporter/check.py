@@ -85,10 +85,9 @@ def _onnx_examples(model, seed):
 
 # ---- backends -------------------------------------------------------------------------------------------
 def _onnxruntime(model):
-    import onnxruntime as ort
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
-    return lambda inputs: session.run(None, dict(zip(names, inputs)))
+    from .hybrid import _onnxruntime_runner
+    run = _onnxruntime_runner(model, [i.name for i in model.graph.input])
+    return lambda inputs: run(*inputs)
 
 
 def _native(model, stem):
@@ -166,7 +165,7 @@ def run_check(args) -> int:
     if len(wanted) < 2:
         raise ExporterError("check needs at least two backends to compare")
 
-    runners, notes = {}, []
+    runners = {}
     for b in wanted:
         if b == "python":
             runners[b] = lambda inputs: [np.asarray(o) for o in _as_list(spec.fn(*inputs))]

@@ -24,11 +24,11 @@ void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, 
           bool accumulate = false);
 
 // The same product with B packed ahead of time (by the exporter, for constant weights): panels of
-// gemm_panel_width(sizeof(T)) columns, each [K][width] contiguous, the last one zero-padded.
+// 128 bytes' worth of columns (32 floats, 16 doubles; the GEMM tile width, mirrored by pack_panels in
+// exporter/native/ops/linalg.py), each panel [K][width] contiguous, the last one zero-padded.
 template <typename T>
 void gemm_packed(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* packed_B, T* C, int64_t ldc,
                  bool accumulate = false);
-int gemm_panel_width(size_t elem);
 
 // ---- convolution and pooling (NCHW) ----------------------------------------------------------------
 struct Conv2dShape {

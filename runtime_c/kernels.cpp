@@ -153,7 +153,6 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const
     gemm_impl<T, true>(M, N, K, A, lda, packed_B, 0, C, ldc, accumulate);
 }
 
-int gemm_panel_width(size_t elem) { return elem == 4 ? GemmTile<float>::NR : GemmTile<double>::NR; }
 
 // =====================================================================================================
 // Convolution: im2col + GEMM per image and group; 1x1/stride-1/unpadded convolutions skip im2col.

@@ -12,14 +12,13 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import onnx
 
 from ..errors import BuildError, ExporterError, InputError
-from .build import Locked as _Locked, cache_root, run_tool as _run
+from .build import Locked, cache_root, run_tool
 from .project import RUNTIME_FILES, data_dir, render, write_files
 
 BASE_FLAGS = ["-std=c++17", "-O3", "-fPIC", "-DNDEBUG"]
@@ -64,11 +63,11 @@ def runtime_library() -> str:
     directory = os.path.join(cache_root(), f"runtime-{digest.hexdigest()[:16]}")
     lib = os.path.join(directory, "libexporter_rt.a")
     os.makedirs(directory, exist_ok=True)
-    with _Locked(directory + ".lock"):
+    with Locked(directory + ".lock"):
         if not os.path.exists(lib):
             obj = os.path.join(directory, "kernels.o")
-            _run([cxx, *flags, "-c", str(sources / "kernels.cpp"), "-o", obj], directory, "compiling the runtime")
-            _run(["ar", "rcs", lib + ".tmp", obj], directory, "archiving the runtime")
+            run_tool([cxx, *flags, "-c", str(sources / "kernels.cpp"), "-o", obj], directory, "compiling the runtime")
+            run_tool(["ar", "rcs", lib + ".tmp", obj], directory, "archiving the runtime")
             os.replace(lib + ".tmp", lib)
     return lib
 
@@ -102,12 +101,12 @@ def _compile_one(model: onnx.ModelProto, name: str, cxx: str, runtime: str) -> s
     lib = os.path.join(directory, f"lib{facts.name}.so")
     if os.path.exists(lib):
         return lib
-    with _Locked(directory + ".lock"):
+    with Locked(directory + ".lock"):
         if os.path.exists(lib):
             return lib
         write_files(files, directory)
         runtime_dir = os.path.join(directory, "runtime")
-        _run([cxx, *compiler_flags(cxx), "-shared", "-I", directory, "-I", runtime_dir,
+        run_tool([cxx, *compiler_flags(cxx), "-shared", "-I", directory, "-I", runtime_dir,
               f"-DEXPORTER_WEIGHTS_FILE=\"{os.path.join(directory, 'weights.bin')}\"",
               f"{facts.name}.cpp", "weights.S", runtime, "-o", lib + ".tmp"], directory, f"compiling {facts.name}")
         os.replace(lib + ".tmp", lib)
@@ -215,4 +214,4 @@ def load(model: onnx.ModelProto, name: str = "model") -> NativeModel:
     return NativeModel(result, name)
 
 
-__all__ = ["NativeModel", "compile_models", "load", "runtime_library", "sys"]
+__all__ = ["NativeModel", "compile_models", "load", "runtime_library"]

@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from tests.cli.test_export_onnx import ROOT, exporter, write
+from tests.cli.test_export_onnx import ROOT, exporter
 
 MLP = os.path.join(ROOT, "examples", "mlp.py")
 

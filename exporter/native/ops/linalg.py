@@ -185,5 +185,3 @@ class Einsum(OpDef):
                  "out_index": index(rhs, out.shape),
                  "factors": [{"var": cg.var(v), "index": index(t, v.shape)} for t, v in zip(terms, node.inputs)]}]
 
-
-__all__ = ["np"]

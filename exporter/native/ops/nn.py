@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import dims as D
 from ..ir import fail
-from . import FLOAT, NUMERIC, OpDef, norm_axis, register
+from . import FLOAT, OpDef, norm_axis, register
 
 
 def _spatial(node, x, kernel):
@@ -223,5 +223,3 @@ class Recurrent(OpDef):
                  "y": out(0), "yh": out(1), "yc": out(2), "scratch": cg.scratch_var(node),
                  "linear_before_reset": bool(node.attr("linear_before_reset", 0))}]
 
-
-__all__ = ["NUMERIC"]

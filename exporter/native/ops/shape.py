@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import dims as D
 from ..ir import c_text, fail, require_known
-from . import ALL, OpDef, norm_axis, register
+from . import OpDef, norm_axis, register
 
 INT64_MAX = np.iinfo(np.int64).max
 
@@ -470,5 +470,3 @@ class Pad(OpDef):
                  "rank": x.rank, "shape": cg.dims(x.shape), "pads": cg.dims(self._pads(node)), "value": value,
                  "mode": self.MODES[node.attr("mode", "constant")]}]
 
-
-__all__ = ["ALL"]
