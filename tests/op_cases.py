@@ -210,7 +210,7 @@ case("advanced_indexing", lambda x: (x[[0, 2]], x[:, [1, 3, 0]], x[[0, 1], [2, 3
 case("advanced_indexing_separated", lambda x: x[[0, 1], :, [1, 0]], rand((2, 3, 2), F32))
 case("bool_mask_constant", lambda x: x[np.array([[True, False], [False, True], [True, True]])], rand((3, 2), F32))
 case("creation_like", lambda x: (np.zeros_like(x), np.ones_like(x, dtype=np.int32), np.full_like(x, 7.0), x + np.ones(4),
-                                 x * np.arange(4), x @ np.eye(4), np.full((2, 4), 3) + x[0], np.empty_like(x) * 0),
+                                 x * np.arange(4), x @ np.eye(4), np.full((2, 4), 3) + x[0]),
      rand(("B", 4), F32), dynamic=BATCH)
 case("zeros_like_static", lambda x: np.zeros_like(x) + x, rand((3, 4), F32))
 case("copy_and_iteration", lambda x: tuple(r * 2 for r in x) + (np.copy(x), len(x) * x), rand((2, 3), F32))
