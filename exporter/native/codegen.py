@@ -27,8 +27,9 @@ a_at b_at q bi o i j dims given here a d k rank""".split())
 
 
 def cname(name: str) -> str:
-    """A C identifier derived from an ONNX value name."""
-    ident = re.sub(r"\W", "_", name)
+    """A C identifier derived from an ONNX value name: ASCII letters, digits and '_' only, at most 48
+    characters (callers make it unique). Nothing else of the name reaches code."""
+    ident = re.sub(r"[^A-Za-z0-9_]", "_", str(name))[:48] or "v"
     return ident if re.match(r"[A-Za-z_]", ident) else f"v_{ident}"
 
 

@@ -35,7 +35,13 @@ Dim = int | Sym
 
 
 def cpp_dim_name(name: str) -> str:
-    return "d_" + re.sub(r"\W", "_", str(name))
+    """C++ identifier of a dynamic dim: ASCII only; a name that had to be changed (or shortened) gets a
+    hash suffix, so that two different names never share an identifier."""
+    ident = re.sub(r"[^A-Za-z0-9_]", "_", str(name))
+    if ident != str(name) or len(ident) > 40:
+        import zlib
+        ident = f"{ident[:40]}_{zlib.crc32(str(name).encode('utf-8', 'surrogateescape')):08x}"
+    return "d_" + ident
 
 
 def cpp(d) -> str:

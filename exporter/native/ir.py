@@ -221,12 +221,19 @@ def require_known(node: Node, index: int, what: str):
 
 
 def c_text(text: str) -> str:
-    """Text safe inside a C string literal and inside a // or /* */ comment."""
+    """Text safe inside a C string literal and inside a // or /* */ comment: printable ASCII stays, every
+    other byte of its UTF-8 form (and quotes, backslashes, '??' trigraph starts) becomes an octal escape, so
+    the C string holds exactly the original bytes and no character can end the literal or the comment."""
     out = []
-    for ch in str(text):
-        printable = ch.isprintable() and ord(ch) < 127 and ch not in '"\\'
-        out.append(ch if printable else (f"\\{ord(ch):03o}" if ord(ch) < 256 else "?"))
-    return "".join(out).replace("*/", "* /")
+    data = str(text).encode("utf-8", "surrogateescape")
+    for k, byte in enumerate(data):
+        ch = chr(byte)
+        trigraph = ch == "?" and k + 1 < len(data) and data[k + 1] == ord("?")
+        if 0x20 <= byte < 0x7f and ch not in '"\\' and not trigraph:
+            out.append(ch)
+        else:
+            out.append(f"\\{byte:03o}")
+    return "".join(out).replace("*/", "*\\057")
 
 
 def fail(node: Node, why: str):

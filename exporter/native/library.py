@@ -134,7 +134,8 @@ class NativeModel:
         self._run = fn("run", i, p, p, p)
         self._last_error = fn("last_error", ctypes.c_char_p, p)
         self._set_input_shape = fn("set_input_shape", i, p, i, i64p, i)
-        self._output_shape = fn("output_shape", None, p, i, i64p)
+        self._output_shape = fn("output_shape", i, p, i, i64p)
+        self._max_dim = fn("max_dim", ctypes.c_int64, p)
         self.set_num_threads = fn("set_num_threads", None, i)
         text = lambda suffix, k: fn(suffix, ctypes.c_char_p, i)(k).decode()  # noqa: E731
         n_in, n_out = fn("num_inputs", i)(), fn("num_outputs", i)()
@@ -158,6 +159,11 @@ class NativeModel:
         ctx, self._ctx = getattr(self, "_ctx", None), None
         if ctx:
             self._destroy(ctx)
+
+    @property
+    def max_dim(self) -> int:
+        """The largest size a dynamic dim may take (the C API's bound; larger sizes raise InputError)."""
+        return int(self._max_dim(self._ctx))
 
     def _error(self) -> str:
         return self._last_error(self._ctx).decode()
@@ -192,13 +198,20 @@ class NativeModel:
     def _prepare(self, shapes):
         self._shapes = None
         for k, shape in enumerate(shapes):
+            # checked here too (the C API checks again): rank before the C array is built, sizes bounded
+            if len(shape) != self.input_ranks[k]:
+                raise InputError(f"input '{self.input_names[k]}': expected {self.input_ranks[k]} dimensions, "
+                                 f"got {len(shape)}")
+            if any(d < 0 or d > 2**62 for d in shape):
+                raise InputError(f"input '{self.input_names[k]}': size {shape} out of range")
             dims = (ctypes.c_int64 * max(1, len(shape)))(*shape)
             if self._set_input_shape(self._ctx, k, dims, len(shape)) != 0:
                 raise InputError(self._error())
         specs = []
         for k, dtype in enumerate(self.output_dtypes):
             dims = (ctypes.c_int64 * max(1, self.output_ranks[k]))()
-            self._output_shape(self._ctx, k, dims)
+            if self._output_shape(self._ctx, k, dims) != 0:
+                raise ExporterError(self._error())
             specs.append((tuple(dims[:self.output_ranks[k]]), dtype))
         self._out_buffers = [np.empty(shape, dtype) for shape, dtype in specs]
         for k, o in enumerate(self._out_buffers):

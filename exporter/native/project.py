@@ -95,9 +95,11 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
     dim_label = {D.cpp_dim_name(d): d for d in graph.dim_names}
 
     def signature(value, var):
+        # names reach C++ only as escaped string literals (printed through "%s"), never as code or a format
         return {"name": _c_text(value.name), "file": f"output_{graph.outputs.index(value)}.npy" if value.is_output else None,
-                "shape_text": ", ".join(dim_label.get(D.cpp(d), D.cpp(d)).replace('"', "'") for d in value.shape),
+                "shape_text": _c_text(", ".join(dim_label.get(D.cpp(d), D.cpp(d)) for d in value.shape)),
                 "var": var, "ctype": cg.ctype(value.dtype), "dtype": value.dtype.name,
+                "itemsize": value.dtype.itemsize,
                 "rank": value.rank, "shape": cg.dims(value.shape),
                 "dim_refs": [dim_index.get(d.cpp, -1) if isinstance(d, D.Sym) else -1
                              for d in value.shape],
@@ -112,6 +114,7 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
         "buffers": [{"var": b.var, "ctype": b.ctype, "slot": b.slot} for b in buffers],
         "unused_scratch": [{"var": var, "ctype": cg.ctype(node.inputs[0].dtype)} for node, var in cg.scratch_vars.items()
                            if var not in planned],
+        "max_dim": max_dim_bound(graph, slot_sizes, offsets, total),
         "static_plan": static, "slot_sizes": [D.cpp(s) for s in slot_sizes],
         "offsets": [D.cpp(o) for o in offsets], "arena_size": D.cpp(total),
         "steps": [dict(s.data, comment=_comment(s)) for s in cg.steps],
@@ -133,6 +136,37 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
     facts = Project("", name, int(D.evaluate(total, env_dims)), len(weights), len(graph.nodes), len(cg.steps),
                     list(graph.dim_names))
     return files, facts
+
+
+# Sizes the generated code computes stay below this (bytes or elements): 2^62 leaves room for the
+# alignment, itemsize and loop-index arithmetic done on top of them in int64_t.
+SIZE_LIMIT = 1 << 56
+MAX_DIM = (1 << 31) - 1
+
+
+def max_dim_bound(graph: Graph, slot_sizes, offsets, total) -> int:
+    """The largest value every dynamic dim may take at run time such that no tensor size, arena slot,
+    offset or total overflows: found at export time with Python's exact integers (sizes grow with the
+    dims, so checking all dims at the bound covers every smaller size). 0 dims: the bound is moot."""
+    if not graph.dim_names:
+        return MAX_DIM
+    exprs = list(slot_sizes) + list(offsets) + [total]
+    for value in graph.values.values():
+        exprs.append(D.mul(value.numel, max(1, value.dtype.itemsize)))
+
+    def fits(m: int) -> bool:
+        env = {d: m for d in graph.dim_names}
+        try:
+            return all(abs(D.evaluate(e, env)) <= SIZE_LIMIT for e in exprs)
+        except (ArithmeticError, ValueError):
+            return False
+
+    bound = MAX_DIM
+    while bound > 1 and not fits(bound):
+        bound //= 2
+    if not fits(bound):
+        raise ExporterError("the model's sizes overflow even with every dynamic dim at 1; it cannot be planned")
+    return bound
 
 
 def _comment(step) -> str:
