@@ -228,24 +228,20 @@ bool parse_head(const unsigned char* head, size_t head_size, uint64_t total, uin
         error = "Fortran-ordered arrays are not supported (save with np.ascontiguousarray)";
         return false;
     }
-    // element count and byte size, overflow-checked, before anything is allocated
-    uint64_t count = 1;
-    bool zero = false;
-    for (int64_t d : p.shape) zero = zero || d == 0;
+    // element count and byte size, overflow-checked, before anything is allocated. Like NumPy, the nominal
+    // size (zero dims left out) must fit in int64 even when a zero dim makes the array empty.
     std::string dims;
     for (size_t k = 0; k < p.shape.size(); ++k) dims += (k ? ", " : "") + std::to_string(p.shape[k]);
-    const uint64_t item = itemsize(p.dtype);
-    if (!zero) {
-        for (int64_t d : p.shape)
-            if (__builtin_mul_overflow(count, uint64_t(d), &count)) {
-                error = "shape (" + dims + ") is too large";
-                return false;
-            }
-    } else {
-        count = 0;
+    uint64_t nominal = itemsize(p.dtype);
+    bool zero = false;
+    for (int64_t d : p.shape) {
+        zero = zero || d == 0;
+        if (d != 0 && (__builtin_mul_overflow(nominal, uint64_t(d), &nominal) || nominal > uint64_t(INT64_MAX))) {
+            error = "shape (" + dims + ") is too large";
+            return false;
+        }
     }
-    uint64_t bytes = 0;
-    if (__builtin_mul_overflow(count, item, &bytes)) { error = "shape (" + dims + ") is too large"; return false; }
+    const uint64_t bytes = zero ? 0 : nominal;
     p.data_offset = prefix + size_t(header_len);
     const uint64_t available = total - p.data_offset;
     if (bytes > available) {
