@@ -55,10 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def is_onnx_path(path: str) -> bool:
+    return path.lower().endswith(".onnx")
+
+
 def load_onnx_or_trace(args):
     """The ONNX model for MODEL: traced from a model.py, or read from an .onnx file."""
     from .onnx_io import load_model
-    if args.model.endswith(".onnx"):
+    if os.path.isdir(args.model):
+        raise ExporterError(f"{args.model} is a directory; MODEL must be a model.py or an .onnx file")
+    if is_onnx_path(args.model):
         if args.entry:
             raise ExporterError("--entry applies to model.py files, not .onnx files")
         return load_model(args.model), None
@@ -74,7 +80,7 @@ def _stem(path: str) -> str:
 
 def _cmd_export(args) -> int:
     from .onnx_io import save_model, summary
-    if args.to == "onnx" and args.model.endswith(".onnx"):
+    if args.to == "onnx" and is_onnx_path(args.model):
         raise ExporterError(f"{args.model} is already ONNX; use --to cpp or --to exe")
     model, spec = load_onnx_or_trace(args)
     stem = _stem(args.model)
@@ -102,17 +108,29 @@ def _cmd_check(args) -> int:
     return run_check(args)
 
 
+def _terminate(signum, frame):
+    """SIGTERM unwinds like Ctrl-C, so temporary files are removed and builds are stopped."""
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
+    import signal
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.run(args)
     except ExporterError as exc:
         print_error(exc)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        # one line, no traceback; a second signal during cleanup must not print one either
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("error: interrupted; nothing was written", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -37,19 +37,118 @@ def save_model(model: onnx.ModelProto, path: str) -> list[str]:
     return [path] + ([os.path.join(directory, data_name)] if external else [])
 
 
+# Declared static dims above this are refused: no real tensor axis is that long, and bounding them keeps
+# every size the native backend computes far from int64 overflow (see native/project.py max_dim_bound).
+MAX_STATIC_DIM = 2**31 - 1
+
+
 def load_model(path: str) -> onnx.ModelProto:
-    """Load an .onnx file (with its external data), with a clear error for anything unreadable."""
+    """Load an .onnx file (with its external data), with a clear error for anything unreadable, and
+    validate it as untrusted input: opsets this onnx knows, operators with a schema, declared dims in
+    range, initializer data matching its shape, unique outputs, external data only from inside the
+    model's folder, and ONNX's shape inference in strict mode (every node's shapes agree with its op)."""
+    if os.path.isdir(path):
+        raise ExporterError(f"{path} is a directory, not an .onnx file")
     if not os.path.isfile(path):
         raise ExporterError(f"{path}: no such file")
     try:
-        model = onnx.load(path)
+        model = onnx.load(path, load_external_data=False)
     except Exception as exc:
-        raise ExporterError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+        raise ExporterError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {_short(exc)})") from None
+    _check_external_data(model, path)
     try:
         onnx.checker.check_model(model)
     except Exception as exc:
-        raise ExporterError(f"{path}: invalid ONNX model: {exc}") from None
+        raise ExporterError(f"{path}: invalid ONNX model: {_short(exc)}") from None
+    validate_model(model, path)
     return model
+
+
+def _short(exc) -> str:
+    """The first line of an error from onnx/protobuf (some span pages), bounded."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def _check_external_data(model: onnx.ModelProto, path: str) -> None:
+    """External data may only come from regular files inside the model's folder (no absolute paths, no
+    '..', no symlinks out of it); then it is loaded."""
+    from onnx import external_data_helper
+    base = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    tensors = [t for t in external_data_helper._get_all_tensors(model) if external_data_helper.uses_external_data(t)]
+    for t in tensors:
+        location = next((e.value for e in t.external_data if e.key == "location"), "")
+        target = os.path.realpath(os.path.join(base, location))
+        if (not location or os.path.isabs(location) or ".." in location.replace("\\", "/").split("/")
+                or os.path.commonpath([base, target]) != base):
+            raise ExporterError(f"{path}: tensor '{t.name}' has external data at {location!r}, outside the model's "
+                                "folder; refused (external data must be a file next to the model)")
+        if not os.path.isfile(target):
+            raise ExporterError(f"{path}: tensor '{t.name}': its external data file {location!r} is missing")
+    if tensors:
+        try:
+            external_data_helper.load_external_data_for_model(model, base)
+        except Exception as exc:
+            raise ExporterError(f"{path}: cannot read external data ({_short(exc)})") from None
+
+
+def validate_model(model: onnx.ModelProto, path: str = "the model") -> None:
+    from onnx import defs
+    g = model.graph
+    known = defs.onnx_opset_version()
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx") and o.version > known:
+            raise ExporterError(f"{path}: opset {o.version} is newer than the installed onnx knows (up to {known}); "
+                                "upgrade onnx or export the model for an older opset")
+    if not g.output:
+        raise ExporterError(f"{path}: the graph has no outputs")
+    initialized = {t.name for t in g.initializer}
+    if not [i for i in g.input if i.name not in initialized]:
+        raise ExporterError(f"{path}: the graph has no inputs")
+    names = [o.name for o in g.output]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ExporterError(f"{path}: output name(s) {', '.join(repr(n) for n in duplicates)} appear more than once")
+    local = {(f.domain, f.name) for f in model.functions}
+    for node in g.node:
+        if (node.domain, node.op_type) not in local and not defs.has(node.op_type, "" if node.domain == "ai.onnx" else node.domain):
+            where = f"domain '{node.domain}'" if node.domain else "the default domain"
+            raise ExporterError(f"{path}: node '{node.name or node.op_type}' uses the operator '{node.op_type}' of {where}, which ONNX "
+                                "does not define")
+    for vi in list(g.input) + list(g.output) + list(g.value_info):
+        for axis, d in enumerate(vi.type.tensor_type.shape.dim):
+            if d.HasField("dim_value") and not 0 <= d.dim_value <= MAX_STATIC_DIM:
+                raise ExporterError(f"{path}: '{vi.name}' declares size {d.dim_value} on axis {axis}; sizes must be "
+                                    f"from 0 to {MAX_STATIC_DIM}")
+    for t in g.initializer:
+        _check_tensor_size(t, path)
+    try:
+        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+    except Exception as exc:
+        raise ExporterError(f"{path}: the shapes do not check: {_short(exc)}") from None
+
+
+def _check_tensor_size(t: onnx.TensorProto, path: str) -> None:
+    """An initializer's data must hold exactly the elements its dims say (raw_data too long or short is
+    refused here rather than failing deep inside NumPy)."""
+    count = 1
+    for d in t.dims:
+        if d < 0:
+            raise ExporterError(f"{path}: initializer '{t.name}' has a negative dim")
+        count *= d
+    if t.HasField("raw_data"):
+        try:
+            itemsize = helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+        except Exception:  # noqa: BLE001 (unknown data_type)
+            raise ExporterError(f"{path}: initializer '{t.name}' has unknown data type {t.data_type}") from None
+        if t.data_type in (onnx.TensorProto.STRING,):
+            return
+        bits = {onnx.TensorProto.INT4: 4, onnx.TensorProto.UINT4: 4}.get(t.data_type)
+        expected = (count * bits + 7) // 8 if bits else count * itemsize
+        if len(t.raw_data) != expected:
+            raise ExporterError(f"{path}: initializer '{t.name}' has {len(t.raw_data)} bytes of data, its shape "
+                                f"{list(t.dims)} needs {expected}")
 
 
 def describe_value(vi: onnx.ValueInfoProto) -> str:

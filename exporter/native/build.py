@@ -78,16 +78,46 @@ def _generator() -> list[str]:
 
 
 def run_tool(cmd, cwd, what: str, progress: bool = False) -> None:
-    """Run a compiler or CMake; on failure raise BuildError with the tool's own error lines."""
+    """Run a compiler or CMake; on failure raise BuildError with the tool's own error lines.
+
+    The tool runs in its own process group: if this process is interrupted (Ctrl-C, SIGTERM via the CLI,
+    any exception), the whole group - cmake, the build tool and every compiler it started - is ended
+    before the exception goes on, so no orphaned compiler keeps writing into the cache."""
     if progress:
         print(f"  {what}...", file=sys.stderr, flush=True)
-    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        output, _ = proc.communicate()
+    except BaseException:
+        _end_group(proc)
+        raise
     if proc.returncode != 0:
-        lines = proc.stdout.strip().splitlines()
+        lines = output.strip().splitlines()
         errors = [ln for ln in lines if "error" in ln.lower()]
         shown = "\n".join((errors or lines)[-25:])
         raise BuildError(f"{what} failed (exit {proc.returncode}) in {cwd}:\n{shown}\n"
                          f"(full command: {' '.join(cmd)})")
+
+
+def _end_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the tool's process group (make and ninja then delete half-written outputs), SIGKILL to
+    whatever is left after a moment."""
+    import signal
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            # the leader is gone; members of the group may still be exiting
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+        time.sleep(0.2)
 
 
 def build(model: onnx.ModelProto, name: str = "model", *, jobs: int | None = None, progress: bool = False,
@@ -112,6 +142,9 @@ def build(model: onnx.ModelProto, name: str = "model", *, jobs: int | None = Non
         if os.path.exists(done) and all(os.path.exists(p) for p in (exe, shared, static)):
             return Build(facts, directory, exe, shared, static, 0.0)
         start = time.perf_counter()
+        # no .built marker: any build/ here is from an interrupted build, whose object files may be
+        # half-written with fresh timestamps; start it over rather than trust them
+        shutil.rmtree(build_dir, ignore_errors=True)
         write_files(files, directory)
         cmake = find_cmake()
         jobs = jobs or os.cpu_count() or 2
@@ -121,8 +154,9 @@ def build(model: onnx.ModelProto, name: str = "model", *, jobs: int | None = Non
               f"-DEXPORTER_NATIVE_ARCH={'OFF' if portable else 'ON'}"] + _generator(),
              directory, "configuring with CMake", progress)
         run_tool([cmake, "--build", build_dir, "--parallel", str(jobs)], directory, "compiling", progress)
-        with open(done, "w") as f:
+        with open(done + ".tmp", "w") as f:  # the entry is trusted only once this marker exists
             f.write("ok\n")
+        os.replace(done + ".tmp", done)
         return Build(facts, directory, exe, shared, static, time.perf_counter() - start)
 
 
