@@ -276,7 +276,10 @@ bool parse(const unsigned char* bytes, size_t size, Array& out, std::string& err
 
 bool read(const std::string& path, Array& out, std::string& error, uint64_t max_bytes) {
     FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) { error = std::string("cannot open file (") + std::strerror(errno) + ")"; return false; }
+    if (!f) {
+        error = errno == ENOENT ? std::string("cannot open file") : std::string("cannot open file (") + std::strerror(errno) + ")";
+        return false;
+    }
     struct Closer { FILE* f; ~Closer() { std::fclose(f); } } closer{f};
     struct stat st;
     if (fstat(fileno(f), &st) != 0) { error = "cannot open file (stat failed)"; return false; }

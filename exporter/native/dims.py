@@ -96,6 +96,10 @@ def mul(a, b):
 def floordiv(a, b):
     if not isinstance(b, Sym) and int(b) == 1:
         return a
+    if isinstance(b, Sym):  # a run-time divisor may be 0 (a batch of 0): the C++ must not divide by it
+        ca, cb = cpp(a), cpp(b)
+        return Sym(f"(({cb}) != 0 ? ({ca}) / ({cb}) : int64_t(0))",
+                   lambda env: (lambda x, y: x // y if y else 0)(evaluate(a, env), evaluate(b, env)))
     return _binary(a, b, "/", lambda x, y: x // y if y else 0)
 
 

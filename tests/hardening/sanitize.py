@@ -1,0 +1,71 @@
+"""ASan+UBSan builds of generated models, separate from (and as cached as) the normal builds.
+
+The runtime (runtime_c/kernels.cpp, npy.cpp) is compiled once per compiler and source hash into
+`$EXPORTER_CACHE_DIR/asan-runtime-<hash>/`; each model is then one compiler call (its generated source,
+main.cpp, the .incbin weights and that library) cached under `asan-<name>-<hash>/`. The default builds
+are untouched: these flags never reach them.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+
+from exporter.native.build import Locked, cache_root, run_tool
+from exporter.native.project import RUNTIME_FILES, data_dir, render, write_files
+from tests.hardening.conftest import SAN_ENV, SANITIZE
+
+FLAGS = ["-std=c++17", "-O1", "-fopenmp", "-march=native", *SANITIZE]
+
+
+def _digest(cxx: str, *parts: bytes) -> str:
+    h = hashlib.sha256(" ".join([cxx, *FLAGS]).encode())
+    for p in parts:
+        h.update(p + b"\0")
+    return h.hexdigest()[:16]
+
+
+def runtime(cxx: str) -> str:
+    src = data_dir("runtime_c")
+    key = _digest(cxx, *[(src / f).read_bytes() for f in RUNTIME_FILES])
+    directory = os.path.join(cache_root(), f"asan-runtime-{key}")
+    lib = os.path.join(directory, "libexporter_rt_asan.a")
+    os.makedirs(directory, exist_ok=True)
+    with Locked(directory + ".lock"):
+        if not os.path.exists(lib):
+            objs = []
+            for f in ("kernels.cpp", "npy.cpp"):
+                objs.append(os.path.join(directory, f + ".o"))
+                run_tool([cxx, *FLAGS, "-c", str(src / f), "-o", objs[-1]], directory, f"compiling {f} with sanitizers")
+            run_tool(["ar", "rcs", lib + ".tmp", *objs], directory, "archiving")
+            os.replace(lib + ".tmp", lib)
+    return lib
+
+
+def build(cxx: str, model, name: str) -> str:
+    """The sanitized program for `model` (a path inside the cache)."""
+    rt = runtime(cxx)
+    files, facts = render(model, name)
+    key = _digest(cxx, rt.encode(), *[rel.encode() + (c if isinstance(c, bytes) else c.encode())
+                                      for rel, c in sorted(files.items())])
+    directory = os.path.join(cache_root(), f"asan-{facts.name}-{key}")
+    exe = os.path.join(directory, "program")
+    if os.path.exists(exe):
+        return exe
+    with Locked(directory + ".lock"):
+        if not os.path.exists(exe):
+            write_files(files, directory)
+            run_tool([cxx, *FLAGS, "-I", directory, "-I", os.path.join(directory, "runtime"),
+                      f"-DEXPORTER_WEIGHTS_FILE=\"{os.path.join(directory, 'weights.bin')}\"",
+                      f"{facts.name}.cpp", "main.cpp", "weights.S", rt, "-o", exe + ".tmp"], directory,
+                     f"compiling {facts.name} with sanitizers")
+            os.replace(exe + ".tmp", exe)
+    return exe
+
+
+def run(exe: str, *args, cwd=None):
+    proc = subprocess.run([exe, *args], capture_output=True, text=True, cwd=cwd, timeout=300,
+                          env={**os.environ, **SAN_ENV, "OMP_NUM_THREADS": "2"})
+    reports = [ln for ln in proc.stderr.splitlines() if "runtime error" in ln or "Sanitizer" in ln]
+    assert not reports and proc.returncode not in (98, 99), f"{exe} {args}: sanitizer report:\n{proc.stderr[-4000:]}"
+    return proc
