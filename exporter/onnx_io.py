@@ -55,6 +55,7 @@ def load_model(path: str) -> onnx.ModelProto:
         model = onnx.load(path, load_external_data=False)
     except Exception as exc:
         raise ExporterError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {_short(exc)})") from None
+    _check_text(model, path)
     _check_external_data(model, path)
     try:
         onnx.checker.check_model(model)
@@ -69,6 +70,34 @@ def _short(exc) -> str:
     lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
     text = lines[0] if lines else type(exc).__name__
     return text if len(text) <= 300 else text[:300] + "..."
+
+
+def _check_text(message, path: str) -> None:
+    """Every string field must be valid UTF-8: protobuf parses invalid bytes lazily and would fail later,
+    deep inside the exporter, on the first read of the field."""
+    from google.protobuf.descriptor import FieldDescriptor
+    stack = [message]
+    while stack:
+        msg = stack.pop()
+        try:
+            fields = msg.ListFields()
+        except (UnicodeDecodeError, ValueError):
+            raise ExporterError(f"{path}: the model contains a name or text that is not valid UTF-8") from None
+        for field, value in fields:
+            if field.type == FieldDescriptor.TYPE_MESSAGE:
+                stack.extend(value if _is_repeated(field) else [value])
+            elif field.type == FieldDescriptor.TYPE_STRING:
+                try:
+                    for text in (value if _is_repeated(field) else [value]):
+                        if not isinstance(text, str):  # protobuf hands out bytes it could not decode
+                            raise ValueError(text)
+                        text.encode("utf-8")
+                except (UnicodeDecodeError, UnicodeEncodeError, ValueError):
+                    raise ExporterError(f"{path}: the model contains a name or text that is not valid UTF-8") from None
+
+
+def _is_repeated(field) -> bool:
+    return getattr(field, "is_repeated", None) if hasattr(field, "is_repeated") else field.label == field.LABEL_REPEATED
 
 
 def _check_external_data(model: onnx.ModelProto, path: str) -> None:
