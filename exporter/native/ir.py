@@ -140,6 +140,7 @@ class Graph:
             try:
                 problem = opdef.check(node)
                 if not problem:
+                    _check_inner_dims(node)
                     types = opdef.infer(node)
                     known = opdef.value(node)
                     if len(types) < len([n for n in proto.output if n]):
@@ -187,6 +188,10 @@ class Graph:
         dtype = helper.tensor_dtype_to_np_dtype(t.elem_type)
         shape = []
         for axis, d in enumerate(t.shape.dim):
+            # a negative or absurd declared size is an error, not a dynamic dim (or an overflow later)
+            if d.HasField("dim_value") and not 0 <= d.dim_value <= 2**31 - 1:
+                raise ExporterError(f"input '{vi.name}' declares size {d.dim_value} on axis {axis}; sizes must be "
+                                    f"from 0 to {2**31 - 1}")
             if d.HasField("dim_value") and d.dim_value > 0:
                 shape.append(int(d.dim_value))
             else:
@@ -206,6 +211,24 @@ class Graph:
                 self.values[out_name] = value
                 node.outputs.append(value)
                 unknown.add(value)
+
+
+def _check_inner_dims(node: Node) -> None:
+    """MatMul/Gemm operands must agree on the summed dimension (when both sizes are known at export
+    time); a mismatch is a broken model, not something to compute with part of a weight."""
+    if node.op not in ("MatMul", "Gemm") or len(node.inputs) < 2 or None in node.inputs[:2]:
+        return
+    a, b = node.inputs[:2]
+    if not a.shape or not b.shape:
+        return
+    if node.op == "MatMul":
+        ka, kb = a.shape[-1], (b.shape[0] if b.rank == 1 else b.shape[-2])
+    else:
+        ka = a.shape[0] if node.attr("transA", 0) else a.shape[-1]
+        kb = b.shape[-1] if node.attr("transB", 0) else b.shape[0]
+    if not isinstance(ka, D.Sym) and not isinstance(kb, D.Sym) and int(ka) != int(kb):
+        raise ExporterError(f"{node.describe()}: its inputs '{a.name}' and '{b.name}' disagree on the inner "
+                            f"dimension ({ka} vs {kb})")
 
 
 def require_known(node: Node, index: int, what: str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -63,3 +64,14 @@ def test_directory_and_upper_case_suffix(tmp_path, models):
     upper.write_bytes(open(models["opset-99"], "rb").read())
     result = exporter_cli("check", str(upper))
     assert result.returncode == 2 and "opset 99" in result.stderr, result.stderr
+
+
+def test_graph_level_checks_apply_without_the_file_loader(models):
+    # exporter.backend and hybridize build the native Graph from a ModelProto directly
+    import onnx
+
+    from exporter.errors import ExporterError
+    from exporter.native.ir import Graph
+    for case, words in (("matmul-mismatch", "(4 vs 5)"), ("negative-dim", "-3"), ("huge-dim", str(2**62))):
+        with pytest.raises(ExporterError, match=re.escape(words)):
+            Graph(onnx.load(models[case]))
