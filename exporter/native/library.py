@@ -113,6 +113,7 @@ def _compile_one(model: onnx.ModelProto, name: str, cxx: str, runtime: str) -> s
     return lib
 
 
+MAX_INPUT_BYTES = 1 << 56  # the C API's kMaxInputBytes
 DTYPES = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "int64": np.int64, "bool": np.bool_}
 
 
@@ -191,19 +192,28 @@ class NativeModel:
 
     def _coerce(self, k, a):
         a = np.asarray(a)
+        self._check_shape(k, a.shape)  # before a copy: a broadcast view may claim terabytes
+
         if a.dtype != self.input_dtypes[k]:
             raise InputError(f"input '{self.input_names[k]}': expected dtype {self.input_dtypes[k]}, got {a.dtype}")
         return np.ascontiguousarray(a)
 
+    def _check_shape(self, k, shape):
+        """Rank and size bounds, checked in Python before any copy or C call (the C API checks again)."""
+        if len(shape) != self.input_ranks[k]:
+            raise InputError(f"input '{self.input_names[k]}': expected {self.input_ranks[k]} dimensions, "
+                             f"got {len(shape)}")
+        nbytes = self.input_dtypes[k].itemsize
+        for d in shape:
+            nbytes *= d
+        if any(d > self.max_dim for d in shape) or nbytes > MAX_INPUT_BYTES:
+            raise InputError(f"input '{self.input_names[k]}': shape {tuple(shape)} is too large (a dim may be at "
+                             f"most {self.max_dim}, an input at most {MAX_INPUT_BYTES} bytes)")
+
     def _prepare(self, shapes):
         self._shapes = None
         for k, shape in enumerate(shapes):
-            # checked here too (the C API checks again): rank before the C array is built, sizes bounded
-            if len(shape) != self.input_ranks[k]:
-                raise InputError(f"input '{self.input_names[k]}': expected {self.input_ranks[k]} dimensions, "
-                                 f"got {len(shape)}")
-            if any(d < 0 or d > 2**62 for d in shape):
-                raise InputError(f"input '{self.input_names[k]}': size {shape} out of range")
+            self._check_shape(k, shape)
             dims = (ctypes.c_int64 * max(1, len(shape)))(*shape)
             if self._set_input_shape(self._ctx, k, dims, len(shape)) != 0:
                 raise InputError(self._error())
