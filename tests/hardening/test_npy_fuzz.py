@@ -176,6 +176,6 @@ def test_npy_reader_libfuzzer(tmp_path):
     for k, (family, _, blob) in enumerate(corpus()):
         if family in ("valid", "header-syntax", "length-lie", "absurd-shape"):
             (seeds / f"{k}.npy").write_bytes(blob)
-    proc = subprocess.run([exe, "-runs=200000", "-max_total_time=20", "-max_len=2048", "-rss_limit_mb=1024",
+    proc = subprocess.run([exe, "-runs=1000000", "-max_total_time=20", "-max_len=2048", "-rss_limit_mb=1024",
                            str(seeds)], capture_output=True, text=True, timeout=120, env={**os.environ, **SAN_ENV})
     assert proc.returncode == 0, proc.stderr[-4000:]
