@@ -4,7 +4,6 @@ comment ends, trigraphs, non-ASCII, non-UTF-8 and very long names go through exp
 --signature, bad input and a correct run; nothing crashes and printed names are escaped."""
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 
@@ -106,7 +105,7 @@ def test_program_with_hostile_names_under_sanitizers(tmp_path):
     _check_program(exe, tmp_path, run=lambda exe, *args: sanitize.run(exe, *args))
 
 
-def test_c_api_returns_the_exact_names(tmp_path, monkeypatch):
+def test_c_api_returns_the_exact_names():
     from exporter.native.library import load
     model = load(hostile_model(), "hostile")
     assert model.input_names == HOSTILE
