@@ -56,12 +56,17 @@ def load_model(path: str) -> onnx.ModelProto:
     except Exception as exc:
         raise ExporterError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {_short(exc)})") from None
     _check_text(model, path)
-    _check_external_data(model, path)
+    # everything that needs no tensor data runs before external data is read (and on a proto below 2 GiB,
+    # which the checker and shape inference require)
+    external = _external_tensors(model, path)
     try:
-        onnx.checker.check_model(model)
+        # with external data the checker needs the path (it resolves the data files next to the model)
+        onnx.checker.check_model(path if external else model)
     except Exception as exc:
         raise ExporterError(f"{path}: invalid ONNX model: {_short(exc)}") from None
     validate_model(model, path)
+    if external:
+        _load_external_data(model, path, external)
     return model
 
 
@@ -100,9 +105,9 @@ def _is_repeated(field) -> bool:
     return getattr(field, "is_repeated", None) if hasattr(field, "is_repeated") else field.label == field.LABEL_REPEATED
 
 
-def _check_external_data(model: onnx.ModelProto, path: str) -> None:
-    """External data may only come from regular files inside the model's folder (no absolute paths, no
-    '..', no symlinks out of it); then it is loaded."""
+def _external_tensors(model: onnx.ModelProto, path: str) -> list:
+    """Tensors stored as external data, after checking that each comes from a regular file inside the
+    model's folder (no absolute paths, no '..', no symlinks out of it). Nothing is read yet."""
     from onnx import external_data_helper
     base = os.path.realpath(os.path.dirname(os.path.abspath(path)))
     tensors = [t for t in external_data_helper._get_all_tensors(model) if external_data_helper.uses_external_data(t)]
@@ -115,11 +120,18 @@ def _check_external_data(model: onnx.ModelProto, path: str) -> None:
                                 "folder; refused (external data must be a file next to the model)")
         if not os.path.isfile(target):
             raise ExporterError(f"{path}: tensor '{t.name}': its external data file {location!r} is missing")
-    if tensors:
-        try:
-            external_data_helper.load_external_data_for_model(model, base)
-        except Exception as exc:
-            raise ExporterError(f"{path}: cannot read external data ({_short(exc)})") from None
+    return tensors
+
+
+def _load_external_data(model: onnx.ModelProto, path: str, tensors: list) -> None:
+    from onnx import external_data_helper
+    base = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    try:
+        external_data_helper.load_external_data_for_model(model, base)
+    except Exception as exc:
+        raise ExporterError(f"{path}: cannot read external data ({_short(exc)})") from None
+    for t in tensors:
+        _check_tensor_size(t, path)
 
 
 def validate_model(model: onnx.ModelProto, path: str = "the model") -> None:

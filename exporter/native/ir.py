@@ -172,6 +172,9 @@ class Graph:
             raise UnsupportedError("the native backend does not support these ops in the model:\n" + "\n".join(lines)
                                    + "\n  (see the README for the supported ops)")
         self.outputs = []
+        names = [vi.name for vi in g.output]
+        if len(set(names)) != len(names):
+            raise ExporterError(f"the graph output names are not unique: {sorted({n for n in names if names.count(n) > 1})}")
         for vi in g.output:
             value = self.values[vi.name]
             value.is_output = True

@@ -75,3 +75,23 @@ def test_graph_level_checks_apply_without_the_file_loader(models):
     for case, words in (("matmul-mismatch", "(4 vs 5)"), ("negative-dim", "-3"), ("huge-dim", str(2**62))):
         with pytest.raises(ExporterError, match=re.escape(words)):
             Graph(onnx.load(models[case]))
+
+
+def test_external_data_next_to_the_model_is_read_and_a_short_file_is_one_line(tmp_path, capsys):
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    w = numpy_helper.from_array(np.arange(16, dtype=np.float32).reshape(4, 4), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "m.onnx"
+    onnx.save_model(model, str(path), save_as_external_data=True, location="m.data", size_threshold=0)
+    from exporter.onnx_io import load_model
+    loaded = load_model(str(path))
+    assert numpy_helper.to_array(loaded.graph.initializer[0]).sum() == 120
+    (tmp_path / "m.data").write_bytes((tmp_path / "m.data").read_bytes()[:40])
+    assert main(["export", str(path), "--to", "cpp", "-o", str(tmp_path / "proj")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "external data" in err[0] and not (tmp_path / "proj").exists()
