@@ -15,11 +15,17 @@ from exporter.native.build import Locked, cache_root, run_tool
 from exporter.native.project import RUNTIME_FILES, data_dir, render, write_files
 from tests.hardening.conftest import SAN_ENV, SANITIZE
 
-FLAGS = ["-std=c++17", "-O1", "-fopenmp", "-march=native", *SANITIZE]
+BASE = ["-std=c++17", "-O1", *SANITIZE]
+
+
+def flags(cxx: str) -> list[str]:
+    """BASE plus -march=native and -fopenmp where the compiler takes them (as the normal builds do)."""
+    from exporter.native.library import compiler_flags
+    return BASE + [f for f in ("-march=native", "-fopenmp") if f in compiler_flags(cxx)]
 
 
 def _digest(cxx: str, *parts: bytes) -> str:
-    h = hashlib.sha256(" ".join([cxx, *FLAGS]).encode())
+    h = hashlib.sha256(" ".join([cxx, *flags(cxx)]).encode())
     for p in parts:
         h.update(p + b"\0")
     return h.hexdigest()[:16]
@@ -36,7 +42,7 @@ def runtime(cxx: str) -> str:
             objs = []
             for f in ("kernels.cpp", "npy.cpp"):
                 objs.append(os.path.join(directory, f + ".o"))
-                run_tool([cxx, *FLAGS, "-c", str(src / f), "-o", objs[-1]], directory, f"compiling {f} with sanitizers")
+                run_tool([cxx, *flags(cxx), "-c", str(src / f), "-o", objs[-1]], directory, f"compiling {f} with sanitizers")
             run_tool(["ar", "rcs", lib + ".tmp", *objs], directory, "archiving")
             os.replace(lib + ".tmp", lib)
     return lib
@@ -55,12 +61,31 @@ def build(cxx: str, model, name: str) -> str:
     with Locked(directory + ".lock"):
         if not os.path.exists(exe):
             write_files(files, directory)
-            run_tool([cxx, *FLAGS, "-I", directory, "-I", os.path.join(directory, "runtime"),
+            run_tool([cxx, *flags(cxx), "-I", directory, "-I", os.path.join(directory, "runtime"),
                       f"-DEXPORTER_WEIGHTS_FILE=\"{os.path.join(directory, 'weights.bin')}\"",
                       f"{facts.name}.cpp", "main.cpp", "weights.S", rt, "-o", exe + ".tmp"], directory,
                      f"compiling {facts.name} with sanitizers")
             os.replace(exe + ".tmp", exe)
     return exe
+
+
+def ctest_build(cxx: str, root: str) -> str:
+    """The runtime's unit tests (top-level CMakeLists.txt) configured with sanitizers, in a cached build
+    directory keyed by the sources: CMake then rebuilds only what changed."""
+    from exporter.native.build import find_cmake
+    files = [os.path.join(root, "CMakeLists.txt")] + [os.path.join(root, d, f) for d in ("runtime_c", "tests/cpp")
+                                                      for f in sorted(os.listdir(os.path.join(root, d)))
+                                                      if f.endswith((".cpp", ".h"))]
+    key = _digest(cxx, *[open(f, "rb").read() for f in files])
+    build = os.path.join(cache_root(), f"asan-ctest-{key}")
+    cmake = find_cmake()
+    flags_text = " ".join(SANITIZE)
+    with Locked(build + ".lock"):
+        run_tool([cmake, "-S", root, "-B", build, "-DCMAKE_BUILD_TYPE=RelWithDebInfo", f"-DCMAKE_CXX_COMPILER={cxx}",
+                  f"-DCMAKE_CXX_FLAGS={flags_text}", f"-DCMAKE_EXE_LINKER_FLAGS={flags_text}"], root,
+                 "configuring the runtime tests with sanitizers")
+        run_tool([cmake, "--build", build, "--parallel", "2"], root, "building the runtime tests with sanitizers")
+    return build
 
 
 def run(exe: str, *args, cwd=None):

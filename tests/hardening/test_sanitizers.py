@@ -196,7 +196,7 @@ def test_c_api_null_pointers_huge_shapes_and_batch_0(compiler, tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     prog = tmp_path / "use"
-    proc = subprocess.run([compiler, *sanitize.FLAGS, str(obj), "-I", directory, "-I", os.path.join(directory, "runtime"),
+    proc = subprocess.run([compiler, *sanitize.flags(compiler), str(obj), "-I", directory, "-I", os.path.join(directory, "runtime"),
                            f"-DEXPORTER_WEIGHTS_FILE=\"{os.path.join(directory, 'weights.bin')}\"",
                            os.path.join(directory, "cnn.cpp"), os.path.join(directory, "weights.S"),
                            sanitize.runtime(compiler), "-o", str(prog)], capture_output=True, text=True, cwd=directory)
@@ -219,14 +219,9 @@ def test_c_api_null_pointers_huge_shapes_and_batch_0(compiler, tmp_path):
 
 def test_runtime_unit_tests_under_sanitizers(compiler, tmp_path):
     from exporter.native.build import find_cmake
-    cmake = find_cmake()
-    ctest = os.path.join(os.path.dirname(cmake), "ctest")
-    build = tmp_path / "build"
-    flags = " ".join(SANITIZE)
-    for cmd in ([cmake, "-S", ROOT, "-B", str(build), "-DCMAKE_BUILD_TYPE=RelWithDebInfo", f"-DCMAKE_CXX_COMPILER={compiler}",
-                 f"-DCMAKE_CXX_FLAGS={flags}", f"-DCMAKE_EXE_LINKER_FLAGS={flags}"],
-                [cmake, "--build", str(build), "--parallel", "2"],
-                [ctest, "--test-dir", str(build), "--output-on-failure"]):
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **SAN_ENV})
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-        assert "runtime error" not in proc.stdout + proc.stderr
+    build = sanitize.ctest_build(compiler, ROOT)
+    ctest = os.path.join(os.path.dirname(find_cmake()), "ctest")
+    proc = subprocess.run([ctest, "--test-dir", build, "--output-on-failure"], capture_output=True, text=True,
+                          env={**os.environ, **SAN_ENV})
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "runtime error" not in proc.stdout + proc.stderr and "Sanitizer" not in proc.stdout + proc.stderr
