@@ -109,6 +109,9 @@ class Graph:
         self.values: dict[str, Value] = {}
         self.nodes: list[Node] = []
         self.dim_names: list[str] = []
+        # (a, b, what): sizes the generated code assumes equal although only known at run time (a dynamic
+        # dim against a fixed size or another dim); run() checks them before computing anything
+        self.constraints: list[tuple] = []
         g = model.graph
         for t in g.initializer:
             array = numpy_helper.to_array(t)
@@ -167,6 +170,7 @@ class Graph:
                 if v is not None:
                     v.consumers.append(node)
             self.nodes.append(node)
+            self._add_constraints(node, opdef)
         if unsupported:
             lines = [f"  {op}: {len(names)} node(s), e.g. {names[0]}" for op, names in sorted(unsupported.items())]
             raise UnsupportedError("the native backend does not support these ops in the model:\n" + "\n".join(lines)
@@ -183,6 +187,47 @@ class Graph:
             if value.dtype not in SUPPORTED_DTYPES:
                 raise UnsupportedError(f"{'input' if value.is_input else 'output'} '{value.name}' has dtype "
                                        f"{value.dtype}; the native backend supports float32, float64, int32, int64, bool")
+
+    def _add_constraints(self, node: Node, opdef) -> None:
+        """Run-time checks for the size assumptions of broadcasting (two non-1 sizes on one axis are taken
+        as equal), MatMul/Gemm (the summed dimension) and Concat (the other axes): with a dynamic dim
+        involved, a mismatch would otherwise make the generated loops read past an input."""
+        def equal(a, b, what):
+            if D.same(a, b):
+                return
+            if not isinstance(a, D.Sym) and not isinstance(b, D.Sym):
+                raise ExporterError(f"{node.describe()}: {what} disagree ({a} vs {b})")
+            if all(not (D.same(a, x) and D.same(b, y)) for x, y, _ in self.constraints):
+                self.constraints.append((a, b, f"{node.describe()}: {what}"))
+
+        def broadcast(shapes, what):
+            rank = max((len(sh) for sh in shapes), default=0)
+            for axis in range(1, rank + 1):
+                sizes = [sh[-axis] for sh in shapes if len(sh) >= axis]
+                full = [d for d in sizes if isinstance(d, D.Sym) or int(d) != 1]
+                for d in full[1:]:
+                    equal(full[0], d, f"{what} (axis -{axis})")
+
+        data = [v for i, v in enumerate(node.inputs) if v is not None and i not in opdef.shape_inputs]
+        if opdef.kind == "elementwise" and len(data) > 1:
+            shapes = [sh for sh in opdef.operand_shapes(node) if sh is not None]  # as the fused loop reads them
+            if len(shapes) > 1:
+                broadcast(shapes, "broadcast sizes")
+        elif node.op == "MatMul" and len(data) == 2 and data[0].rank and data[1].rank:
+            a, b = data
+            equal(a.shape[-1], b.shape[0] if b.rank == 1 else b.shape[-2], "the inner dimensions")
+            if a.rank > 2 and b.rank > 2:
+                broadcast([a.shape[:-2], b.shape[:-2]], "batch sizes")
+        elif node.op == "Gemm" and len(data) >= 2:
+            a, b = data[:2]
+            equal(a.shape[0] if node.attr("transA", 0) else a.shape[-1],
+                  b.shape[-1] if node.attr("transB", 0) else b.shape[0], "the inner dimensions")
+        elif node.op == "Concat" and len(data) > 1:
+            axis = node.attr("axis") % data[0].rank if data[0].rank else 0
+            for v in data[1:]:
+                for k, (x, y) in enumerate(zip(data[0].shape, v.shape)):
+                    if k != axis:
+                        equal(x, y, f"sizes on axis {k}")
 
     def _graph_input(self, vi: onnx.ValueInfoProto) -> Value:
         t = vi.type.tensor_type

@@ -225,3 +225,25 @@ def test_runtime_unit_tests_under_sanitizers(compiler, tmp_path):
                           env={**os.environ, **SAN_ENV})
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "runtime error" not in proc.stdout + proc.stderr and "Sanitizer" not in proc.stdout + proc.stderr
+
+
+def test_sizes_only_known_at_run_time_are_checked_before_any_read(compiler, tmp_path):
+    # x's K must equal the weight's 5 and z's M the 6 outputs; both are dynamic dims, so export cannot
+    # know, and a mismatch would have the GEMM or the fused loop read past an input
+    model = _model([helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Add", ["h", "z"], ["y"])],
+                   [_vi("x", ["N", "K"]), _vi("z", ["M"])], [_vi("y", ["N", 6])], [_w("w", 5, 6)])
+    exe = sanitize.build(compiler, model, "symbolic")
+    cases = [((2, 4), (6,), "inner dimensions: 4 vs 5"), ((2, 5), (1,), "broadcast sizes (axis -1): 6 vs 1"),
+             ((3, 5), (6,), None)]
+    for k, (xs, zs, message) in enumerate(cases):
+        x, z = np.ones(xs, np.float32), np.arange(zs[0], dtype=np.float32)
+        np.save(tmp_path / "x.npy", x)
+        np.save(tmp_path / "z.npy", z)
+        proc = sanitize.run(exe, "--out", str(tmp_path / f"o{k}"), str(tmp_path / "x.npy"), str(tmp_path / "z.npy"))
+        if message:
+            assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+            assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / f"o{k}").exists()
+        else:
+            assert proc.returncode == 0, proc.stderr
+            w = numpy_helper.to_array(model.graph.initializer[0])
+            np.testing.assert_allclose(np.load(tmp_path / f"o{k}" / "output_0.npy"), x @ w + z, rtol=1e-5)
