@@ -109,8 +109,8 @@ class Graph:
         self.values: dict[str, Value] = {}
         self.nodes: list[Node] = []
         self.dim_names: list[str] = []
-        # (a, b, what): sizes the generated code assumes equal although only known at run time (a dynamic
-        # dim against a fixed size or another dim); run() checks them before computing anything
+        # (a, b, what, guard): sizes the generated code assumes equal although only known at run time (a dynamic
+        # dim against a fixed size or another dim); run() checks them (where guard != 0) before computing
         self.constraints: list[tuple] = []
         g = model.graph
         for t in g.initializer:
@@ -192,13 +192,17 @@ class Graph:
         """Run-time checks for the size assumptions of broadcasting (two non-1 sizes on one axis are taken
         as equal), MatMul/Gemm (the summed dimension) and Concat (the other axes): with a dynamic dim
         involved, a mismatch would otherwise make the generated loops read past an input."""
+        out = next((o for o in node.outputs if o is not None), None)
+        # an empty output reads nothing, so a mismatch there is harmless (and a quotient of sizes may be 0)
+        guard = out.numel if out is not None else 1
+
         def equal(a, b, what):
             if D.same(a, b):
                 return
             if not isinstance(a, D.Sym) and not isinstance(b, D.Sym):
                 raise ExporterError(f"{node.describe()}: {what} disagree ({a} vs {b})")
-            if all(not (D.same(a, x) and D.same(b, y)) for x, y, _ in self.constraints):
-                self.constraints.append((a, b, f"{node.describe()}: {what}"))
+            if all(not (D.same(a, x) and D.same(b, y)) for x, y, _, _ in self.constraints):
+                self.constraints.append((a, b, f"{node.describe()}: {what}", guard))
 
         def broadcast(shapes, what):
             rank = max((len(sh) for sh in shapes), default=0)
@@ -222,6 +226,17 @@ class Graph:
             a, b = data[:2]
             equal(a.shape[0] if node.attr("transA", 0) else a.shape[-1],
                   b.shape[-1] if node.attr("transB", 0) else b.shape[0], "the inner dimensions")
+        elif opdef.kind == "alias" and data and node.outputs and node.outputs[0] is not None:
+            # a view (Reshape, Flatten, ...): its consumers read as many elements as the output has
+            equal(data[0].numel, node.outputs[0].numel, "the element counts of input and output")
+        elif node.op == "LayerNormalization" and len(data) > 1 and data[0].rank:
+            x, axis = data[0], node.attr("axis", -1) % data[0].rank
+            for v in data[1:]:
+                broadcast([x.shape[axis:], v.shape], "the normalized shape and its scale/bias")
+        elif node.op == "BatchNormalization" and len(data) > 1 and data[0].rank > 1:
+            for v in data[1:]:
+                if v.rank == 1:
+                    equal(data[0].shape[1], v.shape[0], "the channels and the per-channel parameters")
         elif node.op == "Concat" and len(data) > 1:
             axis = node.attr("axis") % data[0].rank if data[0].rank else 0
             for v in data[1:]:

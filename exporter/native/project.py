@@ -115,7 +115,9 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
         "unused_scratch": [{"var": var, "ctype": cg.ctype(node.inputs[0].dtype)} for node, var in cg.scratch_vars.items()
                            if var not in planned],
         "max_dim": max_dim_bound(graph, slot_sizes, offsets, total),
-        "constraints": [{"a": D.cpp(a), "b": D.cpp(b), "what": _c_text(what)} for a, b, what in graph.constraints],
+        "constraints": [{"a": D.cpp(a), "b": D.cpp(b), "what": _c_text(what),
+                         "guard": None if not isinstance(g, D.Sym) and g != 0 else D.cpp(g)}
+                        for a, b, what, g in graph.constraints],
         "static_plan": static, "slot_sizes": [D.cpp(s) for s in slot_sizes],
         "offsets": [D.cpp(o) for o in offsets], "arena_size": D.cpp(total),
         "steps": [dict(s.data, comment=_comment(s)) for s in cg.steps],
