@@ -117,20 +117,21 @@ def main(argv=None) -> int:
     import signal
     parser = build_parser()
     args = parser.parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    import threading
+    main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
+    previous = (signal.signal(signal.SIGTERM, _terminate), signal.getsignal(signal.SIGINT)) if main_thread else None
     try:
         return args.run(args)
     except ExporterError as exc:
         print_error(exc)
         return exc.exit_code
-    except KeyboardInterrupt:
-        # one line, no traceback; a second signal during cleanup must not print one either
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    except KeyboardInterrupt:  # one line, no traceback (temporary files were removed while unwinding)
         print("error: interrupted; nothing was written", file=sys.stderr)
         return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous[0])
+            signal.signal(signal.SIGINT, previous[1])
 
 
 if __name__ == "__main__":

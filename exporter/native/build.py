@@ -104,6 +104,20 @@ def _end_group(proc: subprocess.Popen) -> None:
     """SIGTERM to the tool's process group (make and ninja then delete half-written outputs), SIGKILL to
     whatever is left after a moment."""
     import signal
+    import threading
+    if threading.current_thread() is threading.main_thread():  # a second Ctrl-C must not cut this short
+        saved = signal.signal(signal.SIGINT, signal.SIG_IGN), signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            _signal_group(proc)
+        finally:
+            signal.signal(signal.SIGINT, saved[0])
+            signal.signal(signal.SIGTERM, saved[1])
+    else:
+        _signal_group(proc)
+
+
+def _signal_group(proc: subprocess.Popen) -> None:
+    import signal
     for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(proc.pid, sig)
