@@ -73,11 +73,15 @@ def _stem(path: str) -> str:
 
 
 def _cmd_export(args) -> int:
-    from .onnx_io import save_model, summary
+    from .onnx_io import check_output_path, save_model, summary
     if args.to == "onnx" and args.model.endswith(".onnx"):
         raise ExporterError(f"{args.model} is already ONNX; use --to cpp or --to exe")
-    model, spec = load_onnx_or_trace(args)
     stem = _stem(args.model)
+    # a bad output path fails before tracing or compiling, for every target alike
+    if args.output:
+        check_output_path(args.output, "directory" if args.to == "cpp" else "file",
+                          f"{stem}.onnx" if args.to == "onnx" else stem)
+    model, spec = load_onnx_or_trace(args)
     if args.to == "onnx":
         path = args.output or f"{stem}.onnx"
         written = save_model(model, path)

@@ -35,16 +35,39 @@ def _params(fn):
         return []
 
 
+def normalize_dynamic_axes(dynamic_axes, names, shapes) -> dict[str, dict[int, str]]:
+    """{input: {axis: dim name}} with axes made non-negative; an unknown input or an axis outside the
+    input's rank is an error (NumPy-style negative axes count from the end)."""
+    result: dict[str, dict[int, str]] = {}
+    for name, axes in (dynamic_axes or {}).items():
+        if name not in names:
+            have = ", ".join(f"'{n}' (rank {len(s)})" for n, s in zip(names, shapes)) or "none"
+            raise ExporterError(f"dynamic_axes names input '{name}', but the inputs are {have}")
+        shape = tuple(shapes[names.index(name)])
+        if not isinstance(axes, dict):
+            raise ExporterError(f"dynamic_axes['{name}'] must be a dict {{axis: name}}, e.g. {{0: 'batch'}}")
+        for axis, dim in axes.items():
+            try:
+                axis = int(axis)
+            except (TypeError, ValueError):
+                raise ExporterError(f"dynamic axis {axis!r} of input '{name}' is not an integer") from None
+            if not -len(shape) <= axis < len(shape):
+                valid = f"0..{len(shape) - 1} (or -{len(shape)}..-1)" if shape else "none: it is a scalar"
+                raise ExporterError(f"dynamic axis {axis} of input '{name}' is out of range: '{name}' has rank "
+                                    f"{len(shape)} (shape {shape}); valid axes are {valid}")
+            if not isinstance(dim, str) or not dim:
+                raise ExporterError(f"dynamic axis {axis} of input '{name}' needs a name (a non-empty string, "
+                                    f"e.g. batch), not {dim!r}")
+            result.setdefault(name, {})[axis % len(shape)] = dim
+    return result
+
+
 def _probe_sizes(inputs, names, dynamic_axes) -> dict[str, tuple[int, int]]:
     """Pick a distinct probe size per dynamic axis name: (example size, probe size)."""
     sizes: dict[str, tuple[int, int]] = {}
     for name, axes in dynamic_axes.items():
-        if name not in names:
-            raise ExporterError(f"dynamic_axes names input '{name}', but the inputs are {names}")
         x = inputs[names.index(name)]
         for axis, dim in axes.items():
-            if not -x.ndim <= int(axis) < x.ndim:
-                raise ExporterError(f"dynamic axis {axis} of input '{name}' is out of range for shape {x.shape}")
             size = x.shape[int(axis)]
             if dim in sizes and sizes[dim][0] != size:
                 raise ExporterError(f"dynamic axis '{dim}' has example size {sizes[dim][0]} and {size} in "
@@ -70,8 +93,7 @@ def trace(fn, example_inputs, input_names=None, dynamic_axes=None, graph_name="m
             raise ExporterError(f"example input {i} has dtype {x.dtype}; supported input dtypes are "
                                 "float32, float64, int32, int64 and bool")
     names = list(input_names) if input_names else input_names_of(fn, len(inputs))
-    dynamic_axes = {k: {int(a) % max(inputs[names.index(k)].ndim, 1) if k in names else a: d
-                        for a, d in v.items()} for k, v in (dynamic_axes or {}).items()}
+    dynamic_axes = normalize_dynamic_axes(dynamic_axes, names, [x.shape for x in inputs])
     sizes = _probe_sizes(inputs, names, dynamic_axes)
 
     g = GraphBuilder()
