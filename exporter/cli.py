@@ -41,14 +41,20 @@ def build_parser() -> argparse.ArgumentParser:
     exp.set_defaults(run=_cmd_export)
 
     chk = sub.add_parser("check", help="compare NumPy eager, ONNX Runtime and the native binary",
-                         description="Run MODEL through every backend and report whether they agree. Exit "
-                                     "status: 0 all agree, 1 a mismatch, 2 the model cannot be exported.")
+                         description="Run MODEL through every backend and report whether they agree. "
+                                     "Outputs agree when |err| <= atol + rtol*|ref| elementwise (integers: "
+                                     "equal). Exit status: 0 all agree, 1 numbers differ, 2 the model cannot "
+                                     "be exported or a backend could not run it.")
     _add_model_args(chk)
-    chk.add_argument("--samples", type=int, default=3, help="random inputs besides the example (default 3)")
+    chk.add_argument("--samples", type=int, default=3,
+                     help="random input sets besides the example or --inputs, with dynamic axes at other "
+                          "sizes (default 3; 0: only the example)")
     chk.add_argument("--backends", default=None,
                      help="comma-separated subset of python,onnxruntime,native (default: all that apply)")
-    chk.add_argument("--rtol", type=float, default=None, help="relative tolerance (default by dtype)")
-    chk.add_argument("--atol", type=float, default=None, help="absolute tolerance (default by dtype)")
+    chk.add_argument("--rtol", type=float, default=None,
+                     help="relative tolerance (default 1e-4 for float32, 1e-9 for float64)")
+    chk.add_argument("--atol", type=float, default=None,
+                     help="absolute tolerance (default 1e-5 for float32, 1e-12 for float64)")
     chk.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     chk.add_argument("--seed", type=int, default=0, help="random seed for the sample inputs")
     chk.set_defaults(run=_cmd_check)
@@ -56,16 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_onnx_or_trace(args):
-    """The ONNX model for MODEL: traced from a model.py, or read from an .onnx file."""
-    from .onnx_io import load_model
-    if args.model.endswith(".onnx"):
-        if args.entry:
-            raise ExporterError("--entry applies to model.py files, not .onnx files")
-        return load_model(args.model), None
-    from .loader import load_model_file
-    from .tracing import trace
-    spec = load_model_file(args.model, args.entry, args.inputs, args.dynamic)
-    return trace(spec.fn, spec.example_inputs, spec.input_names, spec.dynamic_axes, graph_name=spec.stem), spec
+    """The ONNX model for MODEL (see loader.load_or_trace) from parsed arguments."""
+    from .loader import load_or_trace
+    return load_or_trace(args.model, args.entry, args.inputs, args.dynamic)
 
 
 def _stem(path: str) -> str:
@@ -102,8 +101,18 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from .check import run_check
-    return run_check(args)
+    from .check import check_model
+    report = check_model(args.model, entry=args.entry, inputs=args.inputs, dynamic=args.dynamic,
+                         samples=args.samples, backends=args.backends, rtol=args.rtol, atol=args.atol,
+                         seed=args.seed, progress=True)
+    print(report.text(), flush=True)
+    if args.json:
+        import json
+        from .onnx_io import atomic_write_text
+        atomic_write_text(args.json, json.dumps(report.to_json(), indent=2))
+    if report.errors():
+        print(f"error: {'; '.join(report.errors())}", file=sys.stderr)
+    return report.exit_code
 
 
 def main(argv=None) -> int:
