@@ -112,7 +112,7 @@ def trace(fn, example_inputs, input_names=None, dynamic_axes=None, graph_name="m
         graph_inputs.append(helper.make_tensor_value_info(name, onnx_dtype(x.dtype), dims))
 
     result = _call(fn, tracers)
-    graph_outputs = _outputs(g, result)
+    graph_outputs = _outputs(g, result, fn)
     graph = helper.make_graph(g.nodes, graph_name, graph_inputs, graph_outputs, to_initializers(g.initializers))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="exporter", producer_version=__version__)
@@ -149,24 +149,67 @@ def _raised_inside_exporter(exc: BaseException) -> bool:
     return bool(frames) and os.path.abspath(frames[-1].filename).startswith(package + os.sep)
 
 
-def _outputs(g: GraphBuilder, result):
+def _return_location(fn) -> str | None:
+    """`file:line: code` of fn's return statement (the only one, else the def line), for errors about
+    what the model returned: by then the user's frame is gone, so it is read from the source."""
+    import ast
+    import textwrap
+    try:
+        lines, first = inspect.getsourcelines(fn)
+        filename = inspect.getsourcefile(fn)
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    func = next((n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))),
+                None)
+    if func is None:
+        return None
+    returns, todo = [], list(ast.iter_child_nodes(func))
+    while todo:  # the function's own returns, not those of nested functions
+        node = todo.pop()
+        if isinstance(node, ast.Return):
+            returns.append(node)
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            todo.extend(ast.iter_child_nodes(node))
+    line = (returns[0] if len(returns) == 1 else func).lineno + first - 1
+    code = lines[line - first].strip()
+    return f"{filename}:{line}: in {getattr(fn, '__name__', 'model')}: {code}"
+
+
+def _output_error(fn, what: str, fix: str) -> TracingError:
+    where = _return_location(fn)
+    return TracingError(what + (f"\n  at {where}" if where else "") + f"\n  fix: {fix}")
+
+
+def _outputs(g: GraphBuilder, result, fn=None):
+    if isinstance(result, dict):
+        keys = ", ".join(repr(k) for k in list(result)[:4]) + (", ..." if len(result) > 4 else "")
+        first = next(iter(result), "a")
+        raise _output_error(fn, f"the model returned a dict ({keys}); exporter's outputs are positional: an array "
+                            "or a tuple/list of arrays (named output_0, output_1, ...)",
+                            f"return a tuple in a fixed order, e.g. return out[{first!r}], ...")
     results = list(result) if isinstance(result, (tuple, list)) else [result]
     if not results:
-        raise TracingError("the model returned no arrays")
+        raise _output_error(fn, "the model returned no arrays", "return at least one array")
     outputs = []
     for k in range(len(results)):
         g.reserve(f"output_{k}")  # before any node can take the name
     for k, r in enumerate(results):
-        if isinstance(r, SymInt):
-            raise UnsupportedError(f"output {k} is a dynamic dimension, not an array; return arrays")
+        if isinstance(r, SymInt):  # a dynamic size returned as is: an int64 scalar, like np.asarray(size)
+            from .tracer import name_of
+            r = Tracer(g, name_of(g, r), np.asarray(r.value, np.int64), np.asarray(r.probe, np.int64))
+        if isinstance(r, (tuple, list, dict)):
+            raise _output_error(fn, f"output {k} is a {type(r).__name__} inside the returned tuple; outputs must be "
+                                "a flat tuple of arrays", "flatten it: return a, b, c instead of return (a, b), c")
         if not isinstance(r, Tracer):
             try:
                 value = np.asarray(r)
             except Exception:
-                raise TracingError(f"output {k} is a {type(r).__name__}; the model must return arrays (an array "
-                                   "or a tuple/list of arrays)") from None
+                value = np.asarray(None)
             if value.dtype not in SUPPORTED_DTYPES:
-                raise TracingError(f"output {k} has dtype {value.dtype}, which is not supported")
+                raise _output_error(fn, f"output {k} is a {type(r).__name__} (dtype {value.dtype}), not an array "
+                                    "of a supported dtype (float32, float64, int32, int64, bool)",
+                                    "return NumPy arrays computed from the inputs")
             r = Tracer(g, g.const(value), value)
         name = f"output_{k}"
         # Outputs get their own names: an input, a repeated output or a constant still needs a node.

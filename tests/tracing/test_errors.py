@@ -100,3 +100,46 @@ def test_bad_dynamic_axes():
 def test_unsupported_input_dtype():
     with pytest.raises(Exception, match="float16"):
         trace(lambda x: x, (X.astype(np.float16),))
+
+
+def returns_dict(x):
+    y = x * 2
+    return {"double": y, "half": x / 2}
+
+
+def test_dict_return_names_the_return_line_and_says_tuple():
+    message = expect(returns_dict, r"the model returned a dict \('double', 'half'\); exporter's outputs are "
+                     r"positional.*fix: return a tuple in a fixed order, e.g. return out\['double'\]")
+    assert re.search(HERE + r":\d+: in returns_dict: return \{\"double\": y", message), message
+
+
+def returns_nested(x):
+    return (x, x * 2), x
+
+
+def test_nested_tuple_return_is_named():
+    message = expect(returns_nested, r"output 0 is a tuple inside the returned tuple.*fix: flatten it")
+    assert re.search(HERE + r":\d+: in returns_nested: return \(x, x \* 2\), x", message), message
+
+
+def test_string_output_is_named():
+    message = expect(lambda x: (x, "done"), r"output 1 is a str \(dtype <U4\), not an array")
+    assert re.search(HERE + r":\d+: in <lambda>", message), message
+
+
+@pytest.mark.parametrize("fn, what", [
+    (lambda x: x * float(x.sum()), r"float\(\)"),
+    (lambda x: x * int(x.max()), r"int\(\)"),
+    (lambda x: x * x.sum().item(), r"\.item\(\)"),
+])
+def test_conversions_suggest_keeping_an_array_not_where(fn, what):
+    message = expect(fn, what + r" of a traced array .*fix: keep it an array: a 0-d array works wherever the "
+                     r"Python number did")
+    assert "np.where" not in message and re.search(HERE + r":\d+", message), message
+
+
+def test_returning_a_dynamic_size_gives_an_int64_scalar():
+    from tests.helpers import run_onnxruntime
+    model = trace(lambda x: (x.shape[0], x), (X,), dynamic_axes={"x": {0: "n"}})
+    size, _ = run_onnxruntime(model, [np.ones((5, 3), np.float32)])
+    assert size.dtype == np.int64 and size.shape == () and int(size) == 5
