@@ -212,6 +212,12 @@ case("bool_mask_constant", lambda x: x[np.array([[True, False], [False, True], [
 case("creation_like", lambda x: (np.zeros_like(x), np.ones_like(x, dtype=np.int32), np.full_like(x, 7.0), x + np.ones(4),
                                  x * np.arange(4), x @ np.eye(4), np.full((2, 4), 3) + x[0]),
      rand(("B", 4), F32), dynamic=BATCH)
+case("constructors_over_dynamic_sizes",
+     lambda x: (np.arange(x.shape[0]), x * np.arange(x.shape[0], dtype=np.float32)[:, None],
+                np.arange(1, x.shape[0] + 1, 2), np.arange(start=x.shape[0], stop=0, step=-1),
+                np.zeros((x.shape[0], 2)) + 1, np.ones(x.shape, np.int32), np.full((2, x.shape[0]), 2.5),
+                np.full(x.shape[0], 7, dtype=np.int64)),
+     rand(("B", 3), F32), dynamic=BATCH)
 case("zeros_like_static", lambda x: np.zeros_like(x) + x, rand((3, 4), F32))
 case("copy_and_iteration", lambda x: tuple(r * 2 for r in x) + (np.copy(x), len(x) * x), rand((2, 3), F32))
 case("python_loop_unrolls", lambda x: sum(x[:, i] for i in range(x.shape[1])), rand((3, 4), F32))

@@ -127,7 +127,8 @@ def trace(fn, example_inputs, input_names=None, dynamic_axes=None, graph_name="m
 
 
 def _call(fn, tracers):
-    with np.errstate(all="ignore"), warnings.catch_warnings():
+    from .creation import size_constructors
+    with np.errstate(all="ignore"), warnings.catch_warnings(), size_constructors():
         warnings.simplefilter("ignore")
         try:
             return fn(*tracers)

@@ -143,3 +143,15 @@ def test_returning_a_dynamic_size_gives_an_int64_scalar():
     model = trace(lambda x: (x.shape[0], x), (X,), dynamic_axes={"x": {0: "n"}})
     size, _ = run_onnxruntime(model, [np.ones((5, 3), np.float32)])
     assert size.dtype == np.int64 and size.shape == () and int(size) == 5
+
+
+def test_arange_over_a_dynamic_size_traces():
+    """np.arange(x.shape[0]) used to fail with "comparison of a dynamic dimension" (nothing was compared)."""
+    model = trace(lambda x: x * np.arange(x.shape[1]), (X,), dynamic_axes={"x": {1: "n"}})
+    assert "Range" in [n.op_type for n in model.graph.node]
+
+
+def test_arange_over_data_is_data_dependent():
+    message = expect(lambda x: np.arange(x.astype(np.int64).sum()), r"np\.arange with a traced value as a bound.*"
+                     r"data-dependent length.*fix: use sizes from x\.shape")
+    assert re.search(HERE + r":\d+", message), message
