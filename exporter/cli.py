@@ -1,4 +1,4 @@
-"""Command line: `exporter export MODEL --to onnx|cpp|exe`, `exporter check MODEL`."""
+"""Command line: `exporter export MODEL --to onnx|cpp|exe`, `exporter check MODEL`, `exporter cache info|clear`."""
 from __future__ import annotations
 
 import argparse
@@ -58,6 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     chk.add_argument("--seed", type=int, default=0, help="random seed for the sample inputs")
     chk.set_defaults(run=_cmd_check)
+
+    cache = sub.add_parser("cache", help="show or clear the build cache",
+                           description="Native builds are cached in $EXPORTER_CACHE_DIR (default "
+                                       "~/.cache/exporter) by the hash of the generated code. The cache is capped "
+                                       "at $EXPORTER_CACHE_MAX_MB megabytes (default 2048, 0: no cap): after each "
+                                       "build the least recently used entries are deleted.")
+    cache.add_argument("action", choices=["info", "clear"], help="info: location, entries and size; "
+                       "clear: delete every entry (builds in progress are left alone)")
+    cache.set_defaults(run=_cmd_cache)
     return parser
 
 
@@ -113,6 +122,30 @@ def _cmd_check(args) -> int:
     if report.errors():
         print(f"error: {'; '.join(report.errors())}", file=sys.stderr)
     return report.exit_code
+
+
+def _cmd_cache(args) -> int:
+    from .native.build import cache_info, clear_cache
+    if args.action == "clear":
+        removed, freed, busy = clear_cache()
+        print(f"removed {removed} cache entr{'y' if removed == 1 else 'ies'} ({_mib(freed)})"
+              + (f"; {busy} in use by a running build kept" if busy else ""))
+        return 0
+    info = cache_info()
+    limit = f"cap {_mib(info['limit'])} ($EXPORTER_CACHE_MAX_MB)" if info["limit"] else "no cap"
+    print(f"cache {info['root']}: {info['entries']} entries, {_mib(info['bytes'])}; {limit}")
+    for kind, (count, size) in sorted(info["kinds"].items()):
+        print(f"  {kind:<8} {count:>5} entries {_mib(size):>12}")
+    if info["entries"]:
+        import time
+        fmt = "%Y-%m-%d %H:%M"
+        print(f"  least recently used {time.strftime(fmt, time.localtime(info['oldest']))}, most recently "
+              f"{time.strftime(fmt, time.localtime(info['newest']))}")
+    return 0
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
 
 
 def main(argv=None) -> int:
