@@ -210,8 +210,18 @@ class SymInt:
     @classmethod
     def of_axis(cls, tracer: "Tracer", axis: int) -> "SymInt":
         g = tracer.graph
-        return cls(g, tracer.value.shape[axis], tracer.probe.shape[axis],
-                   lambda: g.op("Shape", tracer.name, start=axis, end=axis + 1, hint="dim"))
+        key = (tracer.value.shape[axis], tracer.probe.shape[axis])
+
+        def build():
+            # a named dynamic dim has one value wherever it appears: read it once (the first Shape of any
+            # tensor carrying it), not once per tensor
+            name = g.dim_tensors.get(key) if key in g.dim_names else None
+            if name is None:
+                name = g.op("Shape", tracer.name, start=axis, end=axis + 1, hint="dim")
+                if key in g.dim_names:
+                    g.dim_tensors[key] = name
+            return name
+        return cls(g, key[0], key[1], build)
 
     @property
     def name(self) -> str | None:
