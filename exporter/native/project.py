@@ -114,6 +114,9 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
                            if var not in planned],
         "static_plan": static, "slot_sizes": [D.cpp(s) for s in slot_sizes],
         "offsets": [D.cpp(o) for o in offsets], "arena_size": D.cpp(total),
+        # per arena slot, the buffers sharing it (live at different times): plan() sizes it as their max
+        "slots": [[{"var": b.var, "size": D.cpp(b.size)} for b in buffers if b.slot == k]
+                  for k in range(len(slot_sizes))],
         "steps": [dict(s.data, comment=_comment(s)) for s in cg.steps],
     }
     env = _environment()
