@@ -144,6 +144,19 @@ for dt in NUMERIC:
     case(f"cumsum_{n}", lambda x: (x.cumsum(), np.cumsum(x, axis=1), np.add.accumulate(x, axis=0)), rand((3, 4), dt))
     case(f"var_std_{n}", lambda x: (x.var(), x.std(axis=0), np.var(x, axis=1, ddof=1), np.std(x, keepdims=True)),
          rand((3, 4), dt))
+for dt in NUMERIC:
+    n = np.dtype(dt).name
+    # small integers make ties: argsort orders them by index, NumPy's kind="stable"
+    case(f"sort_argsort_{n}", lambda x: (np.sort(x), np.sort(x, axis=0), np.argsort(x, kind="stable"),
+                                         x.argsort(axis=0, kind="stable"), np.sort(x, axis=None),
+                                         np.argsort(x, axis=None, kind="stable")),
+         rand(("B", 5), dt, -3, 3), dynamic=BATCH)
+    case(f"cumprod_{n}", lambda x: (np.cumprod(x), np.cumprod(x, axis=1), x.cumprod(0), np.multiply.accumulate(x)),
+         rand(("B", 4), dt, -2, 2), dynamic=BATCH)
+case("sort_argsort_bool", lambda x: (np.sort(x, axis=1), np.argsort(x, axis=0, kind="stable")), rand((4, 3), B))
+case("sort_nan_inf", lambda x: (np.sort(x), np.argsort(x, kind="stable"), np.sort(-x, axis=0)),
+     lambda rng, batch=2: np.array([[3, np.nan, 1, -np.inf, np.nan, 2, np.inf], [0, 1, 0, -1, 2, -2, 5]], F32))
+case("cumprod_bool_3d", lambda x: (np.cumprod(x, axis=1), np.cumprod(x, axis=-1)), rand((2, 3, 4), B))
 case("all_any", lambda x: (x.all(), x.any(axis=0), np.all(x, axis=1, keepdims=True), np.any(x > 0.5)),
      rand((3, 4), B))
 case("all_any_floats", lambda x: (np.all(x, axis=0), np.any(x)), rand((3, 4), F32, -1, 1))

@@ -437,6 +437,12 @@ class Tracer(np.lib.mixins.NDArrayOperatorsMixin):
     def all(self, *a, **k): return np.all(self, *a, **k)
     def any(self, *a, **k): return np.any(self, *a, **k)
     def cumsum(self, *a, **k): return np.cumsum(self, *a, **k)
+    def cumprod(self, *a, **k): return np.cumprod(self, *a, **k)
+    def argsort(self, *a, **k): return np.argsort(self, *a, **k)
+
+    def sort(self, *a, **k):
+        raise tracing_error("x.sort() sorts in place, which traced arrays cannot do", "use x = np.sort(x, axis)",
+                            cls=UnsupportedError)
     def clip(self, *a, **k): return np.clip(self, *a, **k)
     def round(self, decimals=0): return np.round(self, decimals)
     def repeat(self, *a, **k): return np.repeat(self, *a, **k)
