@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UnsupportedError, tracing_error
 from .tracer import SymInt, Tracer, lowers, name_of, norm_axis
 
 
-def _topk(g, a, axis, what):
+def _topk(g, a, axis):
     """(values, indices) of `a` sorted ascending along `axis` (None: flattened)."""
     x = name_of(g, a)
     shape = a.shape
     if axis is None:
         x, axis, shape = g.reshape(x, [-1]), 0, (a.size,)
-    elif a.ndim == 0:
-        raise tracing_error(f"{what} of a 0-d array needs axis=None", cls=UnsupportedError)
     ax = norm_axis(axis, len(shape))
     n = shape[ax]
     k = n.tensor() if isinstance(n, SymInt) else g.ints([n])  # every element: k is the axis length
@@ -29,24 +26,16 @@ def _topk(g, a, axis, what):
     return (g.cast(values, np.bool_) if a.dtype == np.bool_ else values), indices
 
 
-def _check_kind(what, kind, order, stable):
-    if order is not None:
-        raise tracing_error(f"{what}(order=...) sorts structured arrays, which exporter does not trace",
-                            cls=UnsupportedError)
-    # every kind gives the same values; for argsort ties follow index order (= kind="stable")
-    del kind, stable
-
-
 @lowers(np.sort)
 def _sort(g, res, a, axis=-1, kind=None, order=None, *, stable=None):
-    _check_kind("np.sort", kind, order, stable)
-    return _topk(g, a, axis, "np.sort")[0]
+    # every kind sorts to the same values (order= needs structured arrays, which NumPy refuses first)
+    return _topk(g, a, axis)[0]
 
 
 @lowers(np.argsort)
 def _argsort(g, res, a, axis=-1, kind=None, order=None, *, stable=None):
-    _check_kind("np.argsort", kind, order, stable)
-    return _topk(g, a, axis, "np.argsort")[1]
+    # ties in index order whatever the kind: NumPy's kind="stable"
+    return _topk(g, a, axis)[1]
 
 
 @lowers(np.cumprod)

@@ -155,3 +155,14 @@ def test_arange_over_data_is_data_dependent():
     message = expect(lambda x: np.arange(x.astype(np.int64).sum()), r"np\.arange with a traced value as a bound.*"
                      r"data-dependent length.*fix: use sizes from x\.shape")
     assert re.search(HERE + r":\d+", message), message
+
+
+def sort_in_place(x):
+    x.sort()
+    return x
+
+
+def test_in_place_sort_points_to_np_sort():
+    message = expect(sort_in_place, r"x\.sort\(\) sorts in place.*fix: use x = np\.sort\(x, axis\)", cls=UnsupportedError)
+    assert re.search(HERE + r":\d+: in sort_in_place: x\.sort\(\)", message), message
+
