@@ -85,10 +85,10 @@ def _cmd_export(args) -> int:
     if args.to == "onnx" and args.model.endswith(".onnx"):
         raise ExporterError(f"{args.model} is already ONNX; use --to cpp or --to exe")
     stem = _stem(args.model)
-    # a bad output path fails before tracing or compiling, for every target alike
-    if args.output:
-        check_output_path(args.output, "directory" if args.to == "cpp" else "file",
-                          f"{stem}.onnx" if args.to == "onnx" else stem)
+    # a bad output path (given or default) fails before tracing or compiling, for every target alike
+    default = {"onnx": f"{stem}.onnx", "cpp": f"{stem}_cpp", "exe": os.path.join(".", stem)}[args.to]
+    check_output_path(args.output or default, "directory" if args.to == "cpp" else "file",
+                      f"{stem}.onnx" if args.to == "onnx" else stem)
     model, spec = load_onnx_or_trace(args)
     if args.to == "onnx":
         path = args.output or f"{stem}.onnx"

@@ -77,3 +77,9 @@ def test_unwritable_output_fails_before_any_work(tmp_path, to, make, pattern):
         assert os.listdir(target) == ["keep.txt"]
     else:
         assert target.read_text() == "mine"
+
+
+def test_default_output_that_is_a_directory(tmp_path):
+    path = write(tmp_path, MODEL, "net.py")
+    (tmp_path / "net.onnx").mkdir()
+    one_error_line(exporter("export", path, cwd=tmp_path), r"net\.onnx is a directory; give a file path")
