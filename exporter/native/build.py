@@ -128,9 +128,17 @@ def cache_entries(root: str | None = None) -> list[CacheEntry]:
         except (OSError, ValueError):  # unfinished, or from a version that did not record sizes
             size = _tree_bytes(item.path)
         try:
-            entries.append(CacheEntry(item.path, size, item.stat(follow_symlinks=False).st_mtime))
+            mtime = item.stat(follow_symlinks=False).st_mtime
         except OSError:
             continue
+        if not os.path.exists(os.path.join(item.path, SIZE_FILE)) and time.time() - mtime > RECENT_SECONDS:
+            try:  # an old entry: measured once, not on every build (keeps its mtime: its last use)
+                with open(os.path.join(item.path, SIZE_FILE), "w") as f:
+                    f.write(str(size))
+                os.utime(item.path, (mtime, mtime))
+            except OSError:
+                pass
+        entries.append(CacheEntry(item.path, size, mtime))
     return sorted(entries, key=lambda e: e.last_used)
 
 

@@ -87,3 +87,11 @@ def test_cache_info_and_clear_commands(tmp_path):
     assert cleared.returncode == 0 and "removed 3 cache entries (3.5 MiB)" in cleared.stdout
     assert os.listdir(tmp_path / "cache") == []
     assert "0 entries, 0.0 MiB" in exporter("cache", "info", env=env).stdout
+
+
+def test_old_entries_are_measured_once(tmp_path):
+    path = entry(tmp_path, "c-legacy", 1, 5000, finished=False)  # from a version without size files
+    before = path.stat().st_mtime
+    [found] = B.cache_entries(str(tmp_path))
+    assert found.bytes == MB and (path / B.SIZE_FILE).read_text() == str(MB)
+    assert path.stat().st_mtime == before  # still its last use, not now
