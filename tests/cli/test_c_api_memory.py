@@ -147,3 +147,56 @@ def test_plan_is_written_one_buffer_per_line(project):
     body = source[source.index("static size_t layout("):source.index("static int plan(")]
     assert max(len(line) for line in body.splitlines()) <= 120, body
     assert re.search(r"slot = std::max<int64_t>\(slot, .*d_batch.*\);  // \w+", body), body
+
+
+STATIC_PROGRAM = r'''
+#include <stdio.h>
+#include "s.h"
+static _Alignas(64) unsigned char context[1 << 14];
+static _Alignas(64) unsigned char arena[1 << 16];
+int main(void) {
+    static float x[3 * 8], y[3 * 8];
+    for (int i = 0; i < 3 * 8; ++i) x[i] = (float)i;
+    const void* in[1] = {x};
+    void* out[1] = {y};
+    s_ctx* m = s_create_in(context, sizeof context);
+    if (!m || s_create_in(context, 8) != NULL) return 1;
+    if (s_run(m, in, out) == 0) return 2;  /* a fixed-size model plans on its first run: no arena yet */
+    printf("%s\n", s_last_error(m));
+    size_t need = 0;
+    if (s_arena_size(m, &need) != 0 || need == 0 || s_set_arena(m, arena, need) != 0) return 3;
+    if (s_run(m, in, out) != 0) { printf("%s\n", s_last_error(m)); return 4; }
+    s_destroy(m);
+    for (int i = 0; i < 3 * 8; ++i) printf("%.6f ", y[i]);
+    printf("\n");
+    return 0;
+}
+'''
+
+
+def test_fixed_size_model_on_caller_memory(tmp_path):
+    x = np.zeros((3, 8), np.float32)
+    files, _ = render(trace(model, (x,)), "s")
+    directory = tmp_path / "s"
+    write_files(files, str(directory))
+    (tmp_path / "use.c").write_text(STATIC_PROGRAM)
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    obj = tmp_path / "use.o"
+    proc = subprocess.run([cc, "-std=c11", "-c", str(tmp_path / "use.c"), "-I", str(directory), "-o", str(obj)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    cxx = find_compiler()
+    exe = tmp_path / "use"
+    proc = subprocess.run([cxx, *compiler_flags(cxx), str(obj), "-I", str(directory), "-I", str(directory / "runtime"),
+                           f"-DEXPORTER_WEIGHTS_FILE=\"{directory / 'weights.bin'}\"", str(directory / "s.cpp"),
+                           str(directory / "weights.S"), runtime_library(), "-o", str(exe)],
+                          capture_output=True, text=True, cwd=directory)
+    assert proc.returncode == 0, proc.stderr
+    result = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    error, values = result.stdout.splitlines()
+    assert re.search(r"no arena: give one with s_set_arena \(\d+ bytes", error), error
+    x = np.arange(24, dtype=np.float32).reshape(3, 8)
+    np.testing.assert_allclose(np.array(values.split(), np.float32).reshape(3, 8), model(x), rtol=1e-5, atol=1e-4)
