@@ -1,16 +1,19 @@
 """`exporter check MODEL`: run the model through every backend and report whether they agree.
 
-The reference is NumPy eager for a model.py (ONNX Runtime for an .onnx file). Inputs: the example inputs,
-then `--samples` random ones drawn in the examples' value ranges (integer inputs stay within their
-example's range, so indices stay valid), with dynamic axes at other sizes. The native backend is the
-standalone executable, run on .npy files exactly as a user would.
+The reference is NumPy eager for a model.py (ONNX Runtime for an .onnx file). Inputs: the example inputs
+(or `--inputs`), then `--samples` random ones drawn in the examples' value ranges (integer inputs stay
+within their example's range, so indices stay valid), with dynamic axes at other sizes. The native backend
+is the standalone executable, run on .npy files exactly as a user would.
+
+`check_model` returns a `CheckReport`; the CLI prints it. Exit codes: 0 every backend agrees, 1 numbers
+(or shapes, dtypes) differ, 2 the model cannot be exported or a backend could not run it.
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import tempfile
+from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
@@ -20,6 +23,7 @@ from .errors import ExporterError
 
 TOLERANCES = {"float32": (1e-4, 1e-5), "float64": (1e-9, 1e-12)}
 BACKENDS = ("python", "onnxruntime", "native")
+RULE = "|err| <= atol + rtol*|ref| for every element, NaN/Inf in the same places; integers and bools equal"
 
 
 # ---- inputs ---------------------------------------------------------------------------------------------
@@ -83,16 +87,41 @@ def _onnx_examples(model, seed):
     return arrays
 
 
+def _sizes_tried(model, sets) -> dict:
+    """{dynamic dim name: [sizes in the order the input sets used them]}."""
+    sizes: dict = {}
+    for inputs in sets:
+        for (name, dtype, dims), x in zip(_input_specs(model), inputs):
+            for axis, d in enumerate(dims):
+                if isinstance(d, str) and axis < np.ndim(x):
+                    seen = sizes.setdefault(d, [])
+                    if np.shape(x)[axis] not in seen:
+                        seen.append(int(np.shape(x)[axis]))
+    return sizes
+
+
 # ---- backends -------------------------------------------------------------------------------------------
+class CouldNotRun(Exception):
+    """A backend failed to produce outputs (the message is the backend's own)."""
+
+
+def _python(spec):
+    def run(inputs):
+        with np.errstate(all="ignore"):
+            result = spec.fn(*inputs)
+        return [np.asarray(o) for o in (result if isinstance(result, (tuple, list)) else [result])]
+    return run
+
+
 def _onnxruntime(model):
     from .hybrid import _onnxruntime_runner
     run = _onnxruntime_runner(model, [i.name for i in model.graph.input])
     return lambda inputs: run(*inputs)
 
 
-def _native(model, stem):
+def _native(model, stem, progress):
     from .native import build
-    result = build(model, stem)
+    result = build(model, stem, progress=progress)  # prints progress only when it really compiles
     n_out = len(model.graph.output)
 
     def run(inputs):
@@ -103,24 +132,34 @@ def _native(model, stem):
                 np.save(paths[-1], np.ascontiguousarray(x))
             proc = subprocess.run([result.executable, "--out", tmp, *paths], capture_output=True, text=True)
             if proc.returncode != 0:
-                raise ExporterError(proc.stderr.strip() or f"the executable failed (exit {proc.returncode})")
+                raise CouldNotRun(proc.stderr.strip() or f"the executable failed (exit {proc.returncode})")
             return [np.load(os.path.join(tmp, f"output_{k}.npy")) for k in range(n_out)]
     return run
 
 
+def _ort_kernel_gap(message: str) -> bool:
+    """ONNX Runtime lacks a kernel for a valid (op, dtype): not the model's fault, left out of the verdict."""
+    return "NOT_IMPLEMENTED" in message
+
+
 # ---- comparison -----------------------------------------------------------------------------------------
+def tolerances(dtype, rtol=None, atol=None):
+    r, t = TOLERANCES.get(np.dtype(dtype).name, (1e-4, 1e-5))
+    return (r if rtol is None else rtol), (t if atol is None else atol)
+
+
 def compare(expected, actual, rtol=None, atol=None) -> dict:
     e, a = np.asarray(expected), np.asarray(actual)
     row = {"shape": list(a.shape), "dtype": a.dtype.name, "shape_ok": a.shape == e.shape, "dtype_ok": a.dtype == e.dtype,
            "max_abs": 0.0, "max_rel": 0.0, "rtol": 0.0, "atol": 0.0, "ok": False}
     if not (row["shape_ok"] and row["dtype_ok"]):
+        row["expected"] = f"{e.dtype.name}{list(e.shape)}"
         return row
     if e.dtype.kind != "f":
         diff = int(np.count_nonzero(a != e))
         row.update(max_abs=float(np.max(np.abs(a.astype(np.float64) - e), initial=0)), mismatched=diff, ok=diff == 0)
         return row
-    r, t = TOLERANCES.get(e.dtype.name, (1e-4, 1e-5))
-    r, t = (rtol if rtol is not None else r), (atol if atol is not None else t)
+    r, t = tolerances(e.dtype, rtol, atol)
     special_ok = bool(np.array_equal(np.isnan(a), np.isnan(e)) and np.array_equal(np.isposinf(a), np.isposinf(e))
                       and np.array_equal(np.isneginf(a), np.isneginf(e)))
     finite = np.isfinite(e) & np.isfinite(a)
@@ -135,94 +174,172 @@ def compare(expected, actual, rtol=None, atol=None) -> dict:
 def _merge(old, new):
     if old is None:
         return new
-    old["ok"] = old["ok"] and new["ok"]
-    old["shape_ok"] = old["shape_ok"] and new["shape_ok"]
-    old["dtype_ok"] = old["dtype_ok"] and new["dtype_ok"]
-    old["max_abs"] = max(old["max_abs"], new["max_abs"])
-    old["max_rel"] = max(old["max_rel"], new["max_rel"])
+    if old["shape_ok"] and old["dtype_ok"] and not (new["shape_ok"] and new["dtype_ok"]):
+        old.update(shape=new["shape"], dtype=new["dtype"], expected=new.get("expected"))  # show the bad one
+    for key in ("ok", "shape_ok", "dtype_ok", "special_ok"):
+        if key in new:
+            old[key] = old.get(key, True) and new[key]
+    for key in ("max_abs", "max_rel", "rtol", "atol"):
+        old[key] = max(old[key], new[key])
     return old
 
 
-def run_check(args) -> int:
-    from .cli import load_onnx_or_trace
-    model, spec = load_onnx_or_trace(args)
-    stem = os.path.splitext(os.path.basename(args.model))[0]
-    wanted = [b.strip() for b in args.backends.split(",")] if args.backends else list(BACKENDS)
+# ---- the report ---------------------------------------------------------------------------------------
+@dataclass
+class CheckReport:
+    model: str
+    reference: str
+    backends: list                    # compared with the reference (the reference not included)
+    input_sets: int
+    sizes: dict                       # dynamic dim -> sizes tried
+    outputs: dict                     # output name -> {"signature": str, "rows": {backend: row}}
+    failed: dict = field(default_factory=dict)   # backend -> "its own message" (could not run)
+    skipped: dict = field(default_factory=dict)  # backend -> message (ONNX Runtime kernel gaps)
+    tolerance_given: bool = False
+
+    @property
+    def mismatches(self) -> list:
+        return [(name, b, row) for name, out in self.outputs.items() for b, row in out["rows"].items()
+                if not row["ok"]]
+
+    @property
+    def exit_code(self) -> int:
+        if self.failed:
+            return 2
+        return 1 if self.mismatches else 0
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def text(self) -> str:
+        """The parity table (stdout); could-not-run messages are `errors()`."""
+        tried = "; ".join(f"{d} = {', '.join(map(str, s))}" for d, s in self.sizes.items())
+        extra = self.input_sets - 1
+        lines = [f"exporter check {self.model}: {self.input_sets} input set(s)"
+                 + (f" (example + {extra} random)" if extra else " (the example)")
+                 + (f", sizes tried: {tried}" if tried else "") + f"; reference: {self.reference}",
+                 f"verdict ok when {RULE}"]
+        for name, out in self.outputs.items():
+            lines.append(f"\n{out['signature']}")
+            lines.append(f"  {'backend':<12} {'shape/dtype':<12} {'max abs err':>12} {'max rel err':>12}  "
+                         f"{'tolerance':<22} verdict")
+            for b, row in out["rows"].items():
+                same = row["shape_ok"] and row["dtype_ok"]
+                agree = "ok" if same else "MISMATCH"
+                tol = f"rtol {row['rtol']:.0e} atol {row['atol']:.0e}" if row["dtype"].startswith("float") else "exact"
+                lines.append(f"  {b:<12} {agree:<12} {row['max_abs']:>12.3g} {row['max_rel']:>12.3g}  {tol:<22} "
+                             f"{'ok' if row['ok'] else 'MISMATCH'}")
+                if not same:
+                    lines.append(f"    {b} returned {row['dtype']}{row['shape']}, the reference {row['expected']}")
+        for b, why in self.skipped.items():
+            lines.append(f"\n{b}: lacks a kernel this model needs; left out of the verdict ({why})")
+        compared = [b for b in self.backends if b not in self.failed and b not in self.skipped]
+        if self.failed:
+            lines.append(f"\nINCOMPLETE: {', '.join(self.failed)} could not run (see the error below)")
+        elif self.mismatches:
+            lines.append("\n" + self._mismatch_summary())
+        else:
+            lines.append(f"\nall backends agree ({', '.join([self.reference] + compared)})")
+        return "\n".join(lines)
+
+    def _mismatch_summary(self) -> str:
+        lines = ["MISMATCH:"]
+        for name, b, row in self.mismatches:
+            if not (row["shape_ok"] and row["dtype_ok"]):
+                lines.append(f"  {b}, {name}: shape/dtype differ")
+            elif row["dtype"].startswith("float"):
+                source = "given with --rtol/--atol" if self.tolerance_given else f"the {row['dtype']} default"
+                lines.append(f"  {b}, {name}: max abs err {row['max_abs']:.3g} exceeds atol {row['atol']:.0e} + rtol "
+                             f"{row['rtol']:.0e}*|ref| ({source})"
+                             + ("" if row.get("special_ok", True) else "; NaN/Inf in different places"))
+            else:
+                lines.append(f"  {b}, {name}: {row.get('mismatched', '?')} element(s) differ (integers compare exactly)")
+        if any(r["dtype"].startswith("float") and r["shape_ok"] and r["dtype_ok"] for _, _, r in self.mismatches):
+            lines.append("  to accept larger differences, pass --rtol R and/or --atol A")
+        return "\n".join(lines)
+
+    def errors(self) -> list[str]:
+        return [f"{b} could not run the model: {why}" for b, why in self.failed.items()]
+
+    def to_json(self) -> dict:
+        return {"model": self.model, "reference": self.reference, "samples": self.input_sets, "sizes": self.sizes,
+                "rule": RULE, "outputs": {n: o["rows"] for n, o in self.outputs.items()},
+                "signatures": {n: o["signature"] for n, o in self.outputs.items()},
+                "failed_backends": self.failed, "skipped_backends": self.skipped, "ok": self.ok,
+                "exit_code": self.exit_code}
+
+
+def check_model(path: str, *, entry=None, inputs=None, dynamic=None, samples: int = 3, backends=None,
+                rtol=None, atol=None, seed: int = 0, progress: bool = False) -> CheckReport:
+    """Run MODEL (a model.py or an .onnx file) through the backends and compare them with the reference.
+    `inputs` (.npy paths) replace the example; `samples` random sets around them are added either way."""
+    from .loader import load_inputs, load_or_trace
+    from .onnx_io import describe_value
+    if samples < 0:
+        raise ExporterError(f"--samples must be 0 or more, not {samples}")
+    wanted = [b.strip() for b in backends.split(",")] if isinstance(backends, str) else list(backends or BACKENDS)
     unknown = set(wanted) - set(BACKENDS)
     if unknown:
         raise ExporterError(f"unknown backend(s) {', '.join(sorted(unknown))}; choose from {', '.join(BACKENDS)}")
-    if spec is None:  # an .onnx file: ONNX Runtime is the reference
+    model, spec = load_or_trace(path, entry, inputs, dynamic)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if spec is None:  # an .onnx file: no Python function; ONNX Runtime is the reference
+        if wanted == ["python"] or (backends and "python" in wanted):
+            raise ExporterError("the python backend needs a model.py; for an .onnx file compare onnxruntime,native")
         wanted = [b for b in wanted if b != "python"]
-        reference = "onnxruntime"
-        if args.inputs:
-            from .loader import load_inputs
-            examples = load_inputs(args.inputs)
-        else:
-            examples = _onnx_examples(model, args.seed)
+        examples = load_inputs(inputs) if inputs else _onnx_examples(model, seed)
+        specs = _input_specs(model)
+        if len(examples) != len(specs):
+            raise ExporterError(f"{path} has {len(specs)} input(s) ({', '.join(s[0] for s in specs)}), "
+                                f"but {len(examples)} --inputs were given")
     else:
-        reference = "python" if "python" in wanted else wanted[0]
         examples = [np.asarray(x) for x in spec.example_inputs]
     if len(wanted) < 2:
         raise ExporterError("check needs at least two backends to compare")
+    reference = wanted[0] if "python" not in wanted else "python"
 
     runners = {}
     for b in wanted:
         if b == "python":
-            runners[b] = lambda inputs: [np.asarray(o) for o in _as_list(spec.fn(*inputs))]
+            runners[b] = _python(spec)
         elif b == "onnxruntime":
             runners[b] = _onnxruntime(model)
         else:
-            print(f"building the native executable for {stem}...", flush=True)
-            runners[b] = _native(model, stem)  # unsupported ops raise here: exit 2
+            runners[b] = _native(model, stem, progress)  # unsupported ops raise here: exit 2
 
-    samples = make_samples(model, examples, 0 if args.inputs else args.samples, args.seed)
-    dims = sorted({d for _, _, ds in _input_specs(model) for d in ds if isinstance(d, str)})
-    out_names = [o.name for o in model.graph.output]
-    table: dict = {name: {} for name in out_names}
-    failed_backends = {}
-    for inputs in samples:
-        with np.errstate(all="ignore"):
-            ref = runners[reference](inputs)
-        for b in wanted:
-            if b == reference or b in failed_backends:
+    sets = make_samples(model, examples, samples, seed)
+    report = CheckReport(path, reference, [b for b in wanted if b != reference], len(sets), _sizes_tried(model, sets),
+                         {o.name: {"signature": describe_value(o), "rows": {}} for o in model.graph.output},
+                         tolerance_given=rtol is not None or atol is not None)
+    for k, inputs_k in enumerate(sets):
+        try:
+            ref = runners[reference](inputs_k)
+        except Exception as exc:  # noqa: BLE001 (the reference's own message, e.g. ORT rejecting an input)
+            report.failed[reference] = _first_line(exc) + _which(k, model, inputs_k)
+            break
+        for b in report.backends:
+            if b in report.failed or b in report.skipped:
                 continue
             try:
-                outs = runners[b](inputs)
-            except Exception as exc:  # noqa: BLE001 (reported in the table, e.g. an ORT kernel gap)
-                failed_backends[b] = str(exc).strip().splitlines()[0][:200]
+                outs = runners[b](inputs_k)
+            except Exception as exc:  # noqa: BLE001
+                why = _first_line(exc)
+                target = report.skipped if b == "onnxruntime" and _ort_kernel_gap(why) else report.failed
+                target[b] = why + ("" if target is report.skipped else _which(k, model, inputs_k))
                 continue
-            for name, e, a in zip(out_names, ref, outs):
-                table[name][b] = _merge(table[name].get(b), compare(e, a, args.rtol, args.atol))
-
-    ok = not failed_backends or all("NOT_IMPLEMENTED" in why for why in failed_backends.values())
-    lines = [f"exporter check {args.model}: {len(samples)} input set(s)"
-             + (f" (example + {len(samples) - 1} random; dynamic {', '.join(dims)} varied)" if len(samples) > 1 else "")
-             + f"; reference: {reference}"]
-    for name in out_names:
-        first = next(iter(table[name].values()), None)
-        sig = f"{first['dtype']}{first['shape']}" if first else ""
-        lines.append(f"\n{name} {sig}")
-        lines.append(f"  {'backend':<12} {'shape/dtype':<12} {'max abs err':>12} {'max rel err':>12}  {'tolerance':<22} verdict")
-        for b, row in table[name].items():
-            agree = "ok" if row["shape_ok"] and row["dtype_ok"] else "MISMATCH"
-            tol = f"rtol {row['rtol']:.0e} atol {row['atol']:.0e}" if row["dtype"].startswith("float") else "exact"
-            verdict = "ok" if row["ok"] else "MISMATCH"
-            ok = ok and row["ok"]
-            lines.append(f"  {b:<12} {agree:<12} {row['max_abs']:>12.3g} {row['max_rel']:>12.3g}  {tol:<22} {verdict}")
-    for b, why in failed_backends.items():
-        lines.append(f"\n{b}: could not run: {why}")
-        if "NOT_IMPLEMENTED" in why:
-            lines.append(f"  ({b} lacks a kernel this model needs; it is left out of the verdict)")
-    compared = [b for b in wanted if b not in failed_backends]
-    lines.append(f"\n{'all backends agree' if ok else 'MISMATCH'} ({', '.join(compared)})")
-    print("\n".join(lines))
-    if args.json:
-        from .onnx_io import atomic_write_text
-        atomic_write_text(args.json, json.dumps({"model": args.model, "reference": reference, "samples": len(samples),
-                                                 "outputs": table, "failed_backends": failed_backends, "ok": ok},
-                                                indent=2))
-    return 0 if ok else 1
+            for name, e, a in zip(report.outputs, ref, outs):
+                rows = report.outputs[name]["rows"]
+                rows[b] = _merge(rows.get(b), compare(e, a, rtol, atol))
+    return report
 
 
-def _as_list(result):
-    return list(result) if isinstance(result, (tuple, list)) else [result]
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+def _which(k: int, model, inputs) -> str:
+    shapes = ", ".join(f"{name}: {np.asarray(x).dtype.name}{list(np.shape(x))}"
+                       for (name, _, _), x in zip(_input_specs(model), inputs))
+    return f" (input set {k}{' = the example' if k == 0 else ''}: {shapes})"

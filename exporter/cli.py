@@ -1,4 +1,4 @@
-"""Command line: `exporter export MODEL --to onnx|cpp|exe`, `exporter check MODEL`."""
+"""Command line: `exporter export MODEL --to onnx|cpp|exe`, `exporter check MODEL`, `exporter cache info|clear`."""
 from __future__ import annotations
 
 import argparse
@@ -41,17 +41,32 @@ def build_parser() -> argparse.ArgumentParser:
     exp.set_defaults(run=_cmd_export)
 
     chk = sub.add_parser("check", help="compare NumPy eager, ONNX Runtime and the native binary",
-                         description="Run MODEL through every backend and report whether they agree. Exit "
-                                     "status: 0 all agree, 1 a mismatch, 2 the model cannot be exported.")
+                         description="Run MODEL through every backend and report whether they agree. "
+                                     "Outputs agree when |err| <= atol + rtol*|ref| elementwise (integers: "
+                                     "equal). Exit status: 0 all agree, 1 numbers differ, 2 the model cannot "
+                                     "be exported or a backend could not run it.")
     _add_model_args(chk)
-    chk.add_argument("--samples", type=int, default=3, help="random inputs besides the example (default 3)")
+    chk.add_argument("--samples", type=int, default=3,
+                     help="random input sets besides the example or --inputs, with dynamic axes at other "
+                          "sizes (default 3; 0: only the example)")
     chk.add_argument("--backends", default=None,
                      help="comma-separated subset of python,onnxruntime,native (default: all that apply)")
-    chk.add_argument("--rtol", type=float, default=None, help="relative tolerance (default by dtype)")
-    chk.add_argument("--atol", type=float, default=None, help="absolute tolerance (default by dtype)")
+    chk.add_argument("--rtol", type=float, default=None,
+                     help="relative tolerance (default 1e-4 for float32, 1e-9 for float64)")
+    chk.add_argument("--atol", type=float, default=None,
+                     help="absolute tolerance (default 1e-5 for float32, 1e-12 for float64)")
     chk.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     chk.add_argument("--seed", type=int, default=0, help="random seed for the sample inputs")
     chk.set_defaults(run=_cmd_check)
+
+    cache = sub.add_parser("cache", help="show or clear the build cache",
+                           description="Native builds are cached in $EXPORTER_CACHE_DIR (default "
+                                       "~/.cache/exporter) by the hash of the generated code. The cache is capped "
+                                       "at $EXPORTER_CACHE_MAX_MB megabytes (default 2048, 0: no cap): after each "
+                                       "build the least recently used entries are deleted.")
+    cache.add_argument("action", choices=["info", "clear"], help="info: location, entries and size; "
+                       "clear: delete every entry (builds in progress are left alone)")
+    cache.set_defaults(run=_cmd_cache)
     return parser
 
 
@@ -60,18 +75,9 @@ def is_onnx_path(path: str) -> bool:
 
 
 def load_onnx_or_trace(args):
-    """The ONNX model for MODEL: traced from a model.py, or read from an .onnx file."""
-    from .onnx_io import load_model
-    if os.path.isdir(args.model):
-        raise ExporterError(f"{args.model} is a directory; MODEL must be a model.py or an .onnx file")
-    if is_onnx_path(args.model):
-        if args.entry:
-            raise ExporterError("--entry applies to model.py files, not .onnx files")
-        return load_model(args.model), None
-    from .loader import load_model_file
-    from .tracing import trace
-    spec = load_model_file(args.model, args.entry, args.inputs, args.dynamic)
-    return trace(spec.fn, spec.example_inputs, spec.input_names, spec.dynamic_axes, graph_name=spec.stem), spec
+    """The ONNX model for MODEL (see loader.load_or_trace) from parsed arguments."""
+    from .loader import load_or_trace
+    return load_or_trace(args.model, args.entry, args.inputs, args.dynamic)
 
 
 def _stem(path: str) -> str:
@@ -79,11 +85,15 @@ def _stem(path: str) -> str:
 
 
 def _cmd_export(args) -> int:
-    from .onnx_io import save_model, summary
+    from .onnx_io import check_output_path, save_model, summary
     if args.to == "onnx" and is_onnx_path(args.model):
         raise ExporterError(f"{args.model} is already ONNX; use --to cpp or --to exe")
-    model, spec = load_onnx_or_trace(args)
     stem = _stem(args.model)
+    # a bad output path (given or default) fails before tracing or compiling, for every target alike
+    default = {"onnx": f"{stem}.onnx", "cpp": f"{stem}_cpp", "exe": os.path.join(".", stem)}[args.to]
+    check_output_path(args.output or default, "directory" if args.to == "cpp" else "file",
+                      f"{stem}.onnx" if args.to == "onnx" else stem)
+    model, spec = load_onnx_or_trace(args)
     if args.to == "onnx":
         path = args.output or f"{stem}.onnx"
         written = save_model(model, path)
@@ -104,8 +114,42 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from .check import run_check
-    return run_check(args)
+    from .check import check_model
+    report = check_model(args.model, entry=args.entry, inputs=args.inputs, dynamic=args.dynamic,
+                         samples=args.samples, backends=args.backends, rtol=args.rtol, atol=args.atol,
+                         seed=args.seed, progress=True)
+    print(report.text(), flush=True)
+    if args.json:
+        import json
+        from .onnx_io import atomic_write_text
+        atomic_write_text(args.json, json.dumps(report.to_json(), indent=2))
+    if report.errors():
+        print(f"error: {'; '.join(report.errors())}", file=sys.stderr)
+    return report.exit_code
+
+
+def _cmd_cache(args) -> int:
+    from .native.build import cache_info, clear_cache
+    if args.action == "clear":
+        removed, freed, busy = clear_cache()
+        print(f"removed {removed} cache entr{'y' if removed == 1 else 'ies'} ({_mib(freed)})"
+              + (f"; {busy} in use by a running build kept" if busy else ""))
+        return 0
+    info = cache_info()
+    limit = f"cap {_mib(info['limit'])} ($EXPORTER_CACHE_MAX_MB)" if info["limit"] else "no cap"
+    print(f"cache {info['root']}: {info['entries']} entries, {_mib(info['bytes'])}; {limit}")
+    for kind, (count, size) in sorted(info["kinds"].items()):
+        print(f"  {kind:<8} {count:>5} entries {_mib(size):>12}")
+    if info["entries"]:
+        import time
+        fmt = "%Y-%m-%d %H:%M"
+        print(f"  least recently used {time.strftime(fmt, time.localtime(info['oldest']))}, most recently "
+              f"{time.strftime(fmt, time.localtime(info['newest']))}")
+    return 0
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
 
 
 def _terminate(signum, frame):

@@ -128,3 +128,20 @@ def _check_signature(path, fn, entry_name, count) -> list:
                              f"{'' if len(required) == len(positional) else f' to {len(positional)}'} inputs, "
                              f"but {count} example inputs were given")
     return [p.name for p in positional[:count]] + [f"x{i}" for i in range(len(positional), count)]
+
+
+def load_or_trace(path: str, entry: str | None = None, inputs=None, dynamic=None):
+    """(ONNX model, ModelSpec) for MODEL: a model.py traced on its examples, or an .onnx file read as is
+    (its ModelSpec is None: there is no Python function to compare with)."""
+    if os.path.isdir(path):
+        raise ExporterError(f"{path} is a directory; MODEL must be a model.py or an .onnx file")
+    if path.lower().endswith(".onnx"):
+        if entry:
+            raise ExporterError("--entry applies to model.py files, not .onnx files")
+        if dynamic:
+            raise ExporterError("--dynamic applies to model.py files; an .onnx file declares its own dynamic axes")
+        from .onnx_io import load_model
+        return load_model(path), None
+    from .tracing import trace
+    spec = load_model_file(path, entry, inputs, dynamic)
+    return trace(spec.fn, spec.example_inputs, spec.input_names, spec.dynamic_axes, graph_name=spec.stem), spec

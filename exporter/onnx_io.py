@@ -19,6 +19,7 @@ def save_model(model: onnx.ModelProto, path: str) -> list[str]:
     model would pass 2 GB. Returns the files written."""
     path = os.path.abspath(path)
     directory = os.path.dirname(path)
+    check_output_path(path, "file", os.path.basename(path) + ".onnx")
     os.makedirs(directory, exist_ok=True)
     external = model.ByteSize() >= EXTERNAL_DATA_THRESHOLD
     tmpdir = tempfile.mkdtemp(prefix=".exporter-", dir=directory)
@@ -35,6 +36,23 @@ def save_model(model: onnx.ModelProto, path: str) -> list[str]:
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     return [path] + ([os.path.join(directory, data_name)] if external else [])
+
+
+def check_output_path(path: str, kind: str, example_name: str = "model.onnx") -> None:
+    """Refuse, before any work, an output path that cannot be written as `kind` ("file" or "directory"):
+    an existing entry of the other kind, or a parent that is a file or not writable."""
+    path = os.path.abspath(path)
+    if kind == "file" and os.path.isdir(path):
+        raise ExporterError(f"{path} is a directory; give a file path, e.g. {os.path.join(path, example_name)}")
+    if kind == "directory" and os.path.exists(path) and not os.path.isdir(path):
+        raise ExporterError(f"{path} exists and is not a directory; give a directory path for the C++ project")
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):  # the first ancestor that exists must be a writable directory
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ExporterError(f"cannot write {path}: {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ExporterError(f"cannot write {path}: no permission to create files in {parent}")
 
 
 # Declared static dims above this are refused: no real tensor axis is that long, and bounding them keeps

@@ -179,7 +179,42 @@ def fold_constants(model: onnx.ModelProto) -> bool:
     return changed
 
 
-PASSES = [remove_identities, fold_constants, deduplicate_initializers, eliminate_dead_nodes]
+def eliminate_common_subexpressions(model: onnx.ModelProto) -> bool:
+    """Compute each distinct (op, inputs, attributes) once: a later identical node is dropped and its
+    outputs are read from the first (mean and var of the same tensor share one ReduceMean, say)."""
+    graph = model.graph
+    # names a subgraph reads from the outer scope are not renamed there: keep their producers
+    outputs = {o.name for o in graph.output} | {i for n in graph.node for i in _subgraph_inputs(n)}
+    seen, rename, kept = {}, {}, []
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name in rename:
+                node.input[i] = rename[name]
+        pure = (node.op_type not in _NEVER_FOLD and not _has_subgraph(node)
+                and not any(o in outputs for o in node.output))
+        if not pure:
+            kept.append(node)
+            continue
+        key = (node.domain, node.op_type, tuple(node.input), len(node.output),
+               tuple(a.SerializeToString(deterministic=True) for a in sorted(node.attribute, key=lambda a: a.name)))
+        first = seen.get(key)
+        if first is None:
+            seen[key] = node
+            kept.append(node)
+            continue
+        if any(mine and not theirs for mine, theirs in zip(node.output, first.output)):
+            kept.append(node)  # the first node left out an optional output this one needs
+            continue
+        rename.update((mine, theirs) for mine, theirs in zip(node.output, first.output) if mine)
+    if len(kept) == len(graph.node):
+        return False
+    del graph.node[:]
+    graph.node.extend(kept)
+    return True
+
+
+PASSES = [remove_identities, fold_constants, deduplicate_initializers, eliminate_common_subexpressions,
+          eliminate_dead_nodes]
 
 
 def optimize(model: onnx.ModelProto, passes=None, max_rounds: int = 8) -> onnx.ModelProto:
@@ -191,4 +226,4 @@ def optimize(model: onnx.ModelProto, passes=None, max_rounds: int = 8) -> onnx.M
 
 
 __all__ = ["optimize", "fold_constants", "eliminate_dead_nodes", "deduplicate_initializers",
-           "remove_identities"]
+           "remove_identities", "eliminate_common_subexpressions"]

@@ -116,6 +116,12 @@ inline int64_t conv_out(int64_t size, int64_t kernel, int64_t stride, int64_t di
     if ((out - 1) * stride >= size + pad_begin) --out;
     return out;
 }
+// Elements of the integer Range(start, limit, delta): max(0, ceil((limit - start) / delta)).
+inline int64_t range_count(int64_t start, int64_t limit, int64_t delta) {
+    const int64_t span = limit - start;
+    const int64_t n = delta > 0 ? (span + delta - 1) / delta : (span + delta + 1) / delta;
+    return n > 0 ? n : 0;
+}
 
 // ---- index-driven gathers (templates on the index type; bounds-checked) -------------------------------
 // Gather along an axis: in is [outer, n, inner], indices has `count` entries (negative = from the end).

@@ -144,6 +144,19 @@ for dt in NUMERIC:
     case(f"cumsum_{n}", lambda x: (x.cumsum(), np.cumsum(x, axis=1), np.add.accumulate(x, axis=0)), rand((3, 4), dt))
     case(f"var_std_{n}", lambda x: (x.var(), x.std(axis=0), np.var(x, axis=1, ddof=1), np.std(x, keepdims=True)),
          rand((3, 4), dt))
+for dt in NUMERIC:
+    n = np.dtype(dt).name
+    # small integers make ties: argsort orders them by index, NumPy's kind="stable"
+    case(f"sort_argsort_{n}", lambda x: (np.sort(x), np.sort(x, axis=0), np.argsort(x, kind="stable"),
+                                         x.argsort(axis=0, kind="stable"), np.sort(x, axis=None),
+                                         np.argsort(x, axis=None, kind="stable")),
+         rand(("B", 5), dt, -3, 3), dynamic=BATCH)
+    case(f"cumprod_{n}", lambda x: (np.cumprod(x), np.cumprod(x, axis=1), x.cumprod(0), np.multiply.accumulate(x)),
+         rand(("B", 4), dt, -2, 2), dynamic=BATCH)
+case("sort_argsort_bool", lambda x: (np.sort(x, axis=1), np.argsort(x, axis=0, kind="stable")), rand((4, 3), B))
+case("sort_nan_inf", lambda x: (np.sort(x), np.argsort(x, kind="stable"), np.sort(-x, axis=0)),
+     lambda rng, batch=2: np.array([[3, np.nan, 1, -np.inf, np.nan, 2, np.inf], [0, 1, 0, -1, 2, -2, 5]], F32))
+case("cumprod_bool_3d", lambda x: (np.cumprod(x, axis=1), np.cumprod(x, axis=-1)), rand((2, 3, 4), B))
 case("all_any", lambda x: (x.all(), x.any(axis=0), np.all(x, axis=1, keepdims=True), np.any(x > 0.5)),
      rand((3, 4), B))
 case("all_any_floats", lambda x: (np.all(x, axis=0), np.any(x)), rand((3, 4), F32, -1, 1))
@@ -212,6 +225,12 @@ case("bool_mask_constant", lambda x: x[np.array([[True, False], [False, True], [
 case("creation_like", lambda x: (np.zeros_like(x), np.ones_like(x, dtype=np.int32), np.full_like(x, 7.0), x + np.ones(4),
                                  x * np.arange(4), x @ np.eye(4), np.full((2, 4), 3) + x[0]),
      rand(("B", 4), F32), dynamic=BATCH)
+case("constructors_over_dynamic_sizes",
+     lambda x: (np.arange(x.shape[0]), x * np.arange(x.shape[0], dtype=np.float32)[:, None],
+                np.arange(1, x.shape[0] + 1, 2), np.arange(start=x.shape[0], stop=0, step=-1),
+                np.zeros((x.shape[0], 2)) + 1, np.ones(x.shape, np.int32), np.full((2, x.shape[0]), 2.5),
+                np.full(x.shape[0], 7, dtype=np.int64)),
+     rand(("B", 3), F32), dynamic=BATCH)
 case("zeros_like_static", lambda x: np.zeros_like(x) + x, rand((3, 4), F32))
 case("copy_and_iteration", lambda x: tuple(r * 2 for r in x) + (np.copy(x), len(x) * x), rand((2, 3), F32))
 case("python_loop_unrolls", lambda x: sum(x[:, i] for i in range(x.shape[1])), rand((3, 4), F32))

@@ -58,6 +58,162 @@ def cache_root() -> str:
     return root
 
 
+# ---- cache management ------------------------------------------------------------------------------------
+# Every build is a directory in cache_root() (`<name>-<hash>` for CMake builds, `lib-<name>-<hash>` for
+# in-process libraries, `runtime-<hash>` for the kernels) with a sibling `<dir>.lock`. Each records its size
+# in a `.size` file when it is finished; its mtime is its last use (touched on every cache hit). After each
+# new build the least recently used entries are deleted until the cache fits in the cap.
+DEFAULT_CACHE_LIMIT_MB = 2048
+SIZE_FILE = ".size"
+RECENT_SECONDS = 300  # entries used this recently are never evicted: another process may be about to load one
+
+
+@dataclass
+class CacheEntry:
+    path: str
+    bytes: int
+    last_used: float
+
+
+def cache_limit_bytes() -> int:
+    """The cap from $EXPORTER_CACHE_MAX_MB (default 2048; 0 means no cap)."""
+    raw = os.environ.get("EXPORTER_CACHE_MAX_MB", "").strip()
+    try:
+        mb = float(raw) if raw else DEFAULT_CACHE_LIMIT_MB
+    except ValueError:
+        raise BuildError(f"EXPORTER_CACHE_MAX_MB={raw!r} is not a number of megabytes") from None
+    return max(0, int(mb * (1 << 20)))
+
+
+def _tree_bytes(path: str) -> int:
+    total = 0
+    for base, dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(base, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def touch_entry(directory: str) -> None:
+    """Mark a cache entry as used now (its mtime orders eviction)."""
+    try:
+        os.utime(directory)
+    except OSError:
+        pass
+
+
+def record_entry(directory: str) -> None:
+    """A finished cache entry: store its size, mark it used, then evict others beyond the cap."""
+    try:
+        with open(os.path.join(directory, SIZE_FILE), "w") as f:
+            f.write(str(_tree_bytes(directory)))
+    except OSError:
+        return
+    touch_entry(directory)
+    evict(cache_limit_bytes(), keep={os.path.abspath(directory)})
+
+
+def cache_entries(root: str | None = None) -> list[CacheEntry]:
+    """Every build directory in the cache, least recently used first."""
+    root = root or cache_root()
+    entries = []
+    for item in os.scandir(root):
+        if not item.is_dir(follow_symlinks=False):
+            continue
+        try:
+            with open(os.path.join(item.path, SIZE_FILE)) as f:
+                size = int(f.read().strip() or 0)
+        except (OSError, ValueError):  # unfinished, or from a version that did not record sizes
+            size = _tree_bytes(item.path)
+        try:
+            mtime = item.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        if not os.path.exists(os.path.join(item.path, SIZE_FILE)) and time.time() - mtime > RECENT_SECONDS:
+            try:  # an old entry: measured once, not on every build (keeps its mtime: its last use)
+                with open(os.path.join(item.path, SIZE_FILE), "w") as f:
+                    f.write(str(size))
+                os.utime(item.path, (mtime, mtime))
+            except OSError:
+                pass
+        entries.append(CacheEntry(item.path, size, mtime))
+    return sorted(entries, key=lambda e: e.last_used)
+
+
+def _remove_entry(entry: CacheEntry) -> bool:
+    """Delete one entry unless a build holds its lock; False if it is busy."""
+    lock = entry.path + ".lock"
+    try:
+        handle = open(lock, "a")
+    except OSError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        shutil.rmtree(entry.path, ignore_errors=True)
+        try:
+            os.unlink(lock)
+        except OSError:
+            pass
+    return not os.path.exists(entry.path)
+
+
+def evict(limit: int, keep=(), root: str | None = None) -> tuple[int, int]:
+    """Delete least recently used entries until the cache holds at most `limit` bytes (0: no cap).
+    Returns (entries removed, bytes freed)."""
+    if limit <= 0:
+        return 0, 0
+    entries = cache_entries(root)
+    total = sum(e.bytes for e in entries)
+    removed = freed = 0
+    now = time.time()
+    for entry in entries:
+        if total <= limit:
+            break
+        if entry.path in keep or now - entry.last_used < RECENT_SECONDS:
+            continue
+        if _remove_entry(entry):
+            total -= entry.bytes
+            removed, freed = removed + 1, freed + entry.bytes
+    return removed, freed
+
+
+def cache_info(root: str | None = None) -> dict:
+    root = root or cache_root()
+    entries = cache_entries(root)
+    kinds: dict = {}
+    for e in entries:
+        base = os.path.basename(e.path)
+        kind = "runtime" if base.startswith("runtime-") else "library" if base.startswith("lib-") else "program"
+        count, size = kinds.get(kind, (0, 0))
+        kinds[kind] = (count + 1, size + e.bytes)
+    return {"root": root, "entries": len(entries), "bytes": sum(e.bytes for e in entries),
+            "limit": cache_limit_bytes(), "kinds": kinds,
+            "oldest": entries[0].last_used if entries else None, "newest": entries[-1].last_used if entries else None}
+
+
+def clear_cache(root: str | None = None) -> tuple[int, int, int]:
+    """Delete every entry not being built right now. Returns (removed, bytes freed, busy entries kept)."""
+    root = root or cache_root()
+    removed = freed = busy = 0
+    for entry in cache_entries(root):
+        if _remove_entry(entry):
+            removed, freed = removed + 1, freed + entry.bytes
+        else:
+            busy += 1
+    for item in os.scandir(root):  # locks whose entry is gone
+        if item.name.endswith(".lock") and not os.path.exists(item.path[:-len(".lock")]):
+            try:
+                os.unlink(item.path)
+            except OSError:
+                pass
+    return removed, freed, busy
+
+
 def find_cmake() -> str:
     """System cmake, or the one the `cmake` PyPI package installs next to this Python."""
     candidates = [shutil.which("cmake"), os.path.join(os.path.dirname(sys.executable), "cmake")]
@@ -154,6 +310,7 @@ def build(model: onnx.ModelProto, name: str = "model", *, jobs: int | None = Non
     facts.directory = directory
     with Locked(os.path.join(root, f"{facts.name}-{key}.lock")):  # concurrent exports build it once
         if os.path.exists(done) and all(os.path.exists(p) for p in (exe, shared, static)):
+            touch_entry(directory)
             return Build(facts, directory, exe, shared, static, 0.0)
         start = time.perf_counter()
         # no .built marker: any build/ here is from an interrupted build, whose object files may be
@@ -171,6 +328,7 @@ def build(model: onnx.ModelProto, name: str = "model", *, jobs: int | None = Non
         with open(done + ".tmp", "w") as f:  # the entry is trusted only once this marker exists
             f.write("ok\n")
         os.replace(done + ".tmp", done)
+        record_entry(directory)
         return Build(facts, directory, exe, shared, static, time.perf_counter() - start)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 
 from ..errors import BuildError, ExporterError, InputError
-from .build import Locked, cache_root, run_tool
+from .build import Locked, cache_root, record_entry, run_tool, touch_entry
 from .project import RUNTIME_FILES, data_dir, render, write_files
 
 BASE_FLAGS = ["-std=c++17", "-O3", "-fPIC", "-DNDEBUG"]
@@ -65,10 +65,17 @@ def runtime_library() -> str:
     os.makedirs(directory, exist_ok=True)
     with Locked(directory + ".lock"):
         if not os.path.exists(lib):
-            obj = os.path.join(directory, "kernels.o")
-            run_tool([cxx, *flags, "-c", str(sources / "kernels.cpp"), "-o", obj], directory, "compiling the runtime")
-            run_tool(["ar", "rcs", lib + ".tmp", obj], directory, "archiving the runtime")
+            objects = []
+            for f in RUNTIME_FILES:  # every kernel source; npy.cpp serves only the command-line program
+                if f.endswith(".cpp") and f != "npy.cpp":
+                    objects.append(os.path.join(directory, f[:-4] + ".o"))
+                    run_tool([cxx, *flags, "-c", str(sources / f), "-o", objects[-1]], directory,
+                             "compiling the runtime")
+            run_tool(["ar", "rcs", lib + ".tmp", *objects], directory, "archiving the runtime")
             os.replace(lib + ".tmp", lib)
+            record_entry(directory)
+        else:
+            touch_entry(directory)
     return lib
 
 
@@ -100,9 +107,11 @@ def _compile_one(model: onnx.ModelProto, name: str, cxx: str, runtime: str) -> s
     directory = os.path.join(cache_root(), f"lib-{facts.name}-{digest.hexdigest()[:20]}")
     lib = os.path.join(directory, f"lib{facts.name}.so")
     if os.path.exists(lib):
+        touch_entry(directory)
         return lib
     with Locked(directory + ".lock"):
         if os.path.exists(lib):
+            touch_entry(directory)
             return lib
         write_files(files, directory)
         runtime_dir = os.path.join(directory, "runtime")
@@ -110,6 +119,7 @@ def _compile_one(model: onnx.ModelProto, name: str, cxx: str, runtime: str) -> s
               f"-DEXPORTER_WEIGHTS_FILE=\"{os.path.join(directory, 'weights.bin')}\"",
               f"{facts.name}.cpp", "weights.S", runtime, "-o", lib + ".tmp"], directory, f"compiling {facts.name}")
         os.replace(lib + ".tmp", lib)
+        record_entry(directory)
     return lib
 
 

@@ -24,10 +24,10 @@ from .ir import Graph
 from .planner import plan
 
 MARKER = ".exporter-project"  # marks a directory exporter generated (and may therefore replace)
-RUNTIME_FILES = ("exporter_runtime.h", "kernels.cpp", "npy.h", "npy.cpp")
+RUNTIME_FILES = ("exporter_runtime.h", "kernels.cpp", "npy.h", "npy.cpp", "sort.h", "sort.cpp")
 STEP_TEMPLATES = ("elementwise", "matmul", "conv", "pool", "global_pool", "reduce", "arg_reduce", "cumsum",
                   "softmax", "layer_norm", "transpose", "copy", "concat", "split", "strided_copy", "gather",
-                  "gather_elements", "gather_nd", "tile", "pad", "fill", "fill_known", "range", "einsum", "rnn")
+                  "gather_elements", "gather_nd", "tile", "pad", "fill", "fill_known", "range", "einsum", "rnn", "topk")
 
 
 def data_dir(folder: str) -> Path:
@@ -120,6 +120,9 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
                         for a, b, what, g in graph.constraints],
         "static_plan": static, "slot_sizes": [D.cpp(s) for s in slot_sizes],
         "offsets": [D.cpp(o) for o in offsets], "arena_size": D.cpp(total),
+        # per arena slot, the buffers sharing it (live at different times): plan() sizes it as their max
+        "slots": [[{"var": b.var, "size": D.cpp(b.size)} for b in buffers if b.slot == k]
+                  for k in range(len(slot_sizes))],
         "steps": [dict(s.data, comment=_comment(s)) for s in cg.steps],
     }
     env = _environment()

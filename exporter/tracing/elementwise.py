@@ -21,9 +21,9 @@ def trace_ufunc(ufunc, method, inputs, kwargs):
     if method == "reduce" and ufunc in _REDUCE_AS:
         kwargs.setdefault("axis", 0)
         return _REDUCE_AS[ufunc](*inputs, **kwargs)
-    if method == "accumulate" and ufunc is np.add:
+    if method == "accumulate" and ufunc in (np.add, np.multiply):
         kwargs.setdefault("axis", 0)
-        return np.cumsum(*inputs, **kwargs)
+        return (np.cumsum if ufunc is np.add else np.cumprod)(*inputs, **kwargs)
     if method != "__call__":
         raise tracing_error(f"numpy.{ufunc.__name__}.{method} is not supported", cls=UnsupportedError)
     if ufunc is np.matmul:

@@ -28,6 +28,7 @@ class GraphBuilder:
         self.initializers: dict[str, np.ndarray] = {}
         self.value_dtypes: dict[str, np.dtype] = {}  # expected dtype of each traced value (verifier)
         self.dim_names: dict[tuple[int, int], str] = {}  # (example size, probe size) -> dynamic axis name
+        self.dim_tensors: dict[tuple[int, int], str] = {}  # the same -> 1-D int64 value holding it
         self.probing = False  # True when a second, resized "probe" run tracks dynamic axes
         self._const_index: dict[tuple, str] = {}
         self._used = Counter()

@@ -35,16 +35,39 @@ def _params(fn):
         return []
 
 
+def normalize_dynamic_axes(dynamic_axes, names, shapes) -> dict[str, dict[int, str]]:
+    """{input: {axis: dim name}} with axes made non-negative; an unknown input or an axis outside the
+    input's rank is an error (NumPy-style negative axes count from the end)."""
+    result: dict[str, dict[int, str]] = {}
+    for name, axes in (dynamic_axes or {}).items():
+        if name not in names:
+            have = ", ".join(f"'{n}' (rank {len(s)})" for n, s in zip(names, shapes)) or "none"
+            raise ExporterError(f"dynamic_axes names input '{name}', but the inputs are {have}")
+        shape = tuple(shapes[names.index(name)])
+        if not isinstance(axes, dict):
+            raise ExporterError(f"dynamic_axes['{name}'] must be a dict {{axis: name}}, e.g. {{0: 'batch'}}")
+        for axis, dim in axes.items():
+            try:
+                axis = int(axis)
+            except (TypeError, ValueError):
+                raise ExporterError(f"dynamic axis {axis!r} of input '{name}' is not an integer") from None
+            if not -len(shape) <= axis < len(shape):
+                valid = f"0..{len(shape) - 1} (or -{len(shape)}..-1)" if shape else "none: it is a scalar"
+                raise ExporterError(f"dynamic axis {axis} of input '{name}' is out of range: '{name}' has rank "
+                                    f"{len(shape)} (shape {shape}); valid axes are {valid}")
+            if not isinstance(dim, str) or not dim:
+                raise ExporterError(f"dynamic axis {axis} of input '{name}' needs a name (a non-empty string, "
+                                    f"e.g. batch), not {dim!r}")
+            result.setdefault(name, {})[axis % len(shape)] = dim
+    return result
+
+
 def _probe_sizes(inputs, names, dynamic_axes) -> dict[str, tuple[int, int]]:
     """Pick a distinct probe size per dynamic axis name: (example size, probe size)."""
     sizes: dict[str, tuple[int, int]] = {}
     for name, axes in dynamic_axes.items():
-        if name not in names:
-            raise ExporterError(f"dynamic_axes names input '{name}', but the inputs are {names}")
         x = inputs[names.index(name)]
         for axis, dim in axes.items():
-            if not -x.ndim <= int(axis) < x.ndim:
-                raise ExporterError(f"dynamic axis {axis} of input '{name}' is out of range for shape {x.shape}")
             size = x.shape[int(axis)]
             if dim in sizes and sizes[dim][0] != size:
                 raise ExporterError(f"dynamic axis '{dim}' has example size {sizes[dim][0]} and {size} in "
@@ -70,8 +93,7 @@ def trace(fn, example_inputs, input_names=None, dynamic_axes=None, graph_name="m
             raise ExporterError(f"example input {i} has dtype {x.dtype}; supported input dtypes are "
                                 "float32, float64, int32, int64 and bool")
     names = list(input_names) if input_names else input_names_of(fn, len(inputs))
-    dynamic_axes = {k: {int(a) % max(inputs[names.index(k)].ndim, 1) if k in names else a: d
-                        for a, d in v.items()} for k, v in (dynamic_axes or {}).items()}
+    dynamic_axes = normalize_dynamic_axes(dynamic_axes, names, [x.shape for x in inputs])
     sizes = _probe_sizes(inputs, names, dynamic_axes)
 
     g = GraphBuilder()
@@ -90,7 +112,7 @@ def trace(fn, example_inputs, input_names=None, dynamic_axes=None, graph_name="m
         graph_inputs.append(helper.make_tensor_value_info(name, onnx_dtype(x.dtype), dims))
 
     result = _call(fn, tracers)
-    graph_outputs = _outputs(g, result)
+    graph_outputs = _outputs(g, result, fn)
     graph = helper.make_graph(g.nodes, graph_name, graph_inputs, graph_outputs, to_initializers(g.initializers))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="exporter", producer_version=__version__)
@@ -105,7 +127,8 @@ def trace(fn, example_inputs, input_names=None, dynamic_axes=None, graph_name="m
 
 
 def _call(fn, tracers):
-    with np.errstate(all="ignore"), warnings.catch_warnings():
+    from .creation import size_constructors
+    with np.errstate(all="ignore"), warnings.catch_warnings(), size_constructors():
         warnings.simplefilter("ignore")
         try:
             return fn(*tracers)
@@ -127,24 +150,67 @@ def _raised_inside_exporter(exc: BaseException) -> bool:
     return bool(frames) and os.path.abspath(frames[-1].filename).startswith(package + os.sep)
 
 
-def _outputs(g: GraphBuilder, result):
+def _return_location(fn) -> str | None:
+    """`file:line: code` of fn's return statement (the only one, else the def line), for errors about
+    what the model returned: by then the user's frame is gone, so it is read from the source."""
+    import ast
+    import textwrap
+    try:
+        lines, first = inspect.getsourcelines(fn)
+        filename = inspect.getsourcefile(fn)
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    func = next((n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))),
+                None)
+    if func is None:
+        return None
+    returns, todo = [], list(ast.iter_child_nodes(func))
+    while todo:  # the function's own returns, not those of nested functions
+        node = todo.pop()
+        if isinstance(node, ast.Return):
+            returns.append(node)
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            todo.extend(ast.iter_child_nodes(node))
+    line = (returns[0] if len(returns) == 1 else func).lineno + first - 1
+    code = lines[line - first].strip()
+    return f"{filename}:{line}: in {getattr(fn, '__name__', 'model')}: {code}"
+
+
+def _output_error(fn, what: str, fix: str) -> TracingError:
+    where = _return_location(fn)
+    return TracingError(what + (f"\n  at {where}" if where else "") + f"\n  fix: {fix}")
+
+
+def _outputs(g: GraphBuilder, result, fn=None):
+    if isinstance(result, dict):
+        keys = ", ".join(repr(k) for k in list(result)[:4]) + (", ..." if len(result) > 4 else "")
+        first = next(iter(result), "a")
+        raise _output_error(fn, f"the model returned a dict ({keys}); exporter's outputs are positional: an array "
+                            "or a tuple/list of arrays (named output_0, output_1, ...)",
+                            f"return a tuple in a fixed order, e.g. return out[{first!r}], ...")
     results = list(result) if isinstance(result, (tuple, list)) else [result]
     if not results:
-        raise TracingError("the model returned no arrays")
+        raise _output_error(fn, "the model returned no arrays", "return at least one array")
     outputs = []
     for k in range(len(results)):
         g.reserve(f"output_{k}")  # before any node can take the name
     for k, r in enumerate(results):
-        if isinstance(r, SymInt):
-            raise UnsupportedError(f"output {k} is a dynamic dimension, not an array; return arrays")
+        if isinstance(r, SymInt):  # a dynamic size returned as is: an int64 scalar, like np.asarray(size)
+            from .tracer import name_of
+            r = Tracer(g, name_of(g, r), np.asarray(r.value, np.int64), np.asarray(r.probe, np.int64))
+        if isinstance(r, (tuple, list, dict)):
+            raise _output_error(fn, f"output {k} is a {type(r).__name__} inside the returned tuple; outputs must be "
+                                "a flat tuple of arrays", "flatten it: return a, b, c instead of return (a, b), c")
         if not isinstance(r, Tracer):
             try:
                 value = np.asarray(r)
             except Exception:
-                raise TracingError(f"output {k} is a {type(r).__name__}; the model must return arrays (an array "
-                                   "or a tuple/list of arrays)") from None
+                value = np.asarray(None)
             if value.dtype not in SUPPORTED_DTYPES:
-                raise TracingError(f"output {k} has dtype {value.dtype}, which is not supported")
+                raise _output_error(fn, f"output {k} is a {type(r).__name__} (dtype {value.dtype}), not an array "
+                                    "of a supported dtype (float32, float64, int32, int64, bool)",
+                                    "return NumPy arrays computed from the inputs")
             r = Tracer(g, g.const(value), value)
         name = f"output_{k}"
         # Outputs get their own names: an input, a repeated output or a constant still needs a node.

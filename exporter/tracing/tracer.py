@@ -18,6 +18,8 @@ from .graph import GraphBuilder
 FUNCTIONS: dict = {}  # NumPy (or exporter.ops) function -> lowering(g, out, *args, **kwargs)
 UFUNCS: dict = {}  # np.ufunc -> lowering(g, out, loop_dtype, *input_names)
 
+_KEEP_ARRAY_FIX = ("keep it an array: a 0-d array works wherever the Python number did (x.sum() * 2, "
+                   "np.exp(x.sum())); change its dtype with .astype(np.float32) instead of float()/int()")
 _DATA_DEPENDENT_FIX = ("branch with np.where(cond, a, b) (or np.maximum / np.clip) so both sides stay in the "
                        "graph; keep Python control flow to shapes and constants")
 
@@ -208,8 +210,18 @@ class SymInt:
     @classmethod
     def of_axis(cls, tracer: "Tracer", axis: int) -> "SymInt":
         g = tracer.graph
-        return cls(g, tracer.value.shape[axis], tracer.probe.shape[axis],
-                   lambda: g.op("Shape", tracer.name, start=axis, end=axis + 1, hint="dim"))
+        key = (tracer.value.shape[axis], tracer.probe.shape[axis])
+
+        def build():
+            # a named dynamic dim has one value wherever it appears: read it once (the first Shape of any
+            # tensor carrying it), not once per tensor
+            name = g.dim_tensors.get(key) if key in g.dim_names else None
+            if name is None:
+                name = g.op("Shape", tracer.name, start=axis, end=axis + 1, hint="dim")
+                if key in g.dim_names:
+                    g.dim_tensors[key] = name
+            return name
+        return cls(g, key[0], key[1], build)
 
     @property
     def name(self) -> str | None:
@@ -351,18 +363,24 @@ class Tracer(np.lib.mixins.NDArrayOperatorsMixin):
             "use NumPy functions directly on the traced array; to gather rows of a constant table with "
             "traced indices use exporter.ops.gather(table, indices)")
 
-    def _data_dependent(self, what):
+    def _data_dependent(self, what, fix=_DATA_DEPENDENT_FIX):
         return tracing_error(
             f"{what} of a traced array ({self.name}, shape {self.value.shape}) depends on the input data, "
-            "which is unknown at trace time", _DATA_DEPENDENT_FIX)
+            "which is unknown at trace time", fix)
+
+    def _to_python(self, what):
+        # a conversion, not a branch: np.where does not apply; the value has to stay in the graph
+        return self._data_dependent(what, _KEEP_ARRAY_FIX)
 
     def __bool__(self): raise self._data_dependent("Python truth value (if/while/and/or)")
-    def __float__(self): raise self._data_dependent("float()")
-    def __int__(self): raise self._data_dependent("int()")
-    def __index__(self): raise self._data_dependent("use as a Python index")
-    def __complex__(self): raise self._data_dependent("complex()")
-    def item(self, *a): raise self._data_dependent(".item()")
-    def tolist(self): raise self._data_dependent(".tolist()")
+    def __float__(self): raise self._to_python("float()")
+    def __int__(self): raise self._to_python("int()")
+    def __index__(self):
+        raise self._data_dependent("use as a Python index", "to index with traced values use np.take(x, i, axis) "
+                                   "or exporter.ops.gather(table, i); to build a range use sizes from x.shape")
+    def __complex__(self): raise self._to_python("complex()")
+    def item(self, *a): raise self._to_python(".item()")
+    def tolist(self): raise self._to_python(".tolist()")
 
     def __len__(self):
         if not self.ndim:
@@ -419,6 +437,12 @@ class Tracer(np.lib.mixins.NDArrayOperatorsMixin):
     def all(self, *a, **k): return np.all(self, *a, **k)
     def any(self, *a, **k): return np.any(self, *a, **k)
     def cumsum(self, *a, **k): return np.cumsum(self, *a, **k)
+    def cumprod(self, *a, **k): return np.cumprod(self, *a, **k)
+    def argsort(self, *a, **k): return np.argsort(self, *a, **k)
+
+    def sort(self, *a, **k):
+        raise tracing_error("x.sort() sorts in place, which traced arrays cannot do", "use x = np.sort(x, axis)",
+                            cls=UnsupportedError)
     def clip(self, *a, **k): return np.clip(self, *a, **k)
     def round(self, decimals=0): return np.round(self, decimals)
     def repeat(self, *a, **k): return np.repeat(self, *a, **k)

@@ -1,6 +1,9 @@
 """`exporter check`: the parity report, its exit codes and JSON."""
 import json
 import os
+import re
+
+import numpy as np
 
 from onnx import TensorProto, helper
 import onnx
@@ -16,6 +19,8 @@ def test_check_mlp_all_backends_agree(tmp_path):
     data = json.loads(report.read_text())
     assert data["ok"] and data["samples"] == 3
     assert set(data["outputs"]["output_0"]) == {"onnxruntime", "native"}
+    again = exporter("check", os.path.join(ROOT, "examples", "mlp.py"), "--samples", "0")
+    assert again.returncode == 0 and "build" not in again.stdout + again.stderr  # cached: nothing to announce
 
 
 def test_check_reports_a_mismatch_with_exit_1(tmp_path):
@@ -53,3 +58,71 @@ def test_check_onnx_file_uses_onnxruntime_as_reference(tmp_path):
     result = exporter("check", str(path), "--samples", "1")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "reference: onnxruntime" in result.stdout and "native" in result.stdout
+
+
+def test_check_states_the_rule_and_the_sizes_tried(tmp_path):
+    result = exporter("check", os.path.join(ROOT, "examples", "mlp.py"), "--samples", "2",
+                      "--backends", "python,onnxruntime")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verdict ok when |err| <= atol + rtol*|ref|" in result.stdout
+    assert "sizes tried: batch = 1, 2, 3" in result.stdout  # not just the example's shape
+    assert "output_0: float32[batch, 2]" in result.stdout
+
+
+def test_mismatch_names_the_tolerance_and_how_to_change_it(tmp_path):
+    path = write(tmp_path, """
+        import numpy as np
+        def model(x):
+            return np.exp(x).sum(axis=-1)
+        example_inputs = (np.linspace(0, 3, 300, dtype=np.float32).reshape(3, 100),)
+    """)
+    result = exporter("check", path, "--backends", "python,onnxruntime", "--samples", "0", "--rtol", "0")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert re.search(r"onnxruntime, output_0: max abs err \S+ exceeds atol 1e-05 \+ rtol 0e\+00\*\|ref\| "
+                     r"\(given with --rtol/--atol\)", result.stdout), result.stdout
+    assert "pass --rtol R and/or --atol A" in result.stdout
+
+
+def test_a_backend_that_cannot_run_is_exit_2_with_its_own_message(tmp_path):
+    # x and y share the dim N: ONNX Runtime runs them at different sizes, the native program refuses
+    graph = helper.make_graph([helper.make_node("Concat", ["x", "y"], ["z"], axis=0)], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3]),
+                               helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["M", 3])])
+    path = tmp_path / "c.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    np.save(tmp_path / "x.npy", np.ones((2, 3), np.float32))
+    np.save(tmp_path / "y.npy", np.ones((3, 3), np.float32))
+    result = exporter("check", str(path), "--inputs", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"),
+                      "--samples", "0")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "MISMATCH" not in result.stdout and "INCOMPLETE: native could not run" in result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error")]  # besides build progress
+    assert "Traceback" not in result.stderr and len(errors) == 1 and errors[0].startswith("error: native could not run the model: "), result.stderr
+    assert "'N' = 3, but another input gave it as 2" in errors[0]  # the program's own words
+    assert "input set 0 = the example: x: float32[2, 3], y: float32[3, 3]" in errors[0]
+
+
+def test_samples_are_added_to_given_inputs(tmp_path):
+    path = write(tmp_path, """
+        import numpy as np
+        def model(x):
+            return x * 2
+        example_inputs = (np.ones((2, 3), np.float32),)
+        dynamic_axes = {"x": {0: "n"}}
+    """)
+    np.save(tmp_path / "x.npy", np.ones((5, 3), np.float32))
+    report = tmp_path / "r.json"
+    result = exporter("check", path, "--inputs", str(tmp_path / "x.npy"), "--samples", "2",
+                      "--backends", "python,onnxruntime", "--json", str(report))
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(report.read_text())
+    assert data["samples"] == 3 and data["sizes"] == {"n": [5, 6, 7]}
+
+
+def test_check_model_returns_a_report_without_printing(capsys):
+    from exporter.check import check_model
+    report = check_model(os.path.join(ROOT, "examples", "mlp.py"), samples=1, backends="python,onnxruntime")
+    assert report.exit_code == 0 and report.reference == "python" and report.backends == ["onnxruntime"]
+    assert capsys.readouterr().out == ""
+    assert report.outputs["output_0"]["rows"]["onnxruntime"]["ok"]

@@ -13,9 +13,9 @@ from tests.helpers import run_onnxruntime
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def exporter(*args, cwd=None):
+def exporter(*args, cwd=None, env=None):
     return subprocess.run([sys.executable, "-m", "exporter", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "PYTHONPATH": ROOT})
+                          env={**os.environ, "PYTHONPATH": ROOT, **(env or {})})
 
 
 def write(tmp_path, source, name="model.py"):

@@ -100,3 +100,69 @@ def test_bad_dynamic_axes():
 def test_unsupported_input_dtype():
     with pytest.raises(Exception, match="float16"):
         trace(lambda x: x, (X.astype(np.float16),))
+
+
+def returns_dict(x):
+    y = x * 2
+    return {"double": y, "half": x / 2}
+
+
+def test_dict_return_names_the_return_line_and_says_tuple():
+    message = expect(returns_dict, r"the model returned a dict \('double', 'half'\); exporter's outputs are "
+                     r"positional.*fix: return a tuple in a fixed order, e.g. return out\['double'\]")
+    assert re.search(HERE + r":\d+: in returns_dict: return \{\"double\": y", message), message
+
+
+def returns_nested(x):
+    return (x, x * 2), x
+
+
+def test_nested_tuple_return_is_named():
+    message = expect(returns_nested, r"output 0 is a tuple inside the returned tuple.*fix: flatten it")
+    assert re.search(HERE + r":\d+: in returns_nested: return \(x, x \* 2\), x", message), message
+
+
+def test_string_output_is_named():
+    message = expect(lambda x: (x, "done"), r"output 1 is a str \(dtype <U4\), not an array")
+    assert re.search(HERE + r":\d+: in <lambda>", message), message
+
+
+@pytest.mark.parametrize("fn, what", [
+    (lambda x: x * float(x.sum()), r"float\(\)"),
+    (lambda x: x * int(x.max()), r"int\(\)"),
+    (lambda x: x * x.sum().item(), r"\.item\(\)"),
+])
+def test_conversions_suggest_keeping_an_array_not_where(fn, what):
+    message = expect(fn, what + r" of a traced array .*fix: keep it an array: a 0-d array works wherever the "
+                     r"Python number did")
+    assert "np.where" not in message and re.search(HERE + r":\d+", message), message
+
+
+def test_returning_a_dynamic_size_gives_an_int64_scalar():
+    from tests.helpers import run_onnxruntime
+    model = trace(lambda x: (x.shape[0], x), (X,), dynamic_axes={"x": {0: "n"}})
+    size, _ = run_onnxruntime(model, [np.ones((5, 3), np.float32)])
+    assert size.dtype == np.int64 and size.shape == () and int(size) == 5
+
+
+def test_arange_over_a_dynamic_size_traces():
+    """np.arange(x.shape[0]) used to fail with "comparison of a dynamic dimension" (nothing was compared)."""
+    model = trace(lambda x: x * np.arange(x.shape[1]), (X,), dynamic_axes={"x": {1: "n"}})
+    assert "Range" in [n.op_type for n in model.graph.node]
+
+
+def test_arange_over_data_is_data_dependent():
+    message = expect(lambda x: np.arange(x.astype(np.int64).sum()), r"np\.arange with a traced value as a bound.*"
+                     r"data-dependent length.*fix: use sizes from x\.shape")
+    assert re.search(HERE + r":\d+", message), message
+
+
+def sort_in_place(x):
+    x.sort()
+    return x
+
+
+def test_in_place_sort_points_to_np_sort():
+    message = expect(sort_in_place, r"x\.sort\(\) sorts in place.*fix: use x = np\.sort\(x, axis\)", cls=UnsupportedError)
+    assert re.search(HERE + r":\d+: in sort_in_place: x\.sort\(\)", message), message
+

@@ -40,7 +40,9 @@ def test_every_lowering_has_a_case(monkeypatch):
             monkeypatch.setitem(table, func, spy)
     for case in CASES:
         trace(case.fn, case.inputs(np.random.default_rng(0), 2), dynamic_axes=case.dynamic)
-    aliases = {np.amax, np.amin, np.around, np.radians, np.degrees, np.permute_dims, np.empty_like, np.fabs}
+    from exporter.tracing.creation import ORIGINAL
+    aliases = {np.amax, np.amin, np.around, np.radians, np.degrees, np.permute_dims, np.empty_like, np.fabs,
+               ORIGINAL["empty"]}
     missing = sorted(getattr(f, "__name__", str(f)) for f in (set(FUNCTIONS) | set(UFUNCS)) - used - aliases)
     assert not missing, f"registered but untested: {missing}"
 
@@ -66,3 +68,21 @@ def test_empty_like_has_shape_and_dtype():
                   dynamic_axes={"x": {0: "batch"}})
     first, second = run_onnxruntime(model, [np.ones((5, 4), np.float32)])
     assert (first.shape, first.dtype, second.shape, second.dtype) == ((5, 4), np.float32, (5, 4), np.int32)
+
+
+def test_empty_over_a_dynamic_size_has_shape_and_dtype():
+    model = trace(lambda x: np.empty((x.shape[0], 2), np.int32), (np.ones((2, 4), np.float32),),
+                  dynamic_axes={"x": {0: "batch"}})
+    (out,) = run_onnxruntime(model, [np.ones((5, 4), np.float32)])
+    assert (out.shape, out.dtype) == ((5, 2), np.int32)
+
+
+def test_arange_with_float_bounds_over_a_dynamic_size():
+    """A float step has no integer Range: a float Range, which ONNX Runtime runs (the native backend refuses
+    float ranges with dynamic bounds with a clear error)."""
+    fn = lambda x: np.arange(0.5, x.shape[0], 0.25)  # noqa: E731
+    model = trace(fn, (np.ones((2, 4), np.float32),), dynamic_axes={"x": {0: "batch"}})
+    x = np.ones((5, 4), np.float32)
+    assert_same(fn(x), run_onnxruntime(model, [x])[0])
+    from exporter.tracing.creation import ORIGINAL
+    assert np.arange is ORIGINAL["arange"]  # NumPy's own function again once tracing is over

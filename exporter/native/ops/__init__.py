@@ -69,4 +69,4 @@ def norm_axis(axis: int, rank: int) -> int:
     return axis + rank if axis < 0 else axis
 
 
-from . import elementwise, linalg, nn, reduce, shape  # noqa: E402,F401  (registration)
+from . import elementwise, linalg, nn, reduce, shape, sort  # noqa: E402,F401  (registration)
