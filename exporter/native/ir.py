@@ -96,6 +96,19 @@ def constants_to_initializers(model: onnx.ModelProto) -> None:
     graph.node.extend(kept)
 
 
+def initializer_inputs_to_constants(model: onnx.ModelProto) -> None:
+    """Graph inputs that also have an initializer (every weight, in IR version 3 files such as the classic
+    model zoo) are inputs with a default value; like ONNX Runtime with its optimisations on, they are
+    taken as constants, so weights and shapes fold at export time and the program's signature lists only
+    the true inputs."""
+    graph = model.graph
+    initialized = {t.name for t in graph.initializer}
+    true_inputs = [vi for vi in graph.input if vi.name not in initialized]
+    if len(true_inputs) != len(graph.input):
+        del graph.input[:]
+        graph.input.extend(true_inputs)
+
+
 class Graph:
     """Values and nodes in execution order, with every shape inferred."""
 
@@ -103,6 +116,7 @@ class Graph:
         from .ops import OPS
         model = onnx.ModelProto.FromString(model.SerializeToString())  # never edit the caller's model
         constants_to_initializers(model)
+        initializer_inputs_to_constants(model)
         optimize(model)
         self.name = name
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 21)
@@ -151,6 +165,12 @@ class Graph:
             if problem:
                 unsupported.setdefault(f"{proto.op_type} ({problem})", []).append(node.name)
                 self._unknown_outputs(node, proto, unknown)
+                continue
+            folded = opdef.constant(node)
+            if folded is not None:  # computed here, stored with the weights: no step at run time
+                for out_name, array in zip(proto.output, folded):
+                    if out_name:
+                        self.values[out_name] = Value(out_name, array.dtype, list(array.shape), data=array)
                 continue
             node.outputs = []
             for k, out_name in enumerate(proto.output):

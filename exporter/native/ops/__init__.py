@@ -41,6 +41,10 @@ class OpDef:
     def value(self, node):
         return None
 
+    def constant(self, node):
+        """The outputs as arrays when they are fixed at export time (the node then becomes weights)."""
+        return None
+
     def scratch(self, node):
         """Scratch elements (of the output dtype) this node needs while it runs."""
         return 0
@@ -69,4 +73,4 @@ def norm_axis(axis: int, rank: int) -> int:
     return axis + rank if axis < 0 else axis
 
 
-from . import elementwise, linalg, nn, reduce, shape  # noqa: E402,F401  (registration)
+from . import elementwise, linalg, nn, norm, reduce, shape  # noqa: E402,F401  (registration)
