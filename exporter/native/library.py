@@ -65,9 +65,13 @@ def runtime_library() -> str:
     os.makedirs(directory, exist_ok=True)
     with Locked(directory + ".lock"):
         if not os.path.exists(lib):
-            obj = os.path.join(directory, "kernels.o")
-            run_tool([cxx, *flags, "-c", str(sources / "kernels.cpp"), "-o", obj], directory, "compiling the runtime")
-            run_tool(["ar", "rcs", lib + ".tmp", obj], directory, "archiving the runtime")
+            objects = []
+            for f in RUNTIME_FILES:  # every kernel source; npy.cpp serves only the command-line program
+                if f.endswith(".cpp") and f != "npy.cpp":
+                    objects.append(os.path.join(directory, f[:-4] + ".o"))
+                    run_tool([cxx, *flags, "-c", str(sources / f), "-o", objects[-1]], directory,
+                             "compiling the runtime")
+            run_tool(["ar", "rcs", lib + ".tmp", *objects], directory, "archiving the runtime")
             os.replace(lib + ".tmp", lib)
     return lib
 
