@@ -73,4 +73,4 @@ def norm_axis(axis: int, rank: int) -> int:
     return axis + rank if axis < 0 else axis
 
 
-from . import elementwise, linalg, nn, norm, reduce, shape  # noqa: E402,F401  (registration)
+from . import deconv, elementwise, image, indexing, linalg, nn, norm, reduce, shape  # noqa: E402,F401  (registration)
