@@ -86,7 +86,8 @@ def classify(cases):
         try:
             render(case.model, "node")
         except ExporterError as exc:
-            refused[k] = (refusal_reason(str(exc)), str(exc).strip().splitlines()[-1][:200])
+            bug = "this is a bug in exporter" in str(exc)  # code generation crashed: an error, not a refusal
+            refused[k] = (None if bug else refusal_reason(str(exc)), str(exc).strip().splitlines()[-1][:200])
         except Exception as exc:  # noqa: BLE001 (a crash of the importer is a bug: recorded as an error)
             refused[k] = (None, f"render crashed: {type(exc).__name__}: {exc}"[:200])
     return refused

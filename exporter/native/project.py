@@ -25,12 +25,12 @@ from .planner import plan
 
 MARKER = ".exporter-project"  # marks a directory exporter generated (and may therefore replace)
 RUNTIME_FILES = ("exporter_runtime.h", "kernels.cpp", "npy.h", "npy.cpp", "norm.h", "norm.cpp", "indexing.h",
-                 "conv_transpose.h", "conv_transpose.cpp")
+                 "conv_transpose.h", "conv_transpose.cpp", "resize.h", "resize.cpp")
 STEP_TEMPLATES = ("elementwise", "matmul", "conv", "pool", "global_pool", "reduce", "arg_reduce", "cumsum",
                   "softmax", "layer_norm", "transpose", "copy", "concat", "split", "strided_copy", "gather",
                   "gather_elements", "gather_nd", "tile", "pad", "fill", "fill_known", "range", "einsum", "rnn",
                   "lrn", "group_norm", "scatter", "hardmax", "trilu", "onehot",
-                  "conv_transpose")
+                  "conv_transpose", "resize")
 
 
 def data_dir(folder: str) -> Path:

@@ -74,7 +74,7 @@ class OneHot(OpDef):
     def emit(self, node, cg):
         idx, values = node.inputs[0], node.inputs[2]
         axis = norm_axis(node.attr("axis", -1), idx.rank + 1)
-        return [{"template": "onehot", "indices": cg.var(idx), "values": cg.var(values), "y": cg.var(node.outputs[0]),
+        return [{"template": "onehot", "indices": cg.var(idx), "on_off": cg.var(values), "y": cg.var(node.outputs[0]),
                  "ctype": cg.ctype(values.dtype), "depth": cg.dim(self._depth(node)),
                  "outer": cg.dim(D.prod(idx.shape[:axis])), "inner": cg.dim(D.prod(idx.shape[axis:]))}]
 
