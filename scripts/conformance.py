@@ -87,7 +87,9 @@ def classify(cases):
             render(case.model, "node")
         except ExporterError as exc:
             bug = "this is a bug in exporter" in str(exc)  # code generation crashed: an error, not a refusal
-            refused[k] = (None if bug else refusal_reason(str(exc)), str(exc).strip().splitlines()[-1][:200])
+            lines = str(exc).strip().splitlines()
+            detail = " | ".join(line.strip() for line in (lines[1:-1] if len(lines) > 2 else lines))
+            refused[k] = (None if bug else refusal_reason(str(exc)), detail[:300])
         except Exception as exc:  # noqa: BLE001 (a crash of the importer is a bug: recorded as an error)
             refused[k] = (None, f"render crashed: {type(exc).__name__}: {exc}"[:200])
     return refused

@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 
 SAMPLE_EVERY = 4
+# Node cases the native backend accepts (all of which must pass: test_node_tests_all). Raise it when
+# coverage grows; a drop fails CI. `python scripts/conformance.py` gives the full report.
+ACCEPTED_AT_LEAST = 581
 
 
 def _node_cases():
@@ -55,6 +58,12 @@ def _run_cases(cases):
                 failures.append(f"{case.name}: {str(exc).strip().splitlines()[0][:160]}")
                 break
     return failures
+
+
+def test_accepted_count_does_not_drop(accepted_cases):
+    assert len(accepted_cases) >= ACCEPTED_AT_LEAST, (
+        f"the native backend now accepts {len(accepted_cases)} ONNX node cases, fewer than the pinned "
+        f"{ACCEPTED_AT_LEAST}: an op, dtype or attribute lost support")
 
 
 def test_node_tests_sample(accepted_cases):
