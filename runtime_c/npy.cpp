@@ -14,8 +14,9 @@ struct Descr {
     const char* dtype;
     size_t size;
 };
-const Descr kDescrs[] = {{"<f4", "float32", 4}, {"<f8", "float64", 8}, {"<i4", "int32", 4},
-                         {"<i8", "int64", 8},   {"|b1", "bool", 1},    {"|u1", "uint8", 1}};
+const Descr kDescrs[] = {{"<f4", "float32", 4}, {"<f8", "float64", 8}, {"<i4", "int32", 4}, {"<i8", "int64", 8},
+                         {"|b1", "bool", 1},    {"|u1", "uint8", 1},   {"|i1", "int8", 1},  {"<i2", "int16", 2},
+                         {"<u2", "uint16", 2},  {"<u4", "uint32", 4},  {"<u8", "uint64", 8}};
 
 std::string field(const std::string& header, const std::string& key) {
     const size_t at = header.find("'" + key + "'");

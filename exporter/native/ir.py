@@ -12,7 +12,8 @@ from ..errors import ExporterError, UnsupportedError
 from ..passes import optimize
 from . import dims as D
 
-SUPPORTED_DTYPES = {np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64, np.bool_)}
+SUPPORTED_DTYPES = {np.dtype(t) for t in (np.float32, np.float64, np.int8, np.uint8, np.int16, np.uint16, np.int32,
+                                          np.uint32, np.int64, np.uint64, np.bool_)}
 
 
 @dataclass(eq=False)
@@ -198,7 +199,7 @@ class Graph:
         for value in list(self.inputs) + self.outputs:
             if value.dtype not in SUPPORTED_DTYPES:
                 raise UnsupportedError(f"{'input' if value.is_input else 'output'} '{value.name}' has dtype "
-                                       f"{value.dtype}; the native backend supports float32, float64, int32, int64, bool")
+                                       f"{value.dtype}; the native backend supports float32, float64, (u)int8/16/32/64, bool")
 
     def _graph_input(self, vi: onnx.ValueInfoProto) -> Value:
         t = vi.type.tensor_type

@@ -117,7 +117,8 @@ def _compile_one(model: onnx.ModelProto, name: str, cxx: str, runtime: str) -> s
     return lib
 
 
-DTYPES = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "int64": np.int64, "bool": np.bool_}
+DTYPES = {name: np.dtype(name) for name in ("float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32",
+                                             "int64", "uint64", "bool")}
 
 
 class NativeModel:

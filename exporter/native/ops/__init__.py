@@ -10,8 +10,11 @@ from .. import dims as D
 OPS: dict = {}
 
 FLOAT = {np.dtype(np.float32), np.dtype(np.float64)}
-NUMERIC = FLOAT | {np.dtype(np.int32), np.dtype(np.int64)}
-ALL = NUMERIC | {np.dtype(np.bool_)}
+NUMERIC = FLOAT | {np.dtype(np.int32), np.dtype(np.int64)}   # types the compiled runtime kernels are built for
+# Narrow and unsigned integers: computed by generated loops (elementwise) and byte-moving kernels only.
+SMALL_INTS = {np.dtype(t) for t in (np.int8, np.uint8, np.int16, np.uint16, np.uint32, np.uint64)}
+ARITH = NUMERIC | SMALL_INTS                                  # types generated arithmetic loops handle
+ALL = ARITH | {np.dtype(np.bool_)}
 
 
 def register(cls):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .. import dims as D
-from . import ALL, FLOAT, NUMERIC, OpDef, broadcast_shapes, register
+from . import ALL, ARITH, FLOAT, OpDef, broadcast_shapes, register
 
 BOOL = np.dtype(np.bool_)
 
@@ -17,7 +17,9 @@ def literal(value, dtype) -> str:
     dtype = np.dtype(dtype)
     if dtype == BOOL:
         return "true" if value else "false"
-    if dtype.kind in "iu":
+    if dtype.kind == "u":
+        return f"UINT64_C({int(value)})" if dtype.itemsize == 8 else f"{int(value)}u"
+    if dtype.kind == "i":
         return f"INT64_C({int(value)})" if dtype.itemsize == 8 else f"{int(value)}"
     v = float(value)
     ctype = "float" if dtype == np.float32 else "double"
@@ -76,13 +78,12 @@ def _def(name, formula, dtypes=ALL, out_dtype=None, fold=None):
     register(cls)
 
 
-_def("Add", "{0} + {1}", NUMERIC, fold=lambda a, b: D.add(a, b))
-_def("Sub", "{0} - {1}", NUMERIC, fold=lambda a, b: D.sub(a, b))
-_def("Mul", "{0} * {1}", NUMERIC, fold=lambda a, b: D.mul(a, b))
-_def("Div", "exporter_rt::div<{T}>({0}, {1})", NUMERIC, fold=lambda a, b: D.floordiv(a, b))
-_def("Neg", "-{0}", NUMERIC)
-_def("Abs", "std::abs({0})", NUMERIC)
-_def("Sign", "exporter_rt::sign<{T}>({0})", NUMERIC)
+_def("Add", "{0} + {1}", ARITH, fold=lambda a, b: D.add(a, b))
+_def("Sub", "{0} - {1}", ARITH, fold=lambda a, b: D.sub(a, b))
+_def("Mul", "{0} * {1}", ARITH, fold=lambda a, b: D.mul(a, b))
+_def("Div", "exporter_rt::div<{T}>({0}, {1})", ARITH, fold=lambda a, b: D.floordiv(a, b))
+_def("Neg", "-{0}", ARITH)
+_def("Sign", "exporter_rt::sign<{T}>({0})", ARITH)
 _def("Reciprocal", "{T}(1) / {0}", FLOAT)
 for _name, _fn in [("Exp", "exp"), ("Log", "log"), ("Sqrt", "sqrt"), ("Sin", "sin"), ("Cos", "cos"), ("Tan", "tan"),
                    ("Tanh", "tanh"), ("Sinh", "sinh"), ("Cosh", "cosh"), ("Asin", "asin"), ("Acos", "acos"),
@@ -90,7 +91,7 @@ for _name, _fn in [("Exp", "exp"), ("Log", "log"), ("Sqrt", "sqrt"), ("Sin", "si
                    ("Floor", "floor"), ("Ceil", "ceil")]:
     _def(_name, f"std::{_fn}({{0}})", FLOAT)
 _def("Round", "std::nearbyint({0})", FLOAT)
-_def("Relu", "({0} < {T}(0) ? {T}(0) : {0})", NUMERIC)
+_def("Relu", "({0} < {T}(0) ? {T}(0) : {0})", ARITH)
 _def("Sigmoid", "{T}(1) / ({T}(1) + std::exp(-{0}))", FLOAT)
 _def("Softsign", "{0} / ({T}(1) + std::abs({0}))", FLOAT)
 _def("Softplus", "({0} > {T}(20) ? {0} : std::log1p(std::exp({0})))", FLOAT)
@@ -98,10 +99,10 @@ _def("Not", "!{0}", {BOOL})
 _def("And", "({0} && {1})", {BOOL})
 _def("Or", "({0} || {1})", {BOOL})
 _def("Xor", "({0} != {1})", {BOOL})
-_def("BitwiseAnd", "({0} & {1})", NUMERIC - FLOAT)
-_def("BitwiseOr", "({0} | {1})", NUMERIC - FLOAT)
-_def("BitwiseXor", "({0} ^ {1})", NUMERIC - FLOAT)
-_def("BitwiseNot", "{T}(~{0})", NUMERIC - FLOAT)
+_def("BitwiseAnd", "({0} & {1})", ARITH - FLOAT)
+_def("BitwiseOr", "({0} | {1})", ARITH - FLOAT)
+_def("BitwiseXor", "({0} ^ {1})", ARITH - FLOAT)
+_def("BitwiseNot", "{T}(~{0})", ARITH - FLOAT)
 
 
 def _fold_equal(a, b):
@@ -118,10 +119,10 @@ def _fold_equal(a, b):
 
 
 _def("Equal", "({0} == {1})", ALL, np.bool_, fold=_fold_equal)
-_def("Less", "({0} < {1})", NUMERIC, np.bool_)
-_def("LessOrEqual", "({0} <= {1})", NUMERIC, np.bool_)
-_def("Greater", "({0} > {1})", NUMERIC, np.bool_)
-_def("GreaterOrEqual", "({0} >= {1})", NUMERIC, np.bool_)
+_def("Less", "({0} < {1})", ARITH, np.bool_)
+_def("LessOrEqual", "({0} <= {1})", ARITH, np.bool_)
+_def("Greater", "({0} > {1})", ARITH, np.bool_)
+_def("GreaterOrEqual", "({0} >= {1})", ARITH, np.bool_)
 _def("IsNaN", "std::isnan({0})", FLOAT, np.bool_)
 
 
@@ -144,6 +145,33 @@ class Identity(Elementwise):
 
 
 @register
+class Abs(Elementwise):
+    types = ("Abs",)
+    dtypes = ARITH
+
+    def expr(self, node, args, cg):
+        # std::abs has no unsigned overloads (ambiguous call); an unsigned value is its own magnitude
+        return args[0] if node.inputs[0].dtype.kind == "u" else f"std::abs({args[0]})"
+
+
+@register
+class BitShift(Elementwise):
+    """Shifts as ONNX's reference defines them: a shift by a negative amount or by the bit width or more
+    (undefined in C++) gives 0, or -1 for a negative value shifted right; left shifts of signed values
+    shift the bits (in the unsigned type of the same width)."""
+    types = ("BitShift",)
+    dtypes = ARITH - FLOAT
+
+    def expr(self, node, args, cg):
+        t = cg.ctype(node.outputs[0].dtype)
+        a, b = args
+        out_of_range = f"({b} < {t}(0) || {b} >= {t}(8 * sizeof({t})))"
+        if node.attr("direction") == "LEFT":
+            return f"({out_of_range} ? {t}(0) : {t}(std::make_unsigned_t<{t}>({a}) << {b}))"
+        return f"({out_of_range} ? {t}({a} < {t}(0) ? -1 : 0) : {t}({a} >> {b}))"
+
+
+@register
 class IsInf(Elementwise):
     types = ("IsInf",)
     dtypes = FLOAT
@@ -163,7 +191,7 @@ class IsInf(Elementwise):
 @register
 class Pow(Elementwise):
     types = ("Pow",)
-    dtypes = NUMERIC
+    dtypes = ARITH
 
     def expr(self, node, args, cg):
         return f"exporter_rt::power<{cg.ctype(node.outputs[0].dtype)}>({args[0]}, {args[1]})"
@@ -172,7 +200,7 @@ class Pow(Elementwise):
 @register
 class Mod(Elementwise):
     types = ("Mod",)
-    dtypes = NUMERIC
+    dtypes = ARITH
 
     def expr(self, node, args, cg):
         fn = "mod_trunc" if node.attr("fmod", 0) else "mod_floor"
@@ -183,7 +211,7 @@ class Mod(Elementwise):
 class Variadic(Elementwise):
     """Max/Min/Sum/Mean over any number of inputs (NaN propagates through Max/Min, as in NumPy)."""
     types = ("Max", "Min", "Sum", "Mean")
-    dtypes = NUMERIC
+    dtypes = ARITH
 
     def expr(self, node, args, cg):
         t = cg.ctype(node.outputs[0].dtype)
@@ -250,7 +278,7 @@ class Cast(Elementwise):
 @register
 class Clip(Elementwise):
     types = ("Clip",)
-    dtypes = NUMERIC
+    dtypes = ARITH
 
     def expr(self, node, args, cg):
         t = cg.ctype(node.outputs[0].dtype)
