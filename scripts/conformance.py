@@ -43,12 +43,19 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
+ALIASES = {"nllloss": "NegativeLogLikelihoodLoss", "sce": "SoftmaxCrossEntropyLoss",
+           "instancenorm": "InstanceNormalization", "batchnorm": "BatchNormalization"}
+
+
 def op_of(case, names={}) -> str:
     """The op a case is about: the longest ONNX op whose snake_case name starts the test name."""
     if not names:
         import onnx.defs
         names.update({_snake(s.name): s.name for s in onnx.defs.get_all_schemas_with_history()})
     stem = case.name[len("test_"):]
+    for short, op in ALIASES.items():  # test names that abbreviate their op
+        if stem.startswith(short + "_"):
+            return op
     best = ""
     for snake in names:
         if (stem == snake or stem.startswith(snake + "_")) and len(snake) > len(best):

@@ -30,7 +30,7 @@ STEP_TEMPLATES = ("elementwise", "matmul", "conv", "pool", "global_pool", "reduc
                   "softmax", "layer_norm", "transpose", "copy", "concat", "split", "strided_copy", "gather",
                   "gather_elements", "gather_nd", "tile", "pad", "fill", "fill_known", "range", "einsum", "rnn",
                   "lrn", "group_norm", "scatter", "hardmax", "trilu", "onehot",
-                  "conv_transpose", "resize")
+                  "conv_transpose", "resize", "nll_loss")
 
 
 def data_dir(folder: str) -> Path:

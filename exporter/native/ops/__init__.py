@@ -76,4 +76,4 @@ def norm_axis(axis: int, rank: int) -> int:
     return axis + rank if axis < 0 else axis
 
 
-from . import deconv, elementwise, image, indexing, linalg, nn, norm, reduce, shape  # noqa: E402,F401  (registration)
+from . import deconv, elementwise, image, indexing, linalg, loss, nn, norm, reduce, shape  # noqa: E402,F401  (registration)

@@ -276,6 +276,23 @@ class Cast(Elementwise):
 
 
 @register
+class CastLike(Cast):
+    """Cast to the dtype of the second input (whose contents are never read)."""
+    types = ("CastLike",)
+
+    def check(self, node):
+        if node.inputs[1].dtype not in ALL or node.inputs[0].dtype not in ALL:
+            return f"cast {node.inputs[0].dtype} -> {node.inputs[1].dtype}"
+        return None
+
+    def infer(self, node):
+        return [(node.inputs[1].dtype, node.inputs[0].shape)]
+
+    def operand_shapes(self, node):
+        return [node.inputs[0].shape, None]
+
+
+@register
 class Clip(Elementwise):
     types = ("Clip",)
     dtypes = ARITH
