@@ -33,6 +33,19 @@ def literal(value, dtype) -> str:
     return text + ("f" if dtype == np.float32 else "")
 
 
+def _flat_size(node, knowns):
+    """The output's element count when the inputs' flat contents pair up element by element (each input has
+    the output's shape or is a single value), else None: [4] against [4, 1] broadcasts to 16 elements."""
+    values = [v for v in node.inputs if v is not None]
+    out = broadcast_shapes(*[v.shape for v in values])
+    if not D.is_static(out):
+        return None
+    for v, k in zip(values, knowns):
+        if len(k) != 1 and (len(v.shape) != len(out) or not all(D.same(a, b) for a, b in zip(v.shape, out))):
+            return None
+    return int(D.prod(out))
+
+
 def _float_inputs(node) -> bool:
     """Shape arithmetic is integer arithmetic: float tensors are never folded into known values."""
     return any(v is not None and v.dtype.kind == "f" for v in node.inputs)
@@ -60,9 +73,8 @@ class Elementwise(OpDef):
         knowns = [v.known_ints() if v is not None else None for v in node.inputs]
         if fn is None or any(k is None for k in knowns) or _float_inputs(node):
             return None
-        sizes = [len(k) for k in knowns]
-        n = max(sizes)
-        if any(s not in (1, n) for s in sizes):
+        n = _flat_size(node, knowns)
+        if n is None:
             return None
         try:
             return [[fn(*[k[i if len(k) > 1 else 0] for k in knowns]) for i in range(n)]]
@@ -227,7 +239,9 @@ class Variadic(Elementwise):
             return None
         if any(isinstance(x, D.Sym) for k in knowns for x in k):
             return None
-        n = max(len(k) for k in knowns)
+        n = _flat_size(node, knowns)
+        if n is None:
+            return None
         pick = max if node.op == "Max" else min
         return [[pick(k[i if len(k) > 1 else 0] for k in knowns) for i in range(n)]]
 
@@ -246,7 +260,9 @@ class Where(Elementwise):
         c, a, b = (v.known_ints() for v in node.inputs)
         if c is None or a is None or b is None:
             return None
-        n = max(len(c), len(a), len(b))
+        n = _flat_size(node, [c, a, b])
+        if n is None:
+            return None
         pick = lambda k, i: k[i if len(k) > 1 else 0]  # noqa: E731
         return [[pick(a, i) if pick(c, i) else pick(b, i) for i in range(n)]]
 
