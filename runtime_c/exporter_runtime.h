@@ -237,4 +237,12 @@ template <typename To, typename From> inline To cast(From a) {
 
 }  // namespace exporter_rt
 
+// Kernel families with a header of their own (runtime_c/<family>.h beside <family>.cpp): generated models
+// include only this header, so a new family is added here once.
+#include "conv_transpose.h"
+#include "indexing.h"
+#include "norm.h"
+#include "resize.h"
+#include "sort.h"
+
 #endif  // EXPORTER_RUNTIME_H

@@ -17,14 +17,20 @@ struct Kind {
     size_t size;
     const char* codes[6];  // type codes NumPy maps to this dtype (after an optional byte-order character)
 };
-// 'l' is C long: 64 bits on the LP64 systems the generated programs build for.
+// 'l'/'L' are C long: 64 bits on the LP64 systems the generated programs build for.
 const Kind kKinds[] = {{"float32", 4, {"f4", "f", "float32", "single", nullptr}},
                        {"float64", 8, {"f8", "d", "float64", "double", "float", nullptr}},
                        {"int32", 4, {"i4", "i", "int32", "intc", nullptr}},
                        {"int64", 8, {"i8", "q", "l", "int64", "int", nullptr}},
                        {"bool", 1, {"b1", "?", "bool", nullptr}},
-                       {"uint8", 1, {"u1", "B", "uint8", "ubyte", nullptr}}};
-const char* const kWriteDescr[] = {"<f4", "<f8", "<i4", "<i8", "|b1", "|u1"};
+                       {"uint8", 1, {"u1", "B", "uint8", "ubyte", nullptr}},
+                       {"int8", 1, {"i1", "b", "int8", "byte", nullptr}},
+                       {"int16", 2, {"i2", "h", "int16", "short", nullptr}},
+                       {"uint16", 2, {"u2", "H", "uint16", "ushort", nullptr}},
+                       {"uint32", 4, {"u4", "I", "uint32", "uintc", nullptr}},
+                       {"uint64", 8, {"u8", "Q", "L", "uint64", "uint", nullptr}}};
+const char* const kWriteDescr[] = {"<f4", "<f8", "<i4", "<i8", "|b1", "|u1", "|i1", "<i2", "<u2", "<u4", "<u8"};
+static_assert(sizeof(kKinds) / sizeof(kKinds[0]) == sizeof(kWriteDescr) / sizeof(kWriteDescr[0]), "one descr per kind");
 constexpr size_t kMaxRank = 64;  // NumPy's NPY_MAXDIMS
 
 // A short, printable rendering of untrusted text for error messages (one line, bounded).
@@ -56,7 +62,7 @@ bool resolve_descr(const std::string& descr, std::string& dtype, std::string& er
             return true;
         }
     if (code == "O") error = "object arrays are not supported";
-    else error = "unsupported dtype '" + shown(descr) + "' (float32, float64, int32, int64, bool or uint8)";
+    else error = "unsupported dtype '" + shown(descr) + "' (float32, float64, int8/16/32/64, uint8/16/32/64 or bool)";
     return false;
 }
 

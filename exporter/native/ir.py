@@ -12,7 +12,8 @@ from ..errors import ExporterError, UnsupportedError
 from ..passes import optimize
 from . import dims as D
 
-SUPPORTED_DTYPES = {np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64, np.bool_)}
+SUPPORTED_DTYPES = {np.dtype(t) for t in (np.float32, np.float64, np.int8, np.uint8, np.int16, np.uint16, np.int32,
+                                          np.uint32, np.int64, np.uint64, np.bool_)}
 
 
 @dataclass(eq=False)
@@ -96,6 +97,19 @@ def constants_to_initializers(model: onnx.ModelProto) -> None:
     graph.node.extend(kept)
 
 
+def initializer_inputs_to_constants(model: onnx.ModelProto) -> None:
+    """Graph inputs that also have an initializer (every weight, in IR version 3 files such as the classic
+    model zoo) are inputs with a default value; like ONNX Runtime with its optimisations on, they are
+    taken as constants, so weights and shapes fold at export time and the program's signature lists only
+    the true inputs."""
+    graph = model.graph
+    initialized = {t.name for t in graph.initializer}
+    true_inputs = [vi for vi in graph.input if vi.name not in initialized]
+    if len(true_inputs) != len(graph.input):
+        del graph.input[:]
+        graph.input.extend(true_inputs)
+
+
 class Graph:
     """Values and nodes in execution order, with every shape inferred."""
 
@@ -103,6 +117,7 @@ class Graph:
         from .ops import OPS
         model = onnx.ModelProto.FromString(model.SerializeToString())  # never edit the caller's model
         constants_to_initializers(model)
+        initializer_inputs_to_constants(model)
         optimize(model)
         self.name = name
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 21)
@@ -156,6 +171,12 @@ class Graph:
                 unsupported.setdefault(f"{proto.op_type} ({problem})", []).append(node.name)
                 self._unknown_outputs(node, proto, unknown)
                 continue
+            folded = opdef.constant(node)
+            if folded is not None:  # computed here, stored with the weights: no step at run time
+                for out_name, array in zip(proto.output, folded):
+                    if out_name:
+                        self.values[out_name] = Value(out_name, array.dtype, list(array.shape), data=array)
+                continue
             node.outputs = []
             for k, out_name in enumerate(proto.output):
                 if not out_name:
@@ -186,7 +207,7 @@ class Graph:
         for value in list(self.inputs) + self.outputs:
             if value.dtype not in SUPPORTED_DTYPES:
                 raise UnsupportedError(f"{'input' if value.is_input else 'output'} '{value.name}' has dtype "
-                                       f"{value.dtype}; the native backend supports float32, float64, int32, int64, bool")
+                                       f"{value.dtype}; the native backend supports float32, float64, (u)int8/16/32/64, bool")
 
     def _add_constraints(self, node: Node, opdef) -> None:
         """Run-time checks for the size assumptions of broadcasting (two non-1 sizes on one axis are taken

@@ -19,7 +19,7 @@ import onnx
 
 from ..errors import BuildError, ExporterError, InputError
 from .build import Locked, cache_root, record_entry, run_tool, touch_entry
-from .project import RUNTIME_FILES, data_dir, render, write_files
+from .project import data_dir, kernel_sources, render, runtime_files, write_files
 
 BASE_FLAGS = ["-std=c++17", "-O3", "-fPIC", "-DNDEBUG"]
 _flags_cache: dict = {}
@@ -58,7 +58,7 @@ def runtime_library() -> str:
     sources = data_dir("runtime_c")
     flags = compiler_flags(cxx)
     digest = hashlib.sha256((_compiler_id(cxx) + " ".join(flags)).encode())
-    for f in RUNTIME_FILES:
+    for f in runtime_files():
         digest.update((sources / f).read_bytes())
     directory = os.path.join(cache_root(), f"runtime-{digest.hexdigest()[:16]}")
     lib = os.path.join(directory, "libexporter_rt.a")
@@ -66,11 +66,9 @@ def runtime_library() -> str:
     with Locked(directory + ".lock"):
         if not os.path.exists(lib):
             objects = []
-            for f in RUNTIME_FILES:  # every kernel source; npy.cpp serves only the command-line program
-                if f.endswith(".cpp") and f != "npy.cpp":
-                    objects.append(os.path.join(directory, f[:-4] + ".o"))
-                    run_tool([cxx, *flags, "-c", str(sources / f), "-o", objects[-1]], directory,
-                             "compiling the runtime")
+            for f in kernel_sources():
+                objects.append(os.path.join(directory, f[:-4] + ".o"))
+                run_tool([cxx, *flags, "-c", str(sources / f), "-o", objects[-1]], directory, "compiling the runtime")
             run_tool(["ar", "rcs", lib + ".tmp", *objects], directory, "archiving the runtime")
             os.replace(lib + ".tmp", lib)
             record_entry(directory)
@@ -124,7 +122,8 @@ def _compile_one(model: onnx.ModelProto, name: str, cxx: str, runtime: str) -> s
 
 
 MAX_INPUT_BYTES = 1 << 56  # the C API's kMaxInputBytes
-DTYPES = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "int64": np.int64, "bool": np.bool_}
+DTYPES = {name: np.dtype(name) for name in ("float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32",
+                                             "int64", "uint64", "bool")}
 
 
 class NativeModel:

@@ -1,6 +1,6 @@
 """ASan+UBSan builds of generated models, separate from (and as cached as) the normal builds.
 
-The runtime (runtime_c/kernels.cpp, npy.cpp) is compiled once per compiler and source hash into
+The runtime (every runtime_c/*.cpp) is compiled once per compiler and source hash into
 `$EXPORTER_CACHE_DIR/asan-runtime-<hash>/`; each model is then one compiler call (its generated source,
 main.cpp, the .incbin weights and that library) cached under `asan-<name>-<hash>/`. The default builds
 are untouched: these flags never reach them.
@@ -12,7 +12,7 @@ import os
 import subprocess
 
 from exporter.native.build import Locked, cache_root, run_tool
-from exporter.native.project import RUNTIME_FILES, data_dir, render, write_files
+from exporter.native.project import data_dir, render, runtime_files, write_files
 from tests.hardening.conftest import SAN_ENV, SANITIZE
 
 BASE = ["-std=c++17", "-O1", *SANITIZE]
@@ -33,14 +33,14 @@ def _digest(cxx: str, *parts: bytes) -> str:
 
 def runtime(cxx: str) -> str:
     src = data_dir("runtime_c")
-    key = _digest(cxx, *[(src / f).read_bytes() for f in RUNTIME_FILES])
+    key = _digest(cxx, *[(src / f).read_bytes() for f in runtime_files()])
     directory = os.path.join(cache_root(), f"asan-runtime-{key}")
     lib = os.path.join(directory, "libexporter_rt_asan.a")
     os.makedirs(directory, exist_ok=True)
     with Locked(directory + ".lock"):
         if not os.path.exists(lib):
             objs = []
-            for f in ("kernels.cpp", "npy.cpp"):
+            for f in [f for f in runtime_files() if f.endswith(".cpp")]:
                 objs.append(os.path.join(directory, f + ".o"))
                 run_tool([cxx, *flags(cxx), "-c", str(src / f), "-o", objs[-1]], directory, f"compiling {f} with sanitizers")
             run_tool(["ar", "rcs", lib + ".tmp", *objs], directory, "archiving")

@@ -10,8 +10,11 @@ from .. import dims as D
 OPS: dict = {}
 
 FLOAT = {np.dtype(np.float32), np.dtype(np.float64)}
-NUMERIC = FLOAT | {np.dtype(np.int32), np.dtype(np.int64)}
-ALL = NUMERIC | {np.dtype(np.bool_)}
+NUMERIC = FLOAT | {np.dtype(np.int32), np.dtype(np.int64)}   # types the compiled runtime kernels are built for
+# Narrow and unsigned integers: computed by generated loops (elementwise) and byte-moving kernels only.
+SMALL_INTS = {np.dtype(t) for t in (np.int8, np.uint8, np.int16, np.uint16, np.uint32, np.uint64)}
+ARITH = NUMERIC | SMALL_INTS                                  # types generated arithmetic loops handle
+ALL = ARITH | {np.dtype(np.bool_)}
 
 
 def register(cls):
@@ -39,6 +42,10 @@ class OpDef:
         raise NotImplementedError
 
     def value(self, node):
+        return None
+
+    def constant(self, node):
+        """The outputs as arrays when they are fixed at export time (the node then becomes weights)."""
         return None
 
     def scratch(self, node):
@@ -69,4 +76,4 @@ def norm_axis(axis: int, rank: int) -> int:
     return axis + rank if axis < 0 else axis
 
 
-from . import elementwise, linalg, nn, reduce, shape, sort  # noqa: E402,F401  (registration)
+from . import deconv, elementwise, image, indexing, linalg, loss, nn, norm, reduce, shape, sort  # noqa: E402,F401  (registration)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .. import dims as D
-from . import ALL, FLOAT, NUMERIC, OpDef, broadcast_shapes, register
+from . import ALL, ARITH, FLOAT, OpDef, broadcast_shapes, register
 
 BOOL = np.dtype(np.bool_)
 
@@ -17,7 +17,9 @@ def literal(value, dtype) -> str:
     dtype = np.dtype(dtype)
     if dtype == BOOL:
         return "true" if value else "false"
-    if dtype.kind in "iu":
+    if dtype.kind == "u":
+        return f"UINT64_C({int(value)})" if dtype.itemsize == 8 else f"{int(value)}u"
+    if dtype.kind == "i":
         return f"INT64_C({int(value)})" if dtype.itemsize == 8 else f"{int(value)}"
     v = float(value)
     ctype = "float" if dtype == np.float32 else "double"
@@ -29,6 +31,19 @@ def literal(value, dtype) -> str:
     if "e" not in text and "." not in text:
         text += ".0"
     return text + ("f" if dtype == np.float32 else "")
+
+
+def _flat_size(node, knowns):
+    """The output's element count when the inputs' flat contents pair up element by element (each input has
+    the output's shape or is a single value), else None: [4] against [4, 1] broadcasts to 16 elements."""
+    values = [v for v in node.inputs if v is not None]
+    out = broadcast_shapes(*[v.shape for v in values])
+    if not D.is_static(out):
+        return None
+    for v, k in zip(values, knowns):
+        if len(k) != 1 and (len(v.shape) != len(out) or not all(D.same(a, b) for a, b in zip(v.shape, out))):
+            return None
+    return int(D.prod(out))
 
 
 def _float_inputs(node) -> bool:
@@ -58,9 +73,8 @@ class Elementwise(OpDef):
         knowns = [v.known_ints() if v is not None else None for v in node.inputs]
         if fn is None or any(k is None for k in knowns) or _float_inputs(node):
             return None
-        sizes = [len(k) for k in knowns]
-        n = max(sizes)
-        if any(s not in (1, n) for s in sizes):
+        n = _flat_size(node, knowns)
+        if n is None:
             return None
         try:
             return [[fn(*[k[i if len(k) > 1 else 0] for k in knowns]) for i in range(n)]]
@@ -76,13 +90,12 @@ def _def(name, formula, dtypes=ALL, out_dtype=None, fold=None):
     register(cls)
 
 
-_def("Add", "{0} + {1}", NUMERIC, fold=lambda a, b: D.add(a, b))
-_def("Sub", "{0} - {1}", NUMERIC, fold=lambda a, b: D.sub(a, b))
-_def("Mul", "{0} * {1}", NUMERIC, fold=lambda a, b: D.mul(a, b))
-_def("Div", "exporter_rt::div<{T}>({0}, {1})", NUMERIC, fold=lambda a, b: D.floordiv(a, b))
-_def("Neg", "-{0}", NUMERIC)
-_def("Abs", "std::abs({0})", NUMERIC)
-_def("Sign", "exporter_rt::sign<{T}>({0})", NUMERIC)
+_def("Add", "{0} + {1}", ARITH, fold=lambda a, b: D.add(a, b))
+_def("Sub", "{0} - {1}", ARITH, fold=lambda a, b: D.sub(a, b))
+_def("Mul", "{0} * {1}", ARITH, fold=lambda a, b: D.mul(a, b))
+_def("Div", "exporter_rt::div<{T}>({0}, {1})", ARITH, fold=lambda a, b: D.floordiv(a, b))
+_def("Neg", "-{0}", ARITH)
+_def("Sign", "exporter_rt::sign<{T}>({0})", ARITH)
 _def("Reciprocal", "{T}(1) / {0}", FLOAT)
 for _name, _fn in [("Exp", "exp"), ("Log", "log"), ("Sqrt", "sqrt"), ("Sin", "sin"), ("Cos", "cos"), ("Tan", "tan"),
                    ("Tanh", "tanh"), ("Sinh", "sinh"), ("Cosh", "cosh"), ("Asin", "asin"), ("Acos", "acos"),
@@ -90,7 +103,7 @@ for _name, _fn in [("Exp", "exp"), ("Log", "log"), ("Sqrt", "sqrt"), ("Sin", "si
                    ("Floor", "floor"), ("Ceil", "ceil")]:
     _def(_name, f"std::{_fn}({{0}})", FLOAT)
 _def("Round", "std::nearbyint({0})", FLOAT)
-_def("Relu", "({0} < {T}(0) ? {T}(0) : {0})", NUMERIC)
+_def("Relu", "({0} < {T}(0) ? {T}(0) : {0})", ARITH)
 _def("Sigmoid", "{T}(1) / ({T}(1) + std::exp(-{0}))", FLOAT)
 _def("Softsign", "{0} / ({T}(1) + std::abs({0}))", FLOAT)
 _def("Softplus", "({0} > {T}(20) ? {0} : std::log1p(std::exp({0})))", FLOAT)
@@ -98,10 +111,10 @@ _def("Not", "!{0}", {BOOL})
 _def("And", "({0} && {1})", {BOOL})
 _def("Or", "({0} || {1})", {BOOL})
 _def("Xor", "({0} != {1})", {BOOL})
-_def("BitwiseAnd", "({0} & {1})", NUMERIC - FLOAT)
-_def("BitwiseOr", "({0} | {1})", NUMERIC - FLOAT)
-_def("BitwiseXor", "({0} ^ {1})", NUMERIC - FLOAT)
-_def("BitwiseNot", "{T}(~{0})", NUMERIC - FLOAT)
+_def("BitwiseAnd", "({0} & {1})", ARITH - FLOAT)
+_def("BitwiseOr", "({0} | {1})", ARITH - FLOAT)
+_def("BitwiseXor", "({0} ^ {1})", ARITH - FLOAT)
+_def("BitwiseNot", "{T}(~{0})", ARITH - FLOAT)
 
 
 def _fold_equal(a, b):
@@ -118,10 +131,10 @@ def _fold_equal(a, b):
 
 
 _def("Equal", "({0} == {1})", ALL, np.bool_, fold=_fold_equal)
-_def("Less", "({0} < {1})", NUMERIC, np.bool_)
-_def("LessOrEqual", "({0} <= {1})", NUMERIC, np.bool_)
-_def("Greater", "({0} > {1})", NUMERIC, np.bool_)
-_def("GreaterOrEqual", "({0} >= {1})", NUMERIC, np.bool_)
+_def("Less", "({0} < {1})", ARITH, np.bool_)
+_def("LessOrEqual", "({0} <= {1})", ARITH, np.bool_)
+_def("Greater", "({0} > {1})", ARITH, np.bool_)
+_def("GreaterOrEqual", "({0} >= {1})", ARITH, np.bool_)
 _def("IsNaN", "std::isnan({0})", FLOAT, np.bool_)
 
 
@@ -144,6 +157,33 @@ class Identity(Elementwise):
 
 
 @register
+class Abs(Elementwise):
+    types = ("Abs",)
+    dtypes = ARITH
+
+    def expr(self, node, args, cg):
+        # std::abs has no unsigned overloads (ambiguous call); an unsigned value is its own magnitude
+        return args[0] if node.inputs[0].dtype.kind == "u" else f"std::abs({args[0]})"
+
+
+@register
+class BitShift(Elementwise):
+    """Shifts as ONNX's reference defines them: a shift by a negative amount or by the bit width or more
+    (undefined in C++) gives 0, or -1 for a negative value shifted right; left shifts of signed values
+    shift the bits (in the unsigned type of the same width)."""
+    types = ("BitShift",)
+    dtypes = ARITH - FLOAT
+
+    def expr(self, node, args, cg):
+        t = cg.ctype(node.outputs[0].dtype)
+        a, b = args
+        out_of_range = f"({b} < {t}(0) || {b} >= {t}(8 * sizeof({t})))"
+        if node.attr("direction") == "LEFT":
+            return f"({out_of_range} ? {t}(0) : {t}(std::make_unsigned_t<{t}>({a}) << {b}))"
+        return f"({out_of_range} ? {t}({a} < {t}(0) ? -1 : 0) : {t}({a} >> {b}))"
+
+
+@register
 class IsInf(Elementwise):
     types = ("IsInf",)
     dtypes = FLOAT
@@ -163,7 +203,7 @@ class IsInf(Elementwise):
 @register
 class Pow(Elementwise):
     types = ("Pow",)
-    dtypes = NUMERIC
+    dtypes = ARITH
 
     def expr(self, node, args, cg):
         return f"exporter_rt::power<{cg.ctype(node.outputs[0].dtype)}>({args[0]}, {args[1]})"
@@ -172,7 +212,7 @@ class Pow(Elementwise):
 @register
 class Mod(Elementwise):
     types = ("Mod",)
-    dtypes = NUMERIC
+    dtypes = ARITH
 
     def expr(self, node, args, cg):
         fn = "mod_trunc" if node.attr("fmod", 0) else "mod_floor"
@@ -183,7 +223,7 @@ class Mod(Elementwise):
 class Variadic(Elementwise):
     """Max/Min/Sum/Mean over any number of inputs (NaN propagates through Max/Min, as in NumPy)."""
     types = ("Max", "Min", "Sum", "Mean")
-    dtypes = NUMERIC
+    dtypes = ARITH
 
     def expr(self, node, args, cg):
         t = cg.ctype(node.outputs[0].dtype)
@@ -199,7 +239,9 @@ class Variadic(Elementwise):
             return None
         if any(isinstance(x, D.Sym) for k in knowns for x in k):
             return None
-        n = max(len(k) for k in knowns)
+        n = _flat_size(node, knowns)
+        if n is None:
+            return None
         pick = max if node.op == "Max" else min
         return [[pick(k[i if len(k) > 1 else 0] for k in knowns) for i in range(n)]]
 
@@ -218,7 +260,9 @@ class Where(Elementwise):
         c, a, b = (v.known_ints() for v in node.inputs)
         if c is None or a is None or b is None:
             return None
-        n = max(len(c), len(a), len(b))
+        n = _flat_size(node, [c, a, b])
+        if n is None:
+            return None
         pick = lambda k, i: k[i if len(k) > 1 else 0]  # noqa: E731
         return [[pick(a, i) if pick(c, i) else pick(b, i) for i in range(n)]]
 
@@ -248,9 +292,26 @@ class Cast(Elementwise):
 
 
 @register
+class CastLike(Cast):
+    """Cast to the dtype of the second input (whose contents are never read)."""
+    types = ("CastLike",)
+
+    def check(self, node):
+        if node.inputs[1].dtype not in ALL or node.inputs[0].dtype not in ALL:
+            return f"cast {node.inputs[0].dtype} -> {node.inputs[1].dtype}"
+        return None
+
+    def infer(self, node):
+        return [(node.inputs[1].dtype, node.inputs[0].shape)]
+
+    def operand_shapes(self, node):
+        return [node.inputs[0].shape, None]
+
+
+@register
 class Clip(Elementwise):
     types = ("Clip",)
-    dtypes = NUMERIC
+    dtypes = ARITH
 
     def expr(self, node, args, cg):
         t = cg.ctype(node.outputs[0].dtype)

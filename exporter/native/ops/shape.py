@@ -163,6 +163,15 @@ class ConstantOfShape(OpDef):
             return [[int(fill[0])] * int(np.prod(shape))]
         return None
 
+    def constant(self, node):
+        # Weights written as ConstantOfShape (the model zoo's "light" files, zero-initialised states):
+        # a read-only broadcast view, materialised only when it is written into the weights blob.
+        shape = require_known(node, 0, "shape")
+        if not D.is_static(shape):
+            return None
+        fill = self._fill(node)
+        return [np.broadcast_to(fill[:1].reshape(()), tuple(int(d) for d in shape))]
+
     def emit(self, node, cg):
         out = node.outputs[0]
         from .elementwise import literal

@@ -1,0 +1,76 @@
+"""ConvTranspose (1-D and 2-D, groups, dilations, output_padding, output_shape, auto_pad); kernel in
+runtime_c/conv_transpose.cpp."""
+from __future__ import annotations
+
+from .. import dims as D
+from ..ir import fail
+from . import FLOAT, OpDef, register
+
+
+@register
+class ConvTranspose(OpDef):
+    types = ("ConvTranspose",)
+    dtypes = FLOAT
+
+    def check(self, node):
+        x, w = node.inputs[:2]
+        if x.rank not in (3, 4):
+            return f"{x.rank - 2}-D windows (1-D and 2-D are supported)"
+        if any(isinstance(d, D.Sym) for d in x.shape[1:]) or any(isinstance(d, D.Sym) for d in w.shape):
+            return "dynamic channel or spatial sizes"
+        return super().check(node)
+
+    def _geometry(self, node):
+        """Per spatial axis: (input, kernel, stride, dilation, pad_begin, output) as ONNX's reference computes them."""
+        x, w = node.inputs[:2]
+        n = x.rank - 2
+        kernel = list(node.attr("kernel_shape") or [int(d) for d in w.shape[2:]])
+        strides = list(node.attr("strides") or [1] * n)
+        dilations = list(node.attr("dilations") or [1] * n)
+        out_pad = list(node.attr("output_padding") or [0] * n)
+        output_shape = node.attr("output_shape")
+        auto_pad = node.attr("auto_pad", "NOTSET")
+        pads = node.attr("pads")
+        if output_shape is not None and len(output_shape) > n:
+            output_shape = list(output_shape)[-n:]  # the full N x C x ... form
+        geometry = []
+        for i in range(n):
+            size, span = int(x.shape[2 + i]), (kernel[i] - 1) * dilations[i] + 1
+            full = strides[i] * (size - 1) + out_pad[i] + span
+            if pads is None and auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+                out = int(output_shape[i]) if output_shape is not None else size * strides[i]
+                total = full - out
+                begin = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
+            else:
+                begin, end = (pads[i], pads[n + i]) if pads is not None else (0, 0)
+                out = int(output_shape[i]) if output_shape is not None else full - begin - end
+            if out < 0:
+                fail(node, "the output would have a negative size")
+            geometry.append((size, kernel[i], strides[i], dilations[i], begin, out))
+        return geometry
+
+    def infer(self, node):
+        x, w = node.inputs[:2]
+        m = D.mul(w.shape[1], node.attr("group", 1))
+        return [(x.dtype, [x.shape[0], m] + [g[5] for g in self._geometry(node)])]
+
+    def _shape(self, node):
+        x, w = node.inputs[:2]
+        geometry = self._geometry(node)
+        if len(geometry) == 1:
+            geometry = [(1, 1, 1, 1, 0, 1)] + geometry
+        (h, kh, sh, dh, pt, oh), (wd, kw, sw, dw, pl, ow) = geometry
+        groups = node.attr("group", 1)
+        return {"n": x.shape[0], "c": x.shape[1], "h": h, "w": wd, "m": w.shape[1] * groups, "kh": kh, "kw": kw,
+                "oh": oh, "ow": ow, "sh": sh, "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl, "groups": groups}
+
+    def scratch(self, node):
+        s = self._shape(node)
+        return s["h"] * s["w"] * (s["c"] // s["groups"] + s["m"] // s["groups"] * s["kh"] * s["kw"])
+
+    def emit(self, node, cg):
+        x, w = node.inputs[:2]
+        bias = node.input(2)
+        return [{"template": "conv_transpose", "x": cg.var(x), "w": cg.var(w), "bias": cg.var(bias) if bias else "nullptr",
+                 "y": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype), "scratch": cg.scratch_var(node),
+                 "shape": {k: cg.dim(v) for k, v in self._shape(node).items()}}]

@@ -1,0 +1,235 @@
+"""Image rearrangements and resampling: DepthToSpace, SpaceToDepth (one 6-D transpose each), Resize and
+Upsample (runtime_c/resize.cpp)."""
+from __future__ import annotations
+
+from .. import dims as D
+from ...errors import UnsupportedError
+from ..ir import fail, require_known
+from . import FLOAT, OpDef, norm_axis, register
+
+
+class BlockShuffle(OpDef):
+    """Moves b x b blocks between channels and space; the data movement is one transpose of a 6-D view."""
+
+    def _block(self, node):
+        b = int(node.attr("blocksize", 0))
+        if b < 1:
+            fail(node, "blocksize must be at least 1")
+        return b
+
+    def check(self, node):
+        if node.inputs[0].rank != 4:
+            return f"rank {node.inputs[0].rank} input (N x C x H x W expected)"
+        return super().check(node)
+
+    def emit(self, node, cg):
+        x = node.inputs[0]
+        view, perm = self._view(node)
+        return [{"template": "transpose", "src": cg.var(x), "dst": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype),
+                 "rank": 6, "shape": cg.dims(view), "perm": perm}]
+
+
+@register
+class DepthToSpace(BlockShuffle):
+    types = ("DepthToSpace",)
+
+    def check(self, node):
+        c = node.inputs[0].shape[1] if node.inputs[0].rank == 4 else 1
+        b = int(node.attr("blocksize", 0))
+        if b >= 1 and not isinstance(c, D.Sym) and c % (b * b):
+            return "channels not a multiple of blocksize^2"
+        return super().check(node)
+
+    def infer(self, node):
+        n, c, h, w = node.inputs[0].shape
+        b = self._block(node)
+        return [(node.inputs[0].dtype, [n, D.floordiv(c, b * b), D.mul(h, b), D.mul(w, b)])]
+
+    def _view(self, node):
+        n, c, h, w = node.inputs[0].shape
+        b = self._block(node)
+        if node.attr("mode", "DCR") == "CRD":
+            return [n, D.floordiv(c, b * b), b, b, h, w], [0, 1, 4, 2, 5, 3]
+        return [n, b, b, D.floordiv(c, b * b), h, w], [0, 3, 4, 1, 5, 2]
+
+
+@register
+class SpaceToDepth(BlockShuffle):
+    types = ("SpaceToDepth",)
+
+    def check(self, node):
+        x = node.inputs[0]
+        b = int(node.attr("blocksize", 0))
+        if x.rank == 4 and b >= 1 and any(not isinstance(d, D.Sym) and d % b for d in x.shape[2:]):
+            return "spatial size not a multiple of blocksize"
+        return super().check(node)
+
+    def infer(self, node):
+        n, c, h, w = node.inputs[0].shape
+        b = self._block(node)
+        return [(node.inputs[0].dtype, [n, D.mul(c, b * b), D.floordiv(h, b), D.floordiv(w, b)])]
+
+    def _view(self, node):
+        n, c, h, w = node.inputs[0].shape
+        b = self._block(node)
+        perm = [0, 1, 3, 5, 2, 4] if node.attr("mode", "DCR") == "CRD" else [0, 3, 5, 1, 2, 4]  # mode: opset 24
+        return [n, c, D.floordiv(h, b), b, D.floordiv(w, b), b], perm
+
+
+COORDS = {"half_pixel": "HalfPixel", "half_pixel_symmetric": "HalfPixelSymmetric",
+          "pytorch_half_pixel": "PytorchHalfPixel", "align_corners": "AlignCorners", "asymmetric": "Asymmetric",
+          "tf_crop_and_resize": "TfCropAndResize"}
+NEAREST = {"round_prefer_floor": "RoundPreferFloor", "round_prefer_ceil": "RoundPreferCeil", "floor": "Floor",
+           "ceil": "Ceil"}
+MODES = {"nearest": "Nearest", "linear": "Linear", "cubic": "Cubic", "bilinear": "Linear"}
+
+
+def _constant_floats(node, index, what):
+    """A float input fixed at export time (scales, roi); None when absent or empty."""
+    value = node.input(index)
+    if value is None:
+        return None
+    if value.data is None:
+        if value.known is not None:
+            return [float(v) for v in value.known] or None
+        raise UnsupportedError(f"{node.describe()}: its {what} (input '{value.name}') is computed from data at run "
+                               "time; the native backend needs it fixed when the model is exported")
+    return [float(v) for v in value.data.reshape(-1)] or None
+
+
+def _scaled(dim, scale):
+    """floor(dim * scale), also for a dynamic dim (then computed by exporter_rt::resize_out)."""
+    if not isinstance(dim, D.Sym):
+        return int(int(dim) * scale)
+    return D.Sym(f"exporter_rt::resize_out({D.cpp(dim)}, {float(scale)!r})",
+                 lambda env: int(D.evaluate(dim, env) * scale))
+
+
+@register
+class Resize(OpDef):
+    """Resize (opset 10+) and Upsample: nearest / linear / cubic with every coordinate transformation mode;
+    one separable pass per resized axis (runtime_c/resize.cpp), the scale and size fixed at export time."""
+    types = ("Resize", "Upsample")
+    dtypes = FLOAT
+    shape_inputs = (1, 2, 3)
+
+    def check(self, node):
+        if node.attr("mode", "nearest") not in MODES:
+            return f"mode {node.attr('mode')}"
+        if node.attr("antialias", 0) and node.attr("mode", "nearest") != "nearest":
+            return "antialias"
+        if node.attr("coordinate_transformation_mode", "half_pixel") not in COORDS:
+            return f"coordinate_transformation_mode {node.attr('coordinate_transformation_mode')}"
+        if node.attr("nearest_mode", "round_prefer_floor") not in NEAREST:
+            return f"nearest_mode {node.attr('nearest_mode')}"
+        return super().check(node)
+
+    def _legacy(self, node):
+        return node.op == "Upsample" or node.opset < 11
+
+    def _plan(self, node):
+        """Per axis: (input dim, output dim, C++ scale expression, roi start, roi end)."""
+        x = node.inputs[0]
+        rank = x.rank
+        if node.op == "Upsample" and node.opset < 9:
+            scales, sizes, roi = list(node.attr("scales")), None, None
+        elif self._legacy(node):
+            scales, sizes, roi = _constant_floats(node, 1, "scales"), None, None
+        else:
+            roi = _constant_floats(node, 1, "roi") if node.attr("coordinate_transformation_mode") == \
+                "tf_crop_and_resize" else None
+            scales = _constant_floats(node, 2, "scales")
+            sizes = None
+            if scales is None:
+                sizes = require_known(node, 3, "sizes")
+                if not sizes:
+                    fail(node, "neither scales nor sizes is given")
+        axes = [norm_axis(int(a), rank) for a in node.attr("axes")] if node.attr("axes") else list(range(rank))
+        full_scale = [1.0] * rank
+        full_size = list(x.shape)
+        full_roi = [0.0] * rank + [1.0] * rank
+        if roi is not None:
+            for i, a in enumerate(axes):
+                full_roi[a], full_roi[rank + a] = roi[i], roi[len(axes) + i]
+        if scales is not None:
+            if len(scales) != len(axes):
+                fail(node, f"{len(scales)} scales for {len(axes)} axes")
+            for i, a in enumerate(axes):
+                full_scale[a] = scales[i]
+                if scales[i] <= 0:
+                    fail(node, "scales must be positive")
+                if scales[i] != 1.0:
+                    full_size[a] = _scaled(x.shape[a], scales[i])
+            exprs = [repr(float(s)) for s in full_scale]
+        else:
+            if len(sizes) != len(axes):
+                fail(node, f"{len(sizes)} sizes for {len(axes)} axes")
+            for i, a in enumerate(axes):
+                full_size[a] = sizes[i]
+            policy = node.attr("keep_aspect_ratio_policy", "stretch")
+            if policy != "stretch":
+                dims = [x.shape[a] for a in axes] + list(sizes)
+                if not D.is_static(dims):
+                    fail(node, "keep_aspect_ratio_policy over dynamic sizes is not supported")
+                ratios = [int(sizes[i]) / int(x.shape[a]) for i, a in enumerate(axes)]
+                common = min(ratios) if policy == "not_larger" else max(ratios)
+                for a in axes:
+                    full_size[a] = int(common * int(x.shape[a]) + 0.5)
+                    full_scale[a] = common
+                exprs = [repr(float(s)) for s in full_scale]
+            else:
+                exprs = [f"(double({D.cpp(o)}) / double({D.cpp(i)}))" for o, i in zip(full_size, x.shape)]
+        return [(x.shape[a], full_size[a], exprs[a], full_scale[a], full_roi[a], full_roi[rank + a])
+                for a in range(rank)]
+
+    def _moving_axes(self, node):
+        plan = self._plan(node)
+        moving = []
+        for axis, (size, out, expr, scale, r0, r1) in enumerate(plan):
+            same = D.same(size, out) and (scale == 1.0 or expr.startswith("(double("))
+            if not (same and r0 == 0.0 and r1 == 1.0):
+                moving.append(axis)
+        return plan, moving
+
+    def infer(self, node):
+        return [(node.inputs[0].dtype, [p[1] for p in self._plan(node)])]
+
+    def scratch(self, node):
+        plan, moving = self._moving_axes(node)
+        shape, biggest = [p[0] for p in plan], 0
+        for axis in moving[:-1]:  # intermediate results between passes, in two alternating buffers
+            shape[axis] = plan[axis][1]
+            biggest = D.maximum(biggest, D.prod(shape)) if biggest != 0 else D.prod(shape)
+        return 0 if biggest == 0 else D.mul(2, biggest)
+
+    def emit(self, node, cg):
+        x, out = node.inputs[0], node.outputs[0]
+        plan, moving = self._moving_axes(node)
+        if not moving:
+            return [{"template": "copy", "src": cg.var(x), "dst": cg.var(out), "ctype": cg.ctype(x.dtype),
+                     "count": cg.dim(x.numel)}]
+        mode = node.attr("mode", "nearest")
+        legacy = self._legacy(node)
+        coord = "asymmetric" if legacy else node.attr("coordinate_transformation_mode", "half_pixel")
+        nearest = "floor" if legacy else node.attr("nearest_mode", "round_prefer_floor")
+        shape, steps, src = [p[0] for p in plan], [], cg.var(x)
+        half = self.scratch(node)
+        for k, axis in enumerate(moving):
+            last = k == len(moving) - 1
+            if last:
+                dst = cg.var(out)
+            else:
+                buffer = cg.scratch_var(node)
+                dst = buffer if k % 2 == 0 else f"({buffer} + {cg.dim(D.floordiv(half, 2))})"
+            size, out_len, expr, _, r0, r1 = plan[axis]
+            steps.append({"template": "resize", "src": src, "dst": dst, "ctype": cg.ctype(x.dtype),
+                          "mode": MODES[mode], "coord": COORDS[coord], "nearest": NEAREST[nearest],
+                          "cubic_a": repr(float(node.attr("cubic_coeff_a", -0.75))),
+                          "exclude_outside": bool(node.attr("exclude_outside", 0)),
+                          "extrapolation": repr(float(node.attr("extrapolation_value", 0.0))),
+                          "outer": cg.dim(D.prod(shape[:axis])), "in_len": cg.dim(size), "out_len": cg.dim(out_len),
+                          "inner": cg.dim(D.prod(shape[axis + 1:])), "scale": expr, "roi_start": repr(r0),
+                          "roi_end": repr(r1)})
+            shape[axis] = out_len
+            src = dst
+        return steps

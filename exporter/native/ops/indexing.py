@@ -1,0 +1,123 @@
+"""Index-driven ops: ScatterElements (and the older Scatter), ScatterND, OneHot, Trilu, Hardmax."""
+from __future__ import annotations
+
+
+from .. import dims as D
+from ..ir import c_text, require_known
+from . import FLOAT, NUMERIC, OpDef, norm_axis, register
+
+REDUCTIONS = {"none": "None", "add": "Add", "mul": "Mul", "max": "Max", "min": "Min"}
+
+
+class Scatter(OpDef):
+    def check(self, node):
+        if node.attr("reduction", "none") not in REDUCTIONS:
+            return f"reduction {node.attr('reduction')}"
+        if node.inputs[1].dtype.kind not in "iu":
+            return f"indices of dtype {node.inputs[1].dtype}"
+        if node.inputs[0].rank > 8:
+            return "rank above 8"
+        return super().check(node)
+
+    def infer(self, node):
+        return [(node.inputs[0].dtype, node.inputs[0].shape)]
+
+    def _common(self, node, cg):
+        data, idx, updates = node.inputs
+        return {"template": "scatter", "op": node.op, "node": c_text(node.name), "data": cg.var(data),
+                "indices": cg.var(idx), "updates": cg.var(updates), "out": cg.var(node.outputs[0]),
+                "ctype": cg.ctype(data.dtype), "itype": cg.ctype(idx.dtype), "rank": data.rank,
+                "data_shape": cg.dims(data.shape) or ["1"], "reduce": REDUCTIONS[node.attr("reduction", "none")]}
+
+
+@register
+class ScatterElements(Scatter):
+    types = ("ScatterElements", "Scatter")
+
+    def emit(self, node, cg):
+        data, idx = node.inputs[:2]
+        return [dict(self._common(node, cg), nd=False, index_shape=cg.dims(idx.shape),
+                     axis=norm_axis(node.attr("axis", 0), data.rank))]
+
+
+@register
+class ScatterND(Scatter):
+    types = ("ScatterND",)
+
+    def check(self, node):
+        if isinstance(node.inputs[1].shape[-1], D.Sym):
+            return "dynamic index depth"
+        return super().check(node)
+
+    def emit(self, node, cg):
+        idx = node.inputs[1]
+        return [dict(self._common(node, cg), nd=True, count=cg.dim(D.prod(idx.shape[:-1])), k=int(idx.shape[-1]))]
+
+
+@register
+class OneHot(OpDef):
+    types = ("OneHot",)
+    dtypes = NUMERIC
+    shape_inputs = (1,)
+
+    def _depth(self, node):
+        value = node.inputs[1]
+        if value.data is not None:  # depth may be stored as a float
+            return int(value.data.reshape(-1)[0])
+        return require_known(node, 1, "depth")[0]
+
+    def infer(self, node):
+        idx, values = node.inputs[0], node.inputs[2]
+        axis = norm_axis(node.attr("axis", -1), idx.rank + 1)
+        return [(values.dtype, idx.shape[:axis] + [self._depth(node)] + idx.shape[axis:])]
+
+    def emit(self, node, cg):
+        idx, values = node.inputs[0], node.inputs[2]
+        axis = norm_axis(node.attr("axis", -1), idx.rank + 1)
+        return [{"template": "onehot", "indices": cg.var(idx), "on_off": cg.var(values), "y": cg.var(node.outputs[0]),
+                 "ctype": cg.ctype(values.dtype), "depth": cg.dim(self._depth(node)),
+                 "outer": cg.dim(D.prod(idx.shape[:axis])), "inner": cg.dim(D.prod(idx.shape[axis:]))}]
+
+
+@register
+class Trilu(OpDef):
+    types = ("Trilu",)
+
+    def check(self, node):
+        if node.inputs[0].rank < 2:
+            return "rank below 2"
+        return super().check(node)
+
+    def infer(self, node):
+        return [(node.inputs[0].dtype, node.inputs[0].shape)]
+
+    def emit(self, node, cg):
+        x = node.inputs[0]
+        k = node.input(1)
+        # k only selects elements (no shape depends on it), so a run-time k is read from its tensor
+        k_expr = "0" if k is None else f"static_cast<int64_t>({cg.scalar(k)})"
+        return [{"template": "trilu", "x": cg.var(x), "y": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype),
+                 "batch": cg.dim(D.prod(x.shape[:-2])), "rows": cg.dim(x.shape[-2]), "cols": cg.dim(x.shape[-1]),
+                 "k": k_expr, "upper": bool(node.attr("upper", 1))}]
+
+
+@register
+class Hardmax(OpDef):
+    types = ("Hardmax",)
+    dtypes = FLOAT
+
+    def infer(self, node):
+        return [(node.inputs[0].dtype, node.inputs[0].shape)]
+
+    def emit(self, node, cg):
+        x = node.inputs[0]
+        if node.opset < 13:  # older opsets flatten to 2-D at `axis`
+            axis = norm_axis(node.attr("axis", 1), x.rank)
+            outer, n, inner = D.prod(x.shape[:axis]), D.prod(x.shape[axis:]), 1
+        else:
+            axis = norm_axis(node.attr("axis", -1), x.rank)
+            outer, n, inner = D.prod(x.shape[:axis]), x.shape[axis], D.prod(x.shape[axis + 1:])
+        return [{"template": "hardmax", "x": cg.var(x), "y": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype),
+                 "outer": cg.dim(outer), "n": cg.dim(n), "inner": cg.dim(inner)}]
+
+

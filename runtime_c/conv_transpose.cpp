@@ -1,0 +1,50 @@
+// exporter runtime: transposed convolution. See conv_transpose.h for the contract.
+#include "conv_transpose.h"
+
+#include "exporter_runtime.h"
+
+namespace exporter_rt {
+
+template <typename T>
+void conv_transpose2d(const ConvTranspose2dShape& s, const T* x, const T* w, const T* bias, T* y, T* scratch) {
+    const int64_t cg = s.c / s.groups, mg = s.m / s.groups, hw = s.h * s.w, ohw = s.oh * s.ow;
+    const int64_t cols_n = mg * s.kh * s.kw;
+    T* xt = scratch;                // [hw, cg]
+    T* cols = scratch + hw * cg;    // [hw, mg, kh, kw]
+    for (int64_t b = 0; b < s.n; ++b)
+        for (int64_t g = 0; g < s.groups; ++g) {
+            const T* xg = x + (b * s.c + g * cg) * hw;
+            for (int64_t r = 0; r < hw; ++r)
+                for (int64_t ci = 0; ci < cg; ++ci) xt[r * cg + ci] = xg[ci * hw + r];
+            // w's rows g*cg .. are [cg, mg*kh*kw] contiguous: columns = x^T @ w_g
+            gemm<T>(hw, cols_n, cg, xt, cg, w + g * cg * cols_n, cols_n, cols, cols_n, false);
+            T* yg = y + (b * s.m + g * mg) * ohw;
+            const bool parallel = mg * hw * s.kh * s.kw >= (1 << 15) && mg > 1;
+            // one output plane per thread: no two threads add into the same element
+#pragma omp parallel for schedule(static) if (parallel)
+            for (int64_t m = 0; m < mg; ++m) {
+                T* plane = yg + m * ohw;
+                const T init = bias ? bias[g * mg + m] : T(0);
+                for (int64_t o = 0; o < ohw; ++o) plane[o] = init;
+                for (int64_t ih = 0; ih < s.h; ++ih)
+                    for (int64_t iw = 0; iw < s.w; ++iw) {
+                        const T* col = cols + (ih * s.w + iw) * cols_n + m * s.kh * s.kw;
+                        for (int64_t ki = 0; ki < s.kh; ++ki) {
+                            const int64_t oh = ih * s.sh - s.pt + ki * s.dh;
+                            if (oh < 0 || oh >= s.oh) continue;
+                            for (int64_t kj = 0; kj < s.kw; ++kj) {
+                                const int64_t ow = iw * s.sw - s.pl + kj * s.dw;
+                                if (ow >= 0 && ow < s.ow) plane[oh * s.ow + ow] += col[ki * s.kw + kj];
+                            }
+                        }
+                    }
+            }
+        }
+}
+
+template void conv_transpose2d<float>(const ConvTranspose2dShape&, const float*, const float*, const float*, float*,
+                                      float*);
+template void conv_transpose2d<double>(const ConvTranspose2dShape&, const double*, const double*, const double*,
+                                       double*, double*);
+
+}  // namespace exporter_rt

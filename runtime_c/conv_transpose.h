@@ -1,0 +1,31 @@
+// exporter runtime: transposed convolution (ONNX ConvTranspose), NCHW; 1-D runs as 2-D with height 1.
+#ifndef EXPORTER_CONV_TRANSPOSE_H
+#define EXPORTER_CONV_TRANSPOSE_H
+
+#include <cstdint>
+
+namespace exporter_rt {
+
+struct ConvTranspose2dShape {
+    int64_t n, c, h, w;        // input
+    int64_t m, kh, kw;         // output channels (all groups), kernel
+    int64_t oh, ow;            // output spatial size
+    int64_t sh, sw, dh, dw;    // strides, dilations
+    int64_t pt, pl;            // top / left padding (cropped from the full output)
+    int64_t groups;
+};
+
+// Scratch elements: the input of one group transposed ([h*w, c/groups]) plus the columns
+// ([h*w, m/groups * kh * kw]) of one image and group.
+inline int64_t conv_transpose2d_scratch_size(const ConvTranspose2dShape& s) {
+    return s.h * s.w * (s.c / s.groups + s.m / s.groups * s.kh * s.kw);
+}
+
+// y = ConvTranspose(x, w [c, m/groups, kh, kw]) + bias (bias may be null): per image and group one GEMM
+// (columns = x^T @ w) and a col2im that adds every column into the output window it came from.
+template <typename T>
+void conv_transpose2d(const ConvTranspose2dShape& s, const T* x, const T* w, const T* bias, T* y, T* scratch);
+
+}  // namespace exporter_rt
+
+#endif  // EXPORTER_CONV_TRANSPOSE_H

@@ -1,0 +1,67 @@
+// exporter runtime: normalisation kernels. See norm.h for the contracts.
+#include "norm.h"
+
+#include <cmath>
+
+namespace exporter_rt {
+
+// Work (elements) below which a kernel stays on one thread: forking costs more than it saves.
+static constexpr int64_t kNormParallelWork = 1 << 15;
+
+template <typename T>
+void lrn(const T* x, T* y, int64_t n, int64_t c, int64_t spatial, int64_t size, double alpha, double beta, double bias) {
+    const int64_t before = (size - 1) / 2, after = size - 1 - before;  // floor / ceil of (size-1)/2
+    const double scale = alpha / double(size);
+    const bool parallel = n * c * spatial * size >= kNormParallelWork;
+#pragma omp parallel for collapse(2) schedule(static) if (parallel)
+    for (int64_t b = 0; b < n; ++b)
+        for (int64_t ch = 0; ch < c; ++ch) {
+            const int64_t lo = ch - before < 0 ? 0 : ch - before;
+            const int64_t hi = ch + after > c - 1 ? c - 1 : ch + after;
+            const T* image = x + b * c * spatial;
+            const T* src = image + ch * spatial;
+            T* dst = y + (b * c + ch) * spatial;
+            for (int64_t s = 0; s < spatial; ++s) {
+                double sum = 0;  // a few channels' squares: double keeps float32 results exact to rounding
+                for (int64_t k = lo; k <= hi; ++k) {
+                    const double v = double(image[k * spatial + s]);
+                    sum += v * v;
+                }
+                dst[s] = T(double(src[s]) / std::pow(bias + scale * sum, beta));
+            }
+        }
+}
+
+template <typename T>
+void group_norm(const T* x, const T* scale, const T* bias, T* y, int64_t n, int64_t c, int64_t spatial,
+                int64_t groups, bool per_group, double eps) {
+    const int64_t per = c / groups, count = per * spatial;
+    const bool parallel = n * c * spatial >= kNormParallelWork && n * groups > 1;
+#pragma omp parallel for collapse(2) schedule(static) if (parallel)
+    for (int64_t b = 0; b < n; ++b)
+        for (int64_t g = 0; g < groups; ++g) {
+            const T* src = x + (b * c + g * per) * spatial;
+            T* dst = y + (b * c + g * per) * spatial;
+            double mean = 0;  // two passes in double: large groups (whole feature maps) lose no precision
+            for (int64_t i = 0; i < count; ++i) mean += double(src[i]);
+            mean /= double(count ? count : 1);
+            double var = 0;
+            for (int64_t i = 0; i < count; ++i) var += (double(src[i]) - mean) * (double(src[i]) - mean);
+            var /= double(count ? count : 1);
+            const double inv = 1.0 / std::sqrt(var + eps);
+            for (int64_t k = 0; k < per; ++k) {
+                const int64_t channel = g * per + k, param = per_group ? g : channel;
+                const double a = inv * double(scale[param]), shift = double(bias[param]) - mean * a;
+                for (int64_t s = 0; s < spatial; ++s) dst[k * spatial + s] = T(double(src[k * spatial + s]) * a + shift);
+            }
+        }
+}
+
+#define EXPORTER_NORM_INSTANTIATE(T)                                                                 \
+    template void lrn<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t, double, double, double); \
+    template void group_norm<T>(const T*, const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, bool, double);
+EXPORTER_NORM_INSTANTIATE(float)
+EXPORTER_NORM_INSTANTIATE(double)
+#undef EXPORTER_NORM_INSTANTIATE
+
+}  // namespace exporter_rt

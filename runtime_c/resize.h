@@ -1,0 +1,34 @@
+// exporter runtime: ONNX Resize / Upsample, one axis at a time (nearest, linear and cubic interpolation
+// are separable, as in ONNX's reference). Pure functions; no allocation.
+#ifndef EXPORTER_RESIZE_H
+#define EXPORTER_RESIZE_H
+
+#include <cstdint>
+
+namespace exporter_rt {
+
+enum class ResizeMode { Nearest, Linear, Cubic };
+enum class ResizeCoord { HalfPixel, HalfPixelSymmetric, PytorchHalfPixel, AlignCorners, Asymmetric, TfCropAndResize };
+enum class NearestMode { RoundPreferFloor, RoundPreferCeil, Floor, Ceil };
+
+struct ResizeParams {
+    ResizeMode mode;
+    ResizeCoord coord;
+    NearestMode nearest;
+    double cubic_a;          // cubic_coeff_a
+    bool exclude_outside;    // taps outside the input get weight 0 (the rest renormalised)
+    double extrapolation;    // tf_crop_and_resize: value where the source lies outside the input
+};
+
+// Resizes the middle axis of [outer, in_len, inner] to [outer, out_len, inner]. `scale` is the scale of
+// this axis (given, or out_len / in_len for sizes); roi_start/roi_end are used by tf_crop_and_resize.
+template <typename T>
+void resize_axis(const ResizeParams& p, const T* in, T* out, int64_t outer, int64_t in_len, int64_t out_len,
+                 int64_t inner, double scale, double roi_start, double roi_end);
+
+// Output length for a given scale: floor(in * scale), as ONNX defines it.
+inline int64_t resize_out(int64_t in, double scale) { return static_cast<int64_t>(double(in) * scale); }
+
+}  // namespace exporter_rt
+
+#endif  // EXPORTER_RESIZE_H
