@@ -19,7 +19,7 @@ import onnx
 
 from ..errors import BuildError, ExporterError, InputError
 from .build import Locked, cache_root, run_tool
-from .project import RUNTIME_FILES, data_dir, render, write_files
+from .project import KERNEL_SOURCES, RUNTIME_FILES, data_dir, render, write_files
 
 BASE_FLAGS = ["-std=c++17", "-O3", "-fPIC", "-DNDEBUG"]
 _flags_cache: dict = {}
@@ -65,9 +65,12 @@ def runtime_library() -> str:
     os.makedirs(directory, exist_ok=True)
     with Locked(directory + ".lock"):
         if not os.path.exists(lib):
-            obj = os.path.join(directory, "kernels.o")
-            run_tool([cxx, *flags, "-c", str(sources / "kernels.cpp"), "-o", obj], directory, "compiling the runtime")
-            run_tool(["ar", "rcs", lib + ".tmp", obj], directory, "archiving the runtime")
+            objects = []
+            for source in KERNEL_SOURCES:
+                objects.append(os.path.join(directory, source.replace(".cpp", ".o")))
+                run_tool([cxx, *flags, "-c", str(sources / source), "-o", objects[-1]], directory,
+                         "compiling the runtime")
+            run_tool(["ar", "rcs", lib + ".tmp", *objects], directory, "archiving the runtime")
             os.replace(lib + ".tmp", lib)
     return lib
 

@@ -24,7 +24,9 @@ from .ir import Graph
 from .planner import plan
 
 MARKER = ".exporter-project"  # marks a directory exporter generated (and may therefore replace)
-RUNTIME_FILES = ("exporter_runtime.h", "kernels.cpp", "npy.h", "npy.cpp")
+RUNTIME_FILES = ("exporter_runtime.h", "gemm_driver.h", "kernels.cpp", "gemm.cpp", "conv.cpp", "npy.h", "npy.cpp")
+# the kernel sources compiled into every model (npy.cpp only into the program)
+KERNEL_SOURCES = ("kernels.cpp", "gemm.cpp", "conv.cpp")
 STEP_TEMPLATES = ("elementwise", "matmul", "conv", "pool", "global_pool", "reduce", "arg_reduce", "cumsum",
                   "softmax", "layer_norm", "transpose", "copy", "concat", "split", "strided_copy", "gather",
                   "gather_elements", "gather_nd", "tile", "pad", "fill", "fill_known", "range", "einsum", "rnn")
