@@ -9,7 +9,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import ExporterError, UnsupportedError
-from ..passes import optimize
+from ..passes import NATIVE_PASSES, optimize
 from . import dims as D
 
 SUPPORTED_DTYPES = {np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64, np.bool_)}
@@ -103,7 +103,7 @@ class Graph:
         from .ops import OPS
         model = onnx.ModelProto.FromString(model.SerializeToString())  # never edit the caller's model
         constants_to_initializers(model)
-        optimize(model)
+        optimize(model, NATIVE_PASSES)
         self.name = name
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 21)
         self.values: dict[str, Value] = {}
