@@ -15,6 +15,8 @@ bool is_pointwise(const Conv2dShape& s) {
 }
 
 template <typename T> struct Im2colB {
+    static constexpr int64_t rs = 0;
+    const T* direct() const { return nullptr; }  // always packed: the columns do not exist in memory
     const T* x;  // this image's and group's first input channel
     const Conv2dShape* s;
     void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) const {

@@ -137,7 +137,28 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __r
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[r][v] = S::zero();
-    for (int64_t k = 0; k < kc; ++k) {
+    int64_t k = 0;
+    if constexpr (R == 1) {
+        // one row (batch-1 GEMV): NV accumulators alone would wait on the FMA latency; four k-interleaved
+        // sets keep both FMA pipes busy while B streams from L2
+        typename S::V acc2[3][NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc2[0][v] = acc2[1][v] = acc2[2][v] = S::zero();
+        for (; k + 4 <= kc; k += 4) {
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) {
+                acc[0][v] = S::fma(S::set1(a[0]), S::load(b + v * L), acc[0][v]);
+                acc2[0][v] = S::fma(S::set1(a[aks]), S::load(b + bks + v * L), acc2[0][v]);
+                acc2[1][v] = S::fma(S::set1(a[2 * aks]), S::load(b + 2 * bks + v * L), acc2[1][v]);
+                acc2[2][v] = S::fma(S::set1(a[3 * aks]), S::load(b + 3 * bks + v * L), acc2[2][v]);
+            }
+            a += 4 * aks;
+            b += 4 * bks;
+        }
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[0][v] = S::add(S::add(acc[0][v], acc2[0][v]), S::add(acc2[1][v], acc2[2][v]));
+    }
+    for (; k < kc; ++k) {
         typename S::V bv[NV];
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
@@ -264,6 +285,8 @@ template <typename T> struct AOperand {
 template <typename T> struct StridedB {
     const T* p;
     int64_t rs, cs;
+    // row-major B read in place (no packing) when it is used by a few rows of A only
+    const T* direct() const { return cs == 1 ? p : nullptr; }
     void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) const {
         constexpr int NR = tile_nr<T>();
         for (int64_t j = 0; j < nc; j += NR) {
@@ -328,6 +351,8 @@ void gemm_serial(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, cons
     // A is packed when it is reused across enough columns to pay for the copy; a few rows are read in place
     const bool pack_a_block = !A.packed && M >= MR;
     const bool has_epilogue = !epilogue_empty(ep);
+    // a few rows against a row-major B (a GEMV on activations): packing B would cost as much as the product
+    const T* b_direct = !b_packed && M < MR ? bsrc.direct() : nullptr;
     alignas(64) T edge[MR * NR];
     for (int64_t jc = n0; jc < n1; jc += NC) {
         const int64_t nc = std::min(NC, n1 - jc);
@@ -336,7 +361,7 @@ void gemm_serial(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, cons
             const bool first = pc == 0, last = pc + kc == K;
             const bool load_c = !first || ep.accumulate;
             T* bbuf = nullptr;
-            if (!b_packed) {
+            if (!b_packed && !b_direct) {
                 bbuf = static_cast<T*>(thread_buffer(1, sizeof(T) * size_t(kc) * size_t((nc + NR - 1) / NR * NR)));
                 bsrc.pack(pc, kc, jc, nc, bbuf);
             }
@@ -349,8 +374,9 @@ void gemm_serial(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, cons
                 }
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int64_t j = jc + jr, nr = std::min<int64_t>(NR, nc - jr);
-                    const T* b = b_packed ? b_packed + (j / W) * K * W + pc * W + (j % W) : bbuf + jr * kc;
-                    const int64_t bks = b_packed ? W : NR;
+                    const T* b = b_packed ? b_packed + (j / W) * K * W + pc * W + (j % W)
+                                 : b_direct ? b_direct + pc * bsrc.rs + j : bbuf + jr * kc;
+                    const int64_t bks = b_packed ? W : b_direct ? bsrc.rs : NR;
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int64_t i = ic + ir;
                         const int rows = int(std::min<int64_t>(MR, mc - ir));
@@ -360,7 +386,14 @@ void gemm_serial(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, cons
                         else if (A.packed) { a = A.p + (i / kPackRows) * K * kPackRows + pc * kPackRows + (i % kPackRows); ars = 1; aks = kPackRows; }
                         else { a = A.p + i * A.rs + pc * A.cs; ars = A.rs; aks = A.cs; }
                         T* c = C + i * ldc + j;
-                        if (nr == NR) {
+                        if (b_direct && nr < NR) {  // right edge of an unpacked B: no full vector to read
+                            for (int r = 0; r < rows; ++r)
+                                for (int64_t jj = 0; jj < nr; ++jj) {
+                                    T acc = T(0);
+                                    for (int64_t k = 0; k < kc; ++k) acc += a[r * ars + k * aks] * b[k * bks + jj];
+                                    c[r * ldc + jj] = load_c ? c[r * ldc + jj] + acc : acc;
+                                }
+                        } else if (nr == NR) {
                             kernel_dispatch<T>(rows, kc, a, ars, aks, b, bks, c, ldc, load_c);
                         } else {  // right edge: the tile goes through a buffer, only nr columns reach C
                             kernel_dispatch<T>(rows, kc, a, ars, aks, b, bks, edge, NR, false);
