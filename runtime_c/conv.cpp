@@ -21,24 +21,37 @@ template <typename T> struct Im2colB {
     const Conv2dShape* s;
     void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) const {
         constexpr int64_t NR = detail::tile_nr<T>();
-        const int64_t taps = s->kh * s->kw, ow = s->ow, padded = (nc + NR - 1) / NR * NR;
+        const int64_t taps = s->kh * s->kw, ow = s->ow, sw = s->sw, padded = (nc + NR - 1) / NR * NR;
         for (int64_t k = 0; k < kc; ++k) {
             const int64_t kk = k0 + k, c = kk / taps, ki = (kk % taps) / s->kw, kj = kk % s->kw;
             const T* in = x + c * s->h * s->w;
             const int64_t iy0 = ki * s->dh - s->pt, ix0 = kj * s->dw - s->pl;
+            // output columns whose input column is inside the image (the rest read the zero padding)
+            const int64_t lo = ix0 >= 0 ? 0 : (-ix0 + sw - 1) / sw;
+            const int64_t hi = s->w - ix0 <= 0 ? 0 : std::min(ow, (s->w - ix0 + sw - 1) / sw);
             T* out = dst + k * NR;
             int64_t oy = j0 / ow, ox = j0 % ow;
-            for (int64_t jj = 0; jj < nc;) {  // one output row (a run of ox) at a time
+            for (int64_t jj = 0; jj < nc;) {  // one output row (a run of ox) at a time ...
                 const int64_t run = std::min(ow - ox, nc - jj), iy = oy * s->sh + iy0;
-                if (iy < 0 || iy >= s->h) {
-                    for (int64_t t = 0; t < run; ++t, ++jj) out[(jj / NR) * kc * NR + jj % NR] = T(0);
-                } else {
-                    const T* src = in + iy * s->w;
-                    for (int64_t t = 0; t < run; ++t, ++jj) {
-                        const int64_t ix = (ox + t) * s->sw + ix0;
-                        out[(jj / NR) * kc * NR + jj % NR] = (ix >= 0 && ix < s->w) ? src[ix] : T(0);
+                const bool row_inside = iy >= 0 && iy < s->h;
+                const T* src = in + (row_inside ? iy : 0) * s->w + ix0;
+                for (int64_t t = 0; t < run;) {  // ... split where it crosses into the next micro-panel
+                    const int64_t p = jj + t, chunk = std::min(run - t, NR - p % NR);
+                    T* d = out + (p / NR) * kc * NR + p % NR;
+                    const int64_t x0 = ox + t;
+                    if (!row_inside) {
+                        for (int64_t u = 0; u < chunk; ++u) d[u] = T(0);
+                    } else if (sw == 1 && x0 >= lo && x0 + chunk <= hi) {
+                        for (int64_t u = 0; u < chunk; ++u) d[u] = src[x0 + u];
+                    } else {
+                        for (int64_t u = 0; u < chunk; ++u) {
+                            const int64_t xo = x0 + u;
+                            d[u] = (xo >= lo && xo < hi) ? src[xo * sw] : T(0);
+                        }
                     }
+                    t += chunk;
                 }
+                jj += run;
                 ox = 0;
                 ++oy;
             }

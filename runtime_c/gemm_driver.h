@@ -126,12 +126,12 @@ static_assert(panel_width<float>() % tile_nr<float>() == 0 && panel_width<double
 // C[R x NR] (=, or += when load_c) sum over k of a(r, k) * b(k, :), where a(r, k) = a[r * ars + k * aks]
 // (packed panels: ars = 1, aks = panel height; an unpacked row-major A: ars = lda, aks = 1) and b(k, :)
 // is NR contiguous elements at b + k * bks. R <= MR rows are all valid; all NR columns are written.
-template <typename T, int R>
+template <typename T, int R, int NV = Tile<T>::NV>
 __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __restrict a, int64_t ars, int64_t aks,
                                                          const T* __restrict b, int64_t bks, T* c, int64_t ldc,
                                                          bool load_c) {
     using S = typename Tile<T>::S;
-    constexpr int NV = Tile<T>::NV, L = S::L;
+    constexpr int L = S::L;
     typename S::V acc[R][NV];
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
@@ -180,19 +180,20 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __r
         }
 }
 
-template <typename T, int R>
+template <typename T, int R, int NV>
 __attribute__((noinline)) void micro_kernel_rows(int64_t kc, const T* a, int64_t ars, int64_t aks, const T* b,
                                                  int64_t bks, T* c, int64_t ldc, bool load_c) {
-    micro_kernel<T, R>(kc, a, ars, aks, b, bks, c, ldc, load_c);
+    micro_kernel<T, R, NV>(kc, a, ars, aks, b, bks, c, ldc, load_c);
 }
 
-template <typename T, int R = Tile<T>::MR>
+// rows <= MR; NV = 1 computes only the first vector of columns (right edges at most one vector wide)
+template <typename T, int NV = Tile<T>::NV, int R = Tile<T>::MR>
 inline void kernel_dispatch(int rows, int64_t kc, const T* a, int64_t ars, int64_t aks, const T* b, int64_t bks, T* c,
                             int64_t ldc, bool load_c) {
     if constexpr (R > 1) {
-        if (rows < R) return kernel_dispatch<T, R - 1>(rows, kc, a, ars, aks, b, bks, c, ldc, load_c);
+        if (rows < R) return kernel_dispatch<T, NV, R - 1>(rows, kc, a, ars, aks, b, bks, c, ldc, load_c);
     }
-    micro_kernel_rows<T, R>(kc, a, ars, aks, b, bks, c, ldc, load_c);
+    micro_kernel_rows<T, R, NV>(kc, a, ars, aks, b, bks, c, ldc, load_c);
 }
 
 // ---- epilogue over a finished tile (still in L1) ----------------------------------------------------
@@ -396,7 +397,10 @@ void gemm_serial(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, cons
                         } else if (nr == NR) {
                             kernel_dispatch<T>(rows, kc, a, ars, aks, b, bks, c, ldc, load_c);
                         } else {  // right edge: the tile goes through a buffer, only nr columns reach C
-                            kernel_dispatch<T>(rows, kc, a, ars, aks, b, bks, edge, NR, false);
+                            if (nr <= Tile<T>::S::L)  // half the FMAs of a full tile
+                                kernel_dispatch<T, 1>(rows, kc, a, ars, aks, b, bks, edge, NR, false);
+                            else
+                                kernel_dispatch<T>(rows, kc, a, ars, aks, b, bks, edge, NR, false);
                             for (int r = 0; r < rows; ++r)
                                 for (int64_t jj = 0; jj < nr; ++jj)
                                     c[r * ldc + jj] = load_c ? c[r * ldc + jj] + edge[r * NR + jj] : edge[r * NR + jj];

@@ -35,25 +35,29 @@ static constexpr int64_t kParallelWork = 1 << 17;
 template <typename T>
 void max_pool2d(const Pool2dShape& s, const T* x, T* y) {
     const bool parallel = s.n * s.c * s.oh * s.ow * s.kh * s.kw >= kParallelWork;
+    T lowest = std::numeric_limits<T>::lowest();
+    if constexpr (std::numeric_limits<T>::has_infinity) lowest = -std::numeric_limits<T>::infinity();
 #pragma omp parallel for schedule(static) if (parallel)
     for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
         const T* in = x + nc * s.h * s.w;
         T* out = y + nc * s.oh * s.ow;
-        for (int64_t oy = 0; oy < s.oh; ++oy)
-            for (int64_t ox = 0; ox < s.ow; ++ox) {
-                T best = std::numeric_limits<T>::lowest();
-                if constexpr (std::numeric_limits<T>::has_infinity) best = -std::numeric_limits<T>::infinity();
-                for (int64_t ki = 0; ki < s.kh; ++ki) {
-                    const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
-                    if (iy < 0 || iy >= s.h) continue;
-                    for (int64_t kj = 0; kj < s.kw; ++kj) {
-                        const int64_t ix = ox * s.sw - s.pl + kj * s.dw;
-                        if (ix < 0 || ix >= s.w) continue;
-                        best = maximum(best, in[iy * s.w + ix]);
-                    }
+        for (int64_t oy = 0; oy < s.oh; ++oy) {
+            // a whole output row per window tap, with the in-image column range hoisted out of the loop;
+            // every output still sees its taps in (ki, kj) order, so NaN handling is unchanged
+            T* row = out + oy * s.ow;
+            for (int64_t ox = 0; ox < s.ow; ++ox) row[ox] = lowest;
+            for (int64_t ki = 0; ki < s.kh; ++ki) {
+                const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
+                if (iy < 0 || iy >= s.h) continue;
+                const T* src = in + iy * s.w;
+                for (int64_t kj = 0; kj < s.kw; ++kj) {
+                    const int64_t ix0 = kj * s.dw - s.pl;
+                    const int64_t lo = ix0 >= 0 ? 0 : (-ix0 + s.sw - 1) / s.sw;
+                    const int64_t hi = s.w - ix0 <= 0 ? 0 : std::min(s.ow, (s.w - ix0 + s.sw - 1) / s.sw);
+                    for (int64_t ox = lo; ox < hi; ++ox) row[ox] = maximum(row[ox], src[ox * s.sw + ix0]);
                 }
-                out[oy * s.ow + ox] = best;
             }
+        }
     }
 }
 
