@@ -19,7 +19,8 @@ template <typename T> struct Im2colB {
     const T* direct() const { return nullptr; }  // always packed: the columns do not exist in memory
     const T* x;  // this image's and group's first input channel
     const Conv2dShape* s;
-    void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) const {
+    // out of line: inlined into the driver it competes with the tile loops for registers
+    __attribute__((noinline)) void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) const {
         constexpr int64_t NR = detail::tile_nr<T>();
         const int64_t taps = s->kh * s->kw, ow = s->ow, sw = s->sw, padded = (nc + NR - 1) / NR * NR;
         for (int64_t k = 0; k < kc; ++k) {
