@@ -19,44 +19,69 @@ template <typename T> struct Im2colB {
     const T* direct() const { return nullptr; }  // always packed: the columns do not exist in memory
     const T* x;  // this image's and group's first input channel
     const Conv2dShape* s;
-    // out of line: inlined into the driver it competes with the tile loops for registers
+    // Out of line: inlined into the driver it competes with the tile loops for registers. One micro-panel
+    // (NR output pixels) at a time: each pixel's input position for tap (0, 0) is computed once, then every
+    // row k of the panel is NR bounds-checked loads (vectorised as masked gathers), or a plain copy when
+    // the NR pixels are consecutive input columns well inside the image.
     __attribute__((noinline)) void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) const {
-        constexpr int64_t NR = detail::tile_nr<T>();
-        const int64_t taps = s->kh * s->kw, ow = s->ow, sw = s->sw, padded = (nc + NR - 1) / NR * NR;
-        for (int64_t k = 0; k < kc; ++k) {
-            const int64_t kk = k0 + k, c = kk / taps, ki = (kk % taps) / s->kw, kj = kk % s->kw;
-            const T* in = x + c * s->h * s->w;
-            const int64_t iy0 = ki * s->dh - s->pt, ix0 = kj * s->dw - s->pl;
-            // output columns whose input column is inside the image (the rest read the zero padding)
-            const int64_t lo = ix0 >= 0 ? 0 : (-ix0 + sw - 1) / sw;
-            const int64_t hi = s->w - ix0 <= 0 ? 0 : std::min(ow, (s->w - ix0 + sw - 1) / sw);
-            T* out = dst + k * NR;
-            int64_t oy = j0 / ow, ox = j0 % ow;
-            for (int64_t jj = 0; jj < nc;) {  // one output row (a run of ox) at a time ...
-                const int64_t run = std::min(ow - ox, nc - jj), iy = oy * s->sh + iy0;
-                const bool row_inside = iy >= 0 && iy < s->h;
-                const T* src = in + (row_inside ? iy : 0) * s->w + ix0;
-                for (int64_t t = 0; t < run;) {  // ... split where it crosses into the next micro-panel
-                    const int64_t p = jj + t, chunk = std::min(run - t, NR - p % NR);
-                    T* d = out + (p / NR) * kc * NR + p % NR;
-                    const int64_t x0 = ox + t;
-                    if (!row_inside) {
-                        for (int64_t u = 0; u < chunk; ++u) d[u] = T(0);
-                    } else if (sw == 1 && x0 >= lo && x0 + chunk <= hi) {
-                        for (int64_t u = 0; u < chunk; ++u) d[u] = src[x0 + u];
+        constexpr int NR = detail::tile_nr<T>();
+#ifdef EXPORTER_GEMM_AVX512
+        constexpr bool kGather = std::is_same_v<T, float> && NR % 16 == 0;
+#else
+        constexpr bool kGather = false;
+#endif
+        const int32_t h = int32_t(s->h), w = int32_t(s->w), ow = int32_t(s->ow);
+        const int64_t plane = s->h * s->w;
+        alignas(64) int32_t ybase[NR], xbase[NR];
+        for (int64_t p = 0; p * NR < nc; ++p) {
+            for (int u = 0; u < NR; ++u) {
+                const int64_t jj = p * NR + u;
+                if (jj < nc) {
+                    const int32_t pix = int32_t(j0 + jj), oy = pix / ow, ox = pix % ow;
+                    ybase[u] = oy * int32_t(s->sh) - int32_t(s->pt);
+                    xbase[u] = ox * int32_t(s->sw) - int32_t(s->pl);
+                } else {
+                    ybase[u] = -(1 << 28);  // zero padding of the last panel: never inside the image
+                    xbase[u] = 0;
+                }
+            }
+            const bool one_row = s->sw == 1 && ybase[0] == ybase[NR - 1] && xbase[NR - 1] - xbase[0] == NR - 1;
+            T* panel = dst + p * kc * NR;
+            int64_t c = k0 / (s->kh * s->kw), ki = (k0 / s->kw) % s->kh, kj = k0 % s->kw;
+            for (int64_t k = 0; k < kc; ++k) {
+                const T* in = x + c * plane;
+                const int32_t dy = int32_t(ki * s->dh), dx = int32_t(kj * s->dw);
+                T* d = panel + k * NR;
+                const int32_t iy0 = ybase[0] + dy, ix0 = xbase[0] + dx;
+                if (one_row && iy0 >= 0 && iy0 < h && ix0 >= 0 && ix0 + NR <= w) {
+                    const T* src = in + iy0 * w + ix0;
+                    for (int u = 0; u < NR; ++u) d[u] = src[u];
+                } else {
+                    if constexpr (kGather) {  // 16 masked gathers at a time
+#ifdef EXPORTER_GEMM_AVX512
+                        const __m512i vh = _mm512_set1_epi32(h), vw = _mm512_set1_epi32(w);
+                        const __m512i vdy = _mm512_set1_epi32(dy), vdx = _mm512_set1_epi32(dx);
+                        for (int u = 0; u < NR; u += 16) {
+                            const __m512i iy = _mm512_add_epi32(_mm512_load_si512(ybase + u), vdy);
+                            const __m512i ix = _mm512_add_epi32(_mm512_load_si512(xbase + u), vdx);
+                            const __mmask16 inside = _mm512_cmplt_epu32_mask(iy, vh) & _mm512_cmplt_epu32_mask(ix, vw);
+                            const __m512i at = _mm512_add_epi32(_mm512_mullo_epi32(iy, vw), ix);
+                            _mm512_storeu_ps(d + u, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), inside, at, in, 4));
+                        }
+#endif
                     } else {
-                        for (int64_t u = 0; u < chunk; ++u) {
-                            const int64_t xo = x0 + u;
-                            d[u] = (xo >= lo && xo < hi) ? src[xo * sw] : T(0);
+                        for (int u = 0; u < NR; ++u) {
+                            const int32_t iy = ybase[u] + dy, ix = xbase[u] + dx;
+                            const bool inside = uint32_t(iy) < uint32_t(h) && uint32_t(ix) < uint32_t(w);
+                            d[u] = inside ? in[inside ? iy * w + ix : 0] : T(0);
                         }
                     }
-                    t += chunk;
                 }
-                jj += run;
-                ox = 0;
-                ++oy;
+                if (++kj == s->kw) {
+                    kj = 0;
+                    if (++ki == s->kh) { ki = 0; ++c; }
+                }
             }
-            for (int64_t jj = nc; jj < padded; ++jj) out[(jj / NR) * kc * NR + jj % NR] = T(0);
         }
     }
 };

@@ -68,6 +68,7 @@ struct SimdD {
 // 12 x 2 vectors: 24 accumulators + 2 B vectors + 1 broadcast of the 32 zmm registers.
 constexpr int kFloatMR = 12;
 #define EXPORTER_GEMM_ISA "avx512"
+#define EXPORTER_GEMM_AVX512 1
 #elif !defined(EXPORTER_PORTABLE_KERNELS) && defined(__AVX2__) && defined(__FMA__)
 struct SimdF {
     static constexpr int L = 8;
