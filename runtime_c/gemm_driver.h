@@ -356,6 +356,26 @@ void gemm_serial(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, cons
     // a few rows against a row-major B (a GEMV on activations): packing B would cost as much as the product
     const T* b_direct = !b_packed && M < MR ? bsrc.direct() : nullptr;
     alignas(64) T edge[MR * NR];
+    if (b_direct) {
+        // a few rows times an unpacked row-major B: row-by-row axpy over whole rows of B, which streams B
+        // once in memory order (a k-inner tile would walk B down its columns, one cache line per row)
+        for (int64_t i = m0; i < m1; ++i) {
+            T* c = C + i * ldc + n0;
+            const int64_t width = n1 - n0;
+            if (!ep.accumulate)
+                for (int64_t j = 0; j < width; ++j) c[j] = T(0);
+            // element (i, k) of A: pre-packed panels or strides
+            const T* arow = A.packed ? A.p + (i / kPackRows) * K * kPackRows + i % kPackRows : A.p + i * A.rs;
+            const int64_t astep = A.packed ? kPackRows : A.cs;
+            for (int64_t k = 0; k < K; ++k) {
+                const T av = arow[k * astep];
+                const T* b = b_direct + k * bsrc.rs + n0;
+                for (int64_t j = 0; j < width; ++j) c[j] += av * b[j];
+            }
+            if (has_epilogue) apply_epilogue(ep, c, ldc, i, n0, 1, width);
+        }
+        return;
+    }
     for (int64_t jc = n0; jc < n1; jc += NC) {
         const int64_t nc = std::min(NC, n1 - jc);
         for (int64_t pc = 0; pc < K; pc += KC) {
@@ -363,7 +383,7 @@ void gemm_serial(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, cons
             const bool first = pc == 0, last = pc + kc == K;
             const bool load_c = !first || ep.accumulate;
             T* bbuf = nullptr;
-            if (!b_packed && !b_direct) {
+            if (!b_packed) {
                 bbuf = static_cast<T*>(thread_buffer(1, sizeof(T) * size_t(kc) * size_t((nc + NR - 1) / NR * NR)));
                 bsrc.pack(pc, kc, jc, nc, bbuf);
             }
@@ -376,9 +396,8 @@ void gemm_serial(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, cons
                 }
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int64_t j = jc + jr, nr = std::min<int64_t>(NR, nc - jr);
-                    const T* b = b_packed ? b_packed + (j / W) * K * W + pc * W + (j % W)
-                                 : b_direct ? b_direct + pc * bsrc.rs + j : bbuf + jr * kc;
-                    const int64_t bks = b_packed ? W : b_direct ? bsrc.rs : NR;
+                    const T* b = b_packed ? b_packed + (j / W) * K * W + pc * W + (j % W) : bbuf + jr * kc;
+                    const int64_t bks = b_packed ? W : NR;
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int64_t i = ic + ir;
                         const int rows = int(std::min<int64_t>(MR, mc - ir));
@@ -388,14 +407,7 @@ void gemm_serial(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, cons
                         else if (A.packed) { a = A.p + (i / kPackRows) * K * kPackRows + pc * kPackRows + (i % kPackRows); ars = 1; aks = kPackRows; }
                         else { a = A.p + i * A.rs + pc * A.cs; ars = A.rs; aks = A.cs; }
                         T* c = C + i * ldc + j;
-                        if (b_direct && nr < NR) {  // right edge of an unpacked B: no full vector to read
-                            for (int r = 0; r < rows; ++r)
-                                for (int64_t jj = 0; jj < nr; ++jj) {
-                                    T acc = T(0);
-                                    for (int64_t k = 0; k < kc; ++k) acc += a[r * ars + k * aks] * b[k * bks + jj];
-                                    c[r * ldc + jj] = load_c ? c[r * ldc + jj] + acc : acc;
-                                }
-                        } else if (nr == NR) {
+                        if (nr == NR) {
                             kernel_dispatch<T>(rows, kc, a, ars, aks, b, bks, c, ldc, load_c);
                         } else {  // right edge: the tile goes through a buffer, only nr columns reach C
                             if (nr <= Tile<T>::S::L)  // half the FMAs of a full tile
