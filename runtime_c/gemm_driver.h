@@ -350,8 +350,9 @@ void gemm_serial(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, cons
     constexpr int MR = Tile<T>::MR, NR = tile_nr<T>();
     constexpr int64_t KC = Tile<T>::KC, MC = Tile<T>::MC, NC = Tile<T>::NC, W = panel_width<T>();
     const int64_t M = m1 - m0;
-    // A is packed when it is reused across enough columns to pay for the copy; a few rows are read in place
-    const bool pack_a_block = !A.packed && M >= MR;
+    // A is packed when it is reused across enough columns to pay for the copy; a few rows, or rows used by
+    // only a few column tiles (attention's narrow products), are read in place
+    const bool pack_a_block = !A.packed && M >= MR && (n1 - n0 > 4 * NR || A.cs != 1);
     const bool has_epilogue = !epilogue_empty(ep);
     // a few rows against a row-major B (a GEMV on activations): packing B would cost as much as the product
     const T* b_direct = !b_packed && M < MR ? bsrc.direct() : nullptr;
