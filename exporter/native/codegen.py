@@ -23,7 +23,8 @@ reinterpret_cast requires return short signed sizeof static static_assert static
 thread_local throw true try typedef typeid typename union unsigned using virtual void volatile wchar_t while xor
 xor_eq int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t size_t std exporter_rt main
 ctx arena weights inputs outputs fail plan shape perm strides pads value repeats data_shape index_shape dst rest
-a_at b_at q bi o i j dims given here a d k rank""".split())
+a_at b_at q bi o i j dims given here a d k rank profile_start profile_t0 g_profile kStepNames kNumSteps
+StepProfile t""".split())
 
 
 def cname(name: str) -> str:
