@@ -213,8 +213,68 @@ def eliminate_common_subexpressions(model: onnx.ModelProto) -> bool:
     return True
 
 
+def fold_batch_norm(model: onnx.ModelProto) -> bool:
+    """Conv -> BatchNormalization (inference, constant statistics, the conv's only consumer) becomes one
+    Conv with scaled weights and shifted bias: w' = w * g / sqrt(v + eps), b' = (b - m) * g / sqrt(v + eps) + beta
+    (computed in float64, stored in the weights' dtype)."""
+    graph = model.graph
+    consts = {t.name: t for t in graph.initializer}
+    graph_inputs = {i.name for i in graph.input}
+    outputs = {o.name for o in graph.output}
+    uses = _consumers(graph)
+    names = {t.name for t in graph.initializer} | {o for n in graph.node for o in n.output}
+    removed, changed = set(), False
+    for conv in graph.node:
+        if conv.op_type != "Conv" or conv.domain not in ("", "ai.onnx") or conv.output[0] in outputs:
+            continue
+        readers = uses.get(conv.output[0], [])
+        if len(readers) != 1:
+            continue
+        bn = readers[0]
+        stats = list(bn.input[1:5])
+        weights = list(conv.input[1:3])
+        if (bn.op_type != "BatchNormalization" or bn.domain not in ("", "ai.onnx") or bn.input[0] != conv.output[0]
+                or len([o for o in bn.output if o]) != 1 or len(stats) != 4
+                or any(a.name == "training_mode" and a.i for a in bn.attribute)
+                or any(n not in consts or n in graph_inputs for n in stats + [w for w in weights if w])):
+            continue
+        w = numpy_helper.to_array(consts[conv.input[1]])
+        scale, beta, mean, var = (numpy_helper.to_array(consts[n]).astype(np.float64) for n in stats)
+        eps = next((a.f for a in bn.attribute if a.name == "epsilon"), 1e-5)
+        if w.dtype.kind != "f" or scale.shape != (w.shape[0],):
+            continue
+        b = numpy_helper.to_array(consts[conv.input[2]]).astype(np.float64) if len(conv.input) > 2 and conv.input[2] \
+            else np.zeros(w.shape[0])
+        factor = scale / np.sqrt(var + eps)
+        new_w = (w.astype(np.float64) * factor.reshape((-1,) + (1,) * (w.ndim - 1))).astype(w.dtype)
+        new_b = ((b - mean) * factor + beta).astype(w.dtype)
+        w_name, b_name = _fresh(names, conv.input[1] + "_bnfold"), _fresh(names, (conv.name or "conv") + "_bnfold_bias")
+        graph.initializer.extend([numpy_helper.from_array(new_w, w_name), numpy_helper.from_array(new_b, b_name)])
+        del conv.input[1:]
+        conv.input.extend([w_name, b_name])
+        conv.output[0] = bn.output[0]
+        removed.add(id(bn))
+        changed = True
+    if changed:
+        kept = [n for n in graph.node if id(n) not in removed]
+        del graph.node[:]
+        graph.node.extend(kept)
+        eliminate_dead_nodes(model)
+    return changed
+
+
+def _fresh(names: set, base: str) -> str:
+    name, k = base, 1
+    while name in names:
+        name, k = f"{base}_{k}", k + 1
+    names.add(name)
+    return name
+
+
 PASSES = [remove_identities, fold_constants, deduplicate_initializers, eliminate_common_subexpressions,
           eliminate_dead_nodes]
+# The native backend also folds BatchNormalization into the preceding Conv (the ONNX export keeps it).
+NATIVE_PASSES = [fold_batch_norm] + PASSES
 
 
 def optimize(model: onnx.ModelProto, passes=None, max_rounds: int = 8) -> onnx.ModelProto:
@@ -226,4 +286,4 @@ def optimize(model: onnx.ModelProto, passes=None, max_rounds: int = 8) -> onnx.M
 
 
 __all__ = ["optimize", "fold_constants", "eliminate_dead_nodes", "deduplicate_initializers",
-           "remove_identities", "eliminate_common_subexpressions"]
+           "remove_identities", "eliminate_common_subexpressions", "fold_batch_norm", "NATIVE_PASSES"]

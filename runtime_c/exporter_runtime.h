@@ -16,19 +16,53 @@ namespace exporter_rt {
 void set_num_threads(int threads);  // <= 0: all cores
 int num_threads();
 
-// ---- matrix products -------------------------------------------------------------------------------
-// C[M,N] = A[M,K] @ B[K,N] (+ C if accumulate). Row-major with leading dimensions; B may be given
-// transposed (B is then [N,K]), which packs it once per call into `scratch` (N*K elements) when needed.
+// ---- matrix products (gemm.cpp) ------------------------------------------------------------------
+// Layouts of operands packed ahead of time by the exporter (mirrored by PANEL_BYTES / PACK_ROWS in
+// exporter/native/ops/linalg.py; tests/native/test_packing.py fails when the two disagree):
+//   B [K, N]: panels of panel_width<T>() = 128 bytes' worth of columns (32 floats, 16 doubles), each
+//             panel [K][width] contiguous, the last one zero-padded;
+//   A [M, K]: panels of kPackRows rows, each panel [K][kPackRows] contiguous, the last one zero-padded.
+// Every ISA's micro-kernel reads them in place (its NR divides the width, its MR divides kPackRows).
+constexpr int kPanelBytes = 128;
+constexpr int kPackRows = 12;
+template <typename T> constexpr int64_t panel_width() { return kPanelBytes / int64_t(sizeof(T)); }
+
+// What the GEMM applies to each finished tile of C, in this order:
+//   C = alpha * (A @ B [+ C if accumulate]) + beta * bias[i * bias_rs + j * bias_cs] + residual[i * ldr + j]
+//   C = act(C)
+enum class Act : int { None, Relu, Clip, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh };
+template <typename T> struct Epilogue {
+    bool accumulate = false;
+    T alpha = T(1), beta = T(1);
+    const T* bias = nullptr;
+    int64_t bias_rs = 0, bias_cs = 0;   // (0, 1): per column (Gemm), (1, 0): per row (Conv channel)
+    const T* residual = nullptr;        // a skip connection's Add
+    int64_t ldr = 0;
+    Act act = Act::None;
+    T p0 = T(0), p1 = T(0);             // Clip min/max, LeakyRelu alpha, HardSigmoid alpha/beta
+};
+
+// C[M,N] = op(A[M,K] @ B[K,N]) with general strides: A(i,k) = A[i*rsa + k*csa], B(k,j) = B[k*rsb + j*csb]
+// (so transposed operands cost nothing extra). a_packed / b_packed: the operand is in the pre-packed
+// layout above (its strides are ignored). Runs on all threads when the product is large enough.
+template <typename T>
+void gemm_ex(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa, bool a_packed, const T* B,
+             int64_t rsb, int64_t csb, bool b_packed, T* C, int64_t ldc, const Epilogue<T>& ep);
+
+// Shorthands: row-major A [M,K] (lda) and B [K,N] (ldb), C (+)= A @ B.
 template <typename T>
 void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
           bool accumulate = false);
-
-// The same product with B packed ahead of time (by the exporter, for constant weights): panels of
-// 128 bytes' worth of columns (32 floats, 16 doubles; the GEMM tile width, mirrored by pack_panels in
-// exporter/native/ops/linalg.py), each panel [K][width] contiguous, the last one zero-padded.
+// The same with B pre-packed (panels of panel_width<T>() columns).
 template <typename T>
 void gemm_packed(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* packed_B, T* C, int64_t ldc,
                  bool accumulate = false);
+// Packs a row-major [K, N] B (or [M, K] A) into the pre-packed layout; the runtime's own reference for
+// what the exporter writes (sizes: panels * K * width, panels * K * kPackRows elements).
+template <typename T> void pack_b_panels(int64_t K, int64_t N, const T* B, T* packed);
+template <typename T> void pack_a_panels(int64_t M, int64_t K, const T* A, T* packed);
+// Which micro-kernel this build uses: "avx512", "avx2" or "portable".
+const char* gemm_isa();
 
 // ---- convolution and pooling (NCHW) ----------------------------------------------------------------
 struct Conv2dShape {
@@ -39,10 +73,20 @@ struct Conv2dShape {
     int64_t pt, pl;            // top / left padding (bottom/right implied by oh/ow)
     int64_t groups;
 };
-// Scratch: conv2d_scratch_size(s) elements (im2col buffer; 0 for 1x1 stride-1 unpadded convolutions).
-int64_t conv2d_scratch_size(const Conv2dShape& s);
+// conv.cpp. No scratch: im2col columns are packed straight into the GEMM's B micro-panels, one cache
+// block at a time. Weights `w` are [m, c/groups, kh, kw], or (w_packed) each group's [m/groups, c/groups*kh*kw]
+// matrix in the pre-packed A layout (pack_a_panels), groups one after the other. Per-channel bias,
+// residual (a tensor shaped like y) and activation come in `ep` (bias_rs/bias_cs/ldr are set here).
+// Depthwise-style convolutions (one input channel per group) run a direct kernel instead of a GEMM.
 template <typename T>
-void conv2d(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y, T* scratch);
+void conv2d_ex(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y, const Epilogue<T>& ep);
+template <typename T>
+void conv2d(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y);
+// Elements of one group's pre-packed weights.
+inline int64_t conv2d_packed_group_size(const Conv2dShape& s) {
+    const int64_t mg = s.m / s.groups;
+    return (mg + kPackRows - 1) / kPackRows * kPackRows * (s.c / s.groups) * s.kh * s.kw;
+}
 
 struct Pool2dShape {
     int64_t n, c, h, w, kh, kw, oh, ow, sh, sw, dh, dw, pt, pl;

@@ -30,219 +30,61 @@ int num_threads() {
 static constexpr int64_t kParallelWork = 1 << 17;
 
 // =====================================================================================================
-// GEMM: register-blocked micro-kernel (MR rows x NR columns of C held in registers across a K block).
-// The inner loops have compile-time trip counts over contiguous B rows, which GCC and Clang turn into
-// vector FMAs without -ffast-math (no reassociation is needed: each C element has its own accumulator).
-
-template <typename T> struct GemmTile { static constexpr int MR = 3, NR = 64 / int(sizeof(T)) * 2; };
-
-template <typename T, int MR, int NR>
-__attribute__((noinline)) static void micro_kernel(int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
-                                bool accumulate) {
-    T acc[MR][NR];
-    for (int r = 0; r < MR; ++r)
-        for (int j = 0; j < NR; ++j) acc[r][j] = accumulate ? C[r * ldc + j] : T(0);
-    for (int64_t k = 0; k < K; ++k) {
-        const T* b = B + k * ldb;
-        for (int r = 0; r < MR; ++r) {
-            const T a = A[r * lda + k];
-            for (int j = 0; j < NR; ++j) acc[r][j] += a * b[j];
-        }
-    }
-    for (int r = 0; r < MR; ++r)
-        for (int j = 0; j < NR; ++j) C[r * ldc + j] = acc[r][j];
-}
-
-// Edge tiles (fewer than MR rows or NR columns): same loop order, runtime bounds.
-template <typename T>
-static void edge_kernel(int64_t mr, int64_t nr, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
-                        int64_t ldc, bool accumulate) {
-    for (int64_t r = 0; r < mr; ++r) {
-        T* c = C + r * ldc;
-        if (!accumulate) std::fill(c, c + nr, T(0));
-        for (int64_t k = 0; k < K; ++k) {
-            const T a = A[r * lda + k];
-            const T* b = B + k * ldb;
-            for (int64_t j = 0; j < nr; ++j) c[j] += a * b[j];
-        }
-    }
-}
-
-template <typename T, int MR, int NR>
-static void rows_kernel(int64_t rows, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
-                        bool accumulate) {
-    // `rows` < MR remaining rows at full NR width
-    switch (rows) {
-        case 1: micro_kernel<T, 1, NR>(K, A, lda, B, ldb, C, ldc, accumulate); break;
-        case 2: micro_kernel<T, 2, NR>(K, A, lda, B, ldb, C, ldc, accumulate); break;
-        case 3: micro_kernel<T, 3, NR>(K, A, lda, B, ldb, C, ldc, accumulate); break;
-        case 4: micro_kernel<T, 4, NR>(K, A, lda, B, ldb, C, ldc, accumulate); break;
-        case 5: micro_kernel<T, 5, NR>(K, A, lda, B, ldb, C, ldc, accumulate); break;
-        default: edge_kernel<T>(rows, NR, K, A, lda, B, ldb, C, ldc, accumulate); break;
-    }
-}
-
-// One row of A (batch-1 inference): a matrix-vector product, bound by streaming B; full-K sweeps per
-// NR-column strip keep NR accumulators in registers.
-template <typename T, bool Packed>
-__attribute__((noinline)) static void gemv_row(int64_t N, int64_t K, const T* A, const T* B, int64_t ldb, T* C,
-                                               bool accumulate) {
-    constexpr int NR = GemmTile<T>::NR;
-    const int64_t ld = Packed ? NR : ldb, strips = N / NR;
-    // each thread streams its own share of B (which then tends to stay in that core's cache across calls)
-#pragma omp parallel for schedule(static) if (N * K >= (1 << 16))
-    for (int64_t s = 0; s < strips; ++s)
-        micro_kernel<T, 1, NR>(K, A, K, Packed ? B + s * K * NR : B + s * NR, ld, C + s * NR, 0, accumulate);
-    const int64_t j = strips * NR;
-    if (j < N) edge_kernel<T>(1, N - j, K, A, K, Packed ? B + (j / NR) * K * NR : B + j, ld, C + j, 0, accumulate);
-}
-
-// B is either row-major with leading dimension ldb, or (Packed) in panels of NR columns, each panel
-// [K][NR] contiguous so that the micro-kernel streams it (the last panel is zero-padded).
-template <typename T, bool Packed>
-static void gemm_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
-                      int64_t ldc, bool accumulate) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        if (!accumulate)
-            for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, T(0));
-        return;
-    }
-    if (M == 1) return gemv_row<T, Packed>(N, K, A, B, ldb, C, accumulate);
-    constexpr int MR = GemmTile<T>::MR, NR = GemmTile<T>::NR;
-    constexpr int64_t KC = 512, MB = MR * 8, NB = NR * 8;
-    const int64_t m_blocks = (M + MB - 1) / MB, n_blocks = (N + NB - 1) / NB;
-    const bool parallel = M * N * K >= kParallelWork && m_blocks * n_blocks > 1;
-    const int64_t ld = Packed ? NR : ldb;
-#pragma omp parallel for collapse(2) schedule(static) if (parallel)
-    for (int64_t ib = 0; ib < m_blocks; ++ib) {
-        for (int64_t jb = 0; jb < n_blocks; ++jb) {
-            const int64_t i_end = std::min(M, (ib + 1) * MB), j_end = std::min(N, (jb + 1) * NB);
-            for (int64_t k0 = 0; k0 < K; k0 += KC) {
-                const int64_t kc = std::min(KC, K - k0);
-                const bool acc = accumulate || k0 > 0;
-                for (int64_t i = ib * MB; i < i_end; i += MR) {
-                    const int64_t mr = std::min<int64_t>(MR, i_end - i);
-                    const T* a = A + i * lda + k0;
-                    int64_t j = jb * NB;
-                    for (; j + NR <= j_end; j += NR) {
-                        const T* b = Packed ? B + (j / NR) * K * NR + k0 * NR : B + k0 * ldb + j;
-                        T* c = C + i * ldc + j;
-                        if (mr == MR) micro_kernel<T, MR, NR>(kc, a, lda, b, ld, c, ldc, acc);
-                        else rows_kernel<T, MR, NR>(mr, kc, a, lda, b, ld, c, ldc, acc);
-                    }
-                    if (j < j_end) {
-                        const T* b = Packed ? B + (j / NR) * K * NR + k0 * NR : B + k0 * ldb + j;
-                        edge_kernel<T>(mr, j_end - j, kc, a, lda, b, ld, C + i * ldc + j, ldc, acc);
-                    }
-                }
-            }
-        }
-    }
-}
-
-template <typename T>
-void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
-          bool accumulate) {
-    gemm_impl<T, false>(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-}
-
-template <typename T>
-void gemm_packed(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* packed_B, T* C, int64_t ldc,
-                 bool accumulate) {
-    gemm_impl<T, true>(M, N, K, A, lda, packed_B, 0, C, ldc, accumulate);
-}
-
-
-// =====================================================================================================
-// Convolution: im2col + GEMM per image and group; 1x1/stride-1/unpadded convolutions skip im2col.
-
-static bool conv_is_pointwise(const Conv2dShape& s) {
-    return s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.pt == 0 && s.pl == 0 && s.oh == s.h && s.ow == s.w;
-}
-
-int64_t conv2d_scratch_size(const Conv2dShape& s) {
-    return conv_is_pointwise(s) ? 0 : (s.c / s.groups) * s.kh * s.kw * s.oh * s.ow;
-}
-
-template <typename T>
-static void im2col(const Conv2dShape& s, const T* x, T* col, int64_t channels) {
-    const int64_t plane = s.oh * s.ow;
-    const bool parallel = channels * s.kh * s.kw * plane >= kParallelWork;
-#pragma omp parallel for collapse(2) schedule(static) if (parallel)
-    for (int64_t c = 0; c < channels; ++c) {
-        for (int64_t k = 0; k < s.kh * s.kw; ++k) {
-            const int64_t ki = k / s.kw, kj = k % s.kw;
-            T* out = col + (c * s.kh * s.kw + k) * plane;
-            const T* in = x + c * s.h * s.w;
-            for (int64_t oy = 0; oy < s.oh; ++oy) {
-                const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
-                T* row = out + oy * s.ow;
-                if (iy < 0 || iy >= s.h) { std::fill(row, row + s.ow, T(0)); continue; }
-                const T* src = in + iy * s.w;
-                for (int64_t ox = 0; ox < s.ow; ++ox) {
-                    const int64_t ix = ox * s.sw - s.pl + kj * s.dw;
-                    row[ox] = (ix >= 0 && ix < s.w) ? src[ix] : T(0);
-                }
-            }
-        }
-    }
-}
-
-template <typename T>
-void conv2d(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y, T* scratch) {
-    const int64_t cg = s.c / s.groups, mg = s.m / s.groups, plane = s.oh * s.ow, kdim = cg * s.kh * s.kw;
-    const bool pointwise = conv_is_pointwise(s);
-    for (int64_t n = 0; n < s.n; ++n) {
-        for (int64_t g = 0; g < s.groups; ++g) {
-            const T* xin = x + (n * s.c + g * cg) * s.h * s.w;
-            const T* col = xin;
-            if (!pointwise) {
-                im2col(s, xin, scratch, cg);
-                col = scratch;
-            }
-            T* out = y + (n * s.m + g * mg) * plane;
-            gemm<T>(mg, plane, kdim, w + g * mg * kdim, kdim, col, plane, out, plane, false);
-        }
-        if (bias) {
-            T* out = y + n * s.m * plane;
-            for (int64_t m = 0; m < s.m; ++m)
-                for (int64_t p = 0; p < plane; ++p) out[m * plane + p] += bias[m];
-        }
-    }
-}
-
-// =====================================================================================================
 // Pooling
 
 template <typename T>
 void max_pool2d(const Pool2dShape& s, const T* x, T* y) {
     const bool parallel = s.n * s.c * s.oh * s.ow * s.kh * s.kw >= kParallelWork;
+    T lowest = std::numeric_limits<T>::lowest();
+    if constexpr (std::numeric_limits<T>::has_infinity) lowest = -std::numeric_limits<T>::infinity();
 #pragma omp parallel for schedule(static) if (parallel)
     for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
         const T* in = x + nc * s.h * s.w;
         T* out = y + nc * s.oh * s.ow;
-        for (int64_t oy = 0; oy < s.oh; ++oy)
-            for (int64_t ox = 0; ox < s.ow; ++ox) {
-                T best = std::numeric_limits<T>::lowest();
-                if constexpr (std::numeric_limits<T>::has_infinity) best = -std::numeric_limits<T>::infinity();
-                for (int64_t ki = 0; ki < s.kh; ++ki) {
-                    const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
-                    if (iy < 0 || iy >= s.h) continue;
-                    for (int64_t kj = 0; kj < s.kw; ++kj) {
-                        const int64_t ix = ox * s.sw - s.pl + kj * s.dw;
-                        if (ix < 0 || ix >= s.w) continue;
-                        best = maximum(best, in[iy * s.w + ix]);
-                    }
+        for (int64_t oy = 0; oy < s.oh; ++oy) {
+            // a whole output row per window tap, with the in-image column range hoisted out of the loop;
+            // every output still sees its taps in (ki, kj) order, so NaN handling is unchanged
+            T* row = out + oy * s.ow;
+            for (int64_t ox = 0; ox < s.ow; ++ox) row[ox] = lowest;
+            for (int64_t ki = 0; ki < s.kh; ++ki) {
+                const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
+                if (iy < 0 || iy >= s.h) continue;
+                const T* src = in + iy * s.w;
+                for (int64_t kj = 0; kj < s.kw; ++kj) {
+                    const int64_t ix0 = kj * s.dw - s.pl;
+                    const int64_t lo = ix0 >= 0 ? 0 : (-ix0 + s.sw - 1) / s.sw;
+                    const int64_t hi = s.w - ix0 <= 0 ? 0 : std::min(s.ow, (s.w - ix0 + s.sw - 1) / s.sw);
+                    for (int64_t ox = lo; ox < hi; ++ox) row[ox] = maximum(row[ox], src[ox * s.sw + ix0]);
                 }
-                out[oy * s.ow + ox] = best;
             }
+        }
     }
 }
 
 template <typename T>
 void avg_pool2d(const Pool2dShape& s, const T* x, T* y, bool count_include_pad) {
     const bool parallel = s.n * s.c * s.oh * s.ow * s.kh * s.kw >= kParallelWork;
+    const bool unpadded = s.pt == 0 && s.pl == 0 && (s.oh - 1) * s.sh + (s.kh - 1) * s.dh < s.h &&
+                          (s.ow - 1) * s.sw + (s.kw - 1) * s.dw < s.w;
+    if (unpadded) {  // every window inside the image: no bounds tests, one divisor; taps summed in (ki, kj) order
+        const T divisor = T(s.kh * s.kw);
+#pragma omp parallel for schedule(static) if (parallel)
+        for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
+            const T* in = x + nc * s.h * s.w;
+            T* out = y + nc * s.oh * s.ow;
+            for (int64_t oy = 0; oy < s.oh; ++oy) {
+                T* row = out + oy * s.ow;
+                for (int64_t ox = 0; ox < s.ow; ++ox) row[ox] = T(0);
+                for (int64_t ki = 0; ki < s.kh; ++ki) {
+                    const T* src = in + (oy * s.sh + ki * s.dh) * s.w;
+                    for (int64_t kj = 0; kj < s.kw; ++kj)
+                        for (int64_t ox = 0; ox < s.ow; ++ox) row[ox] += src[ox * s.sw + kj * s.dw];
+                }
+                for (int64_t ox = 0; ox < s.ow; ++ox) row[ox] /= divisor;
+            }
+        }
+        return;
+    }
 #pragma omp parallel for schedule(static) if (parallel)
     for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
         const T* in = x + nc * s.h * s.w;
@@ -708,8 +550,6 @@ void gru(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, cons
 #define EXPORTER_FLOATS(X) X(float) X(double)
 
 #define INSTANTIATE_NUMERIC(T)                                                                                  \
-    template void gemm<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*, int64_t, T*, int64_t, bool); \
-    template void gemm_packed<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*, T*, int64_t, bool);   \
     template void max_pool2d<T>(const Pool2dShape&, const T*, T*);                                             \
     template void global_max_pool<T>(int64_t, int64_t, const T*, T*);                                          \
     template void reduce<T>(Reduce, const T*, T*, int64_t, int64_t, int64_t);                                  \
@@ -718,7 +558,6 @@ void gru(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, cons
 EXPORTER_ALL_NUMERIC(INSTANTIATE_NUMERIC)
 
 #define INSTANTIATE_FLOAT(T)                                                                                    \
-    template void conv2d<T>(const Conv2dShape&, const T*, const T*, const T*, T*, T*);                        \
     template void avg_pool2d<T>(const Pool2dShape&, const T*, T*, bool);                                       \
     template void global_avg_pool<T>(int64_t, int64_t, const T*, T*);                                          \
     template void softmax<T>(const T*, T*, int64_t, int64_t, int64_t, bool);                                   \

@@ -25,7 +25,8 @@ reinterpret_cast requires return short signed sizeof static static_assert static
 thread_local throw true try typedef typeid typename union unsigned using virtual void volatile wchar_t while xor
 xor_eq int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t size_t std exporter_rt main
 ctx arena weights inputs outputs fail plan shape perm strides pads value repeats data_shape index_shape dst rest
-a_at b_at q bi o i j dims given here a d k rank""".split())
+a_at b_at q bi o i j dims given here a d k rank profile_start profile_t0 g_profile kStepNames kNumSteps
+StepProfile t""".split())
 
 
 def cname(name: str) -> str:
@@ -71,6 +72,8 @@ class CodeGen:
         self.steps: list[Step] = []
         self._names: set[str] = set(RESERVED)
         self.output_vars: dict[Value, str] = {}
+        self.fused: dict[Node, dict] = {}   # kernel node -> the ops its epilogue applies (see _plan_epilogues)
+        self.absorbed: set[Node] = set()
 
     # ---- helpers for op emitters ------------------------------------------------------------------
     def ctype(self, dtype) -> str:
@@ -139,10 +142,67 @@ class CodeGen:
         self.vars[value] = var
         return var
 
+    # ---- epilogue fusion ------------------------------------------------------------------------------
+    def result(self, node: Node) -> Value:
+        """The value a kernel node's step writes: its output, or the last op fused into its epilogue."""
+        plan = self.fused.get(node)
+        return plan["output"] if plan else node.outputs[0]
+
+    def epilogue(self, node: Node, per_row: bool) -> dict:
+        """Template data for the ops fused into `node`'s GEMM epilogue (empty when there are none)."""
+        plan = self.fused.get(node)
+        if not plan:
+            return {}
+        out, data = node.outputs[0], {}
+        if plan["bias"] is not None and not per_row:
+            bias = plan["bias"]
+            data["bias"] = {"var": self.var(bias), "rs": "0", "cs": "0" if bias.data.size == 1 else "1"}
+        if plan["residual"] is not None:
+            data["residual"] = {"var": self.var(plan["residual"]), "ld": self.dim(out.shape[-1]) if out.rank else "1"}
+        if plan["act"]:
+            name, p0, p1 = plan["act"]
+            data["act"] = name
+            data["p0"] = literal(p0, out.dtype) if p0 is not None else None
+            data["p1"] = literal(p1, out.dtype) if p1 is not None else None
+        return data
+
+    def _plan_epilogues(self) -> None:
+        """Conv/Gemm/MatMul followed by a bias or residual Add and/or an activation, each the sole consumer of
+        the previous result: those nodes run in the kernel's epilogue, on each tile of C while it is hot."""
+        order = {node: i for i, node in enumerate(self.g.nodes)}
+        for node in self.g.nodes:
+            if node.op not in _EPILOGUE_KERNELS or not node.outputs or node.outputs[0] is None:
+                continue
+            out = node.outputs[0]
+            if out.dtype.kind != "f" or out.known is not None:
+                continue
+            plan = {"nodes": [], "output": out, "bias": None, "residual": None, "act": None}
+            nxt = _sole_consumer(out)
+            if nxt is not None and nxt.op == "Add" and len(nxt.inputs) == 2 and _same_shape(nxt.outputs[0], out):
+                other = nxt.inputs[1] if nxt.inputs[0] is out else nxt.inputs[0]
+                kind = _add_kind(node, other, out, order)
+                if kind:
+                    plan[kind] = other
+                    plan["nodes"].append(nxt)
+                    out = nxt.outputs[0]
+                    nxt = _sole_consumer(out)
+            act = _activation(nxt, out) if nxt is not None else None
+            if act:
+                plan["act"] = act
+                plan["nodes"].append(nxt)
+                out = nxt.outputs[0]
+            if plan["nodes"]:
+                plan["output"] = out
+                self.fused[node] = plan
+                self.absorbed.update(plan["nodes"])
+
     # ---- steps --------------------------------------------------------------------------------------
     def build(self) -> None:
+        self._plan_epilogues()
         group: list[Node] = []
         for node in self.g.nodes:
+            if node in self.absorbed:
+                continue  # computed in a kernel's epilogue
             outputs = [o for o in node.outputs if o is not None]
             if outputs and all(o.known is not None for o in outputs):
                 continue  # computed at export time; filled in only where data ops read it
@@ -191,9 +251,16 @@ class CodeGen:
         data_inputs = [v for i, v in enumerate(node.inputs) if v is not None and i not in opdef.shape_inputs]
         steps = opdef.emit(node, self)
         scratch = opdef.scratch(node)
+        outputs = [o for o in node.outputs if o is not None]
+        covered = [node]
+        plan = self.fused.get(node)
+        if plan:
+            data_inputs += [v for v in (plan["bias"], plan["residual"]) if v is not None and v not in data_inputs]
+            outputs = [plan["output"]]
+            covered += plan["nodes"]
         for k, data in enumerate(steps):
             last = k == len(steps) - 1
-            self._add(Step(data, [node], data_inputs, [o for o in node.outputs if o is not None] if last else [],
+            self._add(Step(data, covered, data_inputs, outputs if last else [],
                            scratch, node.inputs[0].dtype if node.inputs and node.inputs[0] is not None else np.float32))
 
     def _add(self, step: Step) -> None:
@@ -248,6 +315,80 @@ class CodeGen:
                 "stores": [{"var": self.var(v), "index": out_index, "local": locals_[v]} for v in stored],
                 "total": self.dim(D.prod(shape))}
         return Step(data, list(group), list(externals), stored)
+
+
+_EPILOGUE_KERNELS = {"Conv", "Gemm", "MatMul"}
+
+
+def _sole_consumer(value: Value):
+    """The one node reading `value` (once), when nothing else (a graph output, another node) needs it."""
+    if value.is_output or len(value.consumers) != 1:
+        return None
+    return value.consumers[0]
+
+
+def _same_shape(a: Value, b: Value) -> bool:
+    return a.dtype == b.dtype and a.rank == b.rank and all(D.same(x, y) for x, y in zip(a.shape, b.shape))
+
+
+def _is_one(d) -> bool:
+    return not isinstance(d, D.Sym) and d == 1
+
+
+def _add_kind(kernel: Node, other: Value, out: Value, order: dict):
+    """How the other operand of an Add after `kernel` enters the epilogue: "bias" (a constant per output
+    column, or per channel for Conv), "residual" (a tensor shaped like the output, computed before the
+    kernel runs) or None (not fusable)."""
+    if other is None or other is out or other.dtype != out.dtype or other.known is not None:
+        return None
+    if other.data is not None and other.rank <= out.rank:
+        shape = [1] * (out.rank - other.rank) + list(other.shape)
+        if kernel.op == "Conv":
+            per_channel = all(_is_one(d) for i, d in enumerate(shape) if i != 1)
+            if per_channel and (kernel.input(2) is None or kernel.input(2).data is not None):
+                return "bias"
+        elif kernel.op == "MatMul" or kernel.input(2) is None:
+            if all(_is_one(d) for d in shape[:-1]) and (other.data.size == 1 or D.same(shape[-1], out.shape[-1])):
+                return "bias"
+    if _same_shape(other, out):
+        producer = other.producer
+        if producer is None or order.get(producer, len(order)) < order[kernel]:
+            return "residual"
+    return None
+
+
+def _activation(node: Node, x: Value):
+    """(Act name, p0, p1) when `node` is an activation of x the GEMM epilogue implements exactly."""
+    if node.outputs[0] is None or not _same_shape(node.outputs[0], x):
+        return None
+    if node.op == "Max" and len(node.inputs) == 2 and x in node.inputs:  # np.maximum(h, 0): a clip from below
+        c = node.inputs[1] if node.inputs[0] is x else node.inputs[0]
+        if c is not x and c.data is not None and c.data.size == 1 and c.dtype == x.dtype:
+            return ("Clip", float(c.data.reshape(-1)[0]), float("inf"))
+        return None
+    if node.inputs[0] is not x or any(v is x for v in node.inputs[1:]):
+        return None
+    if node.op == "Relu":
+        return ("Relu", None, None)
+    if node.op in ("Sigmoid", "HardSwish", "Tanh"):
+        return (node.op, None, None)
+    if node.op == "LeakyRelu":
+        return ("LeakyRelu", float(node.attr("alpha", 0.01)), None)
+    if node.op == "HardSigmoid":
+        return ("HardSigmoid", float(node.attr("alpha", 0.2)), float(node.attr("beta", 0.5)))
+    if node.op == "Clip":
+        if node.opset < 11:
+            lo, hi = node.attr("min"), node.attr("max")
+        else:
+            bounds = []
+            for i in (1, 2):
+                v = node.input(i)
+                if v is not None and (v.data is None or v.data.size != 1):
+                    return None
+                bounds.append(None if v is None else float(v.data.reshape(-1)[0]))
+            lo, hi = bounds
+        return ("Clip", float("-inf") if lo is None else float(lo), float("inf") if hi is None else float(hi))
+    return None
 
 
 def _collapse(shape, operand_shapes):

@@ -9,7 +9,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import ExporterError, UnsupportedError
-from ..passes import optimize
+from ..passes import NATIVE_PASSES, optimize
 from . import dims as D
 
 SUPPORTED_DTYPES = {np.dtype(t) for t in (np.float32, np.float64, np.int8, np.uint8, np.int16, np.uint16, np.int32,
@@ -118,7 +118,7 @@ class Graph:
         model = onnx.ModelProto.FromString(model.SerializeToString())  # never edit the caller's model
         constants_to_initializers(model)
         initializer_inputs_to_constants(model)
-        optimize(model)
+        optimize(model, NATIVE_PASSES)
         self.name = name
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 21)
         self.values: dict[str, Value] = {}

@@ -9,6 +9,15 @@
 #include "exporter_runtime.h"
 #include "npy.h"
 
+namespace exporter_rt {
+// Reference activations (exact for the integer-valued data of these tests).
+template <typename T> static T detail_activate_reference(Act act, T v, T lo, T hi) {
+    if (act == Act::Relu) return v > T(0) ? v : T(0);
+    if (act == Act::Clip) return v < lo ? lo : (v > hi ? hi : v);
+    return v;
+}
+}  // namespace exporter_rt
+
 static int failures = 0;
 
 #define CHECK(cond, ...)                                          \
@@ -50,21 +59,71 @@ static void test_gemm(std::mt19937& rng) {
             }
 }
 
+// gemm_ex: both orientations of A and B, pre-packed A/B (packed by the runtime's reference packers),
+// accumulate and every epilogue term, on sizes around the tile and cache-block edges of every ISA.
+template <typename T>
+static void test_gemm_ex(std::mt19937& rng) {
+    for (int64_t M : {1, 4, 6, 11, 12, 13, 25, 200})
+        for (int64_t N : {1, 8, 15, 16, 17, 33, 64, 100})
+            for (int64_t K : {1, 7, 193, 520}) {
+                auto A = random_vector<T>(M * K, rng), B = random_vector<T>(K * N, rng), C0 = random_vector<T>(M * N, rng);
+                auto bias = random_vector<T>(M * N, rng), res = random_vector<T>(M * N, rng);
+                std::vector<T> At(K * M), Bt(N * K);
+                for (int64_t i = 0; i < M; ++i) for (int64_t k = 0; k < K; ++k) At[k * M + i] = A[i * K + k];
+                for (int64_t k = 0; k < K; ++k) for (int64_t j = 0; j < N; ++j) Bt[j * K + k] = B[k * N + j];
+                const int64_t W = exporter_rt::panel_width<T>(), R = exporter_rt::kPackRows;
+                std::vector<T> Bp(((N + W - 1) / W) * W * K), Ap(((M + R - 1) / R) * R * K);
+                exporter_rt::pack_b_panels<T>(K, N, B.data(), Bp.data());
+                exporter_rt::pack_a_panels<T>(M, K, A.data(), Ap.data());
+                for (int variant = 0; variant < 6; ++variant) {
+                    exporter_rt::Epilogue<T> ep;
+                    ep.accumulate = variant % 2 == 1;
+                    if (variant >= 2) { ep.bias = bias.data(); ep.bias_rs = variant == 2 ? 1 : 0; ep.bias_cs = variant == 2 ? 0 : 1; }
+                    if (variant >= 4) { ep.residual = res.data(); ep.ldr = N; ep.act = exporter_rt::Act::Relu; }
+                    if (variant == 5) { ep.act = exporter_rt::Act::Clip; ep.p0 = T(-20); ep.p1 = T(30); }
+                    std::vector<T> want = C0;
+                    for (int64_t i = 0; i < M; ++i)
+                        for (int64_t j = 0; j < N; ++j) {
+                            T acc = 0;
+                            for (int64_t k = 0; k < K; ++k) acc += A[i * K + k] * B[k * N + j];
+                            T v = ep.accumulate ? want[i * N + j] + acc : acc;
+                            if (ep.bias) v += bias[i * ep.bias_rs + j * ep.bias_cs];
+                            if (ep.residual) v += res[i * N + j];
+                            v = exporter_rt::detail_activate_reference(ep.act, v, ep.p0, ep.p1);
+                            want[i * N + j] = v;
+                        }
+                    for (int orient = 0; orient < 9; ++orient) {  // A: plain, transposed, packed x B: the same three
+                        const int ao = orient % 3, bo = orient / 3;
+                        std::vector<T> got = C0;
+                        const T* a = ao == 0 ? A.data() : ao == 1 ? At.data() : Ap.data();
+                        const T* b = bo == 0 ? B.data() : bo == 1 ? Bt.data() : Bp.data();
+                        exporter_rt::gemm_ex<T>(M, N, K, a, ao == 0 ? K : 1, ao == 0 ? 1 : M, ao == 2, b, bo == 0 ? N : 1,
+                                                bo == 0 ? 1 : K, bo == 2, got.data(), N, ep);
+                        CHECK(got == want, "gemm_ex %s M=%lld N=%lld K=%lld variant=%d a=%d b=%d", exporter_rt::gemm_isa(),
+                              (long long)M, (long long)N, (long long)K, variant, ao, bo);
+                    }
+                }
+            }
+}
+
 static void test_conv(std::mt19937& rng) {
     struct Case { int64_t n, c, h, w, m, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, groups; };
     const Case cases[] = {{1, 3, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {2, 4, 7, 9, 6, 3, 2, 2, 1, 1, 2, 0, 1, 1, 0, 2},
-                          {1, 8, 5, 5, 8, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1}, {1, 4, 6, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4}};
+                          {1, 8, 5, 5, 8, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1}, {1, 4, 6, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4},
+                          {2, 6, 9, 7, 12, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 6},     // depthwise, multiplier 2, stride 2
+                          {1, 16, 12, 11, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},  // several MR tiles and NR panels
+                          {1, 32, 9, 9, 24, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1},    // strided 1x1 (ResNet downsample)
+                          {1, 300, 6, 6, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}};  // K spans several KC blocks
     for (const Case& t : cases) {
         const int64_t oh = (t.h + t.pt + t.pb - ((t.kh - 1) * t.dh + 1)) / t.sh + 1;
         const int64_t ow = (t.w + t.pl + t.pr - ((t.kw - 1) * t.dw + 1)) / t.sw + 1;
         const exporter_rt::Conv2dShape s{t.n, t.c, t.h, t.w, t.m, t.kh, t.kw, oh, ow, t.sh, t.sw, t.dh, t.dw, t.pt, t.pl, t.groups};
-        const int64_t cg = t.c / t.groups, mg = t.m / t.groups;
+        const int64_t cg = t.c / t.groups, mg = t.m / t.groups, kdim = cg * t.kh * t.kw;
         auto x = random_vector<float>(t.n * t.c * t.h * t.w, rng);
         auto w = random_vector<float>(t.m * cg * t.kh * t.kw, rng);
         auto b = random_vector<float>(t.m, rng);
-        std::vector<float> y(t.n * t.m * oh * ow), scratch(exporter_rt::conv2d_scratch_size(s) + 1);
-        exporter_rt::conv2d<float>(s, x.data(), w.data(), b.data(), y.data(), scratch.data());
-        bool ok = true;
+        auto res = random_vector<float>(t.n * t.m * oh * ow, rng);
+        std::vector<float> want(t.n * t.m * oh * ow);
         for (int64_t n = 0; n < t.n; ++n)
             for (int64_t m = 0; m < t.m; ++m)
                 for (int64_t i = 0; i < oh; ++i)
@@ -79,10 +138,28 @@ static void test_conv(std::mt19937& rng) {
                                     acc += x[((n * t.c + g * cg + c) * t.h + iy) * t.w + ix] *
                                            w[((m * cg + c) * t.kh + ki) * t.kw + kj];
                                 }
-                        ok = ok && acc == y[((n * t.m + m) * oh + i) * ow + j];
+                        want[((n * t.m + m) * oh + i) * ow + j] = acc;
                     }
-        CHECK(ok, "conv2d c=%lld m=%lld k=%lldx%lld groups=%lld", (long long)t.c, (long long)t.m, (long long)t.kh,
+        std::vector<float> y(want.size());
+        exporter_rt::conv2d<float>(s, x.data(), w.data(), b.data(), y.data());
+        CHECK(y == want, "conv2d c=%lld m=%lld k=%lldx%lld groups=%lld", (long long)t.c, (long long)t.m, (long long)t.kh,
               (long long)t.kw, (long long)t.groups);
+        // pre-packed weights (each group's matrix in the A panel layout) with a residual + ReLU epilogue
+        std::vector<float> packed(exporter_rt::conv2d_packed_group_size(s) * t.groups);
+        for (int64_t g = 0; g < t.groups; ++g)
+            exporter_rt::pack_a_panels<float>(mg, kdim, w.data() + g * mg * kdim,
+                                              packed.data() + g * exporter_rt::conv2d_packed_group_size(s));
+        exporter_rt::Epilogue<float> ep;
+        ep.bias = b.data();
+        ep.residual = res.data();
+        ep.act = exporter_rt::Act::Relu;
+        for (bool use_packed : {false, true}) {
+            exporter_rt::conv2d_ex<float>(s, x.data(), use_packed ? packed.data() : w.data(), use_packed, y.data(), ep);
+            bool ok = true;
+            for (size_t e = 0; e < y.size(); ++e) ok = ok && y[e] == std::max(want[e] + res[e], 0.0f);
+            CHECK(ok, "conv2d_ex packed=%d c=%lld m=%lld groups=%lld", int(use_packed), (long long)t.c, (long long)t.m,
+                  (long long)t.groups);
+        }
     }
 }
 
@@ -151,6 +228,9 @@ int main() {
     test_gemm<double>(rng);
     test_gemm<int32_t>(rng);
     test_gemm<int64_t>(rng);
+    test_gemm_ex<float>(rng);
+    test_gemm_ex<double>(rng);
+    test_gemm_ex<int32_t>(rng);
     test_conv(rng);
     test_reductions_and_softmax(rng);
     test_movement();

@@ -28,19 +28,22 @@ class MatMul(OpDef):
 
     def emit(self, node, cg):
         a, b = node.inputs
-        out = node.outputs[0]
+        out = cg.result(node)
         sa = [1] + a.shape if a.rank == 1 else a.shape
         sb = b.shape + [1] if b.rank == 1 else b.shape
         m, k, n = sa[-2], sa[-1], sb[-1]
         batch = broadcast_shapes(sa[:-2], sb[:-2])
-        packed = b.data is not None and (len(sb) == 2 or D.prod(sb[:-2]) == 1)
+        single_b = len(sb) == 2 or D.prod(sb[:-2]) == 1
+        packed = b.data is not None and single_b
         b_var = cg.constant(pack_panels(b.data.reshape(sb[-2], sb[-1])), f"{b.name}_packed") if packed else cg.var(b)
-        step = {"template": "matmul", "a": cg.var(a), "b": b_var, "packed": packed, "c": cg.var(out), "ctype": cg.ctype(out.dtype),
-                "k": cg.dim(k), "n": cg.dim(n)}
-        if len(sb) == 2 or D.prod(sb[:-2]) == 1:
+        step = {"template": "matmul", "a": cg.var(a), "a_rs": cg.dim(k), "a_cs": "1", "b": b_var, "b_rs": cg.dim(n),
+                "b_cs": "1", "packed": packed, "c": cg.var(out), "ctype": cg.ctype(out.dtype), "k": cg.dim(k),
+                "n": cg.dim(n), "epilogue": cg.epilogue(node, per_row=False)}
+        step["flops"] = f"2.0 * {cg.dim(D.prod(batch + [m]) if not single_b else D.mul(D.prod(sa[:-2]), m))} * {cg.dim(n)} * {cg.dim(k)}"
+        if single_b:
             # B is one matrix: fold A's batch dims into M, a single GEMM
             return [dict(step, m=cg.dim(D.mul(D.prod(sa[:-2]), m)), batch=None)]
-        # batched: per batch index, offsets of A and B under broadcasting
+        # batched (attention's products): per batch index, offsets of A and B under broadcasting
         rank = len(batch)
         pa = [1] * (rank - len(sa[:-2])) + sa[:-2]
         pb = [1] * (rank - len(sb[:-2])) + sb[:-2]
@@ -50,15 +53,31 @@ class MatMul(OpDef):
             "b_strides": cg.dims(_broadcast_strides(pb, D.mul(k, n)))})]
 
 
+# Pre-packed operand layouts; must equal kPanelBytes / kPackRows in runtime_c/exporter_runtime.h
+# (tests/native/test_packing.py compares them and the packed bytes against the runtime's own packers).
+PANEL_BYTES = 128
+PACK_ROWS = 12
+
+
 def pack_panels(b: np.ndarray) -> np.ndarray:
-    """A constant [K, N] matrix in the layout of exporter_rt::gemm_packed: panels of 128 bytes' worth of
-    columns, each [K][width] contiguous, the last zero-padded; the GEMM then streams it."""
-    width = 128 // b.dtype.itemsize
+    """A constant [K, N] matrix in the B layout of exporter_rt::gemm_ex: panels of PANEL_BYTES' worth of
+    columns, each [K][width] contiguous, the last zero-padded; every micro-kernel reads it in place."""
+    width = PANEL_BYTES // b.dtype.itemsize
     k, n = b.shape
     panels = -(-n // width)
     padded = np.zeros((k, panels * width), b.dtype)
     padded[:, :n] = b
     return np.ascontiguousarray(padded.reshape(k, panels, width).transpose(1, 0, 2))
+
+
+def pack_rows(a: np.ndarray) -> np.ndarray:
+    """A constant [M, K] matrix in the A layout (convolution weights): panels of PACK_ROWS rows, each
+    [K][PACK_ROWS] contiguous, the last zero-padded."""
+    m, k = a.shape
+    panels = -(-m // PACK_ROWS)
+    padded = np.zeros((panels * PACK_ROWS, k), a.dtype)
+    padded[:m] = a
+    return np.ascontiguousarray(padded.reshape(panels, PACK_ROWS, k).transpose(0, 2, 1))
 
 
 def _broadcast_strides(shape, block):
@@ -82,50 +101,40 @@ class Gemm(OpDef):
         n = b.shape[0] if node.attr("transB", 0) else b.shape[1]
         return [(a.dtype, [m, n])]
 
-    def scratch(self, node):
-        a, b = node.inputs[:2]
-        size = 0
-        if node.attr("transA", 0) and a.data is None:
-            size = D.add(size, a.numel)
-        if node.attr("transB", 0) and b.data is None:
-            size = D.add(size, b.numel)
-        return size
-
     def emit(self, node, cg):
         a, b = node.inputs[:2]
         c = node.input(2)
-        out = node.outputs[0]
-        m, n = out.shape
-        k = a.shape[0] if node.attr("transA", 0) else a.shape[1]
-        operands, scratch_used = [], 0
-        steps = []
+        out = cg.result(node)
+        m, n = node.outputs[0].shape
+        trans_a, trans_b = node.attr("transA", 0), node.attr("transB", 0)
+        k = a.shape[0] if trans_a else a.shape[1]
         packed = b.data is not None
-        for value, transposed in ((a, node.attr("transA", 0)), (b, node.attr("transB", 0))):
-            if value is b and packed:
-                operands.append(cg.constant(pack_panels(value.data.T if transposed else value.data), f"{value.name}_packed"))
-            elif not transposed:
-                operands.append(cg.var(value))
-            elif value.data is not None:
-                operands.append(cg.constant(value.data.T, f"{value.name}_T"))
-            else:
-                dst = f"({cg.scratch_var(node)} + {cg.dim(scratch_used)})"
-                steps.append({"template": "transpose", "src": cg.var(value), "dst": dst, "ctype": cg.ctype(value.dtype),
-                              "rank": 2, "shape": cg.dims(value.shape), "perm": [1, 0]})
-                operands.append(dst)
-                scratch_used = D.add(scratch_used, value.numel)
+        # transposed operands are read through their strides: no copy
+        a_rs, a_cs = ("1", cg.dim(m)) if trans_a else (cg.dim(k), "1")
+        if packed:
+            b_var, b_rs, b_cs = cg.constant(pack_panels(b.data.T if trans_b else b.data), f"{b.name}_packed"), "0", "0"
+        else:
+            b_var = cg.var(b)
+            b_rs, b_cs = ("1", cg.dim(k)) if trans_b else (cg.dim(n), "1")
+        from .elementwise import literal
         alpha, beta = float(node.attr("alpha", 1.0)), float(node.attr("beta", 1.0))
-        bias = None
+        epilogue = cg.epilogue(node, per_row=False)
+        if alpha != 1.0:
+            epilogue["alpha"] = literal(alpha, out.dtype)
         if c is not None and beta != 0.0:
             cs = [1] * (2 - c.rank) + c.shape
-            bias = {"var": cg.var(c), "row_stride": "0" if cs[0] == 1 else cg.dim(cs[1]),
-                    "col_stride": "0" if cs[1] == 1 else "1"}
-        from .elementwise import literal
-        steps.append({"template": "matmul", "a": operands[0], "b": operands[1], "c": cg.var(out),
-                      "ctype": cg.ctype(out.dtype), "m": cg.dim(m), "k": cg.dim(k), "n": cg.dim(n), "batch": None,
-                      "packed": packed,
-                      "alpha": None if alpha == 1.0 else literal(alpha, out.dtype), "bias": bias,
-                      "beta": None if beta == 1.0 else literal(beta, out.dtype)})
-        return steps
+            epilogue["bias"] = {"var": cg.var(c), "rs": "0" if _is_one(cs[0]) else cg.dim(cs[1]),
+                                "cs": "0" if _is_one(cs[1]) else "1"}
+            if beta != 1.0:
+                epilogue["beta"] = literal(beta, out.dtype)
+        return [{"template": "matmul", "a": cg.var(a), "a_rs": a_rs, "a_cs": a_cs, "b": b_var, "b_rs": b_rs,
+                 "b_cs": b_cs, "packed": packed, "c": cg.var(out), "ctype": cg.ctype(out.dtype), "m": cg.dim(m),
+                 "k": cg.dim(k), "n": cg.dim(n), "batch": None, "epilogue": epilogue,
+                 "flops": f"2.0 * {cg.dim(m)} * {cg.dim(n)} * {cg.dim(k)}"}]
+
+
+def _is_one(d):
+    return not isinstance(d, D.Sym) and d == 1
 
 
 @register

@@ -68,20 +68,34 @@ class Conv(Windowed):
         return {"n": x.shape[0], "c": x.shape[1], "h": h, "w": wd, "m": w.shape[0], "kh": kh, "kw": kw, "oh": oh,
                 "ow": ow, "sh": sh, "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl, "groups": node.attr("group", 1)}
 
-    def scratch(self, node):
-        s = self._shape(node, None)
-        pointwise = s["kh"] == s["kw"] == s["sh"] == s["sw"] == 1 and s["pt"] == s["pl"] == 0
-        if pointwise:
-            return 0
-        return D.prod([s["c"] // s["groups"] if not isinstance(s["c"], D.Sym) else D.floordiv(s["c"], s["groups"]),
-                       s["kh"], s["kw"], s["oh"], s["ow"]])
-
     def emit(self, node, cg):
+        import numpy as np
+        from .linalg import pack_rows
         x, w = node.inputs[:2]
         bias = node.input(2)
-        return [{"template": "conv", "x": cg.var(x), "w": cg.var(w), "bias": cg.var(bias) if bias else "nullptr",
-                 "y": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype), "scratch": cg.scratch_var(node),
-                 "shape": {k: cg.dim(v) for k, v in self._shape(node, cg).items()}}]
+        shape = self._shape(node, cg)
+        groups = shape["groups"]
+        epilogue = cg.epilogue(node, per_row=True)
+        plan = cg.fused.get(node)
+        bias_var = cg.var(bias) if bias is not None else None
+        if plan and plan["bias"] is not None:  # a following per-channel Add joins the conv's own bias
+            extra = plan["bias"].data.reshape(-1).astype(x.dtype)
+            total = np.broadcast_to(extra, (w.shape[0],)) + (bias.data if bias is not None else 0)
+            bias_var = cg.constant(np.ascontiguousarray(total, x.dtype), f"{node.name}_bias")
+        if bias_var:
+            epilogue["bias"] = {"var": bias_var, "rs": "1", "cs": "0"}
+        # constant weights are stored in the GEMM's A layout (per group); depthwise ones stay as they are
+        packed = w.data is not None and not (w.shape[1] == 1 and groups > 1)
+        if packed:
+            mg = w.shape[0] // groups
+            per_group = w.data.reshape(groups, mg, -1)
+            w_var = cg.constant(np.concatenate([pack_rows(g).reshape(-1) for g in per_group]), f"{w.name}_packed")
+        else:
+            w_var = cg.var(w)
+        macs = D.prod([shape["n"], shape["m"], shape["oh"], shape["ow"], w.shape[1], shape["kh"], shape["kw"]])
+        return [{"template": "conv", "x": cg.var(x), "w": w_var, "packed": packed, "y": cg.var(cg.result(node)),
+                 "ctype": cg.ctype(x.dtype), "epilogue": epilogue, "flops": f"2.0 * {cg.dim(macs)}",
+                 "shape": {k: cg.dim(v) for k, v in shape.items()}}]
 
 
 @register

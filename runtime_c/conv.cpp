@@ -1,0 +1,169 @@
+// exporter runtime: 2-D convolution (NCHW). A convolution is the GEMM
+//   y[n, group's channels, pixels] = W_g [mg, cg*kh*kw] @ im2col(x_n,g) [cg*kh*kw, oh*ow]
+// with the weights as A (pre-packed at export time) and the im2col matrix as B, which is never
+// materialised: the driver asks for one [KC x NC] block at a time and Im2colB packs it from x straight
+// into NR-column micro-panels (the block stays in L2). 1x1 stride-1 unpadded convolutions read x as a
+// plain strided B. One input channel per group (depthwise) runs a direct sliding-window kernel.
+#include "gemm_driver.h"
+
+namespace exporter_rt {
+
+namespace {
+
+bool is_pointwise(const Conv2dShape& s) {
+    return s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.pt == 0 && s.pl == 0 && s.oh == s.h && s.ow == s.w;
+}
+
+template <typename T> struct Im2colB {
+    static constexpr int64_t rs = 0;
+    const T* direct() const { return nullptr; }  // always packed: the columns do not exist in memory
+    const T* x;  // this image's and group's first input channel
+    const Conv2dShape* s;
+    // Out of line: inlined into the driver it competes with the tile loops for registers. One micro-panel
+    // (NR output pixels) at a time: each pixel's input position for tap (0, 0) is computed once, then every
+    // row k of the panel is NR bounds-checked loads (vectorised as masked gathers), or a plain copy when
+    // the NR pixels are consecutive input columns well inside the image.
+    __attribute__((noinline)) void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) const {
+        constexpr int NR = detail::tile_nr<T>();
+#ifdef EXPORTER_GEMM_AVX512
+        constexpr bool kGather = std::is_same_v<T, float> && NR % 16 == 0;
+#else
+        constexpr bool kGather = false;
+#endif
+        const int32_t h = int32_t(s->h), w = int32_t(s->w), ow = int32_t(s->ow);
+        const int64_t plane = s->h * s->w;
+        alignas(64) int32_t ybase[NR], xbase[NR];
+        for (int64_t p = 0; p * NR < nc; ++p) {
+            for (int u = 0; u < NR; ++u) {
+                const int64_t jj = p * NR + u;
+                if (jj < nc) {
+                    const int32_t pix = int32_t(j0 + jj), oy = pix / ow, ox = pix % ow;
+                    ybase[u] = oy * int32_t(s->sh) - int32_t(s->pt);
+                    xbase[u] = ox * int32_t(s->sw) - int32_t(s->pl);
+                } else {
+                    ybase[u] = -(1 << 28);  // zero padding of the last panel: never inside the image
+                    xbase[u] = 0;
+                }
+            }
+            const bool one_row = s->sw == 1 && ybase[0] == ybase[NR - 1] && xbase[NR - 1] - xbase[0] == NR - 1;
+            T* panel = dst + p * kc * NR;
+            int64_t c = k0 / (s->kh * s->kw), ki = (k0 / s->kw) % s->kh, kj = k0 % s->kw;
+            for (int64_t k = 0; k < kc; ++k) {
+                const T* in = x + c * plane;
+                const int32_t dy = int32_t(ki * s->dh), dx = int32_t(kj * s->dw);
+                T* d = panel + k * NR;
+                const int32_t iy0 = ybase[0] + dy, ix0 = xbase[0] + dx;
+                if (one_row && iy0 >= 0 && iy0 < h && ix0 >= 0 && ix0 + NR <= w) {
+                    const T* src = in + iy0 * w + ix0;
+                    for (int u = 0; u < NR; ++u) d[u] = src[u];
+                } else {
+                    if constexpr (kGather) {  // 16 masked gathers at a time
+#ifdef EXPORTER_GEMM_AVX512
+                        const __m512i vh = _mm512_set1_epi32(h), vw = _mm512_set1_epi32(w);
+                        const __m512i vdy = _mm512_set1_epi32(dy), vdx = _mm512_set1_epi32(dx);
+                        for (int u = 0; u < NR; u += 16) {
+                            const __m512i iy = _mm512_add_epi32(_mm512_load_si512(ybase + u), vdy);
+                            const __m512i ix = _mm512_add_epi32(_mm512_load_si512(xbase + u), vdx);
+                            const __mmask16 inside = _mm512_cmplt_epu32_mask(iy, vh) & _mm512_cmplt_epu32_mask(ix, vw);
+                            const __m512i at = _mm512_add_epi32(_mm512_mullo_epi32(iy, vw), ix);
+                            _mm512_storeu_ps(d + u, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), inside, at, in, 4));
+                        }
+#endif
+                    } else {
+                        for (int u = 0; u < NR; ++u) {
+                            const int32_t iy = ybase[u] + dy, ix = xbase[u] + dx;
+                            const bool inside = uint32_t(iy) < uint32_t(h) && uint32_t(ix) < uint32_t(w);
+                            d[u] = inside ? in[inside ? iy * w + ix : 0] : T(0);
+                        }
+                    }
+                }
+                if (++kj == s->kw) {
+                    kj = 0;
+                    if (++ki == s->kh) { ki = 0; ++c; }
+                }
+            }
+        }
+    }
+};
+
+// One input channel per group: y[n, m] = sum over the window of x[n, m / mg] * w[m] (mg = multiplier).
+template <typename T>
+void depthwise(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilogue<T>& ep) {
+    const int64_t mg = s.m / s.groups, plane = s.oh * s.ow, taps = s.kh * s.kw;
+    const bool parallel = s.n * s.m * plane * taps >= detail::kGemmParallelWork;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t nm = 0; nm < s.n * s.m; ++nm) {
+        const int64_t n = nm / s.m, m = nm % s.m;
+        const T* in = x + (n * s.c + m / mg) * s.h * s.w;
+        const T* wm = w + m * taps;
+        T* out = y + nm * plane;
+        for (int64_t oy = 0; oy < s.oh; ++oy) {
+            T* row = out + oy * s.ow;
+            for (int64_t ox = 0; ox < s.ow; ++ox) row[ox] = T(0);
+            for (int64_t ki = 0; ki < s.kh; ++ki) {
+                const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
+                if (iy < 0 || iy >= s.h) continue;
+                const T* src = in + iy * s.w;
+                for (int64_t kj = 0; kj < s.kw; ++kj) {
+                    const T wv = wm[ki * s.kw + kj];
+                    const int64_t ix0 = kj * s.dw - s.pl;
+                    // output columns whose input column is inside the image: no bounds test in the loop
+                    const int64_t lo = ix0 >= 0 ? 0 : (-ix0 + s.sw - 1) / s.sw;
+                    const int64_t hi = s.w - ix0 <= 0 ? 0 : std::min(s.ow, (s.w - ix0 + s.sw - 1) / s.sw);
+                    if (s.sw == 1)
+                        for (int64_t ox = lo; ox < hi; ++ox) row[ox] += wv * src[ox + ix0];
+                    else
+                        for (int64_t ox = lo; ox < hi; ++ox) row[ox] += wv * src[ox * s.sw + ix0];
+                }
+            }
+        }
+        if (!detail::epilogue_empty(ep)) {
+            Epilogue<T> e = ep;
+            if (e.residual) e.residual += n * s.m * plane;
+            e.ldr = plane;
+            e.bias_rs = 1;
+            e.bias_cs = 0;
+            detail::apply_epilogue(e, out, plane, m, 0, 1, plane);
+        }
+    }
+}
+
+}  // namespace
+
+template <typename T>
+void conv2d_ex(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y, const Epilogue<T>& ep) {
+    const int64_t cg = s.c / s.groups, mg = s.m / s.groups, plane = s.oh * s.ow, kdim = cg * s.kh * s.kw;
+    if (cg == 1 && !w_packed && s.groups > 1) return depthwise(s, x, w, y, ep);
+    const bool pointwise = is_pointwise(s);
+    for (int64_t n = 0; n < s.n; ++n) {
+        for (int64_t g = 0; g < s.groups; ++g) {
+            const T* xin = x + (n * s.c + g * cg) * s.h * s.w;
+            T* out = y + (n * s.m + g * mg) * plane;
+            Epilogue<T> e = ep;
+            e.accumulate = false;
+            if (e.bias) { e.bias += g * mg; e.bias_rs = 1; e.bias_cs = 0; }
+            if (e.residual) { e.residual += (n * s.m + g * mg) * plane; e.ldr = plane; }
+            const detail::AOperand<T> a = w_packed ? detail::AOperand<T>{w + g * conv2d_packed_group_size(s), 0, 0, true}
+                                                   : detail::AOperand<T>{w + g * mg * kdim, kdim, 1, false};
+            if (pointwise)
+                detail::gemm_run(mg, plane, kdim, a, static_cast<const T*>(nullptr), detail::StridedB<T>{xin, plane, 1},
+                                 out, plane, e);
+            else
+                detail::gemm_run(mg, plane, kdim, a, static_cast<const T*>(nullptr), Im2colB<T>{xin, &s}, out, plane, e);
+        }
+    }
+}
+
+template <typename T>
+void conv2d(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+    Epilogue<T> ep;
+    ep.bias = bias;
+    conv2d_ex<T>(s, x, w, false, y, ep);
+}
+
+template void conv2d_ex<float>(const Conv2dShape&, const float*, const float*, bool, float*, const Epilogue<float>&);
+template void conv2d_ex<double>(const Conv2dShape&, const double*, const double*, bool, double*, const Epilogue<double>&);
+template void conv2d<float>(const Conv2dShape&, const float*, const float*, const float*, float*);
+template void conv2d<double>(const Conv2dShape&, const double*, const double*, const double*, double*);
+
+}  // namespace exporter_rt

@@ -1,0 +1,59 @@
+// exporter runtime: matrix products. The packed GEMM itself is in gemm_driver.h (shared with conv.cpp).
+#include "gemm_driver.h"
+
+namespace exporter_rt {
+
+const char* gemm_isa() { return EXPORTER_GEMM_ISA; }
+
+template <typename T>
+void gemm_ex(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa, bool a_packed, const T* B,
+             int64_t rsb, int64_t csb, bool b_packed, T* C, int64_t ldc, const Epilogue<T>& ep) {
+    const detail::AOperand<T> a{A, rsa, csa, a_packed};
+    const detail::StridedB<T> b{B, rsb, csb};
+    detail::gemm_run(M, N, K, a, b_packed ? B : nullptr, b, C, ldc, ep);
+}
+
+template <typename T>
+void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
+          bool accumulate) {
+    Epilogue<T> ep;
+    ep.accumulate = accumulate;
+    gemm_ex<T>(M, N, K, A, lda, 1, false, B, ldb, 1, false, C, ldc, ep);
+}
+
+template <typename T>
+void gemm_packed(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* packed_B, T* C, int64_t ldc,
+                 bool accumulate) {
+    Epilogue<T> ep;
+    ep.accumulate = accumulate;
+    gemm_ex<T>(M, N, K, A, lda, 1, false, packed_B, 0, 0, true, C, ldc, ep);
+}
+
+template <typename T> void pack_b_panels(int64_t K, int64_t N, const T* B, T* packed) {
+    const int64_t W = panel_width<T>();
+    for (int64_t p = 0; p * W < N; ++p)
+        for (int64_t k = 0; k < K; ++k)
+            for (int64_t j = 0; j < W; ++j)
+                packed[(p * K + k) * W + j] = p * W + j < N ? B[k * N + p * W + j] : T(0);
+}
+
+template <typename T> void pack_a_panels(int64_t M, int64_t K, const T* A, T* packed) {
+    for (int64_t p = 0; p * kPackRows < M; ++p)
+        for (int64_t k = 0; k < K; ++k)
+            for (int64_t r = 0; r < kPackRows; ++r)
+                packed[(p * K + k) * kPackRows + r] = p * kPackRows + r < M ? A[(p * kPackRows + r) * K + k] : T(0);
+}
+
+#define INSTANTIATE_GEMM(T)                                                                                    \
+    template void gemm_ex<T>(int64_t, int64_t, int64_t, const T*, int64_t, int64_t, bool, const T*, int64_t,  \
+                             int64_t, bool, T*, int64_t, const Epilogue<T>&);                                 \
+    template void gemm<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*, int64_t, T*, int64_t, bool); \
+    template void gemm_packed<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*, T*, int64_t, bool);   \
+    template void pack_b_panels<T>(int64_t, int64_t, const T*, T*);                                            \
+    template void pack_a_panels<T>(int64_t, int64_t, const T*, T*);
+INSTANTIATE_GEMM(float)
+INSTANTIATE_GEMM(double)
+INSTANTIATE_GEMM(int32_t)
+INSTANTIATE_GEMM(int64_t)
+
+}  // namespace exporter_rt

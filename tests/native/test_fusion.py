@@ -1,0 +1,96 @@
+"""Export-time fusion: BatchNormalization folded into Conv (exporter/passes.py) and bias / residual Add /
+activation applied in the Conv, Gemm and MatMul epilogues (exporter/native/codegen.py). Each model is
+checked against ONNX Runtime on the unfused graph, and the generated code must show the fusion."""
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from exporter.native.library import load
+from exporter.native.project import render
+from exporter.passes import fold_batch_norm
+from tests.helpers import assert_same, run_onnxruntime
+
+rng = np.random.default_rng(7)
+
+
+def _model(nodes, inputs, outputs, inits):
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs],
+                              [numpy_helper.from_array(v.astype(np.float32), k) for k, v in inits.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _resnet_block():
+    """conv+BN+relu, conv+BN, a 1x1 downsample conv computed after it, residual Add, ReLU."""
+    c = 8
+    inits = {"w1": rng.standard_normal((c, 4, 3, 3)), "w2": rng.standard_normal((c, c, 3, 3)),
+             "wd": rng.standard_normal((c, 4, 1, 1)), "bd": rng.standard_normal(c)}
+    for k in ("1", "2"):
+        inits.update({f"g{k}": rng.uniform(0.5, 2, c), f"b{k}": rng.standard_normal(c),
+                      f"m{k}": rng.standard_normal(c), f"v{k}": rng.uniform(0.5, 2, c)})
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+             helper.make_node("BatchNormalization", ["c1", "g1", "b1", "m1", "v1"], ["n1"], name="bn1"),
+             helper.make_node("Relu", ["n1"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["r1", "w2"], ["c2"], pads=[1, 1, 1, 1], name="conv2"),
+             helper.make_node("BatchNormalization", ["c2", "g2", "b2", "m2", "v2"], ["n2"], epsilon=1e-3, name="bn2"),
+             helper.make_node("Conv", ["x", "wd", "bd"], ["d"], name="down"),
+             helper.make_node("Add", ["n2", "d"], ["s"], name="add"),
+             helper.make_node("Relu", ["s"], ["y"], name="relu2")]
+    return _model(nodes, [("x", [2, 4, 9, 9])], ["y"], inits)
+
+
+def test_fold_batch_norm_removes_bn_and_keeps_values():
+    model = _resnet_block()
+    folded = onnx.ModelProto.FromString(model.SerializeToString())
+    assert fold_batch_norm(folded)
+    assert [n.op_type for n in folded.graph.node].count("BatchNormalization") == 0
+    x = rng.standard_normal((2, 4, 9, 9)).astype(np.float32)
+    assert_same(run_onnxruntime(model, [x]), run_onnxruntime(folded, [x]), rtol=1e-4)
+
+
+def test_bn_not_folded_when_conv_output_is_shared():
+    model = _resnet_block()
+    model.graph.output.append(helper.make_tensor_value_info("c1", TensorProto.FLOAT, None))
+    assert fold_batch_norm(model)  # bn2 folds
+    assert [n.name for n in model.graph.node if n.op_type == "BatchNormalization"] == ["bn1"]
+
+
+def test_resnet_block_fuses_into_convolutions():
+    model = _resnet_block()
+    files, facts = render(model, "block")
+    code = files["block.cpp"]
+    # conv1(+bn1, relu1), conv2(+bn2), down(+add, relu2): three steps, no elementwise loop left
+    assert facts.steps == 3, code
+    assert code.count("conv2d_ex") == 3 and "ep.residual" in code and code.count("Act::Relu") == 2
+    x = rng.standard_normal((2, 4, 9, 9)).astype(np.float32)
+    assert_same(run_onnxruntime(model, [x]), load(model, "block")(x), rtol=1e-4)
+
+
+@pytest.mark.parametrize("act", ["Relu", "Sigmoid", "LeakyRelu", "Clip", "HardSwish"])
+def test_gemm_and_matmul_epilogues(act):
+    inits = {"w": rng.standard_normal((16, 40)), "b": rng.standard_normal(40), "wt": rng.standard_normal((24, 40)),
+             "lo": np.array(-0.5), "hi": np.array(0.7)}
+    act_inputs = ["s", "lo", "hi"] if act == "Clip" else ["s"]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["p"]), helper.make_node("Add", ["p", "b"], ["s"]),
+             helper.make_node(act, act_inputs, ["h"]),
+             helper.make_node("Gemm", ["h", "wt"], ["g"], transB=1, alpha=0.5),  # wt is [N, K]: transB
+             helper.make_node("Add", ["g", "r"], ["y"])]                        # r: a residual input
+    model = _model(nodes, [("x", [5, 16]), ("r", [5, 24])], ["y"], inits)
+    files, facts = render(model, "mm")
+    code = files["mm.cpp"]
+    assert facts.steps == 2 and f"Act::{act}" in code and "ep.residual" in code and "ep.alpha" in code, code
+    x, r = rng.standard_normal((5, 16)).astype(np.float32), rng.standard_normal((5, 24)).astype(np.float32)
+    assert_same(run_onnxruntime(model, [x, r]), load(model, "mm")(x, r), rtol=1e-4)
+
+
+def test_residual_computed_later_is_not_fused():
+    """Add(conv_a, conv_b) where conv_b runs after conv_a: only conv_b may take the Add."""
+    inits = {"wa": rng.standard_normal((4, 3, 1, 1)), "wb": rng.standard_normal((4, 3, 1, 1))}
+    nodes = [helper.make_node("Conv", ["x", "wa"], ["a"]), helper.make_node("Conv", ["x", "wb"], ["b"]),
+             helper.make_node("Add", ["a", "b"], ["y"])]
+    model = _model(nodes, [("x", [1, 3, 5, 5])], ["y"], inits)
+    files, facts = render(model, "late")
+    assert facts.steps == 2
+    x = rng.standard_normal((1, 3, 5, 5)).astype(np.float32)
+    assert_same(run_onnxruntime(model, [x]), load(model, "late")(x), rtol=1e-4)

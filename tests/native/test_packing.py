@@ -1,0 +1,51 @@
+"""The exporter writes constant GEMM operands pre-packed (exporter/native/ops/linalg.py); the runtime reads
+them in place (runtime_c/gemm_driver.h). Both sides must agree on the layout: the constants, and the bytes
+of the runtime's reference packers against the Python ones."""
+import re
+import subprocess
+
+import numpy as np
+
+from exporter.native.library import find_compiler
+from exporter.native.ops.linalg import PACK_ROWS, PANEL_BYTES, pack_panels, pack_rows
+from exporter.native.project import data_dir
+
+PROGRAM = r"""
+#include <cstdio>
+#include <vector>
+#include "exporter_runtime.h"
+template <typename T> void dump(int64_t rows, int64_t cols) {
+    std::vector<T> m(rows * cols), pb(((cols + exporter_rt::panel_width<T>() - 1) / exporter_rt::panel_width<T>())
+                                      * exporter_rt::panel_width<T>() * rows),
+        pa(((rows + exporter_rt::kPackRows - 1) / exporter_rt::kPackRows) * exporter_rt::kPackRows * cols);
+    for (int64_t i = 0; i < rows * cols; ++i) m[i] = T(i + 1);
+    exporter_rt::pack_b_panels<T>(rows, cols, m.data(), pb.data());  // m as B [K=rows, N=cols]
+    exporter_rt::pack_a_panels<T>(rows, cols, m.data(), pa.data());  // m as A [M=rows, K=cols]
+    for (T v : pb) std::printf("%g ", double(v));
+    std::printf("\n");
+    for (T v : pa) std::printf("%g ", double(v));
+    std::printf("\n");
+}
+int main() { dump<float>(13, 37); dump<double>(5, 17); return 0; }
+"""
+
+
+def test_layout_constants_match_the_runtime():
+    header = (data_dir("runtime_c") / "exporter_runtime.h").read_text()
+    assert int(re.search(r"constexpr int kPanelBytes = (\d+);", header).group(1)) == PANEL_BYTES
+    assert int(re.search(r"constexpr int kPackRows = (\d+);", header).group(1)) == PACK_ROWS
+
+
+def test_packed_bytes_match_the_runtime(tmp_path):
+    runtime = data_dir("runtime_c")
+    src = tmp_path / "pack.cpp"
+    src.write_text(PROGRAM)
+    exe = tmp_path / "pack"
+    subprocess.run([find_compiler(), "-std=c++17", "-O1", "-I", str(runtime), str(src), str(runtime / "gemm.cpp"),
+                    "-o", str(exe)], check=True, capture_output=True)
+    lines = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.splitlines()
+    for (rows, cols, dtype), (b_line, a_line) in zip([(13, 37, np.float32), (5, 17, np.float64)],
+                                                     [lines[0:2], lines[2:4]]):
+        m = np.arange(1, rows * cols + 1, dtype=dtype).reshape(rows, cols)
+        np.testing.assert_array_equal(np.array(b_line.split(), dtype), pack_panels(m).reshape(-1))
+        np.testing.assert_array_equal(np.array(a_line.split(), dtype), pack_rows(m).reshape(-1))
