@@ -54,6 +54,7 @@ class Project:
     nodes: int
     steps: int
     dims: list
+    signature: dict | None = None  # {"inputs"/"outputs": [{"name", "dtype", "shape"}]}, dims simplified
 
     def summary(self) -> str:
         dyn = f", dynamic dims {', '.join(self.dims)} (arena at example sizes)" if self.dims else ""
@@ -92,11 +93,10 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
         weights.extend(np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes())
         constants.append({"var": var, "ctype": cg.ctype(array.dtype), "offset": offset})
     dim_index = {D.cpp_dim_name(d): i for i, d in enumerate(graph.dim_names)}
-    dim_label = {D.cpp_dim_name(d): d for d in graph.dim_names}
 
     def signature(value, var):
         return {"name": _c_text(value.name), "file": f"output_{graph.outputs.index(value)}.npy" if value.is_output else None,
-                "shape_text": ", ".join(dim_label.get(D.cpp(d), D.cpp(d)).replace('"', "'") for d in value.shape),
+                "shape_text": ", ".join(D.text(d).replace('"', "'") for d in value.shape),
                 "var": var, "ctype": cg.ctype(value.dtype), "dtype": value.dtype.name,
                 "rank": value.rank, "shape": cg.dims(value.shape),
                 "dim_refs": [dim_index.get(d.cpp, -1) if isinstance(d, D.Sym) else -1
@@ -131,7 +131,11 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
     for f in RUNTIME_FILES:
         files[f"runtime/{f}"] = (runtime / f).read_text()
     facts = Project("", name, int(D.evaluate(total, env_dims)), len(weights), len(graph.nodes), len(cg.steps),
-                    list(graph.dim_names))
+                    list(graph.dim_names), {
+                        side: [{"name": v.name, "dtype": v.dtype.name,
+                                "shape": tuple(D.text(d) if isinstance(d, D.Sym) else int(d) for d in v.shape)}
+                               for v in values]
+                        for side, values in (("inputs", graph.inputs), ("outputs", graph.outputs))})
     return files, facts
 
 
