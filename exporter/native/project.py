@@ -7,6 +7,7 @@ builds it and places the program where the user asked.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -118,8 +119,11 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
     }
     env = _environment()
     ops = {t: env.get_template(f"ops/{t}.j2").module for t in STEP_TEMPLATES}
+    header = env.get_template("model.h.j2").render(**data)
+    # the C API as declared in the header: the only symbols the shared library exports
+    data["api"] = sorted(set(re.findall(rf"\b({re.escape(name)}_\w+)\s*\(", header)))
     files = {
-        f"{name}.h": env.get_template("model.h.j2").render(**data),
+        f"{name}.h": header,
         f"{name}.cpp": env.get_template("model.cpp.j2").render(ops=ops, **data),
         "main.cpp": env.get_template("main.cpp.j2").render(**data),
         "CMakeLists.txt": env.get_template("CMakeLists.txt.j2").render(**data),
