@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from .progress import Progress
 from .errors import ExporterError
 
 TOLERANCES = {"float32": (1e-4, 1e-5), "float64": (1e-9, 1e-12)}
@@ -180,12 +181,15 @@ def run_check(args) -> int:
     out_names = [o.name for o in model.graph.output]
     table: dict = {name: {} for name in out_names}
     failed_backends = {}
-    for inputs in samples:
+    bar = Progress("checking", total=len(samples) * len(wanted))
+    for k, inputs in enumerate(samples):
+        bar.advance(f"input set {k + 1}/{len(samples)}: {reference}")
         with np.errstate(all="ignore"):
             ref = runners[reference](inputs)
         for b in wanted:
             if b == reference or b in failed_backends:
                 continue
+            bar.advance(f"input set {k + 1}/{len(samples)}: {b}")
             try:
                 outs = runners[b](inputs)
             except Exception as exc:  # noqa: BLE001 (reported in the table, e.g. an ORT kernel gap)
@@ -194,6 +198,7 @@ def run_check(args) -> int:
             for name, e, a in zip(out_names, ref, outs):
                 table[name][b] = _merge(table[name].get(b), compare(e, a, args.rtol, args.atol))
 
+    bar.close()
     ok = not failed_backends or all("NOT_IMPLEMENTED" in why for why in failed_backends.values())
     lines = [f"exporter check {args.model}: {len(samples)} input set(s)"
              + (f" (example + {len(samples) - 1} random; dynamic {', '.join(dims)} varied)" if len(samples) > 1 else "")
