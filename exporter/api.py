@@ -107,7 +107,10 @@ def export(fn_or_onnx, example_inputs=None, *, to: str = "onnx", path: str | Non
             raise ExporterError("example_inputs and dynamic_axes apply to functions, not ONNX models")
         model = load_model(source) if isinstance(source, str) else source
     else:
-        fn = getattr(source, "__wrapped__", source) if hasattr(source, "traces") else source
+        hybrid = hasattr(source, "traces")
+        fn = source.__wrapped__ if hybrid else source
+        if hybrid and dynamic_axes is None:
+            dynamic_axes = source.dynamic_axes or None
         if example_inputs is None:
             latest = getattr(source, "model", None)  # a hybridized function that has run: its latest form
             if latest is None:
