@@ -78,14 +78,14 @@ def measure(cmd, cwd):
         return wall, int(f.read().split()[-1]) / 1024
 
 
-def inference_seconds(exe, cwd):
-    """The program's own best time per inference (--repeat), to separate start-up from compute."""
-    err = subprocess.run([exe, "--threads", "2", "--repeat", "5", "x.npy"], cwd=cwd, capture_output=True,
-                         text=True, check=True).stderr
-    best = re.search(r"best ([0-9.]+) ?(ms|us|s)", err)
-    if not best:
-        return None
-    return float(best[1]) / {"s": 1, "ms": 1e3, "us": 1e6}[best[2]]
+def startup_seconds(exe, cwd, runs):
+    """The program's cost besides inference: 2 * wall(--repeat 1) - wall(--repeat 2), medians of `runs`
+    (a second inference in the same process costs what the first one computes, minus start-up)."""
+    def wall(repeat):
+        times = sorted(measure([exe, "--threads", "2", "--repeat", str(repeat), "x.npy"], cwd)[0] for _ in range(runs))
+        return times[len(times) // 2]
+    one, two = wall(1), wall(2)
+    return max(0.0, 2 * one - two), two - one
 
 
 ORT = """
@@ -115,7 +115,7 @@ def main():
             runs = sorted(measure(cmd, d) for _ in range(args.runs))
             results[name] = (runs[len(runs) // 2][0], max(r[1] for r in runs))
             outputs[name] = np.load(os.path.join(d, "output_0.npy"))
-        compute = inference_seconds(exe, d)
+        startup, compute = startup_seconds(exe, d, args.runs)
         ref = model(x)
         for name, out in outputs.items():
             np.testing.assert_allclose(out, ref, rtol=1e-3, atol=1e-3, err_msg=name)
@@ -124,11 +124,9 @@ def main():
     print(f"  {'':<26} {'wall time':>10} {'peak RSS':>10}")
     for name, (wall, rss) in results.items():
         print(f"  {name:<26} {wall:>8.3f} s {rss:>6.0f} MiB")
-    if compute is not None:
-        wall = results["native program"][0]
-        print(f"  of the program's {wall:.3f} s, one inference takes {compute:.3f} s (--repeat best): start-up, "
-              f"input and output {wall - compute:.3f} s")
-
+    print(f"  the program's one inference takes {compute:.3f} s; start-up, reading the input and writing the "
+          f"output {startup:.3f} s (2 x wall(--repeat 1) - wall(--repeat 2))")
+    print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 if __name__ == "__main__":
     main()
