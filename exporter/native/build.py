@@ -89,15 +89,22 @@ def run_tool(cmd, cwd, what: str, progress=False) -> None:
     bar = progress if isinstance(progress, Progress) else Progress(what, enabled=bool(progress))
     if bar is not progress:
         bar.update(0, None, "")
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="replace")
     lines = []
-    for line in proc.stdout:
-        lines.append(line.rstrip("\n"))
-        step, percent = _STEP.match(line), _PERCENT.match(line)
-        if step:
-            bar.update(int(step[1]), int(step[2]), _short(step[3]))
-        elif percent:
-            bar.update(int(percent[1]), 100, _short(percent[2]))
+    try:
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            step, percent = _STEP.match(line), _PERCENT.match(line)
+            if step:
+                bar.update(int(step[1]), int(step[2]), _short(step[3]))
+            elif percent:
+                bar.update(int(percent[1]), 100, _short(percent[2]))
+    except BaseException:  # e.g. Ctrl-C: do not leave the tool running behind us
+        proc.kill()
+        proc.wait()
+        bar.close(ok=False)
+        raise
     returncode = proc.wait()
     if bar is not progress:
         bar.close(ok=returncode == 0)
