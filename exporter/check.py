@@ -19,6 +19,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from .progress import Progress
 from .errors import ExporterError
 
 TOLERANCES = {"float32": (1e-4, 1e-5), "float64": (1e-9, 1e-12)}
@@ -312,7 +313,9 @@ def check_model(path: str, *, entry=None, inputs=None, dynamic=None, samples: in
     report = CheckReport(path, reference, [b for b in wanted if b != reference], len(sets), _sizes_tried(model, sets),
                          {o.name: {"signature": describe_value(o), "rows": {}} for o in model.graph.output},
                          tolerance_given=rtol is not None or atol is not None)
+    bar = Progress("checking", total=len(sets) * len(wanted), enabled=progress)
     for k, inputs_k in enumerate(sets):
+        bar.advance(f"input set {k + 1}/{len(sets)}: {reference}")
         try:
             ref = runners[reference](inputs_k)
         except Exception as exc:  # noqa: BLE001 (the reference's own message, e.g. ORT rejecting an input)
@@ -321,6 +324,7 @@ def check_model(path: str, *, entry=None, inputs=None, dynamic=None, samples: in
         for b in report.backends:
             if b in report.failed or b in report.skipped:
                 continue
+            bar.advance(f"input set {k + 1}/{len(sets)}: {b}")
             try:
                 outs = runners[b](inputs_k)
             except Exception as exc:  # noqa: BLE001
@@ -331,6 +335,7 @@ def check_model(path: str, *, entry=None, inputs=None, dynamic=None, samples: in
             for name, e, a in zip(report.outputs, ref, outs):
                 rows = report.outputs[name]["rows"]
                 rows[b] = _merge(rows.get(b), compare(e, a, rtol, atol))
+    bar.close()
     return report
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from . import __version__
@@ -33,11 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Trace MODEL and write it as ONNX (--to onnx), a self-contained C++17/CMake "
                                      "project (--to cpp) or a built native executable (--to exe).")
     _add_model_args(exp)
-    exp.add_argument("--to", choices=["onnx", "cpp", "exe"], default="onnx",
-                     help="onnx: an .onnx file (default <stem>.onnx); cpp: a C++ project directory "
-                          "(default <stem>_cpp/); exe: a built executable (default ./<stem>)")
-    exp.add_argument("-o", "--output", metavar="PATH", help="where to write the result")
-    exp.add_argument("--jobs", "-j", type=int, default=None, help="compiler jobs for --to exe (default: all cores)")
+    exp.add_argument("--to", choices=["onnx", "cpp", "exe", "lib"], default="onnx",
+                     help="onnx: an .onnx file (default <name>.onnx); cpp: a C++ project directory "
+                          "(default <name>_cpp/); exe: a built executable (default ./<name>); lib: a directory "
+                          "with lib<name>.a, lib<name>.so and <name>.h (default <name>_lib/)")
+    exp.add_argument("-o", "--output", metavar="PATH", help="where to write the result (missing directories are "
+                     "created)")
+    exp.add_argument("--name", metavar="NAME", help="C identifier prefixing the C API (NAME_create ...), the CMake "
+                     "targets (NAME, NAME_static, NAME_shared, exporter::NAME) and the file names (default: MODEL's "
+                     "file stem)")
+    exp.add_argument("--jobs", "-j", type=int, default=None, help="compiler jobs for --to exe/lib (default: all cores)")
     exp.set_defaults(run=_cmd_export)
 
     chk = sub.add_parser("check", help="compare NumPy eager, ONNX Runtime and the native binary",
@@ -80,36 +84,19 @@ def load_onnx_or_trace(args):
     return load_or_trace(args.model, args.entry, args.inputs, args.dynamic)
 
 
-def _stem(path: str) -> str:
-    return os.path.splitext(os.path.basename(path))[0]
-
-
 def _cmd_export(args) -> int:
-    from .onnx_io import check_output_path, save_model, summary
+    from .api import _default_name, check_name, check_path, default_path, export
     if args.to == "onnx" and is_onnx_path(args.model):
-        raise ExporterError(f"{args.model} is already ONNX; use --to cpp or --to exe")
-    stem = _stem(args.model)
+        raise ExporterError(f"{args.model} is already ONNX; use --to cpp, exe or lib")
+    name = check_name(args.name) if args.name is not None else _default_name(args.model)
     # a bad output path (given or default) fails before tracing or compiling, for every target alike
-    default = {"onnx": f"{stem}.onnx", "cpp": f"{stem}_cpp", "exe": os.path.join(".", stem)}[args.to]
-    check_output_path(args.output or default, "directory" if args.to == "cpp" else "file",
-                      f"{stem}.onnx" if args.to == "onnx" else stem)
-    model, spec = load_onnx_or_trace(args)
-    if args.to == "onnx":
-        path = args.output or f"{stem}.onnx"
-        written = save_model(model, path)
-        print(f"wrote {', '.join(written)}: {summary(model, written[0])}")
-        return 0
-    from .native import build_executable, generate_project
+    check_path(args.to, args.output or default_path(args.to, name), name)
+    model, _ = load_onnx_or_trace(args)
+    result = export(model, to=args.to, path=args.output, name=name, jobs=args.jobs, progress=True)
+    print(result.message())
     if args.to == "cpp":
-        out_dir = args.output or f"{stem}_cpp"
-        project = generate_project(model, out_dir, name=stem)
-        print(f"wrote C++ project {project.directory}: {project.summary()}")
-        print(f"build it with: cmake -S {project.directory} -B {project.directory}/build -DCMAKE_BUILD_TYPE=Release "
-              f"&& cmake --build {project.directory}/build")
-        return 0
-    exe = args.output or os.path.join(".", stem)
-    project = build_executable(model, exe, name=stem, jobs=args.jobs, progress=True)
-    print(f"wrote executable {exe}: {project.summary()}")
+        d = result.paths[0]
+        print(f"build it with: cmake -S {d} -B {d}/build -DCMAKE_BUILD_TYPE=Release && cmake --build {d}/build")
     return 0
 
 

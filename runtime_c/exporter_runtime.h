@@ -137,6 +137,8 @@ void gru(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, cons
          T* y, T* yh, T* scratch);
 
 // ---- dimension helpers (mirrored in exporter/native/dims.py) ------------------------------------------
+// a / b for sizes, 0 when b is a run-time size that is 0 (a batch of 0 must not trap)
+inline int64_t dim_div(int64_t a, int64_t b) { return b != 0 ? a / b : 0; }
 inline int64_t slice_start(int64_t dim, int64_t start, int64_t step) {
     if (start < 0) start += dim;
     if (step > 0) return start < 0 ? 0 : (start > dim ? dim : start);

@@ -8,6 +8,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.installed-$(cat pyproject.toml | cksum | cut -d' ' -f1)
 if [ ! -f "$stamp" ]; then
+  echo "setup: installing exporter with NumPy, ONNX, ONNX Runtime, Jinja2, CMake and pytest into .venv"
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e '.[test]'
   rm -f .venv/.installed-*

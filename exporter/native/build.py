@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import onnx
 
 from ..errors import BuildError
+from ..progress import Progress
 from .project import Project, render, write_files
 
 BUILD_TYPE = "Release"
@@ -233,26 +235,42 @@ def _generator() -> list[str]:
     return ["-G", "Ninja"] if os.path.isfile(ninja) and os.access(ninja, os.X_OK) else []
 
 
-def run_tool(cmd, cwd, what: str, progress: bool = False) -> None:
+_STEP = re.compile(r"^\[\s*(\d+)/(\d+)\]\s*(.*)")     # ninja: [3/12] Building CXX object ...
+_PERCENT = re.compile(r"^\[\s*(\d+)%\]\s*(.*)")          # make:  [ 45%] Building CXX object ...
+
+
+def run_tool(cmd, cwd, what: str, progress=False) -> None:
     """Run a compiler or CMake; on failure raise BuildError with the tool's own error lines.
+    With `progress` (True or a Progress), the tool's step counts are shown as they come.
 
     The tool runs in its own process group: if this process is interrupted (Ctrl-C, SIGTERM via the CLI,
     any exception), the whole group - cmake, the build tool and every compiler it started - is ended
     before the exception goes on, so no orphaned compiler keeps writing into the cache."""
-    if progress:
-        print(f"  {what}...", file=sys.stderr, flush=True)
+    bar = progress if isinstance(progress, Progress) else Progress(what, enabled=bool(progress))
+    if bar is not progress:
+        bar.update(0, None, "")
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+                            errors="replace", start_new_session=True)
+    lines = []
     try:
-        output, _ = proc.communicate()
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            step, percent = _STEP.match(line), _PERCENT.match(line)
+            if step:
+                bar.update(int(step[1]), int(step[2]), _short(step[3]))
+            elif percent:
+                bar.update(int(percent[1]), 100, _short(percent[2]))
+        returncode = proc.wait()
     except BaseException:
         _end_group(proc)
+        bar.close(ok=False)
         raise
-    if proc.returncode != 0:
-        lines = output.strip().splitlines()
+    if bar is not progress:
+        bar.close(ok=returncode == 0)
+    if returncode != 0:
         errors = [ln for ln in lines if "error" in ln.lower()]
         shown = "\n".join((errors or lines)[-25:])
-        raise BuildError(f"{what} failed (exit {proc.returncode}) in {cwd}:\n{shown}\n"
+        raise BuildError(f"{what} failed (exit {returncode}) in {cwd}:\n{shown}\n"
                          f"(full command: {' '.join(cmd)})")
 
 
@@ -290,6 +308,14 @@ def _signal_group(proc: subprocess.Popen) -> None:
         time.sleep(0.2)
 
 
+def _short(step: str) -> str:
+    """'Building CXX object CMakeFiles/m.dir/runtime/kernels.cpp.o' -> 'kernels.cpp'."""
+    words = step.split()
+    target = words[-1] if words else ""
+    name = os.path.basename(target)
+    return name[:-2] if name.endswith(".o") else name or step
+
+
 def build(model: onnx.ModelProto, name: str = "model", *, jobs: int | None = None, progress: bool = False,
           portable: bool = False, example_dims: dict | None = None) -> Build:
     """Generate and compile `model`; returns paths inside the build cache."""
@@ -319,12 +345,11 @@ def build(model: onnx.ModelProto, name: str = "model", *, jobs: int | None = Non
         write_files(files, directory)
         cmake = find_cmake()
         jobs = jobs or os.cpu_count() or 2
-        if progress:
-            print(f"building {facts.name} ({facts.steps} steps) with {os.path.basename(cmake)}:", file=sys.stderr)
         run_tool([cmake, "-S", directory, "-B", build_dir, f"-DCMAKE_BUILD_TYPE={BUILD_TYPE}",
               f"-DEXPORTER_NATIVE_ARCH={'OFF' if portable else 'ON'}"] + _generator(),
-             directory, "configuring with CMake", progress)
-        run_tool([cmake, "--build", build_dir, "--parallel", str(jobs)], directory, "compiling", progress)
+             directory, f"configuring {facts.name} with CMake", progress)
+        run_tool([cmake, "--build", build_dir, "--parallel", str(jobs)], directory,
+                 f"compiling {facts.name} ({facts.steps} generated steps)", progress)
         with open(done + ".tmp", "w") as f:  # the entry is trusted only once this marker exists
             f.write("ok\n")
         os.replace(done + ".tmp", done)

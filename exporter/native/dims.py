@@ -1,21 +1,57 @@
-"""Dimensions for the native backend: a dimension is a Python int (static) or a `Sym`, a C++ expression
-over the model's dynamic dimensions that can also be evaluated in Python for given sizes."""
+"""Dimensions for the native backend: a dimension is a Python int (static) or a `Sym`, a small expression
+tree over the model's dynamic dimensions. Syms are kept in a canonical, simplified form (constants folded,
+sums and products flattened with like terms collected, `x * a / x -> a`, a full-range slice_len -> the dim)
+and are rendered only when asked: as C++ (`D.cpp`) or as text for people (`D.text`, with the user's names).
+
+>>> b = Sym.var("batch")
+>>> D_ = (((b * 16) * 4) * 4) // b
+>>> D_
+256
+>>> cpp(call("slice_len", [b, 0, 2**62 - 1, 1], slice_len)), text(b * 2 + 1)
+('d_batch', '2 * batch + 1')
+"""
 from __future__ import annotations
 
 import re
 
+# Sizes the tracer uses for "to the end" (ONNX Slice ends such as INT64_MAX): any value this large is
+# past the end of every real dimension.
+_HUGE = 2 ** 31 - 1
+
 
 class Sym:
-    """A symbolic dimension: `cpp` is its C++ expression, `fn(env)` its value for concrete dim sizes."""
+    """A symbolic dimension. Build them with `Sym.var(name)`, arithmetic (+ - * //), `maximum` and `call`;
+    `cpp` is the C++ expression, `fn(env)` the value for concrete sizes ({dim name: int}).
 
-    __slots__ = ("cpp", "fn")
+    Nodes: var(name) | add(const, ((coef, monomial), ...)) | mul(coef, (factor, ...)) | div(a, b) |
+    max(a, b) | call(func, args, pyfn) | opaque(cpp, fn) (the old `Sym(cpp, fn)` constructor)."""
+
+    __slots__ = ("op", "args", "key", "_cpp", "_fn")
 
     def __init__(self, cpp: str, fn):
-        self.cpp, self.fn = cpp, fn
+        # kept for callers that build a Sym from ready C++ text and a Python mirror
+        self.op, self.args, self.key = "opaque", (cpp, fn), f"opaque({cpp})"
+        self._cpp, self._fn = cpp, fn
+
+    @classmethod
+    def _node(cls, op: str, args: tuple, key: str) -> "Sym":
+        s = cls.__new__(cls)
+        s.op, s.args, s.key, s._cpp, s._fn = op, args, key, None, None
+        return s
 
     @staticmethod
     def var(name: str) -> "Sym":
-        return Sym(cpp_dim_name(name), lambda env, n=name: env[n])
+        return Sym._node("var", (str(name),), f"var({name})")
+
+    @property
+    def cpp(self) -> str:
+        if self._cpp is None:
+            self._cpp = _render(self, cpp_dim_name, "exporter_rt::", "std::max<int64_t>")
+        return self._cpp
+
+    @property
+    def fn(self):
+        return lambda env: evaluate(self, env)
 
     def __repr__(self):
         return f"Sym({self.cpp})"
@@ -29,6 +65,7 @@ class Sym:
     def __rmul__(self, o): return mul(o, self)
     def __floordiv__(self, o): return floordiv(self, o)
     def __rfloordiv__(self, o): return floordiv(o, self)
+    def __neg__(self): return mul(-1, self)
 
 
 Dim = int | Sym
@@ -49,13 +86,39 @@ def cpp(d) -> str:
     return d.cpp if isinstance(d, Sym) else str(int(d))
 
 
+def text(d) -> str:
+    """A dimension as people read it: the user's dim names, no C++ namespaces (`2 * batch`)."""
+    return _render(d, str, "", "max", huge="inf") if isinstance(d, Sym) else str(int(d))
+
+
 def evaluate(d, env) -> int:
-    return d.fn(env) if isinstance(d, Sym) else int(d)
+    """The value of `d` for concrete sizes `env` ({dim name: int})."""
+    if not isinstance(d, Sym):
+        return int(d)
+    op, args = d.op, d.args
+    if op == "var":
+        return env[args[0]]
+    if op == "add":
+        return args[0] + sum(c * evaluate(m, env) for c, m in args[1])
+    if op == "mul":
+        result = args[0]
+        for f in args[1]:
+            result *= evaluate(f, env)
+        return result
+    if op == "div":
+        y = evaluate(args[1], env)
+        return evaluate(args[0], env) // y if y else 0
+    if op == "max":
+        return max(evaluate(args[0], env), evaluate(args[1], env))
+    if op == "call":
+        return args[2](*[evaluate(a, env) for a in args[1]])
+    return args[1](env)  # opaque
 
 
 def same(a, b) -> bool:
+    """True when a and b are the same dimension (for Syms: the same canonical expression)."""
     if isinstance(a, Sym) or isinstance(b, Sym):
-        return isinstance(a, Sym) and isinstance(b, Sym) and a.cpp == b.cpp
+        return isinstance(a, Sym) and isinstance(b, Sym) and a.key == b.key
     return int(a) == int(b)
 
 
@@ -63,44 +126,123 @@ def is_static(shape) -> bool:
     return all(not isinstance(d, Sym) for d in shape)
 
 
-def _binary(a, b, op: str, fn):
-    if not isinstance(a, Sym) and not isinstance(b, Sym):
-        return fn(int(a), int(b))
-    ca, cb = cpp(a), cpp(b)
-    return Sym(f"({ca} {op} {cb})", lambda env: fn(evaluate(a, env), evaluate(b, env)))
+def _key(d) -> str:
+    return d.key if isinstance(d, Sym) else str(int(d))
+
+
+# --- canonical forms -----------------------------------------------------------------------------------
+
+def _linear(d):
+    """d as (const, {monomial key: [coef, monomial]})."""
+    if not isinstance(d, Sym):
+        return int(d), {}
+    if d.op == "add":
+        return d.args[0], {m.key: [c, m] for c, m in d.args[1]}
+    coef, mono = _split_coef(d)
+    return 0, {mono.key: [coef, mono]}
+
+
+def _split_coef(d: Sym):
+    """A non-add Sym as (coef, monomial with coefficient 1)."""
+    if d.op == "mul" and d.args[0] != 1:
+        return d.args[0], _make_mul(1, d.args[1])
+    return 1, d
+
+
+def _make_add(const: int, terms: dict):
+    items = sorted(((c, m) for c, m in terms.values() if c != 0), key=lambda cm: cm[1].key)
+    if not items:
+        return const
+    if const == 0 and len(items) == 1:
+        c, m = items[0]
+        return m if c == 1 else _make_mul(c, _factors(m))
+    key = "add(" + ",".join([str(const)] + [f"{c}*{m.key}" for c, m in items]) + ")"
+    return Sym._node("add", (const, tuple(items)), key)
+
+
+def _factors(d: Sym) -> tuple:
+    return d.args[1] if d.op == "mul" else (d,)
+
+
+def _make_mul(coef: int, factors) -> int | Sym:
+    if coef == 0:
+        return 0
+    factors = tuple(sorted(factors, key=lambda f: f.key))
+    if not factors:
+        return coef
+    if coef == 1 and len(factors) == 1:
+        return factors[0]
+    key = "mul(" + ",".join([str(coef)] + [f.key for f in factors]) + ")"
+    return Sym._node("mul", (coef, factors), key)
 
 
 def add(a, b):
-    if not isinstance(b, Sym) and int(b) == 0:
-        return a
-    if not isinstance(a, Sym) and int(a) == 0:
-        return b
-    return _binary(a, b, "+", lambda x, y: x + y)
+    if not isinstance(a, Sym) and not isinstance(b, Sym):
+        return int(a) + int(b)
+    ca, ta = _linear(a)
+    cb, tb = _linear(b)
+    terms = {k: list(v) for k, v in ta.items()}
+    for k, (c, m) in tb.items():
+        if k in terms:
+            terms[k][0] += c
+        else:
+            terms[k] = [c, m]
+    return _make_add(ca + cb, terms)
 
 
 def sub(a, b):
-    if not isinstance(b, Sym) and int(b) == 0:
-        return a
-    return _binary(a, b, "-", lambda x, y: x - y)
+    return add(a, mul(-1, b))
 
 
 def mul(a, b):
-    for x, y in ((a, b), (b, a)):
-        if not isinstance(x, Sym) and int(x) == 1:
-            return y
-        if not isinstance(x, Sym) and int(x) == 0:
+    if not isinstance(a, Sym) and not isinstance(b, Sym):
+        return int(a) * int(b)
+    if not isinstance(a, Sym):
+        a, b = b, a
+    if not isinstance(b, Sym):  # scale: distributes over sums so that (x + 1) * 2 and 2 * x + 2 agree
+        k = int(b)
+        if k == 0:
             return 0
-    return _binary(a, b, "*", lambda x, y: x * y)
+        if a.op == "add":
+            return _make_add(a.args[0] * k, {m.key: [c * k, m] for c, m in a.args[1]})
+        coef, mono = _split_coef(a)
+        return _make_mul(coef * k, _factors(mono))
+    ca, ma = _split_coef(a) if a.op != "add" else (1, a)
+    cb, mb = _split_coef(b) if b.op != "add" else (1, b)
+    return _make_mul(ca * cb, _factors(ma) + _factors(mb))
 
 
 def floordiv(a, b):
-    if not isinstance(b, Sym) and int(b) == 1:
-        return a
-    if isinstance(b, Sym):  # a run-time divisor may be 0 (a batch of 0): the C++ must not divide by it
-        ca, cb = cpp(a), cpp(b)
-        return Sym(f"(({cb}) != 0 ? ({ca}) / ({cb}) : int64_t(0))",
-                   lambda env: (lambda x, y: x // y if y else 0)(evaluate(a, env), evaluate(b, env)))
-    return _binary(a, b, "/", lambda x, y: x // y if y else 0)
+    if not isinstance(b, Sym):
+        k = int(b)
+        if not isinstance(a, Sym):
+            return int(a) // k if k else 0
+        if k == 1:
+            return a
+        if k != 0:
+            const, terms = _linear(a)
+            if const % k == 0 and all(c % k == 0 for c, _ in terms.values()):
+                return _make_add(const // k, {key: [c // k, m] for key, (c, m) in terms.items()})
+    elif isinstance(a, Sym) and a.op != "add" and b.op != "add":
+        # cancel common factors: (c_a * F * G) // (c_b * G) == (c_a * F) // c_b when G > 0, which holds
+        # for dynamic dims (variables), not for derived expressions (a slice_len may be 0)
+        ca, ma = _split_coef(a)
+        cb, mb = _split_coef(b)
+        rest = list(_factors(ma))
+        common = True
+        for f in _factors(mb):
+            keys = [r.key for r in rest]
+            if f.op != "var" or f.key not in keys:
+                common = False
+                break
+            rest.pop(keys.index(f.key))
+        if common:
+            return floordiv(_make_mul(ca, rest), cb)
+    if isinstance(a, Sym) or isinstance(b, Sym):
+        if not isinstance(a, Sym) and int(a) == 0:
+            return 0
+        return Sym._node("div", (a, b), f"div({_key(a)},{_key(b)})")
+    return 0
 
 
 def prod(dims):
@@ -115,15 +257,63 @@ def maximum(a, b):
         return a
     if not isinstance(a, Sym) and not isinstance(b, Sym):
         return max(int(a), int(b))
-    return Sym(f"std::max<int64_t>({cpp(a)}, {cpp(b)})", lambda env: max(evaluate(a, env), evaluate(b, env)))
+    a, b = sorted((a, b), key=_key)
+    return Sym._node("max", (a, b), f"max({_key(a)},{_key(b)})")
 
 
 def call(func: str, args, fn):
     """A dimension computed by a C++ helper (exporter_rt::func) mirrored by the Python `fn`."""
     if all(not isinstance(a, Sym) for a in args):
         return fn(*[int(a) for a in args])
-    return Sym(f"exporter_rt::{func}({', '.join(cpp(a) for a in args)})",
-               lambda env: fn(*[evaluate(a, env) for a in args]))
+    args = tuple(a if isinstance(a, Sym) else int(a) for a in args)
+    if func in ("slice_len", "slice_start") and all(not isinstance(a, Sym) for a in args[1:]):
+        dim, start, *rest = args
+        step = rest[-1]
+        if func == "slice_start" and step > 0 and start == 0:
+            return 0
+        if func == "slice_len" and step == 1 and start == 0 and rest[0] >= _HUGE:
+            return dim  # x[:] over a dynamic axis: the whole axis
+    return Sym._node("call", (func, args, fn), f"{func}(" + ",".join(_key(a) for a in args) + ")")
+
+
+def _render(d, var_name, ns: str, max_name: str, huge: str | None = None) -> str:
+    def r(x, parent=""):
+        if not isinstance(x, Sym):
+            s = huge if huge and abs(int(x)) >= _HUGE else str(int(x))
+            return f"({s})" if int(x) < 0 and parent in ("mul", "div") else s
+        op, args = x.op, x.args
+        if op == "var":
+            s = var_name(args[0])
+        elif op == "add":
+            parts = [] if args[0] == 0 else [str(args[0])]
+            for c, m in args[1]:
+                body = r(m, "mul") if abs(c) == 1 else f"{abs(c)} * {r(m, 'mul')}"
+                parts.append(("- " if c < 0 else "+ ") + body)
+            if args[0] != 0:  # constant last reads better: 2 * batch + 1
+                parts = parts[1:] + [("- " if args[0] < 0 else "+ ") + str(abs(args[0]))]
+            s = " ".join(parts)
+            s = s[2:] if s.startswith("+ ") else "-" + s[2:]
+            return f"({s})" if parent else s
+        elif op == "mul":
+            factors = [r(f, "mul") for f in args[1]]
+            s = " * ".join(([] if args[0] == 1 else [str(args[0])]) + factors)
+            if args[0] == -1:
+                s = "-" + " * ".join(factors)
+            return f"({s})" if parent in ("div_den",) or (parent == "mul" and args[0] < 0) else s
+        elif op == "div":
+            if ns and isinstance(args[1], Sym):  # C++: a run-time divisor may be 0 (a batch of 0): no trap
+                return f"{ns}dim_div({r(args[0])}, {r(args[1])})"
+            s = f"{r(args[0], 'div')} / {r(args[1], 'div_den')}"
+            return f"({s})" if parent else s
+        elif op == "max":
+            s = f"{max_name}({r(args[0])}, {r(args[1])})"
+        elif op == "call":
+            s = f"{ns}{args[0]}({', '.join(r(a) for a in args[1])})"
+        else:
+            s = args[0]
+            return f"({s})" if parent else s
+        return s
+    return r(d)
 
 
 # Python mirrors of the C++ helpers in exporter_runtime.h (keep in step).

@@ -7,6 +7,7 @@ builds it and places the program where the user asked.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ class Project:
     nodes: int
     steps: int
     dims: list
+    signature: dict | None = None  # {"inputs"/"outputs": [{"name", "dtype", "shape"}]}, dims simplified
 
     def summary(self) -> str:
         dyn = f", dynamic dims {', '.join(self.dims)} (arena at example sizes)" if self.dims else ""
@@ -103,12 +105,11 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
         weights.extend(np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes())
         constants.append({"var": var, "ctype": cg.ctype(array.dtype), "offset": offset})
     dim_index = {D.cpp_dim_name(d): i for i, d in enumerate(graph.dim_names)}
-    dim_label = {D.cpp_dim_name(d): d for d in graph.dim_names}
 
     def signature(value, var):
         # names reach C++ only as escaped string literals (printed through "%s"), never as code or a format
         return {"name": _c_text(value.name), "file": f"output_{graph.outputs.index(value)}.npy" if value.is_output else None,
-                "shape_text": _c_text(", ".join(dim_label.get(D.cpp(d), D.cpp(d)) for d in value.shape)),
+                "shape_text": _c_text(", ".join(D.text(d) for d in value.shape)),
                 "var": var, "ctype": cg.ctype(value.dtype), "dtype": value.dtype.name,
                 "itemsize": value.dtype.itemsize,
                 "rank": value.rank, "shape": cg.dims(value.shape),
@@ -138,8 +139,11 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
     }
     env = _environment()
     ops = {t: env.get_template(f"ops/{t}.j2").module for t in step_templates()}
+    header = env.get_template("model.h.j2").render(**data)
+    # the C API as declared in the header: the only symbols the shared library exports
+    data["api"] = sorted(set(re.findall(rf"\b({re.escape(name)}_\w+)\s*\(", header)))
     files = {
-        f"{name}.h": env.get_template("model.h.j2").render(**data),
+        f"{name}.h": header,
         f"{name}.cpp": env.get_template("model.cpp.j2").render(ops=ops, **data),
         "main.cpp": env.get_template("main.cpp.j2").render(**data),
         "CMakeLists.txt": env.get_template("CMakeLists.txt.j2").render(kernel_sources=kernel_sources(), **data),
@@ -151,7 +155,11 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
     for f in runtime_files():
         files[f"runtime/{f}"] = (runtime / f).read_text()
     facts = Project("", name, int(D.evaluate(total, env_dims)), len(weights), len(graph.nodes), len(cg.steps),
-                    list(graph.dim_names))
+                    list(graph.dim_names), {
+                        side: [{"name": v.name, "dtype": v.dtype.name,
+                                "shape": tuple(D.text(d) if isinstance(d, D.Sym) else int(d) for d in v.shape)}
+                               for v in values]
+                        for side, values in (("inputs", graph.inputs), ("outputs", graph.outputs))})
     return files, facts
 
 
