@@ -87,8 +87,11 @@ class Hybrid:
             raise InputError(f"{self.__name__} takes {low if low == high else f'{low} to {high}'} input(s) "
                              f"({', '.join(names)}), got {len(args)}")
         names = self._names(len(args))
+        # with dynamic_axes there is one compiled form for all sizes: the first call fixes the ranks
+        # (a new dtype still compiles another form, as jax.jit does)
+        fixed = next(iter(self._cache), None) if self.dynamic_axes else None
         key = []
-        for name, a in zip(names, args):
+        for k, (name, a) in enumerate(zip(names, args)):
             dtype = getattr(a, "dtype", None)
             if dtype is None or type(a) is not np.ndarray:
                 a = np.asarray(a)
@@ -101,6 +104,10 @@ class Hybrid:
                 if not -len(shape) <= int(axis) < len(shape):
                     raise InputError(f"input '{name}': axis {axis} is dynamic, but the input has rank "
                                      f"{len(shape)} (shape {tuple(shape)})")
+            if fixed is not None and k < len(fixed) and len(shape) != len(fixed[k][1]):
+                raise InputError(f"input '{name}': expected {len(fixed[k][1])} dimensions, got {len(shape)} "
+                                 f"(shape {tuple(shape)})")
+            for axis in self.dynamic_axes.get(name, {}):
                 shape[int(axis)] = None
             key.append((dtype.str, tuple(shape)))
         return tuple(key)
@@ -195,8 +202,9 @@ def hybridize(fn=None, example_inputs=None, backend: str = "native", dynamic_axe
     Without `example_inputs` nothing happens until the first call, which traces at that call's inputs;
     a later call with a new signature (dtype, rank, or size of an axis not in `dynamic_axes`) traces and
     compiles again, keeping up to `max_traces` forms. `dynamic_axes={"x": {0: "batch"}}` makes one
-    compiled form serve all sizes of those axes. Unsupported dtypes, a dynamic axis the input lacks or a
-    wrong number of inputs raise ValueError (InputError) naming the input.
+    compiled form serve all sizes of those axes (its ranks are then the first call's: another rank is an
+    error; another dtype compiles another form). Unsupported dtypes, a dynamic axis the input lacks or a wrong number of
+    inputs raise ValueError (InputError) naming the input.
 
     >>> import numpy as np, exporter
     >>> @exporter.hybridize(backend="onnxruntime", dynamic_axes={"x": {0: "batch"}})
