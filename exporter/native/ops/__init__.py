@@ -76,4 +76,14 @@ def norm_axis(axis: int, rank: int) -> int:
     return axis + rank if axis < 0 else axis
 
 
+def softmax_extents(node, x):
+    """(outer, n, inner) of Softmax-like ops (Softmax, LogSoftmax, Hardmax) over `axis`: before opset 13
+    they flatten the input to 2-D at `axis` (default 1), from 13 on they reduce the one axis (default -1)."""
+    if node.opset < 13:
+        axis = norm_axis(node.attr("axis", 1), x.rank)
+        return D.prod(x.shape[:axis]), D.prod(x.shape[axis:]), 1
+    axis = norm_axis(node.attr("axis", -1), x.rank)
+    return D.prod(x.shape[:axis]), x.shape[axis], D.prod(x.shape[axis + 1:])
+
+
 from . import deconv, elementwise, image, indexing, linalg, loss, nn, norm, reduce, shape, sort  # noqa: E402,F401  (registration)

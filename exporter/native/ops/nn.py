@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import dims as D
 from ..ir import fail
-from . import FLOAT, OpDef, norm_axis, register
+from . import FLOAT, OpDef, norm_axis, register, softmax_extents
 
 
 def _spatial(node, x, kernel):
@@ -150,12 +150,7 @@ class Softmax(OpDef):
 
     def emit(self, node, cg):
         x = node.inputs[0]
-        if node.opset < 13:  # older opsets flatten to 2-D at `axis`
-            axis = norm_axis(node.attr("axis", 1), x.rank)
-            outer, n, inner = D.prod(x.shape[:axis]), D.prod(x.shape[axis:]), 1
-        else:
-            axis = norm_axis(node.attr("axis", -1), x.rank)
-            outer, n, inner = D.prod(x.shape[:axis]), x.shape[axis], D.prod(x.shape[axis + 1:])
+        outer, n, inner = softmax_extents(node, x)
         return [{"template": "softmax", "log": node.op == "LogSoftmax", "src": cg.var(x), "dst": cg.var(node.outputs[0]),
                  "ctype": cg.ctype(x.dtype), "outer": cg.dim(outer), "n": cg.dim(n), "inner": cg.dim(inner)}]
 
