@@ -62,6 +62,8 @@ class Hybrid:
         self.traces = 0          # how many times fn was traced and compiled
         self._cache: OrderedDict = OrderedDict()  # input signature -> Compiled
         self._last = None        # (signature, Compiled) of the latest call: the fast path
+        self._arity = _arity(fn)  # inspect is slow: read the parameters once, not per call
+        self._names_by_count: dict = {}
         self.__name__ = getattr(fn, "__name__", "hybrid")
         self.__qualname__ = getattr(fn, "__qualname__", self.__name__)
         self.__doc__ = getattr(fn, "__doc__", None)
@@ -77,11 +79,14 @@ class Hybrid:
         return self._last[1].runner if self._last else None
 
     def _names(self, count: int) -> list[str]:
-        return self.input_names[:count] if self.input_names else input_names_of(self.fn, count)
+        if count not in self._names_by_count:
+            self._names_by_count[count] = self.input_names[:count] if self.input_names else \
+                input_names_of(self.fn, count)
+        return self._names_by_count[count]
 
     def signature(self, args) -> tuple:
         """The cache key of a call: per input (dtype, rank, size or None for each axis)."""
-        low, high = _arity(self.fn)
+        low, high = self._arity
         if not low <= len(args) <= high:
             names = self._names(high if high < 1 << 30 else len(args))
             raise InputError(f"{self.__name__} takes {low if low == high else f'{low} to {high}'} input(s) "

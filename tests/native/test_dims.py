@@ -29,6 +29,10 @@ def _draw_raw():
                 return D.floordiv(a, b), lambda env: fa(env) // fb(env) if fb(env) else 0
             if op == "max":
                 return D.maximum(a, b), lambda env: max(fa(env), fb(env))
+            if op in ("slice_len", "slice_start"):
+                # the size a slice sweeps is a dim, never negative (the simplifier relies on it: a full-range
+                # slice_len is the dim itself); a difference drawn above may be, so clamp it as a model would
+                a, fa = D.maximum(a, 0), (lambda env, fa=fa: max(fa(env), 0))
             if op == "slice_len":
                 start = max(k, 0) if step > 0 else -1
                 if k % 2:
