@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from tests.backend.test_onnx_node_tests import _array
+from tests.backend.test_onnx_node_tests import _array, _run_cases
 
 SAMPLE_EVERY = 4
 RUN_TIME = re.compile(r"\(input '([^']*)'\) is computed from data at run time")
@@ -57,47 +57,22 @@ def fixed_cases(rendered_cases):
     return cases
 
 
-def _run(cases):
-    from exporter.native.library import NativeModel, compile_models
-    built = compile_models({f"fixed{k}": model for k, (_, model, _) in enumerate(cases)})
-    failures = []
-    for k, (case, _, data_sets) in enumerate(cases):
-        lib = built[f"fixed{k}"]
-        if isinstance(lib, Exception):
-            failures.append(f"{case.name}: build failed: {str(lib).splitlines()[0]}")
-            continue
-        native = NativeModel(lib, f"fixed{k}")
-        for inputs, expected in data_sets:
-            try:
-                got = native(*[_array(x) for x in inputs])
-                for e, a in zip(expected, got):
-                    e = _array(e)
-                    assert a.shape == e.shape, f"shape {a.shape} != {e.shape}"
-                    if e.dtype.kind == "f":
-                        np.testing.assert_allclose(a, e, rtol=case.rtol, atol=case.atol, equal_nan=True)
-                    else:
-                        np.testing.assert_array_equal(a, e)
-            except Exception as exc:  # noqa: BLE001 (collected: one report for all cases)
-                failures.append(f"{case.name}: {str(exc).strip().splitlines()[0][:160]}")
-    return failures
-
-
 def test_resize_cases_with_fixed_scales_and_sizes(fixed_cases):
     """Every Resize case but the antialiased ones (not supported) builds once its scales/sizes are fixed."""
     resize = [c for c in fixed_cases if c[0].name.startswith(("test_resize_", "test_upsample"))]
     assert len(resize) >= 36
-    failures = _run(resize)
+    failures = _run_cases(resize, "fixed")
     assert not failures, "\n".join(failures)
 
 
 def test_fixed_input_cases_sample(fixed_cases):
     sample = [c for c in fixed_cases if not c[0].name.startswith(("test_resize_", "test_upsample"))][::SAMPLE_EVERY]
-    failures = _run(sample)
+    failures = _run_cases(sample, "fixed")
     assert not failures, f"{len(failures)}/{len(sample)} failed:\n" + "\n".join(failures)
 
 
 @pytest.mark.slow
 def test_fixed_input_cases_all(fixed_cases):
-    failures = _run(fixed_cases)
+    failures = _run_cases(fixed_cases, "fixed")
     print(f"node cases with shape inputs fixed at export: {len(fixed_cases) - len(failures)}/{len(fixed_cases)} pass")
     assert not failures, f"{len(failures)}/{len(fixed_cases)} failed:\n" + "\n".join(failures)

@@ -25,13 +25,12 @@ def _node_cases():
 
 @pytest.fixture(scope="module")
 def accepted_cases(rendered_cases):
-    """[(case, model, indices of the inputs fed)] for the cases the native backend accepts as they are."""
-    return [(case, case.model, list(range(len(case.model.graph.input)))) for case, refusal in rendered_cases
-            if refusal is None]
+    """[(case, model, data sets)] for the cases the native backend accepts as they are."""
+    return [(case, case.model, case.data_sets) for case, refusal in rendered_cases if refusal is None]
 
 
 def accept(cases):
-    """[(case, model, inputs kept)] for every case the native backend accepts. Inputs that only define
+    """[(case, model, data sets)] for every case the native backend accepts. Inputs that only define
     shapes (TopK's k, Reshape's shape: graph inputs in these tests) are fixed to the test's values, as
     exporter.backend does when they arrive with the data."""
     from exporter.backend import shape_only_inputs, specialize
@@ -49,7 +48,8 @@ def accept(cases):
             render(model, "node")
         except ExporterError:
             continue
-        accepted.append((case, model, [k for k, n in enumerate(names) if n not in fixed]))
+        kept = [k for k, n in enumerate(names) if n not in fixed]
+        accepted.append((case, model, [([inputs[k] for k in kept], expected) for inputs, expected in case.data_sets]))
     return accepted
 
 
@@ -59,19 +59,21 @@ def _array(x):
     return numpy_helper.to_array(x) if isinstance(x, TensorProto) else np.asarray(x)
 
 
-def _run_cases(cases):
+def _run_cases(cases, prefix="node"):
+    """Compile every (case, model, data sets) and compare with ONNX's expected outputs; one line per failing
+    case (its first failing data set). `prefix` names the compiled models (distinct per test file)."""
     from exporter.native.library import NativeModel, compile_models
-    built = compile_models({f"node{k}": model for k, (_, model, _) in enumerate(cases)})
+    built = compile_models({f"{prefix}{k}": model for k, (_, model, _) in enumerate(cases)})
     failures = []
-    for k, (case, _, kept) in enumerate(cases):
-        lib = built[f"node{k}"]
+    for k, (case, _, data_sets) in enumerate(cases):
+        lib = built[f"{prefix}{k}"]
         if isinstance(lib, Exception):
             failures.append(f"{case.name}: build failed: {str(lib).splitlines()[0]}")
             continue
-        native = NativeModel(lib, f"node{k}")
-        for inputs, expected in case.data_sets:
+        native = NativeModel(lib, f"{prefix}{k}")
+        for inputs, expected in data_sets:
             try:
-                got = native(*[_array(inputs[i]) for i in kept])
+                got = native(*[_array(x) for x in inputs])
                 for e, a in zip(expected, got):
                     e = _array(e)
                     assert a.shape == e.shape, f"shape {a.shape} != {e.shape}"
