@@ -71,12 +71,13 @@ def build(cxx: str, model, name: str) -> str:
 
 def ctest_build(cxx: str, root: str) -> str:
     """The runtime's unit tests (top-level CMakeLists.txt) configured with sanitizers, in a cached build
-    directory keyed by the sources: CMake then rebuilds only what changed."""
+    directory keyed by the sources and the checkout's path (a CMake build tree belongs to one source
+    directory, so two clones must not share it): CMake then rebuilds only what changed."""
     from exporter.native.build import find_cmake
     files = [os.path.join(root, "CMakeLists.txt")] + [os.path.join(root, d, f) for d in ("runtime_c", "tests/cpp")
                                                       for f in sorted(os.listdir(os.path.join(root, d)))
                                                       if f.endswith((".cpp", ".h"))]
-    key = _digest(cxx, *[open(f, "rb").read() for f in files])
+    key = _digest(cxx, os.path.abspath(root).encode(), *[open(f, "rb").read() for f in files])
     build = os.path.join(cache_root(), f"asan-ctest-{key}")
     cmake = find_cmake()
     flags_text = " ".join(SANITIZE)
