@@ -19,9 +19,10 @@ from collections import OrderedDict
 import numpy as np
 import onnx
 
+from . import dtypes
 from .errors import ExporterError, InputError
 from .tracing import trace
-from .tracing.trace import RETURNS_KEY, SUPPORTED_DTYPES, input_names_of
+from .tracing.trace import RETURNS_KEY, input_names_of
 
 BACKENDS = ("native", "onnxruntime")
 RETRACE_WARNING_AT = 5  # traces of one function before saying that it keeps retracing (tf.function: 5)
@@ -101,9 +102,8 @@ class Hybrid:
             if dtype is None or type(a) is not np.ndarray:
                 a = np.asarray(a)
                 dtype = a.dtype
-            if dtype not in SUPPORTED_DTYPES:
-                raise InputError(f"input '{name}': dtype {dtype} is not supported (float32, float64, int32, "
-                                 "int64, bool)")
+            if dtype not in dtypes.TRACED:
+                raise InputError(f"input '{name}': dtype {dtype} is not supported ({dtypes.listing(dtypes.TRACED)})")
             shape = list(a.shape)
             for axis in self.dynamic_axes.get(name, {}):
                 if not -len(shape) <= int(axis) < len(shape):
@@ -177,8 +177,7 @@ def onnxruntime_runner(model: onnx.ModelProto, names):
     import onnxruntime as ort
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     specs = [(i.name, i.type, i.shape) for i in session.get_inputs()]
-    dtypes = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int32)": np.int32,
-              "tensor(int64)": np.int64, "tensor(bool)": np.bool_}
+    by_ort = {d.ort: d.np for d in dtypes.TABLE}
 
     def run(*args):
         if len(args) != len(specs):
@@ -186,8 +185,9 @@ def onnxruntime_runner(model: onnx.ModelProto, names):
         feed = {}
         for (name, type_, shape), a in zip(specs, args):
             a = np.asarray(a)
-            if a.dtype != dtypes[type_]:
-                raise InputError(f"input '{name}': expected dtype {np.dtype(dtypes[type_])}, got {a.dtype}")
+            want = by_ort.get(type_)
+            if a.dtype != want:
+                raise InputError(f"input '{name}': expected dtype {want or type_}, got {a.dtype}")
             if a.ndim != len(shape) or any(isinstance(d, int) and d != s for d, s in zip(shape, a.shape)):
                 raise InputError(f"input '{name}': expected shape {tuple(shape)}, got {a.shape}")
             feed[name] = a

@@ -161,9 +161,12 @@ void conv2d(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
     conv2d_ex<T>(s, x, w, false, y, ep);
 }
 
-template void conv2d_ex<float>(const Conv2dShape&, const float*, const float*, bool, float*, const Epilogue<float>&);
-template void conv2d_ex<double>(const Conv2dShape&, const double*, const double*, bool, double*, const Epilogue<double>&);
-template void conv2d<float>(const Conv2dShape&, const float*, const float*, const float*, float*);
-template void conv2d<double>(const Conv2dShape&, const double*, const double*, const double*, double*);
+#include "dtypes.inc"  // EXPORTER_FLOATS
+
+#define EXPORTER_CONV_INSTANTIATE(T)                                                           \
+    template void conv2d_ex<T>(const Conv2dShape&, const T*, const T*, bool, T*, const Epilogue<T>&); \
+    template void conv2d<T>(const Conv2dShape&, const T*, const T*, const T*, T*);
+EXPORTER_FLOATS(EXPORTER_CONV_INSTANTIATE)
+#undef EXPORTER_CONV_INSTANTIATE
 
 }  // namespace exporter_rt

@@ -42,9 +42,11 @@ void conv_transpose2d(const ConvTranspose2dShape& s, const T* x, const T* w, con
         }
 }
 
-template void conv_transpose2d<float>(const ConvTranspose2dShape&, const float*, const float*, const float*, float*,
-                                      float*);
-template void conv_transpose2d<double>(const ConvTranspose2dShape&, const double*, const double*, const double*,
-                                       double*, double*);
+#include "dtypes.inc"  // EXPORTER_FLOATS
+
+#define EXPORTER_CONV_TRANSPOSE_INSTANTIATE(T) \
+    template void conv_transpose2d<T>(const ConvTranspose2dShape&, const T*, const T*, const T*, T*, T*);
+EXPORTER_FLOATS(EXPORTER_CONV_TRANSPOSE_INSTANTIATE)
+#undef EXPORTER_CONV_TRANSPOSE_INSTANTIATE
 
 }  // namespace exporter_rt

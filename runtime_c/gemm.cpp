@@ -44,6 +44,8 @@ template <typename T> void pack_a_panels(int64_t M, int64_t K, const T* A, T* pa
                 packed[(p * K + k) * kPackRows + r] = p * kPackRows + r < M ? A[(p * kPackRows + r) * K + k] : T(0);
 }
 
+#include "dtypes.inc"  // EXPORTER_ALL_NUMERIC
+
 #define INSTANTIATE_GEMM(T)                                                                                    \
     template void gemm_ex<T>(int64_t, int64_t, int64_t, const T*, int64_t, int64_t, bool, const T*, int64_t,  \
                              int64_t, bool, T*, int64_t, const Epilogue<T>&);                                 \
@@ -51,9 +53,6 @@ template <typename T> void pack_a_panels(int64_t M, int64_t K, const T* A, T* pa
     template void gemm_packed<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*, T*, int64_t, bool);   \
     template void pack_b_panels<T>(int64_t, int64_t, const T*, T*);                                            \
     template void pack_a_panels<T>(int64_t, int64_t, const T*, T*);
-INSTANTIATE_GEMM(float)
-INSTANTIATE_GEMM(double)
-INSTANTIATE_GEMM(int32_t)
-INSTANTIATE_GEMM(int64_t)
+EXPORTER_ALL_NUMERIC(INSTANTIATE_GEMM)
 
 }  // namespace exporter_rt

@@ -546,8 +546,7 @@ void gru(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, cons
 // =====================================================================================================
 // Explicit instantiations
 
-#define EXPORTER_ALL_NUMERIC(X) X(float) X(double) X(int32_t) X(int64_t)
-#define EXPORTER_FLOATS(X) X(float) X(double)
+#include "dtypes.inc"  // EXPORTER_ALL_NUMERIC, EXPORTER_FLOATS
 
 #define INSTANTIATE_NUMERIC(T)                                                                                  \
     template void max_pool2d<T>(const Pool2dShape&, const T*, T*);                                             \

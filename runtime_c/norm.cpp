@@ -57,11 +57,12 @@ void group_norm(const T* x, const T* scale, const T* bias, T* y, int64_t n, int6
         }
 }
 
+#include "dtypes.inc"  // EXPORTER_FLOATS
+
 #define EXPORTER_NORM_INSTANTIATE(T)                                                                 \
     template void lrn<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t, double, double, double); \
     template void group_norm<T>(const T*, const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, bool, double);
-EXPORTER_NORM_INSTANTIATE(float)
-EXPORTER_NORM_INSTANTIATE(double)
+EXPORTER_FLOATS(EXPORTER_NORM_INSTANTIATE)
 #undef EXPORTER_NORM_INSTANTIATE
 
 }  // namespace exporter_rt

@@ -15,22 +15,12 @@ namespace {
 struct Kind {
     const char* dtype;
     size_t size;
-    const char* codes[6];  // type codes NumPy maps to this dtype (after an optional byte-order character)
+    const char* descr;     // written by save_npy
+    const char* codes[8];  // type codes NumPy maps to this dtype (after an optional byte-order character)
 };
-// 'l'/'L' are C long: 64 bits on the LP64 systems the generated programs build for.
-const Kind kKinds[] = {{"float32", 4, {"f4", "f", "float32", "single", nullptr}},
-                       {"float64", 8, {"f8", "d", "float64", "double", "float", nullptr}},
-                       {"int32", 4, {"i4", "i", "int32", "intc", nullptr}},
-                       {"int64", 8, {"i8", "q", "l", "int64", "int", nullptr}},
-                       {"bool", 1, {"b1", "?", "bool", nullptr}},
-                       {"uint8", 1, {"u1", "B", "uint8", "ubyte", nullptr}},
-                       {"int8", 1, {"i1", "b", "int8", "byte", nullptr}},
-                       {"int16", 2, {"i2", "h", "int16", "short", nullptr}},
-                       {"uint16", 2, {"u2", "H", "uint16", "ushort", nullptr}},
-                       {"uint32", 4, {"u4", "I", "uint32", "uintc", nullptr}},
-                       {"uint64", 8, {"u8", "Q", "L", "uint64", "uint", nullptr}}};
-const char* const kWriteDescr[] = {"<f4", "<f8", "<i4", "<i8", "|b1", "|u1", "|i1", "<i2", "<u2", "<u4", "<u8"};
-static_assert(sizeof(kKinds) / sizeof(kKinds[0]) == sizeof(kWriteDescr) / sizeof(kWriteDescr[0]), "one descr per kind");
+#define EXPORTER_NPY_KINDS
+#include "dtypes.inc"  // kKinds: one row per dtype of exporter/dtypes.py
+#undef EXPORTER_NPY_KINDS
 constexpr size_t kMaxRank = 64;  // NumPy's NPY_MAXDIMS
 
 // A short, printable rendering of untrusted text for error messages (one line, bounded).
@@ -319,8 +309,8 @@ bool read(const std::string& path, Array& out, std::string& error, uint64_t max_
 bool write(const std::string& path, const std::string& dtype, const std::vector<int64_t>& shape, const void* data,
            std::string& error) {
     const char* descr = nullptr;
-    for (size_t k = 0; k < sizeof(kKinds) / sizeof(kKinds[0]); ++k)
-        if (dtype == kKinds[k].dtype) descr = kWriteDescr[k];
+    for (const auto& k : kKinds)
+        if (dtype == k.dtype) descr = k.descr;
     if (!descr) { error = "unsupported dtype " + dtype; return false; }
     std::ostringstream dict;
     dict << "{'descr': '" << descr << "', 'fortran_order': False, 'shape': (";

@@ -114,9 +114,12 @@ void resize_axis(const ResizeParams& p, const T* in, T* out, int64_t outer, int6
         }
 }
 
-template void resize_axis<float>(const ResizeParams&, const float*, float*, int64_t, int64_t, int64_t, int64_t, double,
+#include "dtypes.inc"  // EXPORTER_FLOATS
+
+#define EXPORTER_RESIZE_INSTANTIATE(T)                                                                  \
+    template void resize_axis<T>(const ResizeParams&, const T*, T*, int64_t, int64_t, int64_t, int64_t, double, \
                                  double, double);
-template void resize_axis<double>(const ResizeParams&, const double*, double*, int64_t, int64_t, int64_t, int64_t,
-                                  double, double, double);
+EXPORTER_FLOATS(EXPORTER_RESIZE_INSTANTIATE)
+#undef EXPORTER_RESIZE_INSTANTIATE
 
 }  // namespace exporter_rt

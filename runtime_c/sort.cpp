@@ -44,9 +44,11 @@ void topk(const T* in, T* values, int64_t* indices, int64_t outer, int64_t n, in
     }
 }
 
-template void topk<float>(const float*, float*, int64_t*, int64_t, int64_t, int64_t, int64_t, bool, int64_t*);
-template void topk<double>(const double*, double*, int64_t*, int64_t, int64_t, int64_t, int64_t, bool, int64_t*);
-template void topk<int32_t>(const int32_t*, int32_t*, int64_t*, int64_t, int64_t, int64_t, int64_t, bool, int64_t*);
-template void topk<int64_t>(const int64_t*, int64_t*, int64_t*, int64_t, int64_t, int64_t, int64_t, bool, int64_t*);
+#include "dtypes.inc"  // EXPORTER_ALL_NUMERIC
+
+#define EXPORTER_TOPK_INSTANTIATE(T) \
+    template void topk<T>(const T*, T*, int64_t*, int64_t, int64_t, int64_t, int64_t, bool, int64_t*);
+EXPORTER_ALL_NUMERIC(EXPORTER_TOPK_INSTANTIATE)
+#undef EXPORTER_TOPK_INSTANTIATE
 
 }  // namespace exporter_rt

@@ -7,14 +7,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import dtypes
 from . import dims as D
 from .ir import Graph, Node, Value, c_text
 from .ops import OPS
 from .ops.elementwise import literal
 
-CTYPES = {"float32": "float", "float64": "double", "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t",
-          "uint16": "uint16_t", "int32": "int32_t", "uint32": "uint32_t", "int64": "int64_t", "uint64": "uint64_t",
-          "bool": "bool"}
 ALIGN = 64
 # names the generated code uses itself (C++ keywords, locals of model.cpp.j2 and templates/ops/)
 RESERVED = set("""alignas alignof and and_eq asm auto bitand bitor bool break case catch char char16_t char32_t char8_t
@@ -77,7 +75,7 @@ class CodeGen:
 
     # ---- helpers for op emitters ------------------------------------------------------------------
     def ctype(self, dtype) -> str:
-        return CTYPES[np.dtype(dtype).name]
+        return dtypes.ctype(dtype)
 
     def dim(self, d) -> str:
         return D.cpp(d)

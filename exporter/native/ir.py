@@ -8,12 +8,11 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .. import dtypes
 from ..errors import ExporterError, UnsupportedError
 from ..passes import NATIVE_PASSES, optimize
 from . import dims as D
 
-SUPPORTED_DTYPES = {np.dtype(t) for t in (np.float32, np.float64, np.int8, np.uint8, np.int16, np.uint16, np.int32,
-                                          np.uint32, np.int64, np.uint64, np.bool_)}
 
 
 @dataclass(eq=False)
@@ -205,9 +204,9 @@ class Graph:
             value.is_output = True
             self.outputs.append(value)
         for value in list(self.inputs) + self.outputs:
-            if value.dtype not in SUPPORTED_DTYPES:
+            if value.dtype not in dtypes.NATIVE:
                 raise UnsupportedError(f"{'input' if value.is_input else 'output'} '{value.name}' has dtype "
-                                       f"{value.dtype}; the native backend supports float32, float64, (u)int8/16/32/64, bool")
+                                       f"{value.dtype}; the native backend supports {dtypes.listing(dtypes.NATIVE)}")
 
     def _add_constraints(self, node: Node, opdef) -> None:
         """Run-time checks for the size assumptions of broadcasting (two non-1 sizes on one axis are taken

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import onnx
 
+from .. import dtypes
 from ..errors import BuildError, ExporterError, InputError
 from .build import Locked, cache_root, record_entry, run_tool, touch_entry
 from .project import data_dir, kernel_sources, render, runtime_files, write_files
@@ -122,8 +123,7 @@ def _compile_one(model: onnx.ModelProto, name: str, cxx: str, runtime: str) -> s
 
 
 MAX_INPUT_BYTES = 1 << 56  # the C API's kMaxInputBytes
-DTYPES = {name: np.dtype(name) for name in ("float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32",
-                                             "int64", "uint64", "bool")}
+
 
 
 class NativeModel:
@@ -151,8 +151,8 @@ class NativeModel:
         n_in, n_out = fn("num_inputs", i)(), fn("num_outputs", i)()
         self.input_names = [text("input_name", k) for k in range(n_in)]
         self.output_names = [text("output_name", k) for k in range(n_out)]
-        self.input_dtypes = [np.dtype(DTYPES[text("input_dtype", k)]) for k in range(n_in)]
-        self.output_dtypes = [np.dtype(DTYPES[text("output_dtype", k)]) for k in range(n_out)]
+        self.input_dtypes = [dtypes.by_name(text("input_dtype", k)).np for k in range(n_in)]
+        self.output_dtypes = [dtypes.by_name(text("output_dtype", k)).np for k in range(n_out)]
         self.input_ranks = [fn("input_rank", i, i)(k) for k in range(n_in)]
         self.output_ranks = [fn("output_rank", i, i)(k) for k in range(n_out)]
         self._n_in = n_in

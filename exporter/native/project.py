@@ -40,7 +40,7 @@ def data_dir(folder: str) -> Path:
 # reader) is a kernel source compiled into the model; every templates/ops/*.j2 renders one kind of step.
 # They are found on disk, so adding a kernel family or a step template touches no list.
 def runtime_files() -> tuple:
-    return tuple(sorted(p.name for p in data_dir("runtime_c").iterdir() if p.suffix in (".h", ".hpp", ".cpp")))
+    return tuple(sorted(p.name for p in data_dir("runtime_c").iterdir() if p.suffix in (".h", ".hpp", ".cpp", ".inc")))
 
 
 def kernel_sources() -> tuple:

@@ -8,12 +8,10 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from .. import __version__
+from .. import __version__, dtypes
 from ..errors import ExporterError, TracingError, UnsupportedError, excepthook_location
 from .graph import OPSET, GraphBuilder, onnx_dtype, to_initializers
 from .tracer import SymInt, Tracer
-
-SUPPORTED_DTYPES = {np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64, np.bool_)}
 
 
 def input_names_of(fn, count: int) -> list[str]:
@@ -89,9 +87,9 @@ def trace(fn, example_inputs, input_names=None, dynamic_axes=None, graph_name="m
     """
     inputs = [np.asarray(x) for x in example_inputs]
     for i, x in enumerate(inputs):
-        if x.dtype not in SUPPORTED_DTYPES:
+        if x.dtype not in dtypes.TRACED:
             raise ExporterError(f"example input {i} has dtype {x.dtype}; supported input dtypes are "
-                                "float32, float64, int32, int64 and bool")
+                                f"{dtypes.listing(dtypes.TRACED)}")
     names = list(input_names) if input_names else input_names_of(fn, len(inputs))
     dynamic_axes = normalize_dynamic_axes(dynamic_axes, names, [x.shape for x in inputs])
     sizes = _probe_sizes(inputs, names, dynamic_axes)
@@ -207,9 +205,9 @@ def _outputs(g: GraphBuilder, result, fn=None):
                 value = np.asarray(r)
             except Exception:
                 value = np.asarray(None)
-            if value.dtype not in SUPPORTED_DTYPES:
+            if value.dtype not in dtypes.TRACED:
                 raise _output_error(fn, f"output {k} is a {type(r).__name__} (dtype {value.dtype}), not an array "
-                                    "of a supported dtype (float32, float64, int32, int64, bool)",
+                                    f"of a supported dtype ({dtypes.listing(dtypes.TRACED)})",
                                     "return NumPy arrays computed from the inputs")
             r = Tracer(g, g.const(value), value)
         name = f"output_{k}"

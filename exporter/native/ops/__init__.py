@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import dtypes
 from .. import dims as D
 
 OPS: dict = {}
 
-FLOAT = {np.dtype(np.float32), np.dtype(np.float64)}
-NUMERIC = FLOAT | {np.dtype(np.int32), np.dtype(np.int64)}   # types the compiled runtime kernels are built for
+FLOAT = set(dtypes.FLOATS & dtypes.KERNEL)
+NUMERIC = set(dtypes.KERNEL)     # types the compiled runtime kernels are built for (EXPORTER_ALL_NUMERIC)
+ALL = set(dtypes.NATIVE)
 # Narrow and unsigned integers: computed by generated loops (elementwise) and byte-moving kernels only.
-SMALL_INTS = {np.dtype(t) for t in (np.int8, np.uint8, np.int16, np.uint16, np.uint32, np.uint64)}
-ARITH = NUMERIC | SMALL_INTS                                  # types generated arithmetic loops handle
-ALL = ARITH | {np.dtype(np.bool_)}
+SMALL_INTS = {d for d in ALL - NUMERIC if d.kind in "iu"}
+ARITH = NUMERIC | SMALL_INTS     # types generated arithmetic loops handle
 
 
 def register(cls):
