@@ -84,7 +84,7 @@ def check_path(to: str, path: str, name: str) -> None:
 
 def export(fn_or_onnx, example_inputs=None, *, to: str = "onnx", path: str | None = None, dynamic_axes=None,
            input_names=None, name: str | None = None, jobs: int | None = None, progress: bool = False,
-           portable: bool = False) -> Exported:
+           arch: str | None = None) -> Exported:
     """Trace a function (or take an ONNX model) and write it as `to`:
 
     - "onnx": an .onnx file (default `<name>.onnx`)
@@ -94,7 +94,9 @@ def export(fn_or_onnx, example_inputs=None, *, to: str = "onnx", path: str | Non
 
     `fn_or_onnx` is a function (traced on `example_inputs`, with `dynamic_axes`), a hybridized function,
     an `onnx.ModelProto` or the path of an .onnx file. `name` (a C identifier; default from the function
-    or file name) prefixes the C API, the CMake targets and the generated files.
+    or file name) prefixes the C API, the CMake targets and the generated files. `arch` (cpp/exe/lib) is the
+    CPU the native code is built for: "native" (default: this machine), "x86-64-v4" (AVX-512),
+    "x86-64-v3" (AVX2+FMA) or "portable" (the compiler's default target, portable C++ kernels).
 
     >>> import numpy as np, exporter, tempfile, os
     >>> d = tempfile.mkdtemp()
@@ -107,6 +109,9 @@ def export(fn_or_onnx, example_inputs=None, *, to: str = "onnx", path: str | Non
     from .tracing import trace
     if to not in TARGETS:
         raise ExporterError(f"unknown target {to!r}; choose one of {', '.join(TARGETS)}")
+    if to != "onnx":
+        from .native.target import get as get_arch
+        get_arch(arch)  # an unknown name fails before any work
     source = fn_or_onnx
     if isinstance(source, str) and not source.endswith(".onnx"):
         raise ExporterError(f"{source}: expected a function, an onnx.ModelProto or an .onnx file")
@@ -141,12 +146,12 @@ def export(fn_or_onnx, example_inputs=None, *, to: str = "onnx", path: str | Non
     from .native.build import build as native_build, build_executable
     from .native.project import generate_project
     if to == "cpp":
-        project = generate_project(model, path, name=name)
+        project = generate_project(model, path, name=name, target=arch)
         return Exported(to, name, [project.directory], project.signature, project.summary(), model, created)
     if to == "exe":
-        result = build_executable(model, path, name=name, jobs=jobs, progress=progress, portable=portable)
+        result = build_executable(model, path, name=name, jobs=jobs, progress=progress, target=arch)
         return Exported(to, name, [os.path.abspath(path)], result.project.signature, result.summary(), model, created)
-    result = native_build(model, name, jobs=jobs, progress=progress, portable=portable)
+    result = native_build(model, name, jobs=jobs, progress=progress, target=arch)
     files = {f"lib{name}.a": result.static_library, f"lib{name}.so": result.shared_library,
              f"{name}.h": os.path.join(result.directory, f"{name}.h")}
     staged = {rel: open(src, "rb").read() for rel, src in files.items()}

@@ -6,6 +6,7 @@ import sys
 
 from . import __version__
 from .errors import ExporterError, print_error
+from .native.target import TARGETS as ARCHS
 
 _MODEL_HELP = ("a model.py (defines `model` and `example_inputs`, optionally `dynamic_axes`) or, for the "
                "native targets, any .onnx file")
@@ -42,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "targets (NAME, NAME_static, NAME_shared, exporter::NAME) and the file names (default: MODEL's "
                      "file stem)")
     exp.add_argument("--jobs", "-j", type=int, default=None, help="compiler jobs for --to exe/lib (default: all cores)")
+    exp.add_argument("--arch", choices=list(ARCHS), default=None,
+                     help="CPU the native code is built for (--to cpp/exe/lib): " +
+                          "; ".join(f"{t.name}: {t.description}" for t in ARCHS.values()) + " (default: native)")
     exp.set_defaults(run=_cmd_export)
 
     chk = sub.add_parser("check", help="compare NumPy eager, ONNX Runtime and the native binary",
@@ -92,7 +96,7 @@ def _cmd_export(args) -> int:
     # a bad output path (given or default) fails before tracing or compiling, for every target alike
     check_path(args.to, args.output or default_path(args.to, name), name)
     model, _ = load_onnx_or_trace(args)
-    result = export(model, to=args.to, path=args.output, name=name, jobs=args.jobs, progress=True)
+    result = export(model, to=args.to, path=args.output, name=name, jobs=args.jobs, progress=True, arch=args.arch)
     print(result.message())
     if args.to == "cpp":
         d = result.paths[0]

@@ -18,7 +18,7 @@ int num_threads();
 
 // ---- matrix products (gemm.cpp) ------------------------------------------------------------------
 // Layouts of operands packed ahead of time by the exporter (mirrored by PANEL_BYTES / PACK_ROWS in
-// exporter/native/ops/linalg.py; tests/native/test_packing.py fails when the two disagree):
+// exporter/native/target.py; tests/native/test_packing.py fails when the two disagree):
 //   B [K, N]: panels of panel_width<T>() = 128 bytes' worth of columns (32 floats, 16 doubles), each
 //             panel [K][width] contiguous, the last one zero-padded;
 //   A [M, K]: panels of kPackRows rows, each panel [K][kPackRows] contiguous, the last one zero-padded.

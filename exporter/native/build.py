@@ -317,14 +317,14 @@ def _short(step: str) -> str:
 
 
 def build(model: onnx.ModelProto, name: str = "model", *, jobs: int | None = None, progress: bool = False,
-          portable: bool = False, example_dims: dict | None = None) -> Build:
-    """Generate and compile `model`; returns paths inside the build cache."""
-    files, facts = render(model, name, example_dims)
+          target: str | None = None, example_dims: dict | None = None) -> Build:
+    """Generate and compile `model` for `target` (exporter.native.target; default: this machine's CPU);
+    returns paths inside the build cache."""
+    files, facts = render(model, name, example_dims, target=target)
     digest = hashlib.sha256()
     for rel in sorted(files):
         content = files[rel]
         digest.update(rel.encode() + b"\0" + (content if isinstance(content, bytes) else content.encode()) + b"\0")
-    digest.update(f"portable={portable}".encode())
     key = digest.hexdigest()[:20]
     root = cache_root()
     directory = os.path.join(root, f"{facts.name}-{key}")
@@ -345,8 +345,7 @@ def build(model: onnx.ModelProto, name: str = "model", *, jobs: int | None = Non
         write_files(files, directory)
         cmake = find_cmake()
         jobs = jobs or os.cpu_count() or 2
-        run_tool([cmake, "-S", directory, "-B", build_dir, f"-DCMAKE_BUILD_TYPE={BUILD_TYPE}",
-              f"-DEXPORTER_NATIVE_ARCH={'OFF' if portable else 'ON'}"] + _generator(),
+        run_tool([cmake, "-S", directory, "-B", build_dir, f"-DCMAKE_BUILD_TYPE={BUILD_TYPE}"] + _generator(),
              directory, f"configuring {facts.name} with CMake", progress)
         run_tool([cmake, "--build", build_dir, "--parallel", str(jobs)], directory,
                  f"compiling {facts.name} ({facts.steps} generated steps)", progress)
@@ -377,8 +376,8 @@ def install_file(src: str, dst: str) -> None:
 
 
 def build_executable(model: onnx.ModelProto, path: str, name: str = "model", *, jobs: int | None = None,
-                     progress: bool = False, portable: bool = False) -> Build:
+                     progress: bool = False, target: str | None = None) -> Build:
     """Build `model` into a standalone program at `path`."""
-    result = build(model, name, jobs=jobs, progress=progress, portable=portable)
+    result = build(model, name, jobs=jobs, progress=progress, target=target)
     install_file(result.executable, path)
     return result

@@ -21,16 +21,18 @@ from .. import dtypes
 from ..errors import BuildError, ExporterError, InputError
 from .build import Locked, cache_root, record_entry, run_tool, touch_entry
 from .project import data_dir, kernel_sources, render, runtime_files, write_files
+from .target import get as get_target
 
 BASE_FLAGS = ["-std=c++17", "-O3", "-fPIC", "-DNDEBUG"]
 _flags_cache: dict = {}
 
 
 def compiler_flags(cxx: str) -> list[str]:
-    """BASE_FLAGS plus -march=native and -fopenmp where the compiler takes them."""
+    """BASE_FLAGS plus -march for the in-process target (this machine) and -fopenmp where the compiler
+    takes them."""
     if cxx not in _flags_cache:
         flags = list(BASE_FLAGS)
-        for extra in ("-march=native", "-fopenmp"):
+        for extra in (f"-march={get_target('native').march}", "-fopenmp"):
             probe = subprocess.run([cxx, *flags, extra, "-x", "c++", "-shared", "-o", os.devnull, "-"],
                                    input="int probe() { return 0; }\n", text=True,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

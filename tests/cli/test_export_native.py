@@ -51,10 +51,29 @@ def test_exe_matches_numpy_at_several_batch_sizes(mlp_exe, tmp_path):
 def test_exe_help_repeat_and_threads(mlp_exe, tmp_path):
     help_text = run(mlp_exe, "--help").stdout
     assert "x float32 [batch, 512]" in help_text and "output_0.npy" in help_text
+    assert any(f"; {isa} kernels)" in help_text for isa in ("avx512", "avx2", "portable")), help_text
     np.save(tmp_path / "x.npy", np.ones((2, 512), np.float32))
     result = run(mlp_exe, "--repeat", "20", "--threads", "1", "--out", str(tmp_path), str(tmp_path / "x.npy"))
     assert result.returncode == 0, result.stderr
     assert "20 runs, mean" in result.stderr
+
+
+def test_exe_for_another_cpu_than_this_one(tmp_path):
+    """--arch x86-64-v3 builds the AVX2 kernels (what a fleet of AVX2 servers needs) even on an AVX-512
+    machine; the results still match NumPy."""
+    out = tmp_path / "mlp_avx2"
+    result = exporter("export", MLP, "--to", "exe", "--arch", "x86-64-v3", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "; avx2 kernels)" in run(str(out), "--help").stdout
+    x = np.random.default_rng(0).standard_normal((5, 512)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    assert run(str(out), "--out", str(tmp_path), str(tmp_path / "x.npy")).returncode == 0
+    np.testing.assert_allclose(np.load(tmp_path / "output_0.npy"), load_example("mlp").model(x), rtol=1e-5, atol=1e-5)
+    project = tmp_path / "proj"
+    assert exporter("export", MLP, "--to", "cpp", "--arch", "portable", "-o", str(project)).returncode == 0
+    assert 'set(EXPORTER_ARCH "" CACHE STRING' in (project / "CMakeLists.txt").read_text()
+    bad = exporter("export", MLP, "--to", "exe", "--arch", "pentium", "-o", str(tmp_path / "never"))
+    assert bad.returncode == 2 and "invalid choice: 'pentium'" in bad.stderr and not (tmp_path / "never").exists()
 
 
 @pytest.mark.parametrize("make_input, message", [

@@ -7,7 +7,8 @@ import subprocess
 import numpy as np
 
 from exporter.native.library import find_compiler
-from exporter.native.ops.linalg import PACK_ROWS, PANEL_BYTES, pack_panels, pack_rows
+from exporter.native.ops.linalg import pack_panels, pack_rows
+from exporter.native.target import PACK_ROWS, PANEL_BYTES
 from exporter.native.project import data_dir
 
 PROGRAM = r"""

@@ -6,6 +6,7 @@ import re
 import numpy as np
 
 from .. import dims as D
+from ..target import PACK_ROWS, PANEL_BYTES
 from . import NUMERIC, OpDef, broadcast_shapes, register
 
 
@@ -53,10 +54,6 @@ class MatMul(OpDef):
             "b_strides": cg.dims(_broadcast_strides(pb, D.mul(k, n)))})]
 
 
-# Pre-packed operand layouts; must equal kPanelBytes / kPackRows in runtime_c/exporter_runtime.h
-# (tests/native/test_packing.py compares them and the packed bytes against the runtime's own packers).
-PANEL_BYTES = 128
-PACK_ROWS = 12
 
 
 def pack_panels(b: np.ndarray) -> np.ndarray:
