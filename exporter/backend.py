@@ -15,6 +15,7 @@ import onnx
 from onnx import helper
 from onnx.backend.base import Backend, BackendRep, Device, DeviceType
 
+from .errors import ExporterError, InternalError
 from .native.library import NativeModel, load
 
 
@@ -89,7 +90,9 @@ class NativeBackend(Backend):
         try:
             render(model, "node")
             return True
-        except Exception:  # noqa: BLE001 (any refusal means: not compatible)
+        except InternalError:
+            raise  # a bug of ours is reported, not passed off as "not compatible"
+        except ExporterError:
             return False
 
     @classmethod

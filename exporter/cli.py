@@ -112,7 +112,7 @@ def _cmd_check(args) -> int:
     print(report.text(), flush=True)
     if args.json:
         import json
-        from .onnx_io import atomic_write_text
+        from .files import atomic_write_text
         atomic_write_text(args.json, json.dumps(report.to_json(), indent=2))
     if report.errors():
         print(f"error: {'; '.join(report.errors())}", file=sys.stderr)

@@ -121,7 +121,6 @@ if __name__ == "__main__":  # python -m exporter.dtypes [--check]
     if "--check" in sys.argv[1:]:
         sys.exit(0 if current == text else f"{INC_PATH} is out of date: run python -m exporter.dtypes")
     if current != text:
-        with open(INC_PATH + ".tmp", "w") as f:
-            f.write(text)
-        os.replace(INC_PATH + ".tmp", INC_PATH)
+        from .files import atomic_write_text
+        atomic_write_text(INC_PATH, text)
     print(INC_PATH)

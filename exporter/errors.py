@@ -27,8 +27,16 @@ class TracingError(ExporterError):
     """The function could not be traced into a static graph (the message names the user's line)."""
 
 
-class UnsupportedError(TracingError):
-    """A NumPy function, argument or ONNX operator that exporter does not support."""
+class UnsupportedError(ExporterError):
+    """A NumPy function, argument or ONNX operator that exporter does not support (yet): a refusal, not a
+    bug in the model."""
+
+
+class InternalError(ExporterError):
+    """A bug in exporter itself (an op rule failed on a model it accepted): reported as such, naming the
+    node, so that it is never mistaken for a refusal."""
+
+    exit_code = 1
 
 
 class BuildError(ExporterError):
@@ -59,7 +67,7 @@ def user_location() -> str | None:
     return None
 
 
-def tracing_error(what: str, fix: str | None = None, cls: type[TracingError] = TracingError) -> TracingError:
+def tracing_error(what: str, fix: str | None = None, cls: type[ExporterError] = TracingError) -> ExporterError:
     """Build a TracingError that names the user's line and says how to fix it."""
     parts = [what]
     where = user_location()

@@ -82,14 +82,10 @@ class Block:
 
     # ---- saving and exporting ---------------------------------------------------------------------------
     def save_parameters(self, path: str) -> None:
-        import os
-        import tempfile
+        from .files import atomic_output
         params = self.collect_params()
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=directory)
-        os.close(fd)
-        np.savez(tmp, **params)
-        os.replace(tmp, path)
+        with atomic_output(path) as f:
+            np.savez(f, **params)
 
     def load_parameters(self, path: str) -> None:
         with np.load(path) as data:

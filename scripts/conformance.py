@@ -86,14 +86,14 @@ def refusal_reason(message: str) -> str:
 
 def classify(cases):
     """{index: ('refused', reason, message)} for refused cases; the rest are accepted."""
-    from exporter.errors import ExporterError
+    from exporter.errors import ExporterError, InternalError
     from exporter.native import render
     refused = {}
     for k, case in enumerate(cases):
         try:
             render(case.model, "node")
         except ExporterError as exc:
-            bug = "this is a bug in exporter" in str(exc)  # code generation crashed: an error, not a refusal
+            bug = isinstance(exc, InternalError)  # an op rule or code generation crashed: an error, not a refusal
             lines = str(exc).strip().splitlines()
             detail = " | ".join(line.strip() for line in (lines[1:-1] if len(lines) > 2 else lines))
             refused[k] = (None if bug else refusal_reason(str(exc)), detail[:300])

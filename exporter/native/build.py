@@ -13,13 +13,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 
 import onnx
 
 from ..errors import BuildError
+from ..files import atomic_output
 from ..progress import Progress
 from .project import Project, render, write_files
 
@@ -316,16 +316,24 @@ def _short(step: str) -> str:
     return name[:-2] if name.endswith(".o") else name or step
 
 
+def files_key(files: dict, salt: str = "", skip=lambda rel: False) -> str:
+    """The build cache's key for generated `files` ({path: text or bytes}): a digest of every path and
+    content (except those `skip` names) and `salt` (what else the build depends on)."""
+    digest = hashlib.sha256(salt.encode() + b"\0")
+    for rel in sorted(files):
+        if skip(rel):
+            continue
+        content = files[rel]
+        digest.update(rel.encode() + b"\0" + (content if isinstance(content, bytes) else content.encode()) + b"\0")
+    return digest.hexdigest()[:20]
+
+
 def build(model: onnx.ModelProto, name: str = "model", *, jobs: int | None = None, progress: bool = False,
           target: str | None = None, example_dims: dict | None = None) -> Build:
     """Generate and compile `model` for `target` (exporter.native.target; default: this machine's CPU);
     returns paths inside the build cache."""
     files, facts = render(model, name, example_dims, target=target)
-    digest = hashlib.sha256()
-    for rel in sorted(files):
-        content = files[rel]
-        digest.update(rel.encode() + b"\0" + (content if isinstance(content, bytes) else content.encode()) + b"\0")
-    key = digest.hexdigest()[:20]
+    key = files_key(files)
     root = cache_root()
     directory = os.path.join(root, f"{facts.name}-{key}")
     build_dir = os.path.join(directory, "build")
@@ -361,18 +369,8 @@ def install_file(src: str, dst: str) -> None:
     dst = os.path.abspath(dst)
     if os.path.isdir(dst):
         raise BuildError(f"{dst} is a directory; give a file path for the executable")
-    parent = os.path.dirname(dst)
-    os.makedirs(parent, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dst)}.", dir=parent)
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            shutil.copyfileobj(inp, out)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(dst, executable=True) as out, open(src, "rb") as inp:
+        shutil.copyfileobj(inp, out)
 
 
 def build_executable(model: onnx.ModelProto, path: str, name: str = "model", *, jobs: int | None = None,

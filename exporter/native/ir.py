@@ -9,7 +9,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from .. import dtypes
-from ..errors import ExporterError, UnsupportedError
+from ..errors import ExporterError, InternalError, UnsupportedError
 from ..passes import NATIVE_PASSES, optimize
 from . import dims as D
 
@@ -154,6 +154,8 @@ class Graph:
                 continue
             # placeholders, so that checks can see which outputs the node has
             node.outputs = [Value(n, np.dtype(np.float32), []) if n else None for n in proto.output]
+            # Only check() refuses (returns a reason) and an UnsupportedError (e.g. a shape input computed at
+            # run time) is a refusal too; any other exception is a bug of ours and says so.
             try:
                 problem = opdef.check(node)
                 if not problem:
@@ -162,10 +164,16 @@ class Graph:
                     known = opdef.value(node)
                     if len(types) < len([n for n in proto.output if n]):
                         problem = "more outputs than supported"
-            except ExporterError:
-                raise
-            except Exception as exc:  # noqa: BLE001 (an attribute/shape combination the op does not cover)
-                problem = f"unsupported configuration: {type(exc).__name__} {exc}".strip()
+            except UnsupportedError as exc:
+                problem = str(exc)
+            except ExporterError as exc:  # the model is wrong: name the node unless the message does
+                if node.name in str(exc):
+                    raise
+                raise type(exc)(f"{node.describe()}: {exc}") from exc
+            except Exception as exc:  # noqa: BLE001
+                raise InternalError(f"{node.describe()}: exporter's {proto.op_type} rule failed with "
+                                    f"{type(exc).__name__}: {exc} (a bug in exporter; please report it with the "
+                                    "model)") from exc
             if problem:
                 unsupported.setdefault(f"{proto.op_type} ({problem})", []).append(node.name)
                 self._unknown_outputs(node, proto, unknown)

@@ -8,7 +8,6 @@ parallel. Results are cached by the hash of the generated sources.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
 import shutil
 import subprocess
@@ -19,7 +18,7 @@ import onnx
 
 from .. import dtypes
 from ..errors import BuildError, ExporterError, InputError
-from .build import Locked, cache_root, record_entry, run_tool, touch_entry
+from .build import Locked, cache_root, files_key, record_entry, run_tool, touch_entry
 from .project import data_dir, kernel_sources, render, runtime_files, write_files
 from .target import get as get_target
 
@@ -60,10 +59,8 @@ def runtime_library() -> str:
     cxx = find_compiler()
     sources = data_dir("runtime_c")
     flags = compiler_flags(cxx)
-    digest = hashlib.sha256((_compiler_id(cxx) + " ".join(flags)).encode())
-    for f in runtime_files():
-        digest.update((sources / f).read_bytes())
-    directory = os.path.join(cache_root(), f"runtime-{digest.hexdigest()[:16]}")
+    key = files_key({f: (sources / f).read_bytes() for f in runtime_files()}, _compiler_id(cxx) + " ".join(flags))
+    directory = os.path.join(cache_root(), f"runtime-{key[:16]}")
     lib = os.path.join(directory, "libexporter_rt.a")
     os.makedirs(directory, exist_ok=True)
     with Locked(directory + ".lock"):
@@ -99,13 +96,9 @@ def compile_models(models: dict, jobs: int | None = None) -> dict:
 
 def _compile_one(model: onnx.ModelProto, name: str, cxx: str, runtime: str) -> str:
     files, facts = render(model, name)
-    digest = hashlib.sha256(runtime.encode())
-    for rel in sorted(files):
-        if rel.startswith("runtime/") or rel in ("main.cpp", "CMakeLists.txt"):
-            continue
-        content = files[rel]
-        digest.update(rel.encode() + b"\0" + (content if isinstance(content, bytes) else content.encode()))
-    directory = os.path.join(cache_root(), f"lib-{facts.name}-{digest.hexdigest()[:20]}")
+    # the runtime library's path already names its sources and flags
+    key = files_key(files, runtime, skip=lambda rel: rel.startswith("runtime/") or rel in ("main.cpp", "CMakeLists.txt"))
+    directory = os.path.join(cache_root(), f"lib-{facts.name}-{key}")
     lib = os.path.join(directory, f"lib{facts.name}.so")
     if os.path.exists(lib):
         touch_entry(directory)

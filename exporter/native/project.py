@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 
 from .. import __version__
-from ..errors import ExporterError
+from ..errors import ExporterError, InternalError
 from . import dims as D
 from .target import get as get_target
 from .codegen import ALIGN, CodeGen, c_text as _c_text, cname
@@ -90,7 +90,7 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
     except ExporterError:
         raise
     except Exception as exc:  # a bug of ours: say so plainly instead of a traceback
-        raise ExporterError(f"the native backend failed to generate code for this model ({type(exc).__name__}: "
+        raise InternalError(f"the native backend failed to generate code for this model ({type(exc).__name__}: "
                             f"{exc}); this is a bug in exporter, please report it with the model") from exc
     env_dims = {d: (example_dims or {}).get(d, 1) for d in graph.dim_names}
     buffers, slot_sizes = plan(cg, env_dims)

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from .. import axes
 from ..errors import ExporterError, TracingError, UnsupportedError, excepthook_location, tracing_error
 from .graph import GraphBuilder
 
@@ -172,9 +173,7 @@ def name_of(g: GraphBuilder, x, dtype=None) -> str:
 
 
 def norm_axis(axis: int, ndim: int) -> int:
-    if not -ndim <= axis < max(ndim, 1):
-        raise tracing_error(f"axis {axis} is out of bounds for an array of dimension {ndim}")
-    return axis % ndim if ndim else 0
+    return axes.norm_axis(axis, ndim, tracing_error)  # the error names the user's line
 
 
 def norm_axes(axis, ndim: int):

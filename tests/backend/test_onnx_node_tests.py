@@ -34,7 +34,7 @@ def accept(cases):
     shapes (TopK's k, Reshape's shape: graph inputs in these tests) are fixed to the test's values, as
     exporter.backend does when they arrive with the data."""
     from exporter.backend import shape_only_inputs, specialize
-    from exporter.errors import ExporterError
+    from exporter.errors import ExporterError, InternalError
     from exporter.native import render
     accepted = []
     for case in cases:
@@ -46,6 +46,8 @@ def accept(cases):
         model = specialize(case.model, values[0]) if fixed else case.model
         try:
             render(model, "node")
+        except InternalError:
+            raise  # a bug, not a refusal: fails the test instead of shrinking the accepted set
         except ExporterError:
             continue
         kept = [k for k, n in enumerate(names) if n not in fixed]
@@ -115,6 +117,14 @@ def test_specialized_backend_runs_top_k_through_its_api():
         values, _ = rep.run({"x": x, "k": np.array([k], np.int64)})
         np.testing.assert_array_equal(values, np.sort(x, axis=1)[:, :k])
     assert len(rep.reps) == 2
+
+
+def test_no_case_crashes_the_importer(rendered_cases):
+    """Refusals are honest: every case either renders or is refused by an op's check(); an exception
+    anywhere else is an InternalError (a bug), which must not hide among the refusals."""
+    from exporter.errors import InternalError
+    crashed = [f"{case.name}: {exc}" for case, exc in rendered_cases if isinstance(exc, InternalError)]
+    assert not crashed, "\n".join(crashed)
 
 
 def test_accepted_count_does_not_drop(accepted_cases):

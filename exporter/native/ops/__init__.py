@@ -73,8 +73,7 @@ def broadcast_shapes(*shapes):
     return out
 
 
-def norm_axis(axis: int, rank: int) -> int:
-    return axis + rank if axis < 0 else axis
+from ...axes import norm_axis  # noqa: E402,F401 (op rules use it from here)
 
 
 def softmax_extents(node, x):
