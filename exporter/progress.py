@@ -6,7 +6,7 @@ step is a plain line, so nothing is lost and no control characters are written.
     with Progress("compiling mlp", total=4) as p:
         for f in files:
             compile(f)
-            p.advance(f)          # [2/4] compiling mlp: kernels.cpp (3.1 s)
+            p.advance(f)          # [2/4] compiling mlp: gemm.cpp (3.1 s)
 """
 from __future__ import annotations
 

@@ -15,6 +15,8 @@ namespace exporter_rt {
 // ---- threading -------------------------------------------------------------------------------------
 void set_num_threads(int threads);  // <= 0: all cores
 int num_threads();
+// Work (in multiply-adds) below which a kernel stays on one thread: forking costs more than it saves.
+constexpr int64_t kParallelWork = 1 << 17;
 
 // ---- matrix products (gemm.cpp) ------------------------------------------------------------------
 // Layouts of operands packed ahead of time by the exporter (mirrored by PANEL_BYTES / PACK_ROWS in
@@ -127,8 +129,8 @@ struct RnnShape {
     int64_t seq, batch, input, hidden, directions;
     bool reverse;  // a single direction that runs backwards (direction="reverse")
 };
-// scratch: rnn_scratch_size(s, gates) elements.
-int64_t rnn_scratch_size(const RnnShape& s, int gates);
+// scratch: (input + hidden + seq * batch + batch) * gates * hidden + 2 * batch * hidden elements (gates: 4 for
+// LSTM, 3 for GRU), as the op's scratch rule in exporter/native/ops/nn.py sizes it.
 template <typename T>
 void lstm(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const T* h0, const T* c0, T* y, T* yh,
           T* yc, T* scratch);

@@ -1,5 +1,6 @@
 // exporter runtime: normalisation kernels. See norm.h for the contracts.
 #include "norm.h"
+#include "exporter_runtime.h"
 
 #include <cmath>
 
@@ -57,6 +58,55 @@ void group_norm(const T* x, const T* scale, const T* bias, T* y, int64_t n, int6
         }
 }
 
+template <typename T>
+void softmax(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool log) {
+    const bool parallel = outer * n * inner >= kParallelWork && outer > 1;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+            const T* p = x + o * n * inner + i;
+            T* q = y + o * n * inner + i;
+            T m = p[0];
+            for (int64_t k = 1; k < n; ++k) m = maximum(m, p[k * inner]);
+            T sum = 0;
+            for (int64_t k = 0; k < n; ++k) {
+                const T e = std::exp(p[k * inner] - m);
+                if (!log) q[k * inner] = e;
+                sum += e;
+            }
+            if (log) {
+                const T shift = m + std::log(sum);
+                for (int64_t k = 0; k < n; ++k) q[k * inner] = p[k * inner] - shift;
+            } else {
+                const T inv = T(1) / sum;
+                for (int64_t k = 0; k < n; ++k) q[k * inner] *= inv;
+            }
+        }
+}
+
+template <typename T>
+void layer_norm(const T* x, const T* scale, const T* bias, T* y, int64_t rows, int64_t n, T eps) {
+    const bool parallel = rows * n >= kParallelWork && rows > 1;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t r = 0; r < rows; ++r) {
+        const T* p = x + r * n;
+        T* q = y + r * n;
+        T mean = 0;
+        for (int64_t k = 0; k < n; ++k) mean += p[k];
+        mean /= T(n);
+        T var = 0;
+        for (int64_t k = 0; k < n; ++k) var += (p[k] - mean) * (p[k] - mean);
+        var /= T(n);
+        const T inv = T(1) / std::sqrt(var + eps);
+        for (int64_t k = 0; k < n; ++k) {
+            T v = (p[k] - mean) * inv;
+            if (scale) v *= scale[k];
+            if (bias) v += bias[k];
+            q[k] = v;
+        }
+    }
+}
+
 #include "dtypes.inc"  // EXPORTER_FLOATS
 
 #define EXPORTER_NORM_INSTANTIATE(T)                                                                 \
@@ -64,5 +114,11 @@ void group_norm(const T* x, const T* scale, const T* bias, T* y, int64_t n, int6
     template void group_norm<T>(const T*, const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, bool, double);
 EXPORTER_FLOATS(EXPORTER_NORM_INSTANTIATE)
 #undef EXPORTER_NORM_INSTANTIATE
+
+#define EXPORTER_SOFTMAX_FLOAT(T) \
+    template void softmax<T>(const T*, T*, int64_t, int64_t, int64_t, bool); \
+    template void layer_norm<T>(const T*, const T*, const T*, T*, int64_t, int64_t, T);
+EXPORTER_FLOATS(EXPORTER_SOFTMAX_FLOAT)
+#undef EXPORTER_SOFTMAX_FLOAT
 
 }  // namespace exporter_rt

@@ -309,7 +309,7 @@ def _signal_group(proc: subprocess.Popen) -> None:
 
 
 def _short(step: str) -> str:
-    """'Building CXX object CMakeFiles/m.dir/runtime/kernels.cpp.o' -> 'kernels.cpp'."""
+    """'Building CXX object CMakeFiles/m.dir/runtime/gemm.cpp.o' -> 'gemm.cpp'."""
     words = step.split()
     target = words[-1] if words else ""
     name = os.path.basename(target)

@@ -126,7 +126,7 @@ def test_cpp_project_builds_with_plain_cmake_and_c_api_works_from_c(tmp_path):
     result = exporter("export", MLP, "--to", "cpp", "-o", str(out))
     assert result.returncode == 0, result.stderr
     for name in ("CMakeLists.txt", "mlp.h", "mlp.cpp", "main.cpp", "weights.bin", "weights.S",
-                 "runtime/kernels.cpp", "runtime/exporter_runtime.h"):
+                 "runtime/pool.cpp", "runtime/exporter_runtime.h"):
         assert (out / name).exists(), name
     source = (out / "mlp.cpp").read_text()
     assert "MatMul" in source and len(source) < 20000, "weights must not be pasted into the source"

@@ -1,0 +1,119 @@
+// exporter runtime: pooling over NCHW (max, average, global). See exporter_runtime.h for the contracts.
+#include "exporter_runtime.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace exporter_rt {
+
+template <typename T>
+void max_pool2d(const Pool2dShape& s, const T* x, T* y) {
+    const bool parallel = s.n * s.c * s.oh * s.ow * s.kh * s.kw >= kParallelWork;
+    T lowest = std::numeric_limits<T>::lowest();
+    if constexpr (std::numeric_limits<T>::has_infinity) lowest = -std::numeric_limits<T>::infinity();
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
+        const T* in = x + nc * s.h * s.w;
+        T* out = y + nc * s.oh * s.ow;
+        for (int64_t oy = 0; oy < s.oh; ++oy) {
+            // a whole output row per window tap, with the in-image column range hoisted out of the loop;
+            // every output still sees its taps in (ki, kj) order, so NaN handling is unchanged
+            T* row = out + oy * s.ow;
+            for (int64_t ox = 0; ox < s.ow; ++ox) row[ox] = lowest;
+            for (int64_t ki = 0; ki < s.kh; ++ki) {
+                const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
+                if (iy < 0 || iy >= s.h) continue;
+                const T* src = in + iy * s.w;
+                for (int64_t kj = 0; kj < s.kw; ++kj) {
+                    const int64_t ix0 = kj * s.dw - s.pl;
+                    const int64_t lo = ix0 >= 0 ? 0 : (-ix0 + s.sw - 1) / s.sw;
+                    const int64_t hi = s.w - ix0 <= 0 ? 0 : std::min(s.ow, (s.w - ix0 + s.sw - 1) / s.sw);
+                    for (int64_t ox = lo; ox < hi; ++ox) row[ox] = maximum(row[ox], src[ox * s.sw + ix0]);
+                }
+            }
+        }
+    }
+}
+
+template <typename T>
+void avg_pool2d(const Pool2dShape& s, const T* x, T* y, bool count_include_pad) {
+    const bool parallel = s.n * s.c * s.oh * s.ow * s.kh * s.kw >= kParallelWork;
+    const bool unpadded = s.pt == 0 && s.pl == 0 && (s.oh - 1) * s.sh + (s.kh - 1) * s.dh < s.h &&
+                          (s.ow - 1) * s.sw + (s.kw - 1) * s.dw < s.w;
+    if (unpadded) {  // every window inside the image: no bounds tests, one divisor; taps summed in (ki, kj) order
+        const T divisor = T(s.kh * s.kw);
+#pragma omp parallel for schedule(static) if (parallel)
+        for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
+            const T* in = x + nc * s.h * s.w;
+            T* out = y + nc * s.oh * s.ow;
+            for (int64_t oy = 0; oy < s.oh; ++oy) {
+                T* row = out + oy * s.ow;
+                for (int64_t ox = 0; ox < s.ow; ++ox) row[ox] = T(0);
+                for (int64_t ki = 0; ki < s.kh; ++ki) {
+                    const T* src = in + (oy * s.sh + ki * s.dh) * s.w;
+                    for (int64_t kj = 0; kj < s.kw; ++kj)
+                        for (int64_t ox = 0; ox < s.ow; ++ox) row[ox] += src[ox * s.sw + kj * s.dw];
+                }
+                for (int64_t ox = 0; ox < s.ow; ++ox) row[ox] /= divisor;
+            }
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
+        const T* in = x + nc * s.h * s.w;
+        T* out = y + nc * s.oh * s.ow;
+        for (int64_t oy = 0; oy < s.oh; ++oy)
+            for (int64_t ox = 0; ox < s.ow; ++ox) {
+                T sum = 0;
+                int64_t count = 0, padded = 0;
+                for (int64_t ki = 0; ki < s.kh; ++ki) {
+                    const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
+                    for (int64_t kj = 0; kj < s.kw; ++kj) {
+                        const int64_t ix = ox * s.sw - s.pl + kj * s.dw;
+                        // the padded area ends at the input edge plus the (end) padding
+                        const bool inside_pad = iy >= -s.pt && ix >= -s.pl && iy < s.h + s.pt && ix < s.w + s.pl;
+                        if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) { padded += inside_pad; continue; }
+                        sum += in[iy * s.w + ix];
+                        ++count;
+                    }
+                }
+                const int64_t divisor = count_include_pad ? count + padded : count;
+                out[oy * s.ow + ox] = divisor ? sum / T(divisor) : T(0);
+            }
+    }
+}
+
+template <typename T>
+void global_avg_pool(int64_t nc, int64_t hw, const T* x, T* y) {
+    for (int64_t i = 0; i < nc; ++i) {
+        T sum = 0;
+        for (int64_t p = 0; p < hw; ++p) sum += x[i * hw + p];
+        y[i] = sum / T(hw);
+    }
+}
+
+template <typename T>
+void global_max_pool(int64_t nc, int64_t hw, const T* x, T* y) {
+    for (int64_t i = 0; i < nc; ++i) {
+        T best = x[i * hw];
+        for (int64_t p = 1; p < hw; ++p) best = maximum(best, x[i * hw + p]);
+        y[i] = best;
+    }
+}
+
+#include "dtypes.inc"  // EXPORTER_ALL_NUMERIC, EXPORTER_FLOATS
+
+#define EXPORTER_POOL_NUMERIC(T) \
+    template void max_pool2d<T>(const Pool2dShape&, const T*, T*); \
+    template void global_max_pool<T>(int64_t, int64_t, const T*, T*);
+EXPORTER_ALL_NUMERIC(EXPORTER_POOL_NUMERIC)
+#undef EXPORTER_POOL_NUMERIC
+
+#define EXPORTER_POOL_FLOAT(T) \
+    template void avg_pool2d<T>(const Pool2dShape&, const T*, T*, bool); \
+    template void global_avg_pool<T>(int64_t, int64_t, const T*, T*);
+EXPORTER_FLOATS(EXPORTER_POOL_FLOAT)
+#undef EXPORTER_POOL_FLOAT
+
+}  // namespace exporter_rt

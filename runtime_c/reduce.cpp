@@ -1,0 +1,137 @@
+// exporter runtime: reductions over [outer, n, inner] (Reduce*, ArgMax/ArgMin, CumSum). See exporter_runtime.h for the contracts.
+#include "exporter_runtime.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace exporter_rt {
+
+template <typename T> static inline T reduce_init(Reduce kind) {
+    switch (kind) {
+        case Reduce::Max:
+            if constexpr (std::numeric_limits<T>::has_infinity) return -std::numeric_limits<T>::infinity();
+            else return std::numeric_limits<T>::lowest();
+        case Reduce::Min:
+            if constexpr (std::numeric_limits<T>::has_infinity) return std::numeric_limits<T>::infinity();
+            else return std::numeric_limits<T>::max();
+        case Reduce::Prod: return T(1);
+        default: return T(0);
+    }
+}
+
+template <typename T> static inline T reduce_step(Reduce kind, T acc, T v) {
+    switch (kind) {
+        case Reduce::Max: return maximum(acc, v);
+        case Reduce::Min: return minimum(acc, v);
+        case Reduce::Prod: return acc * v;
+        case Reduce::SumSquare: case Reduce::L2: return acc + v * v;
+        case Reduce::L1: return acc + (v < T(0) ? T(0) - v : v);
+        default: return acc + v;
+    }
+}
+
+template <typename T> static inline T reduce_finish(Reduce kind, T acc, int64_t n) {
+    if (kind == Reduce::Mean) return n ? acc / T(n) : acc;
+    if constexpr (std::is_floating_point_v<T>) {
+        if (kind == Reduce::L2) return std::sqrt(acc);
+    } else {
+        if (kind == Reduce::L2) return T(std::sqrt(double(acc)));
+    }
+    return acc;
+}
+
+template <typename T>
+void reduce(Reduce kind, const T* x, T* y, int64_t outer, int64_t n, int64_t inner) {
+    if (kind == Reduce::LogSumExp) {
+        for (int64_t o = 0; o < outer; ++o)
+            for (int64_t i = 0; i < inner; ++i) {
+                const T* p = x + o * n * inner + i;
+                T m = reduce_init<T>(Reduce::Max);
+                for (int64_t k = 0; k < n; ++k) m = maximum(m, p[k * inner]);
+                double s = 0;
+                for (int64_t k = 0; k < n; ++k) s += std::exp(double(p[k * inner] - m));
+                y[o * inner + i] = T(double(m) + std::log(s));
+            }
+        return;
+    }
+    const bool parallel = outer * n * inner >= kParallelWork && outer > 1;
+    if (inner == 1) {
+#pragma omp parallel for schedule(static) if (parallel)
+        for (int64_t o = 0; o < outer; ++o) {
+            const T* p = x + o * n;
+            // eight independent accumulators let the compiler vectorize without reassociating
+            constexpr int L = 8;
+            T acc[L];
+            for (int l = 0; l < L; ++l) acc[l] = reduce_init<T>(kind);
+            int64_t k = 0;
+            for (; k + L <= n; k += L)
+                for (int l = 0; l < L; ++l) acc[l] = reduce_step(kind, acc[l], p[k + l]);
+            T total = reduce_init<T>(kind);
+            for (int l = 0; l < L; ++l) {
+                if (kind == Reduce::Max || kind == Reduce::Min || kind == Reduce::Prod) total = reduce_step(kind, total, acc[l]);
+                else total = total + acc[l];
+            }
+            for (; k < n; ++k) total = reduce_step(kind, total, p[k]);
+            y[o] = reduce_finish(kind, total, n);
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t o = 0; o < outer; ++o) {
+        T* out = y + o * inner;
+        for (int64_t i = 0; i < inner; ++i) out[i] = reduce_init<T>(kind);
+        for (int64_t k = 0; k < n; ++k) {
+            const T* p = x + (o * n + k) * inner;
+            for (int64_t i = 0; i < inner; ++i) out[i] = reduce_step(kind, out[i], p[i]);
+        }
+        for (int64_t i = 0; i < inner; ++i) out[i] = reduce_finish(kind, out[i], n);
+    }
+}
+
+template <typename T>
+void arg_reduce(bool is_max, bool select_last, const T* x, int64_t* y, int64_t outer, int64_t n, int64_t inner) {
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+            const T* p = x + o * n * inner + i;
+            int64_t best = 0;
+            T value = p[0];
+            for (int64_t k = 1; k < n; ++k) {
+                const T v = p[k * inner];
+                if constexpr (std::is_floating_point_v<T>) {
+                    if (value != value) break;  // NumPy: the first NaN wins
+                    if (v != v) { best = k; value = v; break; }
+                }
+                const bool better = is_max ? (select_last ? v >= value : v > value)
+                                           : (select_last ? v <= value : v < value);
+                if (better) { best = k; value = v; }
+            }
+            y[o * inner + i] = best;
+        }
+}
+
+template <typename T>
+void cumsum(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool exclusive, bool reverse) {
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+            T acc = 0;
+            for (int64_t s = 0; s < n; ++s) {
+                const int64_t k = reverse ? n - 1 - s : s;
+                const int64_t at = (o * n + k) * inner + i;
+                const T v = x[at];
+                if (exclusive) { y[at] = acc; acc += v; }
+                else { acc += v; y[at] = acc; }
+            }
+        }
+}
+
+#include "dtypes.inc"  // EXPORTER_ALL_NUMERIC, EXPORTER_FLOATS
+
+#define EXPORTER_REDUCE_NUMERIC(T) \
+    template void reduce<T>(Reduce, const T*, T*, int64_t, int64_t, int64_t); \
+    template void arg_reduce<T>(bool, bool, const T*, int64_t*, int64_t, int64_t, int64_t); \
+    template void cumsum<T>(const T*, T*, int64_t, int64_t, int64_t, bool, bool);
+EXPORTER_ALL_NUMERIC(EXPORTER_REDUCE_NUMERIC)
+#undef EXPORTER_REDUCE_NUMERIC
+
+}  // namespace exporter_rt
