@@ -45,7 +45,7 @@ def check_name(name: str) -> str:
 
 
 def _default_name(source) -> str:
-    from .native.codegen import cname
+    from .native.cpp import cname
     base = getattr(source, "__name__", None) or "model"
     if isinstance(source, str):
         base = os.path.splitext(os.path.basename(source))[0]

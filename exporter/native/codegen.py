@@ -9,9 +9,9 @@ import numpy as np
 
 from .. import dtypes
 from . import dims as D
-from .ir import Graph, Node, Value, c_text
+from .cpp import c_text, cname, literal
+from .ir import Graph, Node, Value
 from .ops import OPS
-from .ops.elementwise import literal
 
 ALIGN = 64
 # names the generated code uses itself (C++ keywords, locals of model.cpp.j2 and templates/ops/)
@@ -25,13 +25,6 @@ xor_eq int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t size_t 
 ctx arena weights inputs outputs fail plan shape perm strides pads value repeats data_shape index_shape dst rest
 a_at b_at q bi o i j dims given here a d k rank profile_start profile_t0 g_profile kStepNames kNumSteps
 StepProfile t""".split())
-
-
-def cname(name: str) -> str:
-    """A C identifier derived from an ONNX value name: ASCII letters, digits and '_' only, at most 48
-    characters (callers make it unique). Nothing else of the name reaches code."""
-    ident = re.sub(r"[^A-Za-z0-9_]", "_", str(name))[:48] or "v"
-    return ident if re.match(r"[A-Za-z_]", ident) else f"v_{ident}"
 
 
 @dataclass(eq=False)

@@ -320,35 +320,3 @@ def _check_inner_dims(node: Node) -> None:
     if not isinstance(ka, D.Sym) and not isinstance(kb, D.Sym) and int(ka) != int(kb):
         raise ExporterError(f"{node.describe()}: its inputs '{a.name}' and '{b.name}' disagree on the inner "
                             f"dimension ({ka} vs {kb})")
-
-
-def require_known(node: Node, index: int, what: str):
-    """Contents of input `index`, which must be known at generation time (a shape, axes, pads...)."""
-    value = node.input(index)
-    if value is None:
-        return None
-    known = value.known_ints()
-    if known is None:
-        raise UnsupportedError(f"{node.describe()}: its {what} (input '{value.name}') is computed from data at run "
-                               "time; the native backend needs it fixed when the model is exported")
-    return known
-
-
-def c_text(text: str) -> str:
-    """Text safe inside a C string literal and inside a // or /* */ comment: printable ASCII stays, every
-    other byte of its UTF-8 form (and quotes, backslashes, '??' trigraph starts) becomes an octal escape, so
-    the C string holds exactly the original bytes and no character can end the literal or the comment."""
-    out = []
-    data = str(text).encode("utf-8", "surrogateescape")
-    for k, byte in enumerate(data):
-        ch = chr(byte)
-        trigraph = ch == "?" and k + 1 < len(data) and data[k + 1] == ord("?")
-        if 0x20 <= byte < 0x7f and ch not in '"\\' and not trigraph:
-            out.append(ch)
-        else:
-            out.append(f"\\{byte:03o}")
-    return "".join(out).replace("*/", "*\\057")
-
-
-def fail(node: Node, why: str):
-    raise ExporterError(f"{node.describe()}: {why}")

@@ -21,7 +21,8 @@ from .. import __version__
 from ..errors import ExporterError, InternalError
 from . import dims as D
 from .target import get as get_target
-from .codegen import ALIGN, CodeGen, c_text as _c_text, cname
+from .codegen import ALIGN, CodeGen
+from .cpp import c_text as _c_text, cname
 from .ir import Graph
 from .planner import plan
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import dtypes
+from ...errors import ExporterError, UnsupportedError
 from .. import dims as D
 
 OPS: dict = {}
@@ -84,6 +85,22 @@ def softmax_extents(node, x):
         return D.prod(x.shape[:axis]), D.prod(x.shape[axis:]), 1
     axis = norm_axis(node.attr("axis", -1), x.rank)
     return D.prod(x.shape[:axis]), x.shape[axis], D.prod(x.shape[axis + 1:])
+
+
+def require_known(node, index: int, what: str):
+    """Contents of input `index`, which must be known at generation time (a shape, axes, pads...)."""
+    value = node.input(index)
+    if value is None:
+        return None
+    known = value.known_ints()
+    if known is None:
+        raise UnsupportedError(f"{node.describe()}: its {what} (input '{value.name}') is computed from data at run "
+                               "time; the native backend needs it fixed when the model is exported")
+    return known
+
+
+def fail(node, why: str):
+    raise ExporterError(f"{node.describe()}: {why}")
 
 
 from . import deconv, elementwise, image, indexing, linalg, loss, nn, norm, reduce, shape, sort  # noqa: E402,F401  (registration)

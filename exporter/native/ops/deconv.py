@@ -3,8 +3,7 @@ runtime_c/conv_transpose.cpp."""
 from __future__ import annotations
 
 from .. import dims as D
-from ..ir import fail
-from . import FLOAT, OpDef, register
+from . import FLOAT, OpDef, fail, register
 
 
 @register

@@ -7,30 +7,10 @@ import math
 import numpy as np
 
 from .. import dims as D
-from . import ALL, ARITH, FLOAT, OpDef, broadcast_shapes, register
+from ..cpp import literal
+from . import ALL, ARITH, FLOAT, OpDef, broadcast_shapes, register, require_known
 
 BOOL = np.dtype(np.bool_)
-
-
-def literal(value, dtype) -> str:
-    """An exact C++ literal of `dtype`."""
-    dtype = np.dtype(dtype)
-    if dtype == BOOL:
-        return "true" if value else "false"
-    if dtype.kind == "u":
-        return f"UINT64_C({int(value)})" if dtype.itemsize == 8 else f"{int(value)}u"
-    if dtype.kind == "i":
-        return f"INT64_C({int(value)})" if dtype.itemsize == 8 else f"{int(value)}"
-    v = float(value)
-    ctype = "float" if dtype == np.float32 else "double"
-    if math.isnan(v):
-        return f"std::numeric_limits<{ctype}>::quiet_NaN()"
-    if math.isinf(v):
-        return f"{'-' if v < 0 else ''}std::numeric_limits<{ctype}>::infinity()"
-    text = repr(float(np.float32(v))) if dtype == np.float32 else repr(v)
-    if "e" not in text and "." not in text:
-        text += ".0"
-    return text + ("f" if dtype == np.float32 else "")
 
 
 def _flat_size(node, knowns):
@@ -139,13 +119,12 @@ _def("IsNaN", "std::isnan({0})", FLOAT, np.bool_)
 
 
 @register
-class Identity(Elementwise):
-    """Identity as a loop: used when an Expand broadcasts, or a copy must land in an output buffer."""
+class Expand(Elementwise):
+    """Expand as a broadcasting loop (each output element reads its broadcast source element)."""
     types = ("Expand",)
     shape_inputs = (1,)
 
     def infer(self, node):
-        from ..ir import require_known
         target = require_known(node, 1, "target shape")
         return [(node.inputs[0].dtype, broadcast_shapes(node.inputs[0].shape, target))]
 

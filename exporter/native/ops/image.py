@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from .. import dims as D
 from ...errors import UnsupportedError
-from ..ir import fail, require_known
-from . import FLOAT, OpDef, norm_axis, register
+from . import FLOAT, OpDef, fail, norm_axis, register, require_known
 
 
 class BlockShuffle(OpDef):

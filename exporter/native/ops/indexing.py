@@ -3,8 +3,8 @@ from __future__ import annotations
 
 
 from .. import dims as D
-from ..ir import c_text, require_known
-from . import FLOAT, NUMERIC, OpDef, norm_axis, register, softmax_extents
+from ..cpp import c_text
+from . import FLOAT, NUMERIC, OpDef, norm_axis, register, require_known, softmax_extents
 
 REDUCTIONS = {"none": "None", "add": "Add", "mul": "Mul", "max": "Max", "min": "Min"}
 

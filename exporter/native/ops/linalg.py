@@ -6,6 +6,7 @@ import re
 import numpy as np
 
 from .. import dims as D
+from ..cpp import literal
 from ..target import PACK_ROWS, PANEL_BYTES
 from . import NUMERIC, OpDef, broadcast_shapes, register
 
@@ -113,7 +114,6 @@ class Gemm(OpDef):
         else:
             b_var = cg.var(b)
             b_rs, b_cs = ("1", cg.dim(k)) if trans_b else (cg.dim(n), "1")
-        from .elementwise import literal
         alpha, beta = float(node.attr("alpha", 1.0)), float(node.attr("beta", 1.0))
         epilogue = cg.epilogue(node, per_row=False)
         if alpha != 1.0:

@@ -3,7 +3,7 @@ same gather), with class weights, ignore_index and none/sum/mean reduction."""
 from __future__ import annotations
 
 from .. import dims as D
-from ..ir import c_text
+from ..cpp import c_text
 from . import FLOAT, OpDef, register
 
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from .. import dims as D
-from ..ir import fail
-from . import FLOAT, OpDef, norm_axis, register, softmax_extents
+from ..cpp import literal
+from . import FLOAT, OpDef, fail, norm_axis, register, softmax_extents
 
 
 def _spatial(node, x, kernel):
@@ -174,7 +174,6 @@ class LayerNormalization(OpDef):
         return [(node.inputs[0].dtype, node.inputs[0].shape)]
 
     def emit(self, node, cg):
-        from .elementwise import literal
         x, scale = node.inputs[:2]
         bias = node.input(2)
         axis = norm_axis(node.attr("axis", -1), x.rank)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dims as D
-from ..ir import require_known
-from . import NUMERIC, OpDef, norm_axis, register
+from . import NUMERIC, OpDef, norm_axis, register, require_known
 
 KINDS = {"ReduceSum": "Sum", "ReduceMean": "Mean", "ReduceMax": "Max", "ReduceMin": "Min", "ReduceProd": "Prod",
          "ReduceSumSquare": "SumSquare", "ReduceL1": "L1", "ReduceL2": "L2", "ReduceLogSumExp": "LogSumExp"}

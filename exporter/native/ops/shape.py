@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dims as D
-from ..ir import c_text, fail, require_known
-from . import OpDef, norm_axis, register
+from ..cpp import c_text, literal
+from . import OpDef, fail, norm_axis, register, require_known
 
 INT64_MAX = np.iinfo(np.int64).max
 
@@ -174,7 +174,6 @@ class ConstantOfShape(OpDef):
 
     def emit(self, node, cg):
         out = node.outputs[0]
-        from .elementwise import literal
         return [{"template": "fill", "out": cg.var(out), "ctype": cg.ctype(out.dtype), "count": cg.dim(out.numel),
                  "value": literal(self._fill(node)[0], out.dtype)}]
 
@@ -467,7 +466,6 @@ class Pad(OpDef):
         return [(x.dtype, [D.add(D.add(d, pads[i]), pads[x.rank + i]) for i, d in enumerate(x.shape)])]
 
     def emit(self, node, cg):
-        from .elementwise import literal
         x = node.inputs[0]
         if node.opset < 11:
             value = literal(node.attr("value", 0.0), x.dtype)

@@ -7,8 +7,7 @@ import zlib
 import numpy as np
 
 from .. import dims as D
-from ..ir import fail, require_known
-from . import NUMERIC, OpDef, norm_axis, register
+from . import NUMERIC, OpDef, fail, norm_axis, register, require_known
 
 
 class _Sizes(dict):
