@@ -227,10 +227,11 @@ class SymInt:
         return self.graph.dim_names.get((self.value, self.probe))
 
     def tensor(self) -> str:
-        """1-D int64 ONNX value of length 1 holding this dimension (built on first use)."""
-        if self._tensor is None:
-            self._tensor = self._build()
-        return self._tensor
+        """1-D int64 ONNX value of length 1 holding this dimension (built on first use, and again when
+        the first use was inside a control-flow body that is closed now)."""
+        if self._tensor is None or not self.graph.visible(self._tensor[1]):
+            self._tensor = (self._build(), self.graph.scope)
+        return self._tensor[0]
 
     def _binary(self, other, op_type, fn, reverse=False):
         if isinstance(other, (np.integer,)):
