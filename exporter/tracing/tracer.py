@@ -26,8 +26,8 @@ _DATA_DEPENDENT_FIX = ("branch with np.where(cond, a, b) (or np.maximum / np.cli
 # an `if`/`while` on data: besides np.where, the control-flow functions trace it as ONNX If/Loop
 _BRANCH_FIX = ("branch with np.where(cond, a, b) (or np.maximum / np.clip) so both sides stay in the graph, or "
                "with exporter.cond(pred, true_fn, false_fn, *operands) to run one side only (an ONNX If); a loop "
-               "that stops on data is exporter.while_loop(cond_fn, body_fn, init) (an ONNX Loop); keep Python "
-               "control flow to shapes and constants")
+               "that stops on data is exporter.while_loop(cond_fn, body_fn, init) (an ONNX Loop); combine traced "
+               "conditions with & and | instead of and/or; keep Python control flow to shapes and constants")
 
 
 def lowers(*funcs):

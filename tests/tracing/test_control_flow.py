@@ -282,6 +282,23 @@ def test_deduplicated_initializer_is_renamed_inside_bodies():
     assert_same([np.float32([2, 3])], run_onnxruntime(model, [np.float32([1, 2])]))
 
 
+def test_verifier_checks_values_inside_bodies():
+    """trace() cross-checks every value's dtype with ONNX shape inference, in bodies too."""
+    from exporter.tracing.trace import _verify
+    model = trace(rnn, (f32(3, 4),))
+    tanh = next(n.output[0] for n in body_of(model, "Loop").node if n.op_type == "Tanh")
+
+    class Claims:
+        value_dtypes = {tanh: np.dtype(np.float64)}
+    with pytest.raises(AssertionError, match=r"Tanh node .* produces float32, NumPy gives float64"):
+        _verify(model, Claims())
+
+
+def test_and_of_traced_conditions_suggests_ampersand():
+    with pytest.raises(TracingError, match=r"(?s)truth value.*combine traced conditions with & and \|"):
+        trace(lambda x: exporter.while_loop(lambda v: v.sum() < 10 and v.max() < 5, lambda v: v * 2, x),
+              (np.ones(3, np.float32),))
+
 def test_hybridize_on_onnxruntime():
     fast = exporter.hybridize(scan_with_cond, (f32(5, 4),), backend="onnxruntime", dynamic_axes={"xs": {0: "T"}})
     for xs in (f32(5, 4, seed=11), f32(8, 4, seed=12)):
