@@ -195,6 +195,22 @@ def test_fori_loop_to_a_dynamic_size():
     check_onnxruntime(fori_to_dynamic_size, (f32(3, 2),), {"x": {0: "n"}}, fresh=[(f32(7, 2),), (f32(0, 2),)])
 
 
+def test_fori_loop_to_a_traced_bound():
+    def model(x, n):
+        return exporter.fori_loop(1, n, lambda i, v: v * 2 + i.astype(np.float32), x)
+    check_onnxruntime(model, (f32(3), np.asarray(4)), fresh=[(f32(3), np.asarray(0)), (f32(3), np.asarray(9))])
+
+
+def test_scan_over_a_dict_of_sequences():
+    def model(a, b):
+        def step(c, x):
+            c = c + x["a"] * x["b"]
+            return c, {"running": c, "twice": x["a"] * 2}
+        total, ys = exporter.scan(step, np.zeros(2, np.float32), {"a": a, "b": b})
+        return total, ys["running"], ys["twice"]
+    check_onnxruntime(model, (f32(4, 2), f32(4, 2, seed=2)), {"a": {0: "t"}, "b": {0: "t"}},
+                      fresh=[(f32(7, 2, seed=3), f32(7, 2, seed=4))])
+
 def test_scan_is_a_loop_with_scan_outputs():
     model = check_onnxruntime(rnn, (f32(6, 4),), fresh=[(f32(6, 4, seed=5),)])
     body = body_of(model, "Loop")
@@ -419,6 +435,16 @@ def test_scan_body_must_return_a_pair():
     expect(scan_returns_one_value, r"scan's f <lambda> .* returned Tracer, not a pair \(carry, y\).*fix: return carry, y",
            inputs=(np.ones((3, 2), np.float32),))
 
+
+def test_fori_loop_bounds_are_integers():
+    expect(lambda x: exporter.fori_loop(0, 2.5, lambda i, v: v, x), r"fori_loop's upper bound must be a scalar "
+           r"integer, got float64 of shape \(\).*fix: pass an int, x.shape\[i\] or a 0-d integer array")
+
+
+def test_scan_ys_keep_one_shape():
+    """Eagerly a step could make a y of another shape (traced, shapes cannot depend on the step)."""
+    with pytest.raises(TracingError, match=r"returned the scanned output y as float32\[2\], but it is float32\[1\]"):
+        exporter.scan(lambda c, x: (c + 1, np.ones(c + 1, np.float32)), 0, np.zeros((3, 2)))
 
 def test_non_array_carry():
     with pytest.raises(TracingError, match=r"while_loop's init_val\[1\] is str; control-flow values must be arrays"):
