@@ -447,6 +447,7 @@ def _scan_length(xs_n, length):
         sizes.append(length)
     if not sizes:
         raise tracing_error("scan has no xs and no length", "pass length=n when xs is None")
+
     def key(size):
         return (size.value, size.probe) if isinstance(size, SymInt) else (int(size), int(size))
     for s in sizes[1:]:

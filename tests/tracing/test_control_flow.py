@@ -175,7 +175,8 @@ def test_while_loop_is_a_loop_without_trip_count():
 
 
 def test_while_loop_condition_on_data():
-    check_onnxruntime(while_counts, (f32(5, scale=10),), fresh=[(f32(5, seed=2, scale=0.1),), (f32(5, seed=3, scale=1e4),)])
+    check_onnxruntime(while_counts, (f32(5, scale=10),),
+                      fresh=[(f32(5, seed=2, scale=0.1),), (f32(5, seed=3, scale=1e4),)])
 
 
 def test_while_loop_whose_trip_count_depends_on_a_dynamic_size():
@@ -399,9 +400,9 @@ def scan_returns_one_value(xs):
 
 
 def test_carry_dtype_change_is_named():
-    message = expect(carry_changes_dtype, r"<lambda> \(" + HERE + r":\d+\) returned the carry as float64\[3\], but it "
-                     r"is float32\[3\]; a loop's carry keeps one structure, dtype and shape.*fix: give the initial value "
-                     r"the dtype and shape the body returns")
+    message = expect(carry_changes_dtype, r"<lambda> \(" + HERE + r":\d+\) returned the carry as float64\[3\], but "
+                     r"it is float32\[3\]; a loop's carry keeps one structure, dtype and shape.*fix: give the initial "
+                     r"value the dtype and shape the body returns")
     assert re.search(HERE + r":\d+: in carry_changes_dtype: return exporter.fori_loop", message), message
 
 
@@ -432,7 +433,8 @@ def test_pred_must_be_a_scalar_bool():
 
 
 def test_scan_body_must_return_a_pair():
-    expect(scan_returns_one_value, r"scan's f <lambda> .* returned Tracer, not a pair \(carry, y\).*fix: return carry, y",
+    expect(scan_returns_one_value,
+           r"scan's f <lambda> .* returned Tracer, not a pair \(carry, y\).*fix: return carry, y",
            inputs=(np.ones((3, 2), np.float32),))
 
 
@@ -454,7 +456,8 @@ def test_non_array_carry():
 # ---------------------------------------------------------------------------------------------------
 # Three ways: NumPy eager, ONNX Runtime, native (the native backend's If/Loop is on branch cf-native)
 
-NATIVE_PENDING = pytest.mark.xfail(raises=UnsupportedError, strict=False, reason="native If/Loop/Scan: branch cf-native")
+NATIVE_PENDING = pytest.mark.xfail(raises=UnsupportedError, strict=False,
+                                   reason="native If/Loop/Scan: branch cf-native")
 
 
 @NATIVE_PENDING
