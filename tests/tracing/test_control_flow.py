@@ -165,6 +165,13 @@ def test_cond_is_an_if_with_input_free_branches():
         assert not branch.input and ops_of(branch)[-1] == "Identity"
 
 
+def test_cond_where_example_and_probe_take_different_branches():
+    """[-3, 2, 2] sums to 1; the probe (the example resized along n to 10 values) sums to 0."""
+    def model(x):
+        return exporter.cond(x.sum() > 0, lambda: np.cumsum(x), lambda: x * 2) + 1
+    check_onnxruntime(model, (np.float32([-3, 2, 2]),), {"x": {0: "n"}},
+                      fresh=[(np.float32([-3, 2, 2, -3]),), (np.float32([1, 2, 3, 4, 5]),)])
+
 def test_while_loop_is_a_loop_without_trip_count():
     model = check_onnxruntime(doubling, (np.ones(3, np.float32),), fresh=[(np.full(3, 0.01, np.float32),)])
     loop = next(n for n in model.graph.node if n.op_type == "Loop")
@@ -236,6 +243,27 @@ def test_cond_inside_scan():
 def test_nested_loops_and_cond():
     check_onnxruntime(nested_loops, (f32(3),), fresh=[(f32(3, seed=9),)])
 
+
+def test_while_loop_inside_scan():
+    """A data-dependent inner loop per step: halve each row until its largest value is under 1."""
+    def model(xs):
+        def step(total, row):
+            n, row = exporter.while_loop(lambda c: np.max(np.abs(c[1])) > 1.0,
+                                         lambda c: (c[0] + 1, c[1] * 0.5), (np.int64(0), row))
+            return total + n, row
+        return exporter.scan(step, np.int64(0), xs)
+    check_onnxruntime(model, (f32(4, 3, scale=20),), {"xs": {0: "t"}}, fresh=[(f32(6, 3, seed=2, scale=100),)])
+
+
+def test_namedtuple_carry():
+    from collections import namedtuple
+    State = namedtuple("State", "step value")
+
+    def model(x):
+        out = exporter.fori_loop(0, 3, lambda i, s: State(s.step + 1, s.value * x), State(np.int64(0), x))
+        assert isinstance(out, State)
+        return out.value, out.step
+    check_onnxruntime(model, (f32(3),))
 
 def test_pytree_carries():
     check_onnxruntime(pytree_carry, (f32(2, 3),))
