@@ -13,6 +13,7 @@ from .tracing import trace  # noqa: E402
 from .hybrid import hybridize  # noqa: E402
 from . import nn  # noqa: E402
 from .api import Exported, export  # noqa: E402
+from .control_flow import cond, fori_loop, scan, while_loop  # noqa: E402
 
 
 def export_onnx(fn, example_inputs, path, dynamic_axes=None, input_names=None):
@@ -23,4 +24,4 @@ def export_onnx(fn, example_inputs, path, dynamic_axes=None, input_names=None):
     return model
 
 
-__all__ = ["trace", "export", "Exported", "export_onnx", "hybridize", "nn", "ops", "ExporterError", "TracingError", "UnsupportedError", "__version__"]
+__all__ = ["trace", "cond", "while_loop", "fori_loop", "scan", "export", "Exported", "export_onnx", "hybridize", "nn", "ops", "ExporterError", "TracingError", "UnsupportedError", "__version__"]

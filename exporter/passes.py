@@ -51,11 +51,21 @@ def _has_subgraph(node):
     return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
 
 
-def _subgraph_inputs(node):
+def _subgraphs(node):
     for attr in node.attribute:
-        for g in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
-            for n in g.node:
-                yield from (i for i in n.input if i)
+        if attr.type == onnx.AttributeProto.GRAPH:
+            yield attr.g
+        elif attr.type == onnx.AttributeProto.GRAPHS:
+            yield from attr.graphs
+
+
+def _subgraph_inputs(node):
+    """Every name the node's bodies read, at any depth (a cond nested in a loop reads outer values too)."""
+    for g in _subgraphs(node):
+        for n in g.node:
+            yield from (i for i in n.input if i)
+            yield from _subgraph_inputs(n)
+        yield from (o.name for o in g.output)  # a body output may be an outer value itself
 
 
 def deduplicate_initializers(model: onnx.ModelProto) -> bool:
@@ -76,10 +86,25 @@ def deduplicate_initializers(model: onnx.ModelProto) -> bool:
 
 
 def _rename_inputs(graph, rename):
-    for node in graph.node:
+    _rename_in_nodes(graph.node, rename)
+
+
+def _rename_in_nodes(nodes, rename):
+    """Rename what `nodes` read, inside control-flow bodies too (where a body does not define the name
+    itself: a body's own inputs and values shadow the outer ones)."""
+    for node in nodes:
         for i, name in enumerate(node.input):
             if name in rename:
                 node.input[i] = rename[name]
+        for body in _subgraphs(node):
+            local = ({i.name for i in body.input} | {t.name for t in body.initializer}
+                     | {o for n in body.node for o in n.output})
+            inner = {k: v for k, v in rename.items() if k not in local}
+            if inner:
+                _rename_in_nodes(body.node, inner)
+                for o in body.output:
+                    if o.name in inner:
+                        o.name = inner[o.name]
 
 
 def remove_identities(model: onnx.ModelProto) -> bool:
@@ -94,11 +119,13 @@ def remove_identities(model: onnx.ModelProto) -> bool:
             rename[node.output[0]] = rename.get(node.input[0], node.input[0])
         else:
             kept.append(node)
-    for node in kept:
-        for i, name in enumerate(node.input):
-            while name in rename:
-                name = rename[name]
-            node.input[i] = name
+    resolved = {}
+    for name in rename:
+        target = name
+        while target in rename:
+            target = rename[target]
+        resolved[name] = target
+    _rename_in_nodes(kept, resolved)
     changed = bool(rename) | _name_outputs_at_producers(graph, kept)
     del graph.node[:]
     graph.node.extend(kept)
@@ -119,11 +146,8 @@ def _name_outputs_at_producers(graph, nodes) -> bool:
             continue
         producer = produced[src]
         producer.output[list(producer.output).index(src)] = out
-        for other in nodes:
-            for i, name in enumerate(other.input):
-                if name == src:
-                    other.input[i] = out
         nodes.remove(node)
+        _rename_in_nodes(nodes, {src: out})
         produced[out] = producer
         changed = True
     return changed

@@ -6,14 +6,25 @@ ONNX writer and the native backend consume.
 """
 from __future__ import annotations
 
+import contextvars
 import hashlib
+import itertools
 from collections import Counter
+from contextlib import contextmanager
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
 OPSET = 21  # ONNX opset the exporter writes (ONNX 1.16+); ONNX Runtime 1.18+ runs it.
+
+# The builder of the trace in progress (None outside trace()): control flow needs it to trace bodies
+# whose operands are all concrete but whose functions close over traced arrays.
+_ACTIVE: contextvars.ContextVar = contextvars.ContextVar("exporter_active_graph", default=None)
+
+
+def active_graph() -> "GraphBuilder | None":
+    return _ACTIVE.get()
 
 
 def onnx_dtype(dtype) -> int:
@@ -32,6 +43,36 @@ class GraphBuilder:
         self.probing = False  # True when a second, resized "probe" run tracks dynamic axes
         self._const_index: dict[tuple, str] = {}
         self._used = Counter()
+        # Control-flow bodies being traced, outermost first: a value built inside a body (a cached
+        # dynamic-dim tensor, say) may be reused only while that body, or one nested in it, is open.
+        self.scope: tuple[int, ...] = ()
+        self._scope_ids = itertools.count(1)
+
+    @contextmanager
+    def activate(self):
+        """Make this the builder `active_graph()` returns while a function is traced."""
+        token = _ACTIVE.set(self)
+        try:
+            yield self
+        finally:
+            _ACTIVE.reset(token)
+
+    @contextmanager
+    def subgraph(self):
+        """Nodes emitted inside go to a fresh list (a control-flow body, yielded) instead of the current
+        graph. Constants still go to the model's initializers: bodies read them from the outer scope."""
+        saved = self.nodes, self.dim_tensors, self.scope
+        self.nodes = []
+        self.dim_tensors = dict(saved[1])  # dims read outside are visible inside, not the other way round
+        self.scope = saved[2] + (next(self._scope_ids),)
+        try:
+            yield self.nodes
+        finally:
+            self.nodes, self.dim_tensors, self.scope = saved
+
+    def visible(self, scope: tuple[int, ...]) -> bool:
+        """Whether a value built in `scope` can be read here (it is this body or one enclosing it)."""
+        return self.scope[:len(scope)] == scope
 
     def fresh(self, hint: str) -> str:
         """A new unique value name derived from `hint`."""

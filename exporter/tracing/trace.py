@@ -109,8 +109,9 @@ def trace(fn, example_inputs, input_names=None, dynamic_axes=None, graph_name="m
         dims = [axes[i] if i in axes else d for i, d in enumerate(x.shape)]
         graph_inputs.append(helper.make_tensor_value_info(name, onnx_dtype(x.dtype), dims))
 
-    result = _call(fn, tracers)
-    graph_outputs = _outputs(g, result, fn)
+    with g.activate():
+        result = _call(fn, tracers)
+        graph_outputs = _outputs(g, result, fn)
     graph = helper.make_graph(g.nodes, graph_name, graph_inputs, graph_outputs, to_initializers(g.initializers))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="exporter", producer_version=__version__)
@@ -223,12 +224,20 @@ def _outputs(g: GraphBuilder, result, fn=None):
 
 
 def _verify(model: onnx.ModelProto, g: GraphBuilder) -> None:
-    """Every traced value must have the dtype NumPy gave it: names the lowering that got it wrong."""
+    """Every traced value must have the dtype NumPy gave it: names the lowering that got it wrong.
+    Control-flow bodies are checked too (shape inference types the values inside them)."""
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
-    types = {vi.name: vi.type.tensor_type.elem_type for vi in inferred.graph.value_info}
-    for node in inferred.graph.node:
+    _verify_graph(inferred.graph, g)
+
+
+def _verify_graph(graph: onnx.GraphProto, g: GraphBuilder) -> None:
+    types = {vi.name: vi.type.tensor_type.elem_type for vi in list(graph.value_info) + list(graph.output)}
+    for node in graph.node:
         for out in node.output:
             want = g.value_dtypes.get(out)
             if want is not None and out in types and types[out] != onnx_dtype(want):
                 raise AssertionError(f"internal error: {node.op_type} node {node.name} produces "
                                      f"{helper.tensor_dtype_to_np_dtype(types[out])}, NumPy gives {want}")
+        for attr in node.attribute:
+            for body in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs:
+                _verify_graph(body, g)

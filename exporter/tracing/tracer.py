@@ -23,6 +23,11 @@ _KEEP_ARRAY_FIX = ("keep it an array: a 0-d array works wherever the Python numb
                    "np.exp(x.sum())); change its dtype with .astype(np.float32) instead of float()/int()")
 _DATA_DEPENDENT_FIX = ("branch with np.where(cond, a, b) (or np.maximum / np.clip) so both sides stay in the "
                        "graph; keep Python control flow to shapes and constants")
+# an `if`/`while` on data: besides np.where, the control-flow functions trace it as ONNX If/Loop
+_BRANCH_FIX = ("branch with np.where(cond, a, b) (or np.maximum / np.clip) so both sides stay in the graph, or "
+               "with exporter.cond(pred, true_fn, false_fn, *operands) to run one side only (an ONNX If); a loop "
+               "that stops on data is exporter.while_loop(cond_fn, body_fn, init) (an ONNX Loop); combine traced "
+               "conditions with & and | instead of and/or; keep Python control flow to shapes and constants")
 
 
 def lowers(*funcs):
@@ -227,10 +232,11 @@ class SymInt:
         return self.graph.dim_names.get((self.value, self.probe))
 
     def tensor(self) -> str:
-        """1-D int64 ONNX value of length 1 holding this dimension (built on first use)."""
-        if self._tensor is None:
-            self._tensor = self._build()
-        return self._tensor
+        """1-D int64 ONNX value of length 1 holding this dimension (built on first use, and again when
+        the first use was inside a control-flow body that is closed now)."""
+        if self._tensor is None or not self.graph.visible(self._tensor[1]):
+            self._tensor = (self._build(), self.graph.scope)
+        return self._tensor[0]
 
     def _binary(self, other, op_type, fn, reverse=False):
         if isinstance(other, (np.integer,)):
@@ -371,7 +377,7 @@ class Tracer(np.lib.mixins.NDArrayOperatorsMixin):
         # a conversion, not a branch: np.where does not apply; the value has to stay in the graph
         return self._data_dependent(what, _KEEP_ARRAY_FIX)
 
-    def __bool__(self): raise self._data_dependent("Python truth value (if/while/and/or)")
+    def __bool__(self): raise self._data_dependent("Python truth value (if/while/and/or)", _BRANCH_FIX)
     def __float__(self): raise self._to_python("float()")
     def __int__(self): raise self._to_python("int()")
     def __index__(self):

@@ -25,9 +25,21 @@ def branch_on_data(x):
 
 
 def test_data_dependent_if_names_line_and_suggests_where():
-    message = expect(branch_on_data, r"truth value.*depends on the input data")
+    message = expect(branch_on_data, r"truth value.*depends on the input data.*fix: branch with "
+                     r"np\.where\(cond, a, b\).*exporter\.cond\(pred, true_fn, false_fn, \*operands\).*"
+                     r"exporter\.while_loop\(cond_fn, body_fn, init\)")
     assert re.search(HERE + r":\d+: in branch_on_data: if x.sum\(\) > 0:", message), message
-    assert "np.where" in message
+
+
+def loop_on_data(x):
+    while x.sum() < 10:
+        x = x * 2
+    return x
+
+
+def test_data_dependent_while_suggests_while_loop():
+    message = expect(loop_on_data, r"truth value.*fix: .*exporter\.while_loop")
+    assert re.search(HERE + r":\d+: in loop_on_data: while x.sum\(\) < 10:", message), message
 
 
 @pytest.mark.parametrize("fn, what", [
