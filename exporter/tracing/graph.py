@@ -7,11 +7,14 @@ ONNX writer and the native backend consume.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+
+from ..errors import user_line
 
 OPSET = 21  # ONNX opset the exporter writes (ONNX 1.16+); ONNX Runtime 1.18+ runs it.
 
@@ -31,6 +34,7 @@ class GraphBuilder:
         self.dim_tensors: dict[tuple[int, int], str] = {}  # the same -> 1-D int64 value holding it
         self.probing = False  # True when a second, resized "probe" run tracks dynamic axes
         self._const_index: dict[tuple, str] = {}
+        self._const_names: dict[int, tuple[str, np.ndarray]] = {}  # id(array) -> (Python name, array)
         self._used = Counter()
 
     def fresh(self, hint: str) -> str:
@@ -43,8 +47,15 @@ class GraphBuilder:
     def reserve(self, name: str) -> None:
         self._used[name] += 1
 
+    def name_constant(self, array: np.ndarray, label: str) -> None:
+        """Give the initializer of `array` (this very object) the name `label` if it is ever needed."""
+        self._const_names.setdefault(id(array), (label, array))
+
     def const(self, value, dtype=None) -> str:
-        """Name of an initializer holding `value`; identical constants share one initializer."""
+        """Name of an initializer holding `value`; identical constants share one initializer. An array
+        registered with `name_constant` is named after its Python name (`W1`, `E`)."""
+        named = self._const_names.get(id(value)) if dtype is None else None
+        label = named[0] if named is not None and named[1] is value else None
         array = np.asarray(value, dtype=dtype)
         if array.dtype == np.float16 or array.dtype.kind not in "biuf":
             raise TypeError(f"constant of dtype {array.dtype} is not supported")
@@ -52,7 +63,9 @@ class GraphBuilder:
         key = (array.dtype.str, array.shape, hashlib.sha1(array.tobytes()).hexdigest())
         name = self._const_index.get(key)
         if name is None:
-            name = self.fresh("const" if array.size <= 16 else "weight")
+            if label is not None and re.fullmatch(r"output_\d+", label):
+                label += "_weight"  # output_<k> names are the graph's outputs
+            name = self.fresh(label or ("const" if array.size <= 16 else "weight"))
             self.initializers[name] = array
             self._const_index[key] = name
         return name
@@ -65,6 +78,9 @@ class GraphBuilder:
         attrs = {k: v for k, v in attrs.items() if v is not None}
         node = helper.make_node(op_type, ["" if i is None else i for i in inputs], names,
                                 name=self.fresh(f"{op_type}_node"), domain=domain, **attrs)
+        where = user_line()
+        if where:
+            node.doc_string = where  # the model's line that made this node (check --localize shows it)
         self.nodes.append(node)
         return names[0] if outputs == 1 else names
 
