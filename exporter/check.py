@@ -289,6 +289,7 @@ class CheckReport:
     failed: dict = field(default_factory=dict)   # backend -> "its own message" (could not run)
     skipped: dict = field(default_factory=dict)  # backend -> message (ONNX Runtime kernel gaps)
     tolerance_given: bool = False
+    localization: dict | None = None  # --localize: see exporter.localize (with "input_set", or "error")
 
     @property
     def mismatches(self) -> list:
@@ -331,6 +332,11 @@ class CheckReport:
         for b, why in self.skipped.items():
             lines.append(f"\n{b}: lacks a kernel this model needs; left out of the verdict ({why})")
         compared = [b for b in self.backends if b not in self.failed and b not in self.skipped]
+        if self.localization is not None:
+            from .localize import text as localize_text
+            lines.append("")
+            lines.append(f"localize: could not run: {self.localization['error']}" if "error" in self.localization
+                         else localize_text(self.localization, self.localization["input_set"]))
         if self.failed:
             lines.append(f"\nINCOMPLETE: {', '.join(self.failed)} could not run (see the error below)")
         elif self.mismatches:
@@ -365,13 +371,15 @@ class CheckReport:
                 "rule": RULE, "outputs": {n: o["rows"] for n, o in self.outputs.items()},
                 "signatures": {n: o["signature"] for n, o in self.outputs.items()},
                 "failed_backends": self.failed, "skipped_backends": self.skipped, "ok": self.ok,
-                "exit_code": self.exit_code}
+                "exit_code": self.exit_code, "localization": self.localization}
 
 
 def check_model(path: str, *, entry=None, inputs=None, dynamic=None, samples: int = 3, backends=None,
-                rtol=None, atol=None, seed: int = 0, progress: bool = False) -> CheckReport:
+                rtol=None, atol=None, seed: int = 0, progress: bool = False, localize: bool = False) -> CheckReport:
     """Run MODEL (a model.py or an .onnx file) through the backends and compare them with the reference.
-    `inputs` (.npy paths) replace the example; `samples` random sets around them are added either way."""
+    `inputs` (.npy paths) replace the example; `samples` random sets around them are added either way.
+    `localize`: also find the first ONNX node whose output differs between ONNX Runtime and the native
+    program (on the first input set where native mismatched, else the example), see exporter.localize."""
     from .loader import load_inputs, load_or_trace
     from .onnx_io import describe_value
     if samples < 0:
@@ -395,6 +403,9 @@ def check_model(path: str, *, entry=None, inputs=None, dynamic=None, samples: in
         examples = [np.asarray(x) for x in spec.example_inputs]
     if len(wanted) < 2:
         raise ExporterError("check needs at least two backends to compare")
+    if localize and "native" not in wanted:
+        raise ExporterError("--localize compares the native program with ONNX Runtime node by node; "
+                            "include native in --backends")
     reference = wanted[0] if "python" not in wanted else "python"
 
     runners = {}
@@ -412,6 +423,7 @@ def check_model(path: str, *, entry=None, inputs=None, dynamic=None, samples: in
                          tolerance_given=rtol is not None or atol is not None)
     precision = precision_dtypes(model)
     bar = Progress("checking", total=len(sets) * len(wanted), enabled=progress)
+    native_mismatch = None  # the first input set where native differs (--localize looks there)
     for k, inputs_k in enumerate(sets):
         bar.advance(f"input set {k + 1}/{len(sets)}: {reference}")
         try:
@@ -432,8 +444,18 @@ def check_model(path: str, *, entry=None, inputs=None, dynamic=None, samples: in
                 continue
             for name, e, a in zip(report.outputs, ref, outs):
                 rows = report.outputs[name]["rows"]
-                rows[b] = _merge(rows.get(b), compare(e, a, rtol, atol, precision.get(name)))
+                row = compare(e, a, rtol, atol, precision.get(name))
+                rows[b] = _merge(rows.get(b), row)
+                if b == "native" and not row["ok"] and native_mismatch is None:
+                    native_mismatch = k
     bar.close()
+    if localize and "native" not in report.failed and reference not in report.failed:
+        from .localize import localize as localize_model
+        k = native_mismatch or 0
+        try:
+            report.localization = dict(localize_model(model, stem, sets[k], rtol, atol, progress), input_set=k)
+        except Exception as exc:  # noqa: BLE001 (e.g. ONNX Runtime lacks a kernel: the check itself stands)
+            report.localization = {"error": _first_line(exc), "input_set": k}
     return report
 
 

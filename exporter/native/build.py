@@ -317,14 +317,15 @@ def _short(step: str) -> str:
 
 
 def build(model: onnx.ModelProto, name: str = "model", *, jobs: int | None = None, progress: bool = False,
-          portable: bool = False, example_dims: dict | None = None) -> Build:
-    """Generate and compile `model`; returns paths inside the build cache."""
+          portable: bool = False, example_dims: dict | None = None, dump: bool = False) -> Build:
+    """Generate and compile `model`; returns paths inside the build cache. `dump`: a debug build whose
+    program, run with EXPORTER_DUMP_DIR=DIR, writes every step's values to DIR (see Project.dumps)."""
     files, facts = render(model, name, example_dims)
     digest = hashlib.sha256()
     for rel in sorted(files):
         content = files[rel]
         digest.update(rel.encode() + b"\0" + (content if isinstance(content, bytes) else content.encode()) + b"\0")
-    digest.update(f"portable={portable}".encode())
+    digest.update(f"portable={portable}".encode() + (b" dump" if dump else b""))
     key = digest.hexdigest()[:20]
     root = cache_root()
     directory = os.path.join(root, f"{facts.name}-{key}")
@@ -346,7 +347,8 @@ def build(model: onnx.ModelProto, name: str = "model", *, jobs: int | None = Non
         cmake = find_cmake()
         jobs = jobs or os.cpu_count() or 2
         run_tool([cmake, "-S", directory, "-B", build_dir, f"-DCMAKE_BUILD_TYPE={BUILD_TYPE}",
-              f"-DEXPORTER_NATIVE_ARCH={'OFF' if portable else 'ON'}"] + _generator(),
+              f"-DEXPORTER_NATIVE_ARCH={'OFF' if portable else 'ON'}", f"-DEXPORTER_DUMP={'ON' if dump else 'OFF'}"]
+             + _generator(),
              directory, f"configuring {facts.name} with CMake", progress)
         run_tool([cmake, "--build", build_dir, "--parallel", str(jobs)], directory,
                  f"compiling {facts.name} ({facts.steps} generated steps)", progress)

@@ -4,6 +4,7 @@ import os
 import re
 
 import numpy as np
+import pytest
 
 from onnx import TensorProto, helper
 import onnx
@@ -190,3 +191,55 @@ def test_check_does_not_import_the_cli():
     import sys
     code = "import sys, exporter.check; assert 'exporter.cli' not in sys.modules, sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+LOCALIZE_MODEL = """
+    import numpy as np
+    W = np.random.default_rng(0).standard_normal((5, 5)).astype(np.float32)
+    def model(x):
+        a = np.exp(x)
+        s = a.sum(axis=-1, keepdims=True)
+        y = np.sqrt(a / s) @ W
+        return y.max(axis=-1)
+    example_inputs = (np.random.default_rng(1).standard_normal((3, 5)).astype(np.float32),)
+"""
+
+
+def test_localize_names_the_node_perturbed_in_the_native_code(tmp_path, monkeypatch):
+    import importlib
+    from exporter.check import check_model
+    native_build = importlib.import_module("exporter.native.build")  # (exporter.native.build is also a function)
+    path = write(tmp_path, LOCALIZE_MODEL)
+    render = native_build.render
+
+    def perturbed(model, name="model", example_dims=None):  # the generated C++ of one step, edited
+        files, facts = render(model, name, example_dims)
+        source = files[f"{facts.name}.cpp"]
+        assert source.count("std::exp(") == 1
+        files[f"{facts.name}.cpp"] = source.replace("std::exp(", "0.5f + std::exp(")
+        return files, facts
+    monkeypatch.setattr(native_build, "render", perturbed)
+    report = check_model(path, samples=1, localize=True)
+    assert report.exit_code == 1 and not report.outputs["output_0"]["rows"]["native"]["ok"]
+    assert report.outputs["output_0"]["rows"]["onnxruntime"]["ok"]
+    found = report.localization["first_divergence"]
+    assert (found["op_type"], found["output"]) == ("Exp", "exp")
+    assert found["source"].endswith("model.py:5 (in model): a = np.exp(x)"), found["source"]
+    assert found["inputs"] == [{"name": "x", "shape": "float32[3, 5]"}]
+    assert found["row"]["max_abs"] == pytest.approx(0.5, rel=1e-3) and found["row"]["max_ulp"] > 1000
+    text = report.text()
+    assert "first divergence: node 'Exp_node' (Exp), output 'exp'" in text
+    assert re.search(r"compared \d+ of \d+ node outputs", text)
+
+
+def test_localize_from_the_command_line_when_all_agree(tmp_path):
+    path = write(tmp_path, LOCALIZE_MODEL)
+    report = tmp_path / "r.json"
+    result = exporter("check", path, "--samples", "0", "--localize", "--json", str(report))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "localize (input set 0): native against onnxruntime" in result.stdout
+    assert "no node output differs" in result.stdout
+    data = json.loads(report.read_text())["localization"]
+    assert data["first_divergence"] is None and data["compared"] >= 4
+    refused = exporter("check", path, "--backends", "python,onnxruntime", "--localize")
+    assert refused.returncode == 2 and "include native in --backends" in refused.stderr
