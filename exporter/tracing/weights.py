@@ -8,7 +8,8 @@ swapped for a `Constant` named after its Python name, and put back afterwards, w
 - its closure cells and default arguments (positional and keyword-only),
 - the same, recursively, for the functions it names that live in its own module.
 
-Attributes of objects (`self.W`) are not reached: they keep being read as plain arrays, as before.
+Attributes of objects (`self.W`) are not replaced: they keep being read as plain arrays, as before
+(an exporter.nn block's parameters are named after their collect_params() names, though).
 Arrays the traced function never uses are not exported (unused initializers are dropped by the passes).
 """
 from __future__ import annotations
@@ -41,12 +42,23 @@ def _code_objects(code: types.CodeType):
 def traced_constants(fn, graph: GraphBuilder):
     """Within the block, the arrays `fn` can reach are Constants of `graph`; restored on exit."""
     undo: list = []
+    _name_block_parameters(fn, graph)
     try:
         _Replacer(graph, undo).visit(fn, _module_of(fn))
         yield
     finally:
         for restore in reversed(undo):
             restore()
+
+
+def _name_block_parameters(fn, graph: GraphBuilder) -> None:
+    """An exporter.nn block's forward: its parameters' initializers take their collect_params() names
+    (`weight`, `0.bias`, ...). They stay plain arrays (nothing is replaced): only their names are known."""
+    collect = getattr(getattr(fn, "__self__", None), "collect_params", None)
+    if callable(collect):
+        for name, array in collect().items():
+            if _traceable(array):
+                graph.name_constant(array, name)
 
 
 def _module_of(fn):

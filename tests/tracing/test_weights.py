@@ -148,3 +148,14 @@ def test_nodes_record_the_model_line():
     docs = {n.op_type: n.doc_string for n in model.graph.node}
     assert docs["Exp"] == "/tmp/weights_test_lines.py:4 (in model)"
     assert docs["Mul"] == "/tmp/weights_test_lines.py:5 (in model)"
+
+
+def test_nn_block_parameters_are_named():
+    from exporter import nn
+    net = nn.Sequential(nn.Dense(4, activation="relu"), nn.Dense(2))
+    net.initialize()
+    x = np.ones((1, 3), np.float32)
+    net(x)
+    model = trace(net.forward, (x,))
+    assert {"0.weight", "0.bias", "1.weight", "1.bias"} <= set(_initializers(model))
+    np.testing.assert_allclose(_run(model, {"x": x})[0], net(x), rtol=1e-6)
