@@ -63,12 +63,21 @@ class GraphBuilder:
         key = (array.dtype.str, array.shape, hashlib.sha1(array.tobytes()).hexdigest())
         name = self._const_index.get(key)
         if name is None:
+            if label is None:
+                label = self._named_like(array)
             if label is not None and re.fullmatch(r"output_\d+", label):
                 label += "_weight"  # output_<k> names are the graph's outputs
             name = self.fresh(label or ("const" if array.size <= 16 else "weight"))
             self.initializers[name] = array
             self._const_index[key] = name
         return name
+
+    def _named_like(self, array: np.ndarray) -> str | None:
+        """The Python name of a registered weight equal to `array` (a lowering may pass a view or a copy)."""
+        for label, named in self._const_names.values():
+            if named.shape == array.shape and named.dtype == array.dtype and np.array_equal(named, array):
+                return label
+        return None
 
     def op(self, op_type: str, *inputs: str | None, outputs: int = 1, hint: str | None = None,
            domain: str = "", **attrs):
