@@ -22,7 +22,9 @@ from onnx import helper
 from .progress import Progress
 from .errors import ExporterError
 
-TOLERANCES = {"float32": (1e-4, 1e-5), "float64": (1e-9, 1e-12)}
+# Per float dtype: (rtol, atol). An output's tolerance comes from the least precise float dtype on its path
+# (`precision_dtypes`), not from its own dtype: a float32 pipeline with a float64 tail is float32-accurate.
+TOLERANCES = {"float16": (1e-2, 1e-3), "float32": (1e-4, 1e-5), "float64": (1e-9, 1e-12)}
 BACKENDS = ("python", "onnxruntime", "native")
 RULE = "|err| <= atol + rtol*|ref| for every element, NaN/Inf in the same places; integers and bools equal"
 
@@ -149,10 +151,93 @@ def tolerances(dtype, rtol=None, atol=None):
     return (r if rtol is None else rtol), (t if atol is None else atol)
 
 
-def compare(expected, actual, rtol=None, atol=None) -> dict:
+def _elem_dtype(elem_type: int):
+    try:
+        return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))
+    except Exception:  # noqa: BLE001 (bfloat16, float8, strings: no NumPy dtype)
+        return None
+
+
+def _value_dtypes(model: onnx.ModelProto) -> dict:
+    """{value name: NumPy dtype} for every value whose type is declared or inferred."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 (an unusual model: fall back to what it declares)
+        inferred = model
+    g = inferred.graph
+    types = {t.name: _elem_dtype(t.data_type) for t in g.initializer}
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type:
+            types[vi.name] = _elem_dtype(vi.type.tensor_type.elem_type)
+    for node in g.node:  # a Cast's output is its `to` type even where inference gave up
+        if node.op_type == "Cast" and node.output and node.output[0] not in types:
+            to = next((a.i for a in node.attribute if a.name == "to"), 0)
+            types[node.output[0]] = _elem_dtype(to)
+    return {k: v for k, v in types.items() if v is not None}
+
+
+def _least_precise(dtypes):
+    floats = [d for d in dtypes if d.kind == "f"]
+    return max(floats, key=lambda d: np.finfo(d).eps) if floats else None
+
+
+def precision_dtypes(model: onnx.ModelProto, names=None) -> dict:
+    """{value: the least precise float dtype on its path} (None: no float on it): walking the graph back
+    from each value, every value met counts - graph inputs, initializers, casts and intermediates. An
+    output computed in float32 and cast (or promoted) to float64 at the end is float32-accurate, and
+    is compared with float32's tolerance; float64's applies only when the whole path is float64."""
+    types = _value_dtypes(model)
+    producer = {o: n for n in model.graph.node for o in n.output if o}
+    memo: dict = {}
+
+    def walk(name):
+        if name in memo:
+            return memo[name]
+        memo[name] = None  # (cycles cannot happen in a valid graph; this guards recursion anyway)
+        found = [types[name]] if name in types else []
+        stack, seen = [name], {name}
+        while stack:  # iterative: deep graphs (ResNets) would exceed Python's recursion limit
+            node = producer.get(stack.pop())
+            if node is None:
+                continue
+            for i in node.input:
+                if i and i not in seen:
+                    seen.add(i)
+                    if i in types:
+                        found.append(types[i])
+                    stack.append(i)
+        memo[name] = _least_precise(found)
+        return memo[name]
+
+    wanted = [o.name for o in model.graph.output] if names is None else names
+    return {n: walk(n) for n in wanted}
+
+
+def ulp_distance(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """Units in the last place between two float arrays of one dtype (finite elements): how many
+    representable numbers lie between them; 0 when equal (+0 and -0 too), 1 for neighbours."""
+    e, a = np.asarray(expected), np.asarray(actual)
+    bits = np.dtype(f"i{e.dtype.itemsize}")
+
+    def ordinal(x):  # the floats in order as integers: sign-magnitude bits made two's complement
+        i = np.ascontiguousarray(x).view(bits).astype(np.int64)
+        lowest = np.int64(np.iinfo(bits).min)
+        return np.where(i < 0, lowest - i, i)
+    oe, oa = ordinal(e), ordinal(a)
+    same_sign = (oe >= 0) == (oa >= 0)
+    with np.errstate(over="ignore"):
+        close = np.abs(oa - oe).astype(np.float64)
+    far = np.abs(oa.astype(np.float64)) + np.abs(oe.astype(np.float64))  # across zero: no int64 overflow
+    return np.where(same_sign, close, far)
+
+
+def compare(expected, actual, rtol=None, atol=None, tolerance_dtype=None) -> dict:
+    """One output of one backend against the reference. `tolerance_dtype` (default: the output's dtype)
+    picks the default rtol/atol; --rtol/--atol override them."""
     e, a = np.asarray(expected), np.asarray(actual)
     row = {"shape": list(a.shape), "dtype": a.dtype.name, "shape_ok": a.shape == e.shape, "dtype_ok": a.dtype == e.dtype,
-           "max_abs": 0.0, "max_rel": 0.0, "rtol": 0.0, "atol": 0.0, "ok": False}
+           "max_abs": 0.0, "max_rel": 0.0, "max_ulp": None, "rtol": 0.0, "atol": 0.0, "tolerance_from": None,
+           "ok": False}
     if not (row["shape_ok"] and row["dtype_ok"]):
         row["expected"] = f"{e.dtype.name}{list(e.shape)}"
         return row
@@ -160,15 +245,19 @@ def compare(expected, actual, rtol=None, atol=None) -> dict:
         diff = int(np.count_nonzero(a != e))
         row.update(max_abs=float(np.max(np.abs(a.astype(np.float64) - e), initial=0)), mismatched=diff, ok=diff == 0)
         return row
-    r, t = tolerances(e.dtype, rtol, atol)
+    source = np.dtype(tolerance_dtype) if tolerance_dtype is not None else e.dtype
+    r, t = tolerances(source, rtol, atol)
+    given = [k for k, v in (("rtol", rtol), ("atol", atol)) if v is not None]
+    row["tolerance_from"] = "given" if len(given) == 2 else source.name + (f", {given[0]} given" if given else "")
     special_ok = bool(np.array_equal(np.isnan(a), np.isnan(e)) and np.array_equal(np.isposinf(a), np.isposinf(e))
                       and np.array_equal(np.isneginf(a), np.isneginf(e)))
     finite = np.isfinite(e) & np.isfinite(a)
     err = np.abs(a[finite].astype(np.float64) - e[finite])
     rel = err / np.maximum(np.abs(e[finite].astype(np.float64)), np.finfo(e.dtype).tiny)
     ok = special_ok and bool(np.all(err <= t + r * np.abs(e[finite])))
-    row.update(max_abs=float(err.max(initial=0)), max_rel=float(rel.max(initial=0)), rtol=r, atol=t, ok=ok,
-               special_ok=special_ok)
+    ulp = ulp_distance(e[finite], a[finite]) if e.dtype.itemsize in (2, 4, 8) else np.zeros(0)
+    row.update(max_abs=float(err.max(initial=0)), max_rel=float(rel.max(initial=0)),
+               max_ulp=float(ulp.max(initial=0)), rtol=r, atol=t, ok=ok, special_ok=special_ok)
     return row
 
 
@@ -182,6 +271,9 @@ def _merge(old, new):
             old[key] = old.get(key, True) and new[key]
     for key in ("max_abs", "max_rel", "rtol", "atol"):
         old[key] = max(old[key], new[key])
+    if new.get("max_ulp") is not None:
+        old["max_ulp"] = max(old.get("max_ulp") or 0.0, new["max_ulp"])
+    old["tolerance_from"] = old.get("tolerance_from") or new.get("tolerance_from")
     return old
 
 
@@ -197,6 +289,7 @@ class CheckReport:
     failed: dict = field(default_factory=dict)   # backend -> "its own message" (could not run)
     skipped: dict = field(default_factory=dict)  # backend -> message (ONNX Runtime kernel gaps)
     tolerance_given: bool = False
+    localization: dict | None = None  # --localize: see exporter.localize (with "input_set", or "error")
 
     @property
     def mismatches(self) -> list:
@@ -223,19 +316,27 @@ class CheckReport:
                  f"verdict ok when {RULE}"]
         for name, out in self.outputs.items():
             lines.append(f"\n{out['signature']}")
-            lines.append(f"  {'backend':<12} {'shape/dtype':<12} {'max abs err':>12} {'max rel err':>12}  "
-                         f"{'tolerance':<22} verdict")
+            lines.append(f"  {'backend':<12} {'shape/dtype':<12} {'max abs err':>12} {'max rel err':>12} "
+                         f"{'max ulp':>9}  {'tolerance (set by)':<34} verdict")
             for b, row in out["rows"].items():
                 same = row["shape_ok"] and row["dtype_ok"]
                 agree = "ok" if same else "MISMATCH"
-                tol = f"rtol {row['rtol']:.0e} atol {row['atol']:.0e}" if row["dtype"].startswith("float") else "exact"
-                lines.append(f"  {b:<12} {agree:<12} {row['max_abs']:>12.3g} {row['max_rel']:>12.3g}  {tol:<22} "
-                             f"{'ok' if row['ok'] else 'MISMATCH'}")
+                is_float = row["dtype"].startswith("float")
+                tol = (f"rtol {row['rtol']:.0e} atol {row['atol']:.0e} ({row.get('tolerance_from')})" if is_float
+                       else "exact")
+                ulp = _ulp_text(row.get("max_ulp")) if is_float else "-"
+                lines.append(f"  {b:<12} {agree:<12} {row['max_abs']:>12.3g} {row['max_rel']:>12.3g} {ulp:>9}  "
+                             f"{tol:<34} {'ok' if row['ok'] else 'MISMATCH'}")
                 if not same:
                     lines.append(f"    {b} returned {row['dtype']}{row['shape']}, the reference {row['expected']}")
         for b, why in self.skipped.items():
             lines.append(f"\n{b}: lacks a kernel this model needs; left out of the verdict ({why})")
         compared = [b for b in self.backends if b not in self.failed and b not in self.skipped]
+        if self.localization is not None:
+            from .localize import text as localize_text
+            lines.append("")
+            lines.append(f"localize: could not run: {self.localization['error']}" if "error" in self.localization
+                         else localize_text(self.localization, self.localization["input_set"]))
         if self.failed:
             lines.append(f"\nINCOMPLETE: {', '.join(self.failed)} could not run (see the error below)")
         elif self.mismatches:
@@ -250,7 +351,9 @@ class CheckReport:
             if not (row["shape_ok"] and row["dtype_ok"]):
                 lines.append(f"  {b}, {name}: shape/dtype differ")
             elif row["dtype"].startswith("float"):
-                source = "given with --rtol/--atol" if self.tolerance_given else f"the {row['dtype']} default"
+                since = row.get("tolerance_from") or row["dtype"]
+                source = ("given with --rtol/--atol" if self.tolerance_given else
+                          f"the {since} default: {since} is the least precise float dtype on the output's path")
                 lines.append(f"  {b}, {name}: max abs err {row['max_abs']:.3g} exceeds atol {row['atol']:.0e} + rtol "
                              f"{row['rtol']:.0e}*|ref| ({source})"
                              + ("" if row.get("special_ok", True) else "; NaN/Inf in different places"))
@@ -268,13 +371,15 @@ class CheckReport:
                 "rule": RULE, "outputs": {n: o["rows"] for n, o in self.outputs.items()},
                 "signatures": {n: o["signature"] for n, o in self.outputs.items()},
                 "failed_backends": self.failed, "skipped_backends": self.skipped, "ok": self.ok,
-                "exit_code": self.exit_code}
+                "exit_code": self.exit_code, "localization": self.localization}
 
 
 def check_model(path: str, *, entry=None, inputs=None, dynamic=None, samples: int = 3, backends=None,
-                rtol=None, atol=None, seed: int = 0, progress: bool = False) -> CheckReport:
+                rtol=None, atol=None, seed: int = 0, progress: bool = False, localize: bool = False) -> CheckReport:
     """Run MODEL (a model.py or an .onnx file) through the backends and compare them with the reference.
-    `inputs` (.npy paths) replace the example; `samples` random sets around them are added either way."""
+    `inputs` (.npy paths) replace the example; `samples` random sets around them are added either way.
+    `localize`: also find the first ONNX node whose output differs between ONNX Runtime and the native
+    program (on the first input set where native mismatched, else the example), see exporter.localize."""
     from .loader import load_inputs, load_or_trace
     from .onnx_io import describe_value
     if samples < 0:
@@ -298,6 +403,9 @@ def check_model(path: str, *, entry=None, inputs=None, dynamic=None, samples: in
         examples = [np.asarray(x) for x in spec.example_inputs]
     if len(wanted) < 2:
         raise ExporterError("check needs at least two backends to compare")
+    if localize and "native" not in wanted:
+        raise ExporterError("--localize compares the native program with ONNX Runtime node by node; "
+                            "include native in --backends")
     reference = wanted[0] if "python" not in wanted else "python"
 
     runners = {}
@@ -313,7 +421,9 @@ def check_model(path: str, *, entry=None, inputs=None, dynamic=None, samples: in
     report = CheckReport(path, reference, [b for b in wanted if b != reference], len(sets), _sizes_tried(model, sets),
                          {o.name: {"signature": describe_value(o), "rows": {}} for o in model.graph.output},
                          tolerance_given=rtol is not None or atol is not None)
+    precision = precision_dtypes(model)
     bar = Progress("checking", total=len(sets) * len(wanted), enabled=progress)
+    native_mismatch = None  # the first input set where native differs (--localize looks there)
     for k, inputs_k in enumerate(sets):
         bar.advance(f"input set {k + 1}/{len(sets)}: {reference}")
         try:
@@ -334,9 +444,25 @@ def check_model(path: str, *, entry=None, inputs=None, dynamic=None, samples: in
                 continue
             for name, e, a in zip(report.outputs, ref, outs):
                 rows = report.outputs[name]["rows"]
-                rows[b] = _merge(rows.get(b), compare(e, a, rtol, atol))
+                row = compare(e, a, rtol, atol, precision.get(name))
+                rows[b] = _merge(rows.get(b), row)
+                if b == "native" and not row["ok"] and native_mismatch is None:
+                    native_mismatch = k
     bar.close()
+    if localize and "native" not in report.failed and reference not in report.failed:
+        from .localize import localize as localize_model
+        k = native_mismatch or 0
+        try:
+            report.localization = dict(localize_model(model, stem, sets[k], rtol, atol, progress), input_set=k)
+        except Exception as exc:  # noqa: BLE001 (e.g. ONNX Runtime lacks a kernel: the check itself stands)
+            report.localization = {"error": _first_line(exc), "input_set": k}
     return report
+
+
+def _ulp_text(ulp) -> str:
+    if ulp is None:
+        return "-"
+    return f"{ulp:.0f}" if ulp < 1e6 else f"{ulp:.2g}"
 
 
 def _first_line(exc: BaseException) -> str:

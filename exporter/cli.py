@@ -60,9 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--backends", default=None,
                      help="comma-separated subset of python,onnxruntime,native (default: all that apply)")
     chk.add_argument("--rtol", type=float, default=None,
-                     help="relative tolerance (default 1e-4 for float32, 1e-9 for float64)")
+                     help="relative tolerance (default: set per output by the least precise float dtype on its "
+                          "path: 1e-4 for float32, 1e-9 when the whole path is float64)")
     chk.add_argument("--atol", type=float, default=None,
-                     help="absolute tolerance (default 1e-5 for float32, 1e-12 for float64)")
+                     help="absolute tolerance (default: 1e-5 for float32, 1e-12 when the whole path is float64)")
+    chk.add_argument("--localize", action="store_true",
+                     help="also name the first ONNX node whose output differs between ONNX Runtime and the "
+                          "native program (a debug build that dumps every step's values)")
     chk.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     chk.add_argument("--seed", type=int, default=0, help="random seed for the sample inputs")
     chk.set_defaults(run=_cmd_check)
@@ -108,7 +112,7 @@ def _cmd_check(args) -> int:
     from .check import check_model
     report = check_model(args.model, entry=args.entry, inputs=args.inputs, dynamic=args.dynamic,
                          samples=args.samples, backends=args.backends, rtol=args.rtol, atol=args.atol,
-                         seed=args.seed, progress=True)
+                         seed=args.seed, progress=True, localize=args.localize)
     print(report.text(), flush=True)
     if args.json:
         import json

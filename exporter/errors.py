@@ -67,6 +67,24 @@ def user_location() -> str | None:
     return None
 
 
+_INTERNAL_CACHE: dict = {}
+
+
+def user_line() -> str | None:
+    """`file:line (in function)` of the innermost user frame: cheap (no source read), recorded on every
+    traced ONNX node as its doc_string so that `exporter check --localize` can point at the model's line."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        internal = _INTERNAL_CACHE.get(filename)
+        if internal is None:
+            internal = _INTERNAL_CACHE[filename] = _is_internal(filename)
+        if not internal:
+            return f"{filename}:{frame.f_lineno} (in {frame.f_code.co_name})"
+        frame = frame.f_back
+    return None
+
+
 def tracing_error(what: str, fix: str | None = None, cls: type[ExporterError] = TracingError) -> ExporterError:
     """Build a TracingError that names the user's line and says how to fix it."""
     parts = [what]

@@ -329,11 +329,12 @@ def files_key(files: dict, salt: str = "", skip=lambda rel: False) -> str:
 
 
 def build(model: onnx.ModelProto, name: str = "model", *, jobs: int | None = None, progress: bool = False,
-          target: str | None = None, example_dims: dict | None = None) -> Build:
+          target: str | None = None, example_dims: dict | None = None, dump: bool = False) -> Build:
     """Generate and compile `model` for `target` (exporter.native.target; default: this machine's CPU);
-    returns paths inside the build cache."""
+    returns paths inside the build cache. `dump`: a debug build whose program, run with
+    EXPORTER_DUMP_DIR=DIR, writes every step's values to DIR (see Project.dumps)."""
     files, facts = render(model, name, example_dims, target=target)
-    key = files_key(files)
+    key = files_key(files, "dump" if dump else "")
     root = cache_root()
     directory = os.path.join(root, f"{facts.name}-{key}")
     build_dir = os.path.join(directory, "build")
@@ -353,7 +354,8 @@ def build(model: onnx.ModelProto, name: str = "model", *, jobs: int | None = Non
         write_files(files, directory)
         cmake = find_cmake()
         jobs = jobs or os.cpu_count() or 2
-        run_tool([cmake, "-S", directory, "-B", build_dir, f"-DCMAKE_BUILD_TYPE={BUILD_TYPE}"] + _generator(),
+        run_tool([cmake, "-S", directory, "-B", build_dir, f"-DCMAKE_BUILD_TYPE={BUILD_TYPE}",
+                  f"-DEXPORTER_DUMP={'ON' if dump else 'OFF'}"] + _generator(),
              directory, f"configuring {facts.name} with CMake", progress)
         run_tool([cmake, "--build", build_dir, "--parallel", str(jobs)], directory,
                  f"compiling {facts.name} ({facts.steps} generated steps)", progress)

@@ -69,6 +69,8 @@ class Project:
     steps: int
     dims: list
     signature: dict | None = None  # {"inputs"/"outputs": [{"name", "dtype", "shape"}]}, dims simplified
+    # debug builds (EXPORTER_DUMP): the ONNX value each dump file holds, by file stem ("<k>_<identifier>")
+    dumps: dict | None = None
 
     def summary(self) -> str:
         dyn = f", dynamic dims {', '.join(self.dims)} (arena at example sizes)" if self.dims else ""
@@ -101,6 +103,7 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
     for size in slot_sizes:
         offsets.append(total)
         total = D.add(total, size)
+    dumped: dict = {}  # dump file stem -> ONNX value name (filled by _dumps, in step order)
     weights, constants, offset = bytearray(), [], 0
     for var, array in cg.constants:
         offset = (len(weights) + ALIGN - 1) // ALIGN * ALIGN
@@ -138,7 +141,7 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
         # per arena slot, the buffers sharing it (live at different times): plan() sizes it as their max
         "slots": [[{"var": b.var, "size": D.cpp(b.size)} for b in buffers if b.slot == k]
                   for k in range(len(slot_sizes))],
-        "steps": [dict(s.data, comment=_comment(s)) for s in cg.steps],
+        "steps": [dict(s.data, comment=_comment(s), dumps=_dumps(s, cg, dumped)) for s in cg.steps],
     }
     env = _environment()
     ops = {t: env.get_template(f"ops/{t}.j2").module for t in step_templates()}
@@ -164,7 +167,28 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
                                 "shape": tuple(D.text(d) if isinstance(d, D.Sym) else int(d) for d in v.shape)}
                                for v in values]
                         for side, values in (("inputs", graph.inputs), ("outputs", graph.outputs))})
+    facts.dumps = dumped
     return files, facts
+
+
+# .npy type strings of the dump files (little-endian, as the program's own output files)
+_NPY_DESCR = {"float32": "<f4", "float64": "<f8", "int8": "|i1", "uint8": "|u1", "int16": "<i2", "uint16": "<u2",
+              "int32": "<i4", "uint32": "<u4", "int64": "<i8", "uint64": "<u8", "bool": "|b1"}
+
+
+def _dumps(step, cg: CodeGen, dumped: dict) -> list:
+    """What a debug build (-DEXPORTER_DUMP=ON, run with EXPORTER_DUMP_DIR set) writes after `step`: every
+    value the step writes. A fused elementwise group writes only the values read after it (often just its
+    last one), so values inside a group, views (Reshape, ...) and export-time constants have no file."""
+    out = []
+    for value in step.writes:
+        if value.known is not None:
+            continue  # shape arithmetic filled in at run time: not a node's computed data
+        stem = f"{len(dumped)}_{cname(value.name)}"
+        dumped[stem] = value.name
+        out.append({"file": stem, "var": cg.var(value), "descr": _NPY_DESCR[value.dtype.name],
+                    "shape": cg.dims(value.shape) or ["0"], "rank": value.rank, "itemsize": value.dtype.itemsize})
+    return out
 
 
 # Sizes the generated code computes stay below this (bytes or elements): 2^62 leaves room for the

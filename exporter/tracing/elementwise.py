@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedError, tracing_error
-from .tracer import (FUNCTIONS, UFUNCS, eager, find_graph, lowers, lowers_ufunc, name_of,
-                     trace_function, weak_type, wrap)
+from .tracer import (FUNCTIONS, UFUNCS, eager, find_graph, fold, lowers, lowers_ufunc, name_of,
+                     only_constants, trace_function, unwrap_constants, weak_type, wrap)
 
 # Ufuncs whose bool loop means a logical operation in NumPy but has no bool kernel in ONNX.
 _BOOL_EQUIVALENT = {"Add": "Or", "Mul": "And", "Max": "Or", "Min": "And"}
@@ -18,6 +18,9 @@ _REDUCE_AS = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minim
 
 
 def trace_ufunc(ufunc, method, inputs, kwargs):
+    if only_constants(inputs, kwargs):
+        return fold(ufunc, inputs, kwargs, method)
+    inputs, kwargs = unwrap_constants(inputs), unwrap_constants(kwargs)
     if method == "reduce" and ufunc in _REDUCE_AS:
         kwargs.setdefault("axis", 0)
         return _REDUCE_AS[ufunc](*inputs, **kwargs)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import itertools
+import re
 from collections import Counter
 from contextlib import contextmanager
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+
+from ..errors import user_line
 
 OPSET = 21  # ONNX opset the exporter writes (ONNX 1.16+); ONNX Runtime 1.18+ runs it.
 
@@ -42,6 +45,7 @@ class GraphBuilder:
         self.dim_tensors: dict[tuple[int, int], str] = {}  # the same -> 1-D int64 value holding it
         self.probing = False  # True when a second, resized "probe" run tracks dynamic axes
         self._const_index: dict[tuple, str] = {}
+        self._const_names: dict[int, tuple[str, np.ndarray]] = {}  # id(array) -> (Python name, array)
         self._used = Counter()
         # Control-flow bodies being traced, outermost first: a value built inside a body (a cached
         # dynamic-dim tensor, say) may be reused only while that body, or one nested in it, is open.
@@ -84,8 +88,15 @@ class GraphBuilder:
     def reserve(self, name: str) -> None:
         self._used[name] += 1
 
+    def name_constant(self, array: np.ndarray, label: str) -> None:
+        """Give the initializer of `array` (this very object) the name `label` if it is ever needed."""
+        self._const_names.setdefault(id(array), (label, array))
+
     def const(self, value, dtype=None) -> str:
-        """Name of an initializer holding `value`; identical constants share one initializer."""
+        """Name of an initializer holding `value`; identical constants share one initializer. An array
+        registered with `name_constant` is named after its Python name (`W1`, `E`)."""
+        named = self._const_names.get(id(value)) if dtype is None else None
+        label = named[0] if named is not None and named[1] is value else None
         array = np.asarray(value, dtype=dtype)
         if array.dtype == np.float16 or array.dtype.kind not in "biuf":
             raise TypeError(f"constant of dtype {array.dtype} is not supported")
@@ -93,10 +104,21 @@ class GraphBuilder:
         key = (array.dtype.str, array.shape, hashlib.sha1(array.tobytes()).hexdigest())
         name = self._const_index.get(key)
         if name is None:
-            name = self.fresh("const" if array.size <= 16 else "weight")
+            if label is None:
+                label = self._named_like(array)
+            if label is not None and re.fullmatch(r"output_\d+", label):
+                label += "_weight"  # output_<k> names are the graph's outputs
+            name = self.fresh(label or ("const" if array.size <= 16 else "weight"))
             self.initializers[name] = array
             self._const_index[key] = name
         return name
+
+    def _named_like(self, array: np.ndarray) -> str | None:
+        """The Python name of a registered weight equal to `array` (a lowering may pass a view or a copy)."""
+        for label, named in self._const_names.values():
+            if named.shape == array.shape and named.dtype == array.dtype and np.array_equal(named, array):
+                return label
+        return None
 
     def op(self, op_type: str, *inputs: str | None, outputs: int = 1, hint: str | None = None,
            domain: str = "", **attrs):
@@ -106,6 +128,9 @@ class GraphBuilder:
         attrs = {k: v for k, v in attrs.items() if v is not None}
         node = helper.make_node(op_type, ["" if i is None else i for i in inputs], names,
                                 name=self.fresh(f"{op_type}_node"), domain=domain, **attrs)
+        where = user_line()
+        if where:
+            node.doc_string = where  # the model's line that made this node (check --localize shows it)
         self.nodes.append(node)
         return names[0] if outputs == 1 else names
 

@@ -12,6 +12,7 @@ from .. import __version__, dtypes
 from ..errors import ExporterError, TracingError, UnsupportedError, excepthook_location
 from .graph import OPSET, GraphBuilder, onnx_dtype, to_initializers
 from .tracer import SymInt, Tracer
+from .weights import traced_constants
 
 
 def input_names_of(fn, count: int) -> list[str]:
@@ -110,7 +111,8 @@ def trace(fn, example_inputs, input_names=None, dynamic_axes=None, graph_name="m
         graph_inputs.append(helper.make_tensor_value_info(name, onnx_dtype(x.dtype), dims))
 
     with g.activate():
-        result = _call(fn, tracers)
+        with traced_constants(fn, g):  # the arrays fn reads are named constants while it runs
+            result = _call(fn, tracers)
         graph_outputs = _outputs(g, result, fn)
     graph = helper.make_graph(g.nodes, graph_name, graph_inputs, graph_outputs, to_initializers(g.initializers))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],

@@ -129,6 +129,9 @@ def wrap(graph: GraphBuilder, names, value, probe):
 
 
 def trace_function(func, lowering, args, kwargs, label=None):
+    if only_constants(args, kwargs):
+        return fold(func, args, kwargs)
+    args, kwargs = unwrap_constants(args), unwrap_constants(kwargs)
     graph = find_graph(args, kwargs)
     label = label or np_name(func)
     if kwargs.get("out") is not None:
@@ -141,6 +144,34 @@ def trace_function(func, lowering, args, kwargs, label=None):
 
 # ---------------------------------------------------------------------------------------------------
 # Operand helpers used by lowerings
+
+
+# ---------------------------------------------------------------------------------------------------
+# Constants: NumPy arrays the traced function reads (its weights)
+
+
+def only_constants(*objs) -> bool:
+    """True when no operand depends on the inputs: every traced leaf is a Constant."""
+    leaves = [x for x in tree_leaves(objs) if isinstance(x, (Tracer, SymInt))]
+    return bool(leaves) and all(isinstance(x, Constant) for x in leaves)
+
+
+def unwrap_constants(obj):
+    """Constants replaced by their arrays: lowerings see weights exactly as before (plain arrays),
+    and GraphBuilder.const still names them after the Python names they were read from."""
+    return tree_map(lambda x: x.value if isinstance(x, Constant) else x, obj)
+
+
+def fold(func, args, kwargs, method=None):
+    """Fold what is known: an operation on weights alone runs in NumPy at trace time; array results stay
+    Constants (so that, e.g., W.T[ids] still traces), other results (shapes, Python numbers) are plain."""
+    graph = find_graph(args, kwargs)
+    call = func if method in (None, "__call__") else getattr(func, method)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = call(*unwrap_constants(args), **unwrap_constants(kwargs))
+    return tree_map(lambda r: Constant(graph, np.asarray(r)) if isinstance(r, (np.ndarray, np.generic)) else r,
+                    result)
 
 
 def is_traced(x) -> bool:
@@ -171,7 +202,8 @@ def name_of(g: GraphBuilder, x, dtype=None) -> str:
     elif isinstance(x, SymInt):
         name, have = g.squeeze(x.tensor(), [0]), np.dtype(np.int64)
     else:
-        return g.const(np.asarray(x) if dtype is None else np.asarray(x).astype(dtype))
+        array = np.asarray(x)  # the array itself when no cast is needed: a named weight keeps its name
+        return g.const(array if dtype is None or array.dtype == np.dtype(dtype) else array.astype(dtype))
     if dtype is not None and np.dtype(dtype) != have:
         name = g.cast(name, dtype)
     return name
@@ -353,6 +385,8 @@ class Tracer(np.lib.mixins.NDArrayOperatorsMixin):
         return trace_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
+        if only_constants(args, kwargs):  # weights alone: any NumPy function, computed now
+            return fold(func, args, kwargs)
         lowering = FUNCTIONS.get(func)
         if lowering is None:
             raise tracing_error(f"{np_name(func)} is not supported by exporter",
@@ -365,8 +399,9 @@ class Tracer(np.lib.mixins.NDArrayOperatorsMixin):
             f"a traced array ({self.name}, shape {self.value.shape}) was converted to a concrete NumPy array "
             "(np.asarray/np.array, or a NumPy routine without __array_function__ support, or indexing a "
             "NumPy array with a traced index); its value is only known at run time",
-            "use NumPy functions directly on the traced array; to gather rows of a constant table with "
-            "traced indices use exporter.ops.gather(table, indices)")
+            "use NumPy functions directly on the traced array; arrays the function reads as globals, closure "
+            "variables or defaults are traced constants (E[ids] works on them); for a table reached another "
+            "way (an attribute, a local copy) use exporter.ops.gather(table, indices)")
 
     def _data_dependent(self, what, fix=_DATA_DEPENDENT_FIX):
         return tracing_error(
@@ -404,6 +439,10 @@ class Tracer(np.lib.mixins.NDArrayOperatorsMixin):
 
     def __getitem__(self, key):
         from .indexing import getitem
+        if isinstance(key, tuple):  # a weight used as an index (a constant mask, say) indexes as an array
+            key = tuple(k.value if isinstance(k, Constant) else k for k in key)
+        elif isinstance(key, Constant):
+            key = key.value
         return trace_function(getitem, FUNCTIONS[getitem], (self, key), {}, label="indexing")
 
     def __setitem__(self, key, value):
@@ -454,3 +493,45 @@ class Tracer(np.lib.mixins.NDArrayOperatorsMixin):
     def take(self, *a, **k): return np.take(self, *a, **k)
     def dot(self, b): return np.dot(self, b)
     def nonzero(self): raise self._data_dependent(".nonzero() (its output size)")
+
+
+class Constant(Tracer):
+    """A NumPy array the traced function reads (a module-level weight, a closure cell, a default argument),
+    standing in for it while the function is traced. It behaves like the array: shape, dtype, len(),
+    conversions, iteration and anything NumPy does with weights alone are computed at trace time (see
+    `fold`); only an operation that involves the inputs is recorded, reading the weight as an initializer
+    named after its Python name (`label`). That is what lets `E[ids]` (a table indexed by a traced index,
+    which NumPy never hands to the tracer for a plain array) trace to a Gather."""
+
+    def __init__(self, graph: GraphBuilder, value: np.ndarray, label: str | None = None):
+        self.graph, self.value, self.label = graph, value, label
+        self.probe = value if graph.probing else None
+        if label is not None:
+            graph.name_constant(value, label)
+
+    @property
+    def name(self) -> str:
+        return self.graph.const(self.value)
+
+    def __repr__(self):
+        return f"Constant({self.label or '?'}, shape={self.value.shape}, dtype={self.value.dtype})"
+
+    # known at trace time: conversions work as on the array
+    def __array__(self, dtype=None, copy=None):
+        return self.value if dtype is None else self.value.astype(dtype)
+
+    def __bool__(self): return bool(self.value)
+    def __float__(self): return float(self.value)
+    def __int__(self): return int(self.value)
+    def __index__(self): return self.value.__index__()
+    def __complex__(self): return complex(self.value)
+    def item(self, *a): return self.value.item(*a)
+    def tolist(self): return self.value.tolist()
+
+    def __len__(self):
+        return len(self.value)
+
+    def __getattr__(self, attr):  # the rest of the ndarray API (nbytes, strides, flat, ...) on the array
+        if attr.startswith("__") or attr in ("value", "graph", "label", "probe"):
+            raise AttributeError(attr)
+        return getattr(self.value, attr)
