@@ -12,6 +12,7 @@ from .. import dtypes
 from ..errors import ExporterError, InternalError, UnsupportedError
 from ..passes import NATIVE_PASSES, optimize
 from . import dims as D
+from .expand import expand_functions
 
 
 
@@ -83,6 +84,9 @@ def constants_to_initializers(model: onnx.ModelProto) -> None:
     graph, kept = model.graph, []
     for node in graph.node:
         if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+            if len(node.attribute) != 1:
+                raise UnsupportedError(f"Constant node '{node.name}' has {len(node.attribute)} value attributes "
+                                       "(exactly one is needed)")
             attr = node.attribute[0]
             value = _attr_value(attr)
             if attr.name in ("value_float", "value_int"):
@@ -115,6 +119,7 @@ class Graph:
     def __init__(self, model: onnx.ModelProto, name: str = "model"):
         from .ops import OPS
         model = onnx.ModelProto.FromString(model.SerializeToString())  # never edit the caller's model
+        expand_functions(model, OPS)  # ops defined as functions of others (Attention, Swish...) become those
         constants_to_initializers(model)
         initializer_inputs_to_constants(model)
         optimize(model, NATIVE_PASSES)
@@ -179,6 +184,8 @@ class Graph:
                 self._unknown_outputs(node, proto, unknown)
                 continue
             folded = opdef.constant(node)
+            if folded is None and known is None:
+                folded = _fold_shape_arithmetic(node, proto, types)
             if folded is not None:  # computed here, stored with the weights: no step at run time
                 for out_name, array in zip(proto.output, folded):
                     if out_name:
@@ -302,6 +309,34 @@ class Graph:
                 self.values[out_name] = value
                 node.outputs.append(value)
                 unknown.add(value)
+
+
+_FOLD_LIMIT = 4096  # elements: shape arithmetic, not data
+
+
+def _fold_shape_arithmetic(node: Node, proto, types):
+    """Outputs of an integer/bool op whose inputs are all known at export time, at least one of them from
+    shape arithmetic (Shape -> Mod -> Where -> Expand chains, as ONNX's function bodies for Attention
+    write them): computed here with ONNX's reference implementation, so that any op's rule for known
+    values is ONNX's own. None when an input is unknown, symbolic or large."""
+    if not any(v is not None and v.known is not None for v in node.inputs):
+        return None
+    if any(np.dtype(t).kind not in "iub" for t, _ in types) or node.op in ("RandomUniformLike", "RandomNormalLike",
+                                                                           "Bernoulli", "Multinomial"):
+        return None
+    feeds = {}
+    for name, v in zip(proto.input, node.inputs):
+        if v is None:
+            continue
+        ints = v.known_ints()
+        if ints is None or len(ints) > _FOLD_LIMIT or any(isinstance(d, D.Sym) for d in list(ints) + v.shape):
+            return None
+        feeds[name] = v.data if v.data is not None else np.asarray(ints, v.dtype).reshape([int(d) for d in v.shape])
+    from onnx.reference import ReferenceEvaluator
+    try:
+        return [np.asarray(a) for a in ReferenceEvaluator(proto).run(None, feeds)]
+    except Exception:  # noqa: BLE001 (left to the op's own code at run time)
+        return None
 
 
 def _check_inner_dims(node: Node) -> None:
