@@ -220,7 +220,7 @@ bool gather_elements(const void* data, const I* indices, void* out, size_t elem,
 template <typename I>
 bool gather_nd(const void* data, const I* indices, void* out, size_t elem, int rank, const int64_t* data_shape,
                int64_t count, int k) {
-    int64_t strides[8], s = 1;
+    int64_t strides[8] = {0}, s = 1;
     for (int d = rank - 1; d >= 0; --d) { strides[d] = s; s *= data_shape[d]; }
     const int64_t block = k < rank ? strides[k - 1] : 1;
     const char* src = static_cast<const char*>(data);
