@@ -92,6 +92,7 @@ inline int64_t conv2d_packed_group_size(const Conv2dShape& s) {
 
 struct Pool2dShape {
     int64_t n, c, h, w, kh, kw, oh, ow, sh, sw, dh, dw, pt, pl;
+    int64_t pb, pr;  // bottom / right padding: where count_include_pad's padded area ends
 };
 template <typename T> void max_pool2d(const Pool2dShape& s, const T* x, T* y);
 template <typename T> void avg_pool2d(const Pool2dShape& s, const T* x, T* y, bool count_include_pad);

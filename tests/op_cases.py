@@ -380,6 +380,24 @@ def _align_corners(x, axis, out_len):
     return np.apply_along_axis(lambda line: np.interp(coords, np.arange(n), line), axis, x).astype(x.dtype)
 
 
+def _avg_pool_uneven(x, kernel, pads, include_pad):
+    """AveragePool, stride 1, pads (top, left, bottom, right): window sums over the zero-padded input, divided
+    by the kernel size (count_include_pad) or by the number of real pixels in the window."""
+    (t, l, b, r), (kh, kw) = pads, kernel
+    padded = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (t, b), (l, r)))
+    real = np.pad(np.ones(x.shape), ((0, 0), (0, 0), (t, b), (l, r)))
+    windows = np.lib.stride_tricks.sliding_window_view
+    sums = windows(padded, kernel, axis=(2, 3)).sum(axis=(-2, -1))
+    count = kh * kw if include_pad else windows(real, kernel, axis=(2, 3)).sum(axis=(-2, -1))
+    return (sums / count).astype(x.dtype)
+
+
+# uneven padding (what auto_pad SAME_UPPER gives even kernels): count_include_pad counts up to the end pads
+case("onnx_avg_pool_uneven_pads",
+     lambda x: tuple(onnx_node("AveragePool", lambda a, inc=inc: _avg_pool_uneven(a, (3, 3), (0, 1, 2, 1), inc),
+                               kernel_shape=[3, 3], pads=[0, 1, 2, 1], count_include_pad=inc)(x) for inc in (0, 1)),
+     rand(("B", 2, 5, 6), F32), dynamic=BATCH)
+
 case("onnx_image_ops",
      lambda x: (onnx_node("DepthToSpace", lambda a: _depth_to_space(a, 2, "DCR"), blocksize=2)(x),
                 onnx_node("DepthToSpace", lambda a: _depth_to_space(a, 2, "CRD"), blocksize=2, mode="CRD")(x),
