@@ -92,6 +92,7 @@ inline int64_t conv2d_packed_group_size(const Conv2dShape& s) {
 
 struct Pool2dShape {
     int64_t n, c, h, w, kh, kw, oh, ow, sh, sw, dh, dw, pt, pl;
+    int64_t pb, pr;  // bottom / right padding: where count_include_pad's padded area ends
 };
 template <typename T> void max_pool2d(const Pool2dShape& s, const T* x, T* y);
 template <typename T> void avg_pool2d(const Pool2dShape& s, const T* x, T* y, bool count_include_pad);
@@ -220,7 +221,7 @@ bool gather_elements(const void* data, const I* indices, void* out, size_t elem,
 template <typename I>
 bool gather_nd(const void* data, const I* indices, void* out, size_t elem, int rank, const int64_t* data_shape,
                int64_t count, int k) {
-    int64_t strides[8], s = 1;
+    int64_t strides[8] = {0}, s = 1;
     for (int d = rank - 1; d >= 0; --d) { strides[d] = s; s *= data_shape[d]; }
     const int64_t block = k < rank ? strides[k - 1] : 1;
     const char* src = static_cast<const char*>(data);

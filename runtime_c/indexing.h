@@ -51,7 +51,7 @@ bool scatter_elements(const T* data, const I* indices, const T* updates, T* out,
 template <typename T, typename I>
 bool scatter_nd(const T* data, const I* indices, const T* updates, T* out, int rank, const int64_t* data_shape,
                 int64_t count, int k, ScatterReduce reduce) {
-    int64_t strides[8], size = 1;
+    int64_t strides[8] = {0}, size = 1;
     for (int d = rank - 1; d >= 0; --d) { strides[d] = size; size *= data_shape[d]; }
     const int64_t block = k < rank ? strides[k - 1] : 1;
     if (out != data) std::memcpy(out, data, size_t(size) * sizeof(T));

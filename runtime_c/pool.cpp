@@ -72,7 +72,7 @@ void avg_pool2d(const Pool2dShape& s, const T* x, T* y, bool count_include_pad) 
                     for (int64_t kj = 0; kj < s.kw; ++kj) {
                         const int64_t ix = ox * s.sw - s.pl + kj * s.dw;
                         // the padded area ends at the input edge plus the (end) padding
-                        const bool inside_pad = iy >= -s.pt && ix >= -s.pl && iy < s.h + s.pt && ix < s.w + s.pl;
+                        const bool inside_pad = iy >= -s.pt && ix >= -s.pl && iy < s.h + s.pb && ix < s.w + s.pr;
                         if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) { padded += inside_pad; continue; }
                         sum += in[iy * s.w + ix];
                         ++count;

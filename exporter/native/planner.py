@@ -17,8 +17,11 @@ def plan(cg: CodeGen, example_env: dict) -> tuple[list[Buffer], list]:
     for index, step in enumerate(cg.steps):
         for value in step.writes:
             root = cg.alias_of.get(value, value)
-            if root.is_output or root.is_input or root.data is not None:
+            if root.is_input or root.data is not None:
                 continue
+            if root.is_output and cg.output_vars.get(root) == cg.vars.get(root):
+                continue  # written straight into the caller's buffer (an export-time value with run-time
+                          # sizes, such as a returned x.shape[0], is filled here and then copied out)
             var = cg.var(root)
             if var not in buffers:
                 buffers[var] = Buffer(var, _aligned(D.mul(root.numel, root.dtype.itemsize)), index, index,

@@ -1,5 +1,6 @@
-"""The runtime's own C++ unit tests (tests/cpp/test_kernels.cpp), built by the top-level CMakeLists.txt
-and run with ctest."""
+"""The runtime's own C++ unit tests (tests/cpp/test_<family>.cpp, one program per kernel family of
+runtime_c/), built by the top-level CMakeLists.txt for the native and the portable kernels and run with
+ctest; tests/hardening/test_sanitizers.py runs the same under ASan and UBSan."""
 import os
 import subprocess
 
@@ -9,6 +10,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def test_runtime_kernels_ctest(tmp_path):
+    families = sorted(f[len("test_"):-len(".cpp")] for f in os.listdir(os.path.join(ROOT, "tests", "cpp"))
+                      if f.startswith("test_") and f.endswith(".cpp"))
     cmake = find_cmake()
     ctest = os.path.join(os.path.dirname(cmake), "ctest")
     build = tmp_path / "build"
@@ -17,3 +20,21 @@ def test_runtime_kernels_ctest(tmp_path):
                 [ctest, "--test-dir", str(build), "--output-on-failure"]):
         proc = subprocess.run(cmd, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    # every family's program ran, for both variants (a CMake glob that missed one would pass silently)
+    for family in families:
+        for variant in ("native", "portable"):
+            assert f" {family}_{variant} " in proc.stdout, f"no CTest case {family}_{variant}:\n{proc.stdout[-4000:]}"
+
+
+# runtime_c/ files without a test program of their own, and why
+UNTESTED_FAMILIES = {
+    "threads": "set_num_threads/num_threads only forward to OpenMP; every parallel kernel's test runs them",
+}
+
+
+def test_every_kernel_family_has_a_test_program():
+    families = {f[:-len(".cpp")] for f in os.listdir(os.path.join(ROOT, "runtime_c")) if f.endswith(".cpp")}
+    tested = {f[len("test_"):-len(".cpp")] for f in os.listdir(os.path.join(ROOT, "tests", "cpp"))
+              if f.startswith("test_") and f.endswith(".cpp")}
+    missing = sorted(families - tested - set(UNTESTED_FAMILIES))
+    assert not missing, f"runtime_c/ families without tests/cpp/test_<family>.cpp: {missing}"

@@ -74,9 +74,11 @@ def ctest_build(cxx: str, root: str) -> str:
     directory keyed by the sources and the checkout's path (a CMake build tree belongs to one source
     directory, so two clones must not share it): CMake then rebuilds only what changed."""
     from exporter.native.build import find_cmake
+    # every file the build reads: the runtime's sources and headers (dtypes.inc too) and every test
+    # program and header under tests/cpp (one per kernel family, globbed by CMakeLists.txt)
     files = [os.path.join(root, "CMakeLists.txt")] + [os.path.join(root, d, f) for d in ("runtime_c", "tests/cpp")
                                                       for f in sorted(os.listdir(os.path.join(root, d)))
-                                                      if f.endswith((".cpp", ".h"))]
+                                                      if f.endswith((".cpp", ".h", ".inc"))]
     key = _digest(cxx, os.path.abspath(root).encode(), *[open(f, "rb").read() for f in files])
     build = os.path.join(cache_root(), f"asan-ctest-{key}")
     cmake = find_cmake()

@@ -115,10 +115,10 @@ class Pool(Windowed):
 
     def emit(self, node, cg):
         x, out = node.inputs[0], node.outputs[0]
-        (h, kh, sh, dh, pt, _), (wd, kw, sw, dw, pl, _) = _as_2d(_spatial(node, x, node.attr("kernel_shape")))
+        (h, kh, sh, dh, pt, pb), (wd, kw, sw, dw, pl, pr) = _as_2d(_spatial(node, x, node.attr("kernel_shape")))
         oh, ow = ([1] + out.shape[2:]) if x.rank == 3 else out.shape[2:]
         shape = {"n": x.shape[0], "c": x.shape[1], "h": h, "w": wd, "kh": kh, "kw": kw, "oh": oh, "ow": ow, "sh": sh,
-                 "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl}
+                 "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl, "pb": pb, "pr": pr}
         return [{"template": "pool", "max": node.op == "MaxPool", "x": cg.var(x), "y": cg.var(out),
                  "ctype": cg.ctype(x.dtype), "count_include_pad": bool(node.attr("count_include_pad", 0)),
                  "shape": {k: cg.dim(v) for k, v in shape.items()}}]

@@ -1,0 +1,141 @@
+// pool.cpp: max / average / global pooling against naive window loops: padding (symmetric and uneven:
+// count_include_pad counts the padded area up to the end padding pb/pr), strides, dilations, ceil-mode
+// output sizes (windows that run past the padded input), and the unpadded fast path of avg_pool2d.
+#include <limits>
+
+#include "check.h"
+#include "exporter_runtime.h"
+
+namespace rt = exporter_rt;
+
+struct PoolCase { int64_t n, c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr; bool ceil; };
+
+static const PoolCase kCases[] = {
+    {1, 1, 4, 4, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0, false},   // unpadded, non-overlapping
+    {2, 3, 7, 9, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, false},   // unpadded, overlapping (fast path)
+    {1, 2, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, false},   // padded, strided
+    {1, 2, 7, 7, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true},    // ceil mode: last window past the padding
+    {2, 2, 9, 10, 3, 2, 2, 3, 2, 2, 2, 1, 2, 1, false},  // dilations, different pads per axis
+    {1, 3, 6, 5, 2, 3, 3, 2, 1, 1, 0, 1, 0, 1, true},    // ceil mode without top padding
+    {1, 1, 1, 11, 1, 4, 1, 3, 1, 1, 0, 2, 0, 2, false},  // 1-D (height 1)
+    {1, 2, 5, 5, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, false},   // window as large as the image, every output padded
+    {1, 1, 4, 5, 3, 3, 1, 1, 1, 1, 0, 0, 1, 2, false},   // end padding only (SAME_UPPER-style, uneven)
+    {2, 2, 6, 7, 2, 3, 2, 2, 1, 1, 1, 2, 0, 1, true},    // begin padding larger than the end padding, ceil mode
+    {3, 4, 20, 23, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, false}, // large enough to run on several threads
+};
+
+static rt::Pool2dShape shape_of(const PoolCase& t) {
+    const int64_t oh = rt::conv_out(t.h, t.kh, t.sh, t.dh, t.pt, t.pb, t.ceil);
+    const int64_t ow = rt::conv_out(t.w, t.kw, t.sw, t.dw, t.pl, t.pr, t.ceil);
+    return {t.n, t.c, t.h, t.w, t.kh, t.kw, oh, ow, t.sh, t.sw, t.dh, t.dw, t.pt, t.pl, t.pb, t.pr};
+}
+
+template <typename T>
+static void test_max_pool(std::mt19937& rng) {
+    for (const PoolCase& t : kCases) {
+        const rt::Pool2dShape s = shape_of(t);
+        auto x = random_ints<T>(s.n * s.c * s.h * s.w, rng, -50, 50);
+        std::vector<T> want(s.n * s.c * s.oh * s.ow), y(want.size());
+        for (int64_t nc = 0; nc < s.n * s.c; ++nc)
+            for (int64_t i = 0; i < s.oh; ++i)
+                for (int64_t j = 0; j < s.ow; ++j) {
+                    T best = std::numeric_limits<T>::lowest();
+                    for (int64_t ki = 0; ki < s.kh; ++ki)
+                        for (int64_t kj = 0; kj < s.kw; ++kj) {
+                            const int64_t iy = i * s.sh - s.pt + ki * s.dh, ix = j * s.sw - s.pl + kj * s.dw;
+                            if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w) best = std::max(best, x[(nc * s.h + iy) * s.w + ix]);
+                        }
+                    want[(nc * s.oh + i) * s.ow + j] = best;
+                }
+        rt::max_pool2d<T>(s, x.data(), y.data());
+        CHECK(y == want, "max_pool2d h=%lld w=%lld k=%lldx%lld s=%lldx%lld d=%lldx%lld p=%lld,%lld,%lld,%lld ceil=%d", (long long)s.h,
+              (long long)s.w, (long long)s.kh, (long long)s.kw, (long long)s.sh, (long long)s.sw, (long long)s.dh,
+              (long long)s.dw, (long long)s.pt, (long long)s.pl, (long long)s.pb, (long long)s.pr, int(t.ceil));
+    }
+    // NaN propagates (floats): a window holding a NaN gives NaN
+    if constexpr (std::is_floating_point_v<T>) {
+        const rt::Pool2dShape s{1, 1, 2, 3, 2, 2, 1, 2, 1, 1, 1, 1, 0, 0, 0, 0};
+        const T nan = std::numeric_limits<T>::quiet_NaN();
+        const T x[] = {1, nan, 3, 4, 5, 6};
+        T y[2];
+        rt::max_pool2d<T>(s, x, y);
+        CHECK(std::isnan(y[0]) && std::isnan(y[1]), "max_pool2d propagates NaN");
+    }
+}
+
+template <typename T>
+static void test_avg_pool(std::mt19937& rng) {
+    for (const PoolCase& t : kCases)
+        for (bool include_pad : {false, true}) {
+            const rt::Pool2dShape s = shape_of(t);
+            auto x = random_ints<T>(s.n * s.c * s.h * s.w, rng, -50, 50);
+            std::vector<double> want(s.n * s.c * s.oh * s.ow);
+            std::vector<T> y(want.size());
+            for (int64_t nc = 0; nc < s.n * s.c; ++nc)
+                for (int64_t i = 0; i < s.oh; ++i)
+                    for (int64_t j = 0; j < s.ow; ++j) {
+                        double sum = 0;
+                        int64_t count = 0;
+                        for (int64_t ki = 0; ki < s.kh; ++ki)
+                            for (int64_t kj = 0; kj < s.kw; ++kj) {
+                                const int64_t iy = i * s.sh - s.pt + ki * s.dh, ix = j * s.sw - s.pl + kj * s.dw;
+                                if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w) {
+                                    sum += double(x[(nc * s.h + iy) * s.w + ix]);
+                                    ++count;
+                                } else if (include_pad && iy >= -s.pt && iy < s.h + s.pb && ix >= -s.pl && ix < s.w + s.pr) {
+                                    ++count;  // ONNX: padded positions count, taps past the padded input do not
+                                }
+                            }
+                        want[(nc * s.oh + i) * s.ow + j] = count ? sum / double(count) : 0.0;
+                    }
+            rt::avg_pool2d<T>(s, x.data(), y.data(), include_pad);
+            CHECK(all_close(y, want, tol<T>(), tol<T>()),
+                  "avg_pool2d h=%lld w=%lld k=%lldx%lld s=%lldx%lld d=%lldx%lld p=%lld,%lld,%lld,%lld ceil=%d include_pad=%d",
+                  (long long)s.h, (long long)s.w, (long long)s.kh, (long long)s.kw, (long long)s.sh, (long long)s.sw,
+                  (long long)s.dh, (long long)s.dw, (long long)s.pt, (long long)s.pl, (long long)s.pb, (long long)s.pr, int(t.ceil),
+                  int(include_pad));
+        }
+}
+
+template <typename T>
+static void test_global_pool(std::mt19937& rng) {
+    for (int64_t nc : {1, 6})
+        for (int64_t hw : {1, 7, 64}) {
+            auto x = random_ints<T>(nc * hw, rng, -50, 50);
+            std::vector<T> mx(nc), want_max(nc);
+            std::vector<double> want_avg(nc);
+            for (int64_t i = 0; i < nc; ++i) {
+                T best = x[i * hw];
+                double sum = 0;
+                for (int64_t p = 0; p < hw; ++p) {
+                    best = std::max(best, x[i * hw + p]);
+                    sum += double(x[i * hw + p]);
+                }
+                want_max[i] = best;
+                want_avg[i] = sum / double(hw);
+            }
+            rt::global_max_pool<T>(nc, hw, x.data(), mx.data());
+            CHECK(mx == want_max, "global_max_pool nc=%lld hw=%lld", (long long)nc, (long long)hw);
+            if constexpr (std::is_floating_point_v<T>) {
+                std::vector<T> avg(nc);
+                rt::global_avg_pool<T>(nc, hw, x.data(), avg.data());
+                CHECK(all_close(avg, want_avg, tol<T>(), tol<T>()), "global_avg_pool nc=%lld hw=%lld", (long long)nc,
+                      (long long)hw);
+            }
+        }
+}
+
+int main() {
+    std::mt19937 rng(1234);
+    test_max_pool<float>(rng);
+    test_max_pool<double>(rng);
+    test_max_pool<int32_t>(rng);
+    test_max_pool<int64_t>(rng);
+    test_avg_pool<float>(rng);
+    test_avg_pool<double>(rng);
+    test_global_pool<float>(rng);
+    test_global_pool<double>(rng);
+    test_global_pool<int32_t>(rng);
+    test_global_pool<int64_t>(rng);
+    return finish("pool");
+}

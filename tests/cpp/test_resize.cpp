@@ -1,0 +1,117 @@
+// resize.cpp: Resize along one axis against the ONNX operator's definition written out independently:
+// the coordinate transformation of every mode, the taps as "the n input positions nearest to x, the
+// smaller on a tie" (edge-clamped), tap weights from the kernel functions (nearest rounding, the linear
+// hat, Keys' cubic with cubic_coeff_a), exclude_outside renormalisation and tf_crop_and_resize's
+// extrapolation value. Upsampling, downsampling, non-integer scales and an output of length 1.
+#include <algorithm>
+
+#include "check.h"
+#include "exporter_runtime.h"
+
+namespace rt = exporter_rt;
+
+static double source_x(rt::ResizeCoord coord, int64_t y, int64_t in_len, int64_t out_len, double scale, double roi0,
+                       double roi1, bool& outside) {
+    const double width = scale * double(in_len);
+    outside = false;
+    switch (coord) {
+        case rt::ResizeCoord::AlignCorners: return width == 1 ? 0 : double(y) * double(in_len - 1) / (width - 1);
+        case rt::ResizeCoord::Asymmetric: return double(y) / scale;
+        case rt::ResizeCoord::PytorchHalfPixel: return width == 1 ? -0.5 : (double(y) + 0.5) / scale - 0.5;
+        case rt::ResizeCoord::HalfPixelSymmetric:
+            return double(in_len) / 2 * (1 - double(out_len) / width) + (double(y) + 0.5) / scale - 0.5;
+        case rt::ResizeCoord::TfCropAndResize: {
+            const double x = (width == 1 ? (roi1 - roi0) * double(in_len - 1) / 2
+                                         : double(y) * (roi1 - roi0) * double(in_len - 1) / (width - 1)) +
+                             roi0 * double(in_len - 1);
+            outside = x < 0 || x > double(in_len - 1);
+            return x;
+        }
+        default: return (double(y) + 0.5) / scale - 0.5;  // half_pixel
+    }
+}
+
+static double keys_cubic(double d, double a) {
+    d = std::fabs(d);
+    if (d <= 1) return ((a + 2) * d - (a + 3)) * d * d + 1;
+    if (d < 2) return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
+    return 0;
+}
+
+static double resize_reference(const rt::ResizeParams& p, const std::vector<double>& line, double x) {
+    const int64_t n = int64_t(line.size());
+    auto at = [&](int64_t i) { return line[std::min(std::max<int64_t>(i, 0), n - 1)]; };
+    if (p.mode == rt::ResizeMode::Nearest) {
+        const double fl = std::floor(x), frac = x - fl;
+        double pick = x;
+        if (frac != 0) {
+            switch (p.nearest) {
+                case rt::NearestMode::RoundPreferFloor: pick = frac > 0.5 ? fl + 1 : fl; break;
+                case rt::NearestMode::RoundPreferCeil: pick = frac >= 0.5 ? fl + 1 : fl; break;
+                case rt::NearestMode::Floor: pick = fl; break;
+                case rt::NearestMode::Ceil: pick = fl + 1; break;
+            }
+        }
+        return at(int64_t(pick));
+    }
+    const int taps = p.mode == rt::ResizeMode::Linear ? 2 : 4;
+    std::vector<int64_t> candidates;  // the `taps` positions nearest to x, the smaller one on a tie
+    for (int64_t i = int64_t(std::floor(x)) - 4; i <= int64_t(std::floor(x)) + 4; ++i) candidates.push_back(i);
+    std::stable_sort(candidates.begin(), candidates.end(),
+                     [&](int64_t a, int64_t b) { return std::fabs(x - double(a)) < std::fabs(x - double(b)); });
+    candidates.resize(taps);
+    double sum = 0, weights = 0;
+    for (int64_t i : candidates) {
+        double w = p.mode == rt::ResizeMode::Linear ? std::max(0.0, 1 - std::fabs(x - double(i))) : keys_cubic(x - double(i), p.cubic_a);
+        if (p.exclude_outside && (i < 0 || i >= n)) w = 0;
+        sum += w * at(i);
+        weights += w;
+    }
+    return p.exclude_outside && weights != 0 ? sum / weights : sum;
+}
+
+template <typename T>
+static void test_resize(std::mt19937& rng) {
+    const rt::ResizeCoord coords[] = {rt::ResizeCoord::HalfPixel, rt::ResizeCoord::HalfPixelSymmetric,
+                                      rt::ResizeCoord::PytorchHalfPixel, rt::ResizeCoord::AlignCorners,
+                                      rt::ResizeCoord::Asymmetric, rt::ResizeCoord::TfCropAndResize};
+    const rt::NearestMode nearest_modes[] = {rt::NearestMode::RoundPreferFloor, rt::NearestMode::RoundPreferCeil,
+                                             rt::NearestMode::Floor, rt::NearestMode::Ceil};
+    const std::pair<int64_t, double> sizes[] = {{5, 2.0}, {5, 0.5}, {5, 1.7}, {7, 0.6}, {4, 1.0}, {1, 3.0}, {4, 0.25}, {6, 3.5}};
+    const int64_t outer = 2, inner = 3;
+    for (const auto& [in_len, scale] : sizes) {
+        const int64_t out_len = rt::resize_out(in_len, scale);
+        auto x = random_reals<T>(outer * in_len * inner, rng, -4, 4);
+        for (rt::ResizeCoord coord : coords)
+            for (int mode = 0; mode < 3; ++mode)
+                for (int variant = 0; variant < (mode == 0 ? 4 : 2); ++variant) {  // nearest mode / exclude_outside
+                    rt::ResizeParams p{rt::ResizeMode(mode), coord, mode == 0 ? nearest_modes[variant] : rt::NearestMode::RoundPreferFloor,
+                                       -0.75, mode != 0 && variant == 1, 10.0};
+                    if (mode == 2 && variant == 1) p.cubic_a = -0.5;  // PyTorch's coefficient with exclude_outside
+                    const double roi0 = 0.2, roi1 = 1.3;  // tf_crop_and_resize: partly outside the input
+                    std::vector<double> want(outer * out_len * inner);
+                    for (int64_t o = 0; o < outer; ++o)
+                        for (int64_t i = 0; i < inner; ++i) {
+                            std::vector<double> line(in_len);
+                            for (int64_t k = 0; k < in_len; ++k) line[k] = double(x[(o * in_len + k) * inner + i]);
+                            for (int64_t y = 0; y < out_len; ++y) {
+                                bool outside;
+                                const double sx = source_x(coord, y, in_len, out_len, scale, roi0, roi1, outside);
+                                want[(o * out_len + y) * inner + i] = outside ? p.extrapolation : resize_reference(p, line, sx);
+                            }
+                        }
+                    std::vector<T> got(want.size());
+                    rt::resize_axis<T>(p, x.data(), got.data(), outer, in_len, out_len, inner, scale, roi0, roi1);
+                    CHECK(all_close(got, want, tol<T>(), tol<T>()), "resize in=%lld scale=%g coord=%d mode=%d variant=%d",
+                          (long long)in_len, scale, int(coord), mode, variant);
+                }
+    }
+    CHECK(rt::resize_out(5, 1.7) == 8 && rt::resize_out(4, 0.25) == 1 && rt::resize_out(3, 0.3) == 0, "resize_out floors");
+}
+
+int main() {
+    std::mt19937 rng(1234);
+    test_resize<float>(rng);
+    test_resize<double>(rng);
+    return finish("resize");
+}
