@@ -371,7 +371,7 @@ int cnn_run(cnn_ctx* ctx, const void* const* inputs, void* const* outputs) {
 
     // MaxPool 'MaxPool_node'
     {
-        const exporter_rt::Pool2dShape shape{ d_batch, 8, 24, 24, 2, 2, 12, 12, 2, 2, 1, 1, 0, 0 };
+        const exporter_rt::Pool2dShape shape{ d_batch, 8, 24, 24, 2, 2, 12, 12, 2, 2, 1, 1, 0, 0, 0, 0 };
         exporter_rt::max_pool2d<float>(shape, relu, maxpool);
     }
 #ifdef EXPORTER_DUMP
@@ -404,7 +404,7 @@ int cnn_run(cnn_ctx* ctx, const void* const* inputs, void* const* outputs) {
 
     // AveragePool 'AveragePool_node'
     {
-        const exporter_rt::Pool2dShape shape{ d_batch, 16, 8, 8, 2, 2, 4, 4, 2, 2, 1, 1, 0, 0 };
+        const exporter_rt::Pool2dShape shape{ d_batch, 16, 8, 8, 2, 2, 4, 4, 2, 2, 1, 1, 0, 0, 0, 0 };
         exporter_rt::avg_pool2d<float>(shape, relu_1, averagepool, true);
     }
 #ifdef EXPORTER_DUMP
