@@ -105,8 +105,10 @@ template <typename T> void reduce(Reduce kind, const T* x, T* y, int64_t outer, 
 // argmax/argmin along the middle axis; first (or last) index of the extremum, like NumPy (select_last=false).
 template <typename T> void arg_reduce(bool is_max, bool select_last, const T* x, int64_t* y, int64_t outer, int64_t n,
                                       int64_t inner);
-template <typename T> void cumsum(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool exclusive,
-                                  bool reverse);
+// Running sums (product=false: CumSum) or products (CumProd) along the middle axis; exclusive starts from
+// the identity, reverse runs from the end.
+template <typename T> void cumulative(bool product, const T* x, T* y, int64_t outer, int64_t n, int64_t inner,
+                                      bool exclusive, bool reverse);
 
 // ---- normalization and softmax -----------------------------------------------------------------------
 template <typename T> void softmax(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool log);

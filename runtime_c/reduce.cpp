@@ -111,16 +111,18 @@ void arg_reduce(bool is_max, bool select_last, const T* x, int64_t* y, int64_t o
 }
 
 template <typename T>
-void cumsum(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool exclusive, bool reverse) {
+void cumulative(bool product, const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool exclusive,
+                bool reverse) {
     for (int64_t o = 0; o < outer; ++o)
         for (int64_t i = 0; i < inner; ++i) {
-            T acc = 0;
+            T acc = product ? T(1) : T(0);
             for (int64_t s = 0; s < n; ++s) {
                 const int64_t k = reverse ? n - 1 - s : s;
                 const int64_t at = (o * n + k) * inner + i;
                 const T v = x[at];
-                if (exclusive) { y[at] = acc; acc += v; }
-                else { acc += v; y[at] = acc; }
+                if (exclusive) y[at] = acc;
+                acc = product ? T(acc * v) : T(acc + v);
+                if (!exclusive) y[at] = acc;
             }
         }
 }
@@ -130,7 +132,7 @@ void cumsum(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool excl
 #define EXPORTER_REDUCE_NUMERIC(T) \
     template void reduce<T>(Reduce, const T*, T*, int64_t, int64_t, int64_t); \
     template void arg_reduce<T>(bool, bool, const T*, int64_t*, int64_t, int64_t, int64_t); \
-    template void cumsum<T>(const T*, T*, int64_t, int64_t, int64_t, bool, bool);
+    template void cumulative<T>(bool, const T*, T*, int64_t, int64_t, int64_t, bool, bool);
 EXPORTER_ALL_NUMERIC(EXPORTER_REDUCE_NUMERIC)
 #undef EXPORTER_REDUCE_NUMERIC
 

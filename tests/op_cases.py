@@ -579,6 +579,8 @@ NATIVE_OPS_WITHOUT_ROWS = {
     "Scatter": "deprecated in opset 11 for ScatterElements (same rule class, rows above); ONNX's node tests "
                "test_scatter_with_axis / test_scatter_without_axis run in tests/backend/test_onnx_node_tests.py "
                "(its sample, or all under -m slow)",
+    "CumProd": "new in opset 26 (traced models use 21); ONNX's test_cumprod_* node tests run in "
+               "tests/backend/test_onnx_node_tests.py::test_cumprod_node_tests_pass (same rule and kernel as CumSum)",
     "Upsample": "deprecated in opset 10 for Resize (same rule class, rows above); ONNX's test_upsample_nearest "
                 "runs in tests/backend/test_node_tests_fixed_inputs.py::test_resize_cases_with_fixed_scales_and_sizes",
 }

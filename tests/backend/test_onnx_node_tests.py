@@ -99,6 +99,15 @@ def test_top_k_node_tests_pass():
     assert not failures, "\n".join(failures)
 
 
+def test_cumprod_node_tests_pass():
+    """CumProd (opset 26) shares CumSum's rule and kernel; every case of ONNX's suite is accepted and passes."""
+    cases = [c for c in _node_cases() if c.name.startswith("test_cumprod")]
+    accepted = accept(cases)
+    assert cases and sorted(c.name for c, _, _ in accepted) == sorted(c.name for c in cases)
+    failures = _run_cases(accepted, prefix="cumprod")
+    assert not failures, "\n".join(failures)
+
+
 def test_specialized_backend_runs_top_k_through_its_api():
     from onnx import TensorProto, helper
 

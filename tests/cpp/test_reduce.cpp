@@ -105,25 +105,28 @@ static void test_arg_reduce(std::mt19937& rng) {
 }
 
 template <typename T>
-static void test_cumsum(std::mt19937& rng) {
+static void test_cumulative(std::mt19937& rng) {
     const int64_t outer = 3, n = 7, inner = 2;
-    auto x = random_ints<T>(outer * n * inner, rng);
-    for (bool exclusive : {false, true})
-        for (bool reverse : {false, true}) {
-            std::vector<T> y(x.size()), want(x.size());
-            for (int64_t o = 0; o < outer; ++o)
-                for (int64_t i = 0; i < inner; ++i)
-                    for (int64_t k = 0; k < n; ++k) {
-                        T acc = 0;
-                        for (int64_t j = 0; j < n; ++j) {
-                            const bool before = reverse ? j > k : j < k;
-                            if (before || (!exclusive && j == k)) acc += x[(o * n + j) * inner + i];
+    auto x = random_ints<T>(outer * n * inner, rng);  // small integers: products stay exact
+    for (bool product : {false, true})
+        for (bool exclusive : {false, true})
+            for (bool reverse : {false, true}) {
+                std::vector<T> y(x.size()), want(x.size());
+                for (int64_t o = 0; o < outer; ++o)
+                    for (int64_t i = 0; i < inner; ++i)
+                        for (int64_t k = 0; k < n; ++k) {
+                            T acc = product ? T(1) : T(0);
+                            for (int64_t j = 0; j < n; ++j) {
+                                const bool before = reverse ? j > k : j < k;
+                                if (before || (!exclusive && j == k))
+                                    acc = product ? T(acc * x[(o * n + j) * inner + i]) : T(acc + x[(o * n + j) * inner + i]);
+                            }
+                            want[(o * n + k) * inner + i] = acc;
                         }
-                        want[(o * n + k) * inner + i] = acc;
-                    }
-            rt::cumsum<T>(x.data(), y.data(), outer, n, inner, exclusive, reverse);
-            CHECK(y == want, "cumsum exclusive=%d reverse=%d", int(exclusive), int(reverse));
-        }
+                rt::cumulative<T>(product, x.data(), y.data(), outer, n, inner, exclusive, reverse);
+                CHECK(y == want, "cumulative product=%d exclusive=%d reverse=%d", int(product), int(exclusive),
+                      int(reverse));
+            }
 }
 
 int main() {
@@ -136,8 +139,8 @@ int main() {
     test_arg_reduce<double>(rng);
     test_arg_reduce<int32_t>(rng);
     test_arg_reduce<int64_t>(rng);
-    test_cumsum<float>(rng);
-    test_cumsum<int32_t>(rng);
-    test_cumsum<int64_t>(rng);
+    test_cumulative<float>(rng);
+    test_cumulative<int32_t>(rng);
+    test_cumulative<int64_t>(rng);
     return finish("reduce");
 }

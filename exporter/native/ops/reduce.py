@@ -1,4 +1,4 @@
-"""Reductions (Reduce*), ArgMax/ArgMin and CumSum, as [outer, n, inner] sweeps; reductions over
+"""Reductions (Reduce*), ArgMax/ArgMin and CumSum/CumProd, as [outer, n, inner] sweeps; reductions over
 scattered axes first transpose the reduced axes together into scratch."""
 from __future__ import annotations
 
@@ -81,8 +81,9 @@ class ArgReduce(OpDef):
 
 
 @register
-class CumSum(OpDef):
-    types = ("CumSum",)
+class Cumulative(OpDef):
+    """CumSum and CumProd (opset 26): running sums or products along one axis."""
+    types = ("CumSum", "CumProd")
     dtypes = NUMERIC
     shape_inputs = (1,)
 
@@ -92,7 +93,7 @@ class CumSum(OpDef):
     def emit(self, node, cg):
         x = node.inputs[0]
         axis = norm_axis(int(require_known(node, 1, "axis")[0]), x.rank)
-        return [{"template": "cumsum", "src": cg.var(x), "dst": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype),
+        return [{"template": "cumulative", "product": node.op == "CumProd", "src": cg.var(x), "dst": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype),
                  "outer": cg.dim(D.prod(x.shape[:axis])), "n": cg.dim(x.shape[axis]),
                  "inner": cg.dim(D.prod(x.shape[axis + 1:])), "exclusive": bool(node.attr("exclusive", 0)),
                  "reverse": bool(node.attr("reverse", 0))}]
