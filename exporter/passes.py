@@ -52,17 +52,27 @@ def _has_subgraph(node):
 
 
 def _subgraph_inputs(node):
+    """Every name read inside the node's subgraphs, at any depth (a superset of the outer-scope names they
+    read: ONNX scoping forbids a subgraph to redefine an outer name)."""
     for attr in node.attribute:
         for g in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
             for n in g.node:
                 yield from (i for i in n.input if i)
+                yield from _subgraph_inputs(n)
+            yield from (o.name for o in g.output)
+
+
+def _outer_reads(graph) -> set:
+    """Names the graph's subgraphs read (possibly from this scope): never renamed or bypassed, since
+    renames only reach this graph's own nodes."""
+    return {name for node in graph.node for name in _subgraph_inputs(node)}
 
 
 def deduplicate_initializers(model: onnx.ModelProto) -> bool:
     """Make identical initializers one (exporters often store a shared weight twice)."""
     graph = model.graph
     seen, rename = {}, {}
-    outputs = {o.name for o in graph.output}
+    outputs = {o.name for o in graph.output} | _outer_reads(graph)
     for t in list(graph.initializer):
         key = (t.data_type, tuple(t.dims), hashlib.sha1(numpy_helper.to_array(t).tobytes()).hexdigest())
         if key in seen and t.name not in outputs:
@@ -85,7 +95,7 @@ def _rename_inputs(graph, rename):
 def remove_identities(model: onnx.ModelProto) -> bool:
     """Bypass Identity/Dropout-at-inference nodes, except where they produce a graph output."""
     graph = model.graph
-    outputs = {o.name for o in graph.output}
+    outputs = {o.name for o in graph.output} | _outer_reads(graph)
     rename, kept = {}, []
     for node in graph.node:
         passthrough = node.op_type == "Identity" or (node.op_type == "Dropout" and len(
@@ -107,7 +117,7 @@ def remove_identities(model: onnx.ModelProto) -> bool:
 
 def _name_outputs_at_producers(graph, nodes) -> bool:
     """Identity(x) -> output, with x computed by a node: that node writes the output directly."""
-    outputs = {o.name for o in graph.output}
+    outputs = {o.name for o in graph.output} | _outer_reads(graph)
     produced = {name: node for node in nodes for name in node.output if name}
     sources = {i.name for i in graph.input} | {t.name for t in graph.initializer}
     changed = False
@@ -220,7 +230,7 @@ def fold_batch_norm(model: onnx.ModelProto) -> bool:
     graph = model.graph
     consts = {t.name: t for t in graph.initializer}
     graph_inputs = {i.name for i in graph.input}
-    outputs = {o.name for o in graph.output}
+    outputs = {o.name for o in graph.output} | _outer_reads(graph)
     uses = _consumers(graph)
     names = {t.name for t in graph.initializer} | {o for n in graph.node for o in n.output}
     removed, changed = set(), False

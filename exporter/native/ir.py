@@ -57,6 +57,10 @@ class Node:
     attrs: dict
     opset: int
     domain: str = ""
+    # control flow (If/Loop/Scan): subgraph attribute name -> its Graph, and the values of enclosing
+    # scopes the subgraphs read (ONNX lexical scoping), which the node reads as much as its inputs
+    bodies: dict = field(default_factory=dict)
+    outer_reads: list = field(default_factory=list)
 
     def attr(self, key, default=None):
         return self.attrs.get(key, default)
@@ -111,38 +115,86 @@ def initializer_inputs_to_constants(model: onnx.ModelProto) -> None:
 
 
 class Graph:
-    """Values and nodes in execution order, with every shape inferred."""
+    """Values and nodes in execution order, with every shape inferred.
+
+    A control-flow node's subgraphs are Graphs too (`Graph.body`), built with the node: their formal inputs
+    get the shapes the node feeds them, and a name a body does not define resolves in the enclosing graph
+    (ONNX lexical scoping); such values are the body's `outer_refs`. Bodies share the root's dynamic dims
+    and run-time size checks."""
 
     def __init__(self, model: onnx.ModelProto, name: str = "model"):
-        from .ops import OPS
         model = onnx.ModelProto.FromString(model.SerializeToString())  # never edit the caller's model
         constants_to_initializers(model)
         initializer_inputs_to_constants(model)
         optimize(model, NATIVE_PASSES)
         self.name = name
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 21)
-        self.values: dict[str, Value] = {}
-        self.nodes: list[Node] = []
+        self.outer: Graph | None = None
         self.dim_names: list[str] = []
         # (a, b, what, guard): sizes the generated code assumes equal although only known at run time (a dynamic
         # dim against a fixed size or another dim); run() checks them (where guard != 0) before computing
         self.constraints: list[tuple] = []
-        g = model.graph
+        self._unknown: set = set()  # outputs of unsupported nodes
+        self._build(model.graph, None)
+
+    @classmethod
+    def body(cls, proto: onnx.GraphProto, parent: "Graph", owner: Node, input_types: list) -> "Graph":
+        """The subgraph `proto` of node `owner` in `parent`, its inputs typed [(dtype, shape)] by the node.
+        Raises UnsupportedError (with `.unsupported`, {op: [node names]}) when it has unsupported nodes."""
+        model = helper.make_model(proto, opset_imports=[helper.make_opsetid("", parent.opset)])
+        constants_to_initializers(model)
+        optimize(model, NATIVE_PASSES)
+        g = cls.__new__(cls)
+        g.name, g.opset, g.outer = f"{parent.name}/{owner.name}/{proto.name}", parent.opset, parent
+        g.dim_names, g.constraints, g._unknown = parent.dim_names, parent.constraints, parent._unknown
+        g._build(model.graph, input_types, owner)
+        return g
+
+    def lookup(self, name: str) -> Value:
+        """The value called `name` here or, for a body, in an enclosing scope (then recorded in outer_refs)."""
+        value = self.values.get(name)
+        if value is not None:
+            return value
+        if self.outer is not None:
+            value = self.outer.lookup(name)
+            if value not in self._outer_set:
+                self._outer_set.add(value)
+                self.outer_refs.append(value)
+            return value
+        raise ExporterError(f"the graph reads '{name}', which no node, input or initializer defines")
+
+    def owns(self, value: Value) -> bool:
+        return value not in self._outer_set
+
+    def _build(self, g: onnx.GraphProto, input_types, owner: Node | None = None) -> None:
+        from .ops import OPS
+        self.values: dict[str, Value] = {}
+        self.nodes: list[Node] = []
+        self.outer_refs: list[Value] = []
+        self._outer_set: set = set()
         for t in g.initializer:
             array = numpy_helper.to_array(t)
             self.values[t.name] = Value(t.name, array.dtype, list(array.shape), data=array)
         self.inputs = []
-        for vi in g.input:
+        if input_types is not None:  # a body: the node says what each formal input holds
+            if len(g.input) != len(input_types):
+                raise UnsupportedError(f"{owner.describe()}: its subgraph '{g.name}' has {len(g.input)} inputs; "
+                                       f"the {owner.op} feeds it {len(input_types)}")
+        for k, vi in enumerate(g.input):
             if vi.name in self.values:
                 continue
-            value = self._graph_input(vi)
+            if input_types is None:
+                value = self._graph_input(vi)
+            else:
+                dtype, shape = input_types[k]
+                value = Value(vi.name, np.dtype(dtype), list(shape), is_input=True)
             self.values[vi.name] = value
             self.inputs.append(value)
         unsupported: dict[str, list[str]] = {}
-        unknown: set = set()  # outputs of unsupported nodes
+        unknown = self._unknown
         for proto in g.node:
             node = Node(proto.op_type, proto.name or f"{proto.op_type}_{len(self.nodes)}",
-                        [self.values[i] if i else None for i in proto.input], [],
+                        [self.lookup(i) if i else None for i in proto.input], [],
                         {a.name: _attr_value(a) for a in proto.attribute}, self.opset, proto.domain)
             opdef = OPS.get(proto.op_type) if proto.domain in ("", "ai.onnx") else None
             if opdef is None:
@@ -155,6 +207,26 @@ class Graph:
                 continue
             # placeholders, so that checks can see which outputs the node has
             node.outputs = [Value(n, np.dtype(np.float32), []) if n else None for n in proto.output]
+            if opdef.kind == "control":
+                try:
+                    opdef.build_bodies(node, self)
+                except UnsupportedError as exc:
+                    inner = getattr(exc, "unsupported", None)
+                    if inner is None:
+                        raise
+                    for op, names in inner.items():  # reported with the model's other unsupported ops
+                        unsupported.setdefault(op, []).extend(f"{node.name}/{n}" if n else node.name for n in names)
+                    self._unknown_outputs(node, proto, unknown)
+                    continue
+                reads = {id(v) for v in node.inputs if v is not None}
+                for body in node.bodies.values():
+                    for v in body.outer_refs:
+                        if id(v) not in reads:
+                            reads.add(id(v))
+                            node.outer_reads.append(v)
+                if any(v in unknown for v in node.outer_reads):
+                    self._unknown_outputs(node, proto, unknown)
+                    continue
             try:
                 problem = opdef.check(node)
                 if not problem:
@@ -187,22 +259,26 @@ class Graph:
                               known=known[k] if known else None)
                 self.values[out_name] = value
                 node.outputs.append(value)
-            for v in node.inputs:
-                if v is not None:
+            for v in node.inputs + node.outer_reads:
+                # a value of an enclosing scope is read by the control-flow node there, not by this body's node
+                if v is not None and self.owns(v):
                     v.consumers.append(node)
             self.nodes.append(node)
             self._add_constraints(node, opdef)
         if unsupported:
             lines = [f"  {op}: {len(names)} node(s), e.g. {names[0]}" for op, names in sorted(unsupported.items())]
-            raise UnsupportedError("the native backend does not support these ops in the model:\n" + "\n".join(lines)
+            exc = UnsupportedError("the native backend does not support these ops in the model:\n" + "\n".join(lines)
                                    + "\n  (see the README for the supported ops)")
+            exc.unsupported = unsupported
+            raise exc
         self.outputs = []
         names = [vi.name for vi in g.output]
         if len(set(names)) != len(names):
             raise ExporterError(f"the graph output names are not unique: {sorted({n for n in names if names.count(n) > 1})}")
         for vi in g.output:
-            value = self.values[vi.name]
-            value.is_output = True
+            value = self.lookup(vi.name)
+            if self.owns(value):  # a body may return an outer value as is: it stays the outer graph's
+                value.is_output = True
             self.outputs.append(value)
         for value in list(self.inputs) + self.outputs:
             if value.dtype not in SUPPORTED_DTYPES:

@@ -86,4 +86,4 @@ def softmax_extents(node, x):
     return D.prod(x.shape[:axis]), x.shape[axis], D.prod(x.shape[axis + 1:])
 
 
-from . import deconv, elementwise, image, indexing, linalg, loss, nn, norm, reduce, shape, sort  # noqa: E402,F401  (registration)
+from . import control, deconv, elementwise, image, indexing, linalg, loss, nn, norm, reduce, shape, sort  # noqa: E402,F401  (registration)
