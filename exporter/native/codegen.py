@@ -301,7 +301,12 @@ class CodeGen:
         """If/Loop/Scan: one step whose template renders the subgraphs' steps nested inside it."""
         data, scratch, bodies = opdef.emit(node, self)
         outputs = [o for o in node.outputs if o is not None]
-        reads = [v for v in node.inputs if v is not None] + list(node.outer_reads)
+        # a trip count or condition known at export time is inlined (cg.scalar), not read from memory; an outer
+        # value counts as read when a body's step reads it (not when it only gave a body a shape)
+        used = {v for b in bodies for st in b.cg.steps for v in st.reads}
+        reads = [v for k, v in enumerate(node.inputs) if v is not None
+                 and not (k in opdef.scalar_inputs and (v.data is not None or v.known is not None))]
+        reads += [v for v in node.outer_reads if v in used]
         self._add(Step(data, [node], reads, outputs, scratch, np.dtype(np.uint8), bodies))
 
     def body(self, graph: Graph, targets: list) -> Body:

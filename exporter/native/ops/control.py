@@ -65,6 +65,7 @@ class _Scratch:
 class Control(OpDef):
     kind = "control"
     dtypes = None
+    scalar_inputs: tuple = ()  # inputs read as one value (cg.scalar): inlined when known at export time
 
     def check(self, node):
         return None
@@ -103,6 +104,7 @@ class Control(OpDef):
 @register
 class If(Control):
     types = ("If",)
+    scalar_inputs = (0,)
 
     def build_bodies(self, node, graph):
         for key in ("then_branch", "else_branch"):
@@ -148,6 +150,7 @@ def _passes_through(value, body_input) -> bool:
 @register
 class Loop(Control):
     types = ("Loop",)
+    scalar_inputs = (0, 1)
 
     def build_bodies(self, node, graph):
         inits = node.inputs[2:]
