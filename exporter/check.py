@@ -130,7 +130,7 @@ def _native(model, stem, progress):
             paths = []
             for k, x in enumerate(inputs):
                 paths.append(os.path.join(tmp, f"input_{k}.npy"))
-                np.save(paths[-1], np.ascontiguousarray(x))
+                np.save(paths[-1], np.asarray(x, order="C"))  # (ascontiguousarray makes 0-d arrays 1-d)
             proc = subprocess.run([result.executable, "--out", tmp, *paths], capture_output=True, text=True)
             if proc.returncode != 0:
                 raise CouldNotRun(proc.stderr.strip() or f"the executable failed (exit {proc.returncode})")

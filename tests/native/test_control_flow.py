@@ -344,3 +344,19 @@ def test_scan_opset_8_is_refused():
     m = model([helper.make_node("Scan", ["", "s0", "x"], ["s"], body=b, num_scan_inputs=1, name="old")],
               [vi("s0", F, [1, 2]), vi("x", F, [1, 3, 2])], [vi("s", F)], opset=8)
     assert "Scan (the opset-8 form" in _refusal(m)
+
+
+def test_check_runs_an_if_model_through_the_program(tmp_path):
+    """The generated program on a model with a rank-0 bool input (the condition) and a rank-0 output:
+    `exporter check` draws random conditions, so both branches run against ONNX Runtime."""
+    import onnx
+
+    from exporter.check import check_model
+    m, _, _ = if_outer_scope()
+    inferred = onnx.shape_inference.infer_shapes(m)  # the file loader wants graph outputs with shapes
+    for out, typed in zip(m.graph.output, inferred.graph.output):
+        out.CopyFrom(typed)
+    path = tmp_path / "pick.onnx"
+    onnx.save(m, path)
+    report = check_model(str(path), samples=4, seed=1)
+    assert report.ok, report.text() + str(report.failed)
