@@ -254,7 +254,7 @@ class Scan(Control):
 
     def build_bodies(self, node, graph):
         if node.opset < 9:
-            _refuse(node, "the opset-8 form (a batch axis and sequence_lens); opset 9 or later is supported")
+            _refuse(node, "the opset-8 form (with a batch axis); opset 9 or later is supported")
         states, xs = self._split(node)
         if not xs or any(v is None for v in node.inputs):
             _refuse(node, "no scan input, or an empty input")
