@@ -246,9 +246,78 @@ def scan_reverse_axes():
     return m, ref, [[f32(2, 3), f32(2, 5, 3)], [f32(2, 3), f32(2, 2, 3)]]
 
 
+def scan_rnn():
+    """An RNN as a Scan over time: MatMuls (with a fused bias and tanh) on weights of the outer graph,
+    batch and time both dynamic; the state is also returned per step."""
+    wx, wh, b = f32(4, 6) * 0.5, f32(6, 6) * 0.5, f32(6)
+    bd = body([helper.make_node("MatMul", ["x_t", "wx"], ["a"]), helper.make_node("MatMul", ["h_in", "wh"], ["c"]),
+               helper.make_node("Add", ["a", "c"], ["s"]), helper.make_node("Add", ["s", "b"], ["sb"]),
+               helper.make_node("Tanh", ["sb"], ["h_out"]), helper.make_node("Identity", ["h_out"], ["h_t"])],
+              [vi("h_in", F, None), vi("x_t", F, None)], [vi("h_out", F, None), vi("h_t", F, None)])
+    m = model([helper.make_node("Scan", ["h0", "x"], ["h", "hs"], body=bd, num_scan_inputs=1)],
+              [vi("h0", F, ["batch", 6]), vi("x", F, ["time", "batch", 4])], [vi("h", F), vi("hs", F)],
+              [numpy_helper.from_array(v, k) for k, v in (("wx", wx), ("wh", wh), ("b", b))], opset=16)
+
+    def ref(h0, x):
+        h, hs = h0, []
+        for xt in x:
+            h = np.tanh(xt @ wx + h @ wh + b)
+            hs.append(h)
+        return h, np.array(hs, np.float32).reshape(len(x), len(h0), 6)
+    ref.ort_skips = {2}  # ONNX Runtime's Scan fails on a zero-length sequence ("Invalid dim0_offset of 0")
+    return m, ref, [[f32(2, 6), f32(5, 2, 4)], [f32(3, 6), f32(1, 3, 4)], [f32(1, 6), f32(0, 1, 4)]]
+
+
+def loop_in_loop():
+    """A Loop inside a Loop: the inner one reads the outer iteration's carried value and number."""
+    inner = body([helper.make_node("Identity", ["icond_in"], ["icond_out"]),
+                  helper.make_node("Cast", ["oi"], ["oif"], to=F), helper.make_node("Cast", ["j"], ["jf"], to=F),
+                  helper.make_node("Mul", ["oif", "jf"], ["p"]), helper.make_node("Add", ["acc_in", "p"], ["t"]),
+                  helper.make_node("Add", ["t", "x_in"], ["acc_out"])],
+                 [vi("j", I64, []), vi("icond_in", B, []), vi("acc_in", F, None)],
+                 [vi("icond_out", B, []), vi("acc_out", F, None)], "inner")
+    outer = _loop_body([helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+                        helper.make_node("Identity", ["i"], ["oi"]), const("three", np.int64(3)),
+                        helper.make_node("Loop", ["three", "", "x_in"], ["x_out"], body=inner)], ["x"])
+    m = model([helper.make_node("Loop", ["m", "", "x0"], ["x"], body=outer)],
+              [vi("m", I64, []), vi("x0", F, [3])], [vi("x", F)])
+
+    def ref(trip, x0):
+        x = x0
+        for i in range(int(trip)):
+            acc = x
+            for j in range(3):
+                acc = acc + np.float32(i * j) + x
+            x = acc
+        return x
+    return m, ref, [[np.array(3, np.int64), f32(3)], [np.array(-2, np.int64), f32(3)]]
+
+
+def scan_in_if():
+    """A Scan in one branch of an If, an elementwise op in the other; the If reads the Scan's input from
+    the outer graph."""
+    sb = body([helper.make_node("Add", ["s_in", "x_t"], ["s_out"]), helper.make_node("Identity", ["s_out"], ["y_t"])],
+              [vi("s_in", F, None), vi("x_t", F, None)], [vi("s_out", F, None), vi("y_t", F, None)])
+    then = body([helper.make_node("Scan", ["s0", "x"], ["s", "ys"], body=sb, num_scan_inputs=1)], [],
+                [vi("s", F), vi("ys", F)], "then")
+    other = body([helper.make_node("ReduceSum", ["x", "zero"], ["s2"], keepdims=0),
+                  helper.make_node("Neg", ["x"], ["ys2"])], [], [vi("s2", F), vi("ys2", F)], "else",
+                 [numpy_helper.from_array(np.int64([0]), "zero")])
+    m = model([helper.make_node("Add", ["s_init", "s_init"], ["s0"]),
+               helper.make_node("If", ["c"], ["s_out", "ys_out"], then_branch=then, else_branch=other)],
+              [vi("c", B, []), vi("s_init", F, [4]), vi("x", F, [5, 4])], [vi("s_out", F), vi("ys_out", F)])
+
+    def ref(c, s_init, x):
+        if c:
+            return s_init * 2 + x.sum(0), np.cumsum(x, axis=0) + s_init * 2
+        return x.sum(0), -x
+    return m, ref, [[np.array(True), f32(4), f32(5, 4)], [np.array(False), f32(4), f32(5, 4)]]
+
+
 CASES = {f.__name__: f for f in (if_outer_scope, if_computed_condition, loop_trip_count_only, loop_condition_only,
                                  loop_trip_count_and_condition, loop_scan_outputs, loop_trip_from_input_shape,
-                                 if_nested_in_loop, scan_forward, scan_reverse_axes)}
+                                 if_nested_in_loop, scan_forward, scan_reverse_axes, scan_rnn, loop_in_loop,
+                                 scan_in_if)}
 
 
 @pytest.fixture(scope="module")
@@ -269,7 +338,8 @@ def test_numpy_vs_onnxruntime_vs_native(name, built):
     native = NativeModel(libs[name], name)
     for k, inputs in enumerate(data_sets):
         expected = ref(*inputs)
-        assert_same(expected, run_onnxruntime(m, inputs), where=f"{name} data set {k}: ONNX Runtime vs NumPy")
+        if k not in getattr(ref, "ort_skips", ()):
+            assert_same(expected, run_onnxruntime(m, inputs), where=f"{name} data set {k}: ONNX Runtime vs NumPy")
         assert_same(expected, native(*inputs), where=f"{name} data set {k}: native vs NumPy")
 
 
