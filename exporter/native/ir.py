@@ -143,6 +143,16 @@ class Graph:
         Raises UnsupportedError (with `.unsupported`, {op: [node names]}) when it has unsupported nodes."""
         model = helper.make_model(proto, opset_imports=[helper.make_opsetid("", parent.opset)])
         constants_to_initializers(model)
+        # small constants of enclosing scopes (shapes, axes, flags) join the body's own, so that the passes fold
+        # what they feed there too (an If choosing sizes, a Split of a constant shape)
+        g, defined = model.graph, set()
+        defined.update(vi.name for vi in g.input)
+        defined.update(t.name for t in g.initializer)
+        defined.update(o for n in g.node for o in n.output)
+        for name in dict.fromkeys([i for n in g.node for i in n.input] + [o.name for o in g.output]):
+            value = parent._find(name) if name and name not in defined else None
+            if value is not None and value.data is not None and value.data.size <= 64:
+                g.initializer.append(numpy_helper.from_array(value.data, name))
         optimize(model, NATIVE_PASSES)
         g = cls.__new__(cls)
         g.name, g.opset, g.outer = f"{parent.name}/{owner.name}/{proto.name}", parent.opset, parent
@@ -162,6 +172,34 @@ class Graph:
                 self.outer_refs.append(value)
             return value
         raise ExporterError(f"the graph reads '{name}', which no node, input or initializer defines")
+
+    def _fold(self, proto: onnx.NodeProto, node: Node) -> bool:
+        """Evaluate a node whose inputs are all small constants; True when its outputs became constants."""
+        from onnx.reference import ReferenceEvaluator
+
+        from ..passes import _NEVER_FOLD
+        inputs = [v for v in node.inputs if v is not None]
+        if (not inputs or proto.op_type in _NEVER_FOLD or any(v.data is None or v.data.size > 4096 for v in inputs)
+                or any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in proto.attribute)):
+            return False
+        try:
+            with np.errstate(all="ignore"):
+                results = ReferenceEvaluator(proto, opsets={"": self.opset}).run(
+                    None, {name: v.data for name, v in zip(proto.input, node.inputs) if name})
+        except Exception:  # noqa: BLE001 (left to the op's own rules, which say what is wrong)
+            return False
+        for name, array in zip(proto.output, results):
+            if name:
+                array = np.asarray(array)
+                self.values[name] = Value(name, array.dtype, list(array.shape), data=array)
+        return True
+
+    def _find(self, name: str) -> Value | None:
+        """The value called `name` here or in an enclosing scope, without recording a read."""
+        scope = self
+        while scope is not None and name not in scope.values:
+            scope = scope.outer
+        return scope.values[name] if scope is not None else None
 
     def owns(self, value: Value) -> bool:
         return value not in self._outer_set
@@ -205,6 +243,8 @@ class Graph:
             if any(v is not None and v in unknown for v in node.inputs):
                 self._unknown_outputs(node, proto, unknown)  # downstream of an unsupported node: no shapes
                 continue
+            if self.outer is not None and self._fold(proto, node):
+                continue  # a body's node over constants only (the passes leave those that make outputs)
             # placeholders, so that checks can see which outputs the node has
             node.outputs = [Value(n, np.dtype(np.float32), []) if n else None for n in proto.output]
             if opdef.kind == "control":

@@ -314,7 +314,26 @@ def scan_in_if():
     return m, ref, [[np.array(True), f32(4), f32(5, 4)], [np.array(False), f32(4), f32(5, 4)]]
 
 
-CASES = {f.__name__: f for f in (if_outer_scope, if_computed_condition, loop_trip_count_only, loop_condition_only,
+def if_known_condition():
+    """A condition from shapes (Size(x) == 4) is known at export time: only its branch is generated, so the
+    other may give another shape; the branch reads a constant of the outer graph through a Split."""
+    then = body([helper.make_node("Split", ["dims", "halves"], ["rows", "cols"]),
+                 helper.make_node("Concat", ["rows", "cols"], ["shape"], axis=0),
+                 helper.make_node("Reshape", ["x", "shape"], ["a"])], [], [vi("a", F)], "then")
+    other = body([helper.make_node("Reshape", ["x", "flat"], ["b"])], [], [vi("b", F)], "else")
+    nodes = [helper.make_node("Size", ["x"], ["n"]), const("four", np.int64(4)),
+             helper.make_node("Equal", ["n", "four"], ["c"]),
+             helper.make_node("If", ["c"], ["y0"], then_branch=then, else_branch=other),
+             helper.make_node("Relu", ["y0"], ["y"])]
+    m = model(nodes, [vi("x", F, [2, 2])], [vi("y", F)],
+              [numpy_helper.from_array(np.int64(v), k) for k, v in (("dims", [1, 4]), ("halves", [1, 1]), ("flat", [-1]))])
+
+    def ref(x):
+        return np.maximum(x.reshape(1, 4), 0)
+    return m, ref, [[f32(2, 2)]]
+
+
+CASES = {f.__name__: f for f in (if_outer_scope, if_computed_condition, if_known_condition, loop_trip_count_only, loop_condition_only,
                                  loop_trip_count_and_condition, loop_scan_outputs, loop_trip_from_input_shape,
                                  if_nested_in_loop, scan_forward, scan_reverse_axes, scan_rnn, loop_in_loop,
                                  scan_in_if)}
@@ -351,6 +370,12 @@ def test_bodies_render_nested_with_their_own_arena():
     loop, branch = code.index("for (int64_t loop_index = 0; loop_index < (4) && loop_cond;"), code.index("// If '")
     assert loop < branch < code.index("h_in = loop_next0;"), code  # nested in the iteration, before the swap
     assert "reinterpret_cast<bool*>(scratch_Loop_" in code  # the body's arena is in the Loop's scratch
+
+
+def test_known_condition_generates_one_branch():
+    m, _, _ = if_known_condition()
+    code = render(m, "known")[0]["known.cpp"]
+    assert "// If '" in code and "else {" not in code, code
 
 
 def test_trip_count_from_a_shape_is_inlined():

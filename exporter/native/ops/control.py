@@ -103,40 +103,72 @@ class Control(OpDef):
 
 @register
 class If(Control):
+    """Both branches are generated, nested in `if (cond) {...} else {...}`, and write the node's outputs
+    directly. A condition known at export time (a constant, or shape arithmetic such as `Size(x) == 4`)
+    selects its branch then: only that one is built, its outputs may differ from the other's in shape,
+    and values it knows (shapes, constants) stay known after the If."""
     types = ("If",)
     scalar_inputs = (0,)
 
+    @staticmethod
+    def _known_branch(node):
+        known = node.inputs[0].known_ints()
+        if known is None or len(known) != 1 or isinstance(known[0], D.Sym):
+            return None
+        return "then_branch" if known[0] else "else_branch"
+
     def build_bodies(self, node, graph):
+        chosen = self._known_branch(node)
         for key in ("then_branch", "else_branch"):
-            node.bodies[key] = Graph.body(node.attr(key), graph, node, [])
+            if chosen in (None, key):
+                node.bodies[key] = Graph.body(node.attr(key), graph, node, [])
 
     def check(self, node):
         cond = node.inputs[0]
         if cond.dtype != BOOL or not _one_element(cond):
             return f"a condition of dtype {cond.dtype} and shape {_shape_text(cond.shape)} (a bool scalar expected)"
+        if any(o is None for o in node.outputs):
+            return "an unnamed output"
+        if len(node.bodies) == 1:
+            return None if len(node.outputs) == len(next(iter(node.bodies.values())).outputs) else \
+                "a number of outputs that does not match its branch"
         then, other = node.bodies["then_branch"].outputs, node.bodies["else_branch"].outputs
         if len(then) != len(other) or len(node.outputs) != len(then):
             return "branches with different numbers of outputs"
-        if any(o is None for o in node.outputs):
-            return "an unnamed output"
         for k, (a, b) in enumerate(zip(then, other)):
             if a.dtype != b.dtype:
                 return f"output {k} is {a.dtype} in then_branch but {b.dtype} in else_branch"
             if not _same_shape(a.shape, b.shape):
                 return (f"output {k} has shape {_shape_text(a.shape)} in then_branch but {_shape_text(b.shape)} "
                         "in else_branch; memory is planned before running, so both branches must give the "
-                        "same shape")
+                        "same shape (or the condition must be known at export time)")
         return None
 
+    def _outputs(self, node):
+        return next(iter(node.bodies.values())).outputs
+
     def infer(self, node):
-        return [(v.dtype, v.shape) for v in node.bodies["then_branch"].outputs]
+        return [(v.dtype, v.shape) for v in self._outputs(node)]
+
+    def value(self, node):
+        if len(node.bodies) != 1:
+            return None
+        known = [v.known if v.known is not None else (
+            v.known_ints() if v.data is not None and v.data.size <= 64 else None) for v in self._outputs(node)]
+        return known if any(k is not None for k in known) else None
+
+    def constant(self, node):
+        outs = self._outputs(node)
+        if len(node.bodies) == 1 and all(v.data is not None for v in outs):
+            return [v.data for v in outs]  # the chosen branch returns constants: weights, no step
+        return None
 
     def emit(self, node, cg):
-        targets = [cg.var(o) for o in node.outputs]  # both branches write the node's outputs directly
-        bodies = [cg.body(node.bodies[key], targets) for key in ("then_branch", "else_branch")]
-        size = D.maximum(bodies[0].size, bodies[1].size)  # one branch runs: both arenas at the same place
+        targets = [cg.var(o) for o in node.outputs]  # the branches write the node's outputs directly
+        bodies = [cg.body(node.bodies[key], targets) for key in ("then_branch", "else_branch") if key in node.bodies]
+        size = bodies[0].size if len(bodies) == 1 else D.maximum(bodies[0].size, bodies[1].size)  # one runs
         base = self._base(node, cg, size)
-        return {"template": "if", "cond": cg.scalar(node.inputs[0]),
+        return {"template": "if", "cond": cg.scalar(node.inputs[0]) if len(bodies) == 2 else None,
                 "bodies": [b.data(base) for b in bodies]}, size, bodies
 
 
