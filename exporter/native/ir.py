@@ -250,10 +250,10 @@ class Graph:
             if opdef.kind == "control":
                 try:
                     opdef.build_bodies(node, self)
-                except UnsupportedError as exc:
+                except ExporterError as exc:
                     inner = getattr(exc, "unsupported", None)
-                    if inner is None:
-                        raise
+                    if inner is None:  # say where: the message names a node of the subgraph
+                        raise type(exc)(f"{node.describe()}, in a subgraph: {exc}") from None
                     for op, names in inner.items():  # reported with the model's other unsupported ops
                         unsupported.setdefault(op, []).extend(f"{node.name}/{n}" if n else node.name for n in names)
                     self._unknown_outputs(node, proto, unknown)

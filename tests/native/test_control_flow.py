@@ -333,7 +333,24 @@ def if_known_condition():
     return m, ref, [[f32(2, 2)]]
 
 
+def loop_body_condition_without_input():
+    """M without a condition input, but the body returns a condition that turns false: like ONNX Runtime,
+    the loop stops there (the spec's pseudo-code calls that output ignored; ONNX Runtime reads it)."""
+    b = _loop_body([const("two", np.int64(2)), helper.make_node("Less", ["i", "two"], ["cond_out"]),
+                    const("k", np.float32(1.5)), helper.make_node("Add", ["x_in", "k"], ["x_out"])], ["x"])
+    m = model([helper.make_node("Loop", ["m", "", "x0"], ["x_final"], body=b)],
+              [vi("m", I64, []), vi("x0", F, [2])], [vi("x_final", F)])
+
+    def ref(trip, x0):
+        x, i, c = x0, 0, True
+        while i < trip and c:
+            x, c, i = x + np.float32(1.5), i < 2, i + 1
+        return x
+    return m, ref, [[np.array(5, np.int64), f32(2)], [np.array(2, np.int64), f32(2)]]
+
+
 CASES = {f.__name__: f for f in (if_outer_scope, if_computed_condition, if_known_condition, loop_trip_count_only, loop_condition_only,
+                                 loop_body_condition_without_input,
                                  loop_trip_count_and_condition, loop_scan_outputs, loop_trip_from_input_shape,
                                  if_nested_in_loop, scan_forward, scan_reverse_axes, scan_rnn, loop_in_loop,
                                  scan_in_if)}

@@ -181,6 +181,9 @@ def _passes_through(value, body_input) -> bool:
 
 @register
 class Loop(Control):
+    """for (i = 0; (no M or i < M) && cond; ++i) { body }. Like ONNX Runtime, the body's condition output is
+    read even when the node has no condition input (the spec's pseudo-code for that case says it is
+    ignored; ONNX Runtime, the reference in practice, stops when it turns false)."""
     types = ("Loop",)
     scalar_inputs = (0, 1)
 
