@@ -349,10 +349,27 @@ def loop_body_condition_without_input():
     return m, ref, [[np.array(5, np.int64), f32(2)], [np.array(2, np.int64), f32(2)]]
 
 
+def scan_reverse_axis0():
+    """Directions on axis 0 (read in place): the second input read backwards, the first output written
+    backwards; a state returned as is by the body (no Identity)."""
+    b = body([helper.make_node("Mul", ["x_t", "u_t"], ["y_t"]), helper.make_node("Add", ["s_in", "y_t"], ["z_t"])],
+             [vi("s_in", F, None), vi("x_t", F, None), vi("u_t", F, None)],
+             [vi("s_in", F, None), vi("y_t", F, None), vi("z_t", F, None)])
+    m = model([helper.make_node("Scan", ["s0", "x", "u"], ["s", "y", "z"], body=b, num_scan_inputs=2,
+                                scan_input_directions=[0, 1], scan_output_directions=[1, 0])],
+              [vi("s0", F, [2]), vi("x", F, [4, 2]), vi("u", F, [4, 2])], [vi("s", F), vi("y", F), vi("z", F)])
+
+    def ref(s0, x, u):
+        y = x * u[::-1]
+        return s0, y[::-1], s0 + y
+    ref.ort_skips = {0}  # ONNX Runtime returns zeros for a state the body returns as is (an input as an output)
+    return m, ref, [[f32(2), f32(4, 2), f32(4, 2)]]
+
+
 CASES = {f.__name__: f for f in (if_outer_scope, if_computed_condition, if_known_condition, loop_trip_count_only, loop_condition_only,
                                  loop_body_condition_without_input,
                                  loop_trip_count_and_condition, loop_scan_outputs, loop_trip_from_input_shape,
-                                 if_nested_in_loop, scan_forward, scan_reverse_axes, scan_rnn, loop_in_loop,
+                                 if_nested_in_loop, scan_forward, scan_reverse_axes, scan_reverse_axis0, scan_rnn, loop_in_loop,
                                  scan_in_if)}
 
 
