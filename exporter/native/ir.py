@@ -178,7 +178,7 @@ class Graph:
         """Evaluate a node whose inputs are all small constants; True when its outputs became constants."""
         from onnx.reference import ReferenceEvaluator
 
-        from ..passes import _NEVER_FOLD
+        from ..passes import _FOLD_MIN_BYTES, _NEVER_FOLD
         inputs = [v for v in node.inputs if v is not None]
         if (not inputs or proto.op_type in _NEVER_FOLD or any(v.data is None or v.data.size > 4096 for v in inputs)
                 or any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in proto.attribute)):
@@ -190,6 +190,8 @@ class Graph:
                     None, {name: v.data for name, v in zip(proto.input, node.inputs) if name})
         except Exception:  # noqa: BLE001 (left to the op's own rules, which say what is wrong)
             return False
+        if any(np.asarray(r).nbytes > max(_FOLD_MIN_BYTES, 4 * sum(v.data.nbytes for v in inputs)) for r in results):
+            return False  # the model does not grow by folding (an Expand of a scalar stays a node)
         for name, array in zip(proto.output, results):
             if name:
                 array = np.asarray(array)
