@@ -331,8 +331,8 @@ class CodeGen:
         planned = {b.var for b in buffers}
         return Body(child, [child.var(v) for v in graph.inputs], [child.output_vars[v] for v in graph.outputs],
                     total, [{"var": b.var, "ctype": b.ctype, "offset": D.cpp(offsets[b.slot])} for b in buffers],
-                    [{"var": var, "ctype": self.ctype(node.inputs[0].dtype) if node.inputs and node.inputs[0] is not None
-                      else "uint8_t"}
+                    [{"var": var, "ctype": self.ctype(node.inputs[0].dtype)
+                      if node.inputs and node.inputs[0] is not None else "uint8_t"}
                      for node, var in child.scratch_vars.items() if var not in planned])
 
     def _add(self, step: Step) -> None:

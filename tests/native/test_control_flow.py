@@ -143,7 +143,8 @@ def loop_scan_outputs():
                     helper.make_node("Identity", ["h_out"], ["h_scan"])],
                    ["h", "acc"], [("h_scan", F), ("sq", I64)])
     w = f32(2, 3)
-    m = model([const("m", np.int64(5)), helper.make_node("Loop", ["m", "", "h0", "acc0"], ["h", "acc", "hs", "sqs"], body=b)],
+    loop = helper.make_node("Loop", ["m", "", "h0", "acc0"], ["h", "acc", "hs", "sqs"], body=b)
+    m = model([const("m", np.int64(5)), loop],
               [vi("h0", F, [2, 3]), vi("acc0", F, [2, 3])], [vi("h", F), vi("acc", F), vi("hs", F), vi("sqs", I64)],
               [numpy_helper.from_array(w, "w")])
 
@@ -326,7 +327,8 @@ def if_known_condition():
              helper.make_node("If", ["c"], ["y0"], then_branch=then, else_branch=other),
              helper.make_node("Relu", ["y0"], ["y"])]
     m = model(nodes, [vi("x", F, [2, 2])], [vi("y", F)],
-              [numpy_helper.from_array(np.int64(v), k) for k, v in (("dims", [1, 4]), ("halves", [1, 1]), ("flat", [-1]))])
+              [numpy_helper.from_array(np.int64(v), k) for k, v in (("dims", [1, 4]), ("halves", [1, 1]),
+                                                                    ("flat", [-1]))])
 
     def ref(x):
         return np.maximum(x.reshape(1, 4), 0)
@@ -366,11 +368,10 @@ def scan_reverse_axis0():
     return m, ref, [[f32(2), f32(4, 2), f32(4, 2)]]
 
 
-CASES = {f.__name__: f for f in (if_outer_scope, if_computed_condition, if_known_condition, loop_trip_count_only, loop_condition_only,
-                                 loop_body_condition_without_input,
-                                 loop_trip_count_and_condition, loop_scan_outputs, loop_trip_from_input_shape,
-                                 if_nested_in_loop, scan_forward, scan_reverse_axes, scan_reverse_axis0, scan_rnn, loop_in_loop,
-                                 scan_in_if)}
+CASES = {f.__name__: f for f in (
+    if_outer_scope, if_computed_condition, if_known_condition, loop_trip_count_only, loop_condition_only,
+    loop_body_condition_without_input, loop_trip_count_and_condition, loop_scan_outputs, loop_trip_from_input_shape,
+    if_nested_in_loop, scan_forward, scan_reverse_axes, scan_reverse_axis0, scan_rnn, loop_in_loop, scan_in_if)}
 
 
 @pytest.fixture(scope="module")

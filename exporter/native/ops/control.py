@@ -43,11 +43,10 @@ def _is_zero(size) -> bool:
     return not isinstance(size, D.Sym) and size == 0
 
 
-def _aligned_bytes(value_or_shape, dtype=None):
+def _aligned_bytes(value):
+    """Bytes of a buffer holding `value` in the node's scratch (a multiple of 64, as arena slots are)."""
     from ..planner import _aligned
-    if dtype is None:
-        return _aligned(D.mul(value_or_shape.numel, value_or_shape.dtype.itemsize))
-    return _aligned(D.mul(D.prod(value_or_shape), np.dtype(dtype).itemsize))
+    return _aligned(D.mul(value.numel, value.dtype.itemsize))
 
 
 class _Scratch:
@@ -77,7 +76,7 @@ class Control(OpDef):
         """The C++ pointer to the node's scratch (no scratch when it needs none)."""
         return "static_cast<uint8_t*>(nullptr)" if _is_zero(size) else cg.scratch_var(node)
 
-    def _carried(self, cg, node, body, inits, finals, first_in, first_out, scratch, names):
+    def _carried(self, cg, body, inits, finals, first_in, first_out, scratch, names):
         """Template data of loop-carried values: read through `in`, written through `out`, two buffers."""
         carried = []
         for j, init in enumerate(inits):
@@ -90,7 +89,7 @@ class Control(OpDef):
         return carried
 
     @staticmethod
-    def _check_carried(node, inits, outs, what):
+    def _check_carried(inits, outs, what):
         for j, (init, out) in enumerate(zip(inits, outs)):
             if out.dtype != init.dtype:
                 return f"{what} {j} ('{init.name}') changes dtype from {init.dtype} to {out.dtype}"
@@ -223,7 +222,7 @@ class Loop(Control):
         n, outs = len(inits), body.outputs
         if len(outs) < 1 + n or outs[0].dtype != BOOL or not _one_element(outs[0]):
             return "a body that does not return a bool condition and every carried value"
-        problem = self._check_carried(node, inits, outs[1:1 + n], "loop-carried value")
+        problem = self._check_carried(inits, outs[1:1 + n], "loop-carried value")
         if problem:
             return problem
         scans = outs[1 + n:]
@@ -253,12 +252,13 @@ class Loop(Control):
         targets = [cond_out] + [cg._unique(f"loop_next{j}") for j in range(n)] + scan_ptrs
         body = cg.body(graph, targets)
         scratch = _Scratch(body.size)
-        carried = self._carried(cg, node, body, inits, node.outputs[:n], 2, 1, scratch, carried_names)
+        carried = self._carried(cg, body, inits, node.outputs[:n], 2, 1, scratch, carried_names)
         ys = []
         for k, out in enumerate(node.outputs[n:]):
             value = graph.outputs[1 + n + k]
             y = {"ctype": cg.ctype(value.dtype), "out": body.outputs[1 + n + k], "reverse": False,
-                 "k": cg._unique(f"loop_scan{k}_at"), "count": cg.dim(value.numel), "direct": out is not None, "dst": cg.var(out) if out is not None else None}
+                 "k": cg._unique(f"loop_scan{k}_at"), "count": cg.dim(value.numel), "direct": out is not None,
+                 "dst": cg.var(out) if out is not None else None}
             if out is None:  # nobody reads it: each iteration writes it to the scratch
                 y["tmp"], y["off"] = cg._unique("loop_unused_scan"), D.cpp(scratch.take(_aligned_bytes(value)))
             ys.append(y)
@@ -319,7 +319,7 @@ class Scan(Control):
         n = len(states)
         if len(body.outputs) < n:
             return "a body that does not return every state value"
-        problem = self._check_carried(node, states, body.outputs[:n], "state value")
+        problem = self._check_carried(states, body.outputs[:n], "state value")
         if problem:
             return problem
         scans = body.outputs[n:]
@@ -349,7 +349,7 @@ class Scan(Control):
         targets += [cg._unique(f"scan_out{k}") for k in range(len(graph.outputs) - n)]
         body = cg.body(graph, targets)
         scratch = _Scratch(body.size)
-        carried = self._carried(cg, node, body, states, node.outputs[:n], 0, 0, scratch, carried_names)
+        carried = self._carried(cg, body, states, node.outputs[:n], 0, 0, scratch, carried_names)
         length, _ = self._length(node)
         in_dirs = list(node.attr("scan_input_directions") or [0] * len(xs))
         in_axes = self._axes(node, "scan_input_axes", len(xs), [x.rank for x in xs])
