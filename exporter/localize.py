@@ -25,7 +25,7 @@ from onnx import helper, numpy_helper
 def reference_values(model: onnx.ModelProto, inputs) -> dict:
     """{value name: array} for the graph inputs, initializers and every node output ONNX Runtime computes."""
     import onnxruntime as ort
-    from .check import _input_specs, _value_dtypes
+    from .parity import _input_specs, _value_dtypes
     types = _value_dtypes(model)
     exposed = onnx.ModelProto.FromString(model.SerializeToString())
     have = {o.name for o in exposed.graph.output}
@@ -50,7 +50,7 @@ def reference_values(model: onnx.ModelProto, inputs) -> dict:
 
 def native_values(model: onnx.ModelProto, name: str, inputs, progress: bool = False) -> dict:
     """{value name: array} the native program's debug build writes for `inputs` (one file per step output)."""
-    from .check import CouldNotRun
+    from .parity import CouldNotRun
     from .native import build
     result = build(model, name, progress=progress, dump=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,7 +84,7 @@ def source_line(doc_string: str) -> str | None:
 def localize(model: onnx.ModelProto, name: str, inputs, rtol=None, atol=None, progress: bool = False) -> dict:
     """Compare every value the native program writes with ONNX Runtime's, in topological order; the
     result names the first node whose output differs (None when all agree) with its error figures."""
-    from .check import compare, precision_dtypes
+    from .parity import compare, precision_dtypes
     reference = reference_values(model, inputs)
     native = native_values(model, name, inputs, progress)
     produced = [(node, out) for node in model.graph.node for out in node.output if out]

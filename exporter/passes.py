@@ -68,6 +68,12 @@ def _subgraph_inputs(node):
         yield from (o.name for o in g.output)  # a body output may be an outer value itself
 
 
+def _outer_reads(graph) -> set:
+    """Names the graph's subgraphs read (possibly from this scope): passes that drop or merge values treat
+    them like graph outputs (BatchNorm folding, say, counts only this graph's consumers)."""
+    return {name for node in graph.node for name in _subgraph_inputs(node)}
+
+
 def deduplicate_initializers(model: onnx.ModelProto) -> bool:
     """Make identical initializers one (exporters often store a shared weight twice)."""
     graph = model.graph
@@ -244,7 +250,7 @@ def fold_batch_norm(model: onnx.ModelProto) -> bool:
     graph = model.graph
     consts = {t.name: t for t in graph.initializer}
     graph_inputs = {i.name for i in graph.input}
-    outputs = {o.name for o in graph.output}
+    outputs = {o.name for o in graph.output} | _outer_reads(graph)
     uses = _consumers(graph)
     names = {t.name for t in graph.initializer} | {o for n in graph.node for o in n.output}
     removed, changed = set(), False

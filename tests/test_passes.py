@@ -146,3 +146,28 @@ def test_optimize_reaches_a_fixed_point_on_the_transformer():
     optimize(model)
     assert len(model.graph.node) == count
     assert ops_of(model).count("Shape") == 2  # batch and seq, read once each
+
+
+def test_renames_reach_names_that_subgraphs_read():
+    """An Identity bypassed and a duplicate initializer merged are renamed inside subgraphs too (at any depth,
+    where a body does not define the name itself), so the model still runs."""
+    from onnx import numpy_helper
+    inner = helper.make_graph([helper.make_node("Add", ["ident", "w2"], ["r"])], "inner", [],
+                              [helper.make_tensor_value_info("r", TensorProto.FLOAT, None)])
+    other = helper.make_graph([helper.make_node("Neg", ["w1"], ["r2"])], "other", [],
+                              [helper.make_tensor_value_info("r2", TensorProto.FLOAT, None)])
+    then = helper.make_graph([helper.make_node("If", ["c"], ["t"], then_branch=inner, else_branch=other)], "then", [],
+                             [helper.make_tensor_value_info("t", TensorProto.FLOAT, None)])
+    nodes = [helper.make_node("Identity", ["x"], ["ident"]),
+             helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=other)]
+    w = np.ones((2, 3), np.float32)
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+                                           helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(w, "w1"), numpy_helper.from_array(w, "w2")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    optimized = optimize(onnx.ModelProto.FromString(model.SerializeToString()))
+    assert ops_of(optimized) == ["If"] and {t.name for t in optimized.graph.initializer} == {"w1"}
+    x = np.random.default_rng(1).standard_normal((2, 3)).astype(np.float32)
+    for c in (True, False):
+        assert_same(run_onnxruntime(model, [x, np.array(c)]), run_onnxruntime(optimized, [x, np.array(c)]))

@@ -12,8 +12,9 @@ from . import dims as D
 from .cpp import c_text, cname, literal
 from .ir import Graph, Node, Value
 from .ops import OPS
+from .planner import plan
 
-ALIGN = 64
+ALIGN = D.ALIGN
 # names the generated code uses itself (C++ keywords, locals of model.cpp.j2 and templates/ops/)
 RESERVED = set("""alignas alignof and and_eq asm auto bitand bitor bool break case catch char char16_t char32_t char8_t
 class compl concept const consteval constexpr constinit const_cast continue co_await co_return co_yield decltype
@@ -36,23 +37,38 @@ class Step:
     writes: list = field(default_factory=list)
     scratch: object = 0          # elements
     scratch_dtype: np.dtype = np.dtype(np.float32)
+    bodies: list = field(default_factory=list)   # control flow: the Body of each subgraph, rendered nested
 
 
 @dataclass(eq=False)
-class Buffer:
-    """An arena allocation: a value's storage or a step's scratch, live from `first` to `last` step."""
-    var: str
-    size: object                 # bytes, a Dim
-    first: int
-    last: int
-    ctype: str
-    slot: int = -1
+class Body:
+    """A control-flow node's subgraph, generated as its own steps with its own arena plan. Its arena lives
+    in the node's scratch (at `base`, a C++ pointer expression the node's template gives it); the template
+    declares `inputs` (pointers to what each formal input holds) and `outputs` (pointers to where each
+    output must be written) around the body's code."""
+    cg: "CodeGen"
+    inputs: list                 # C++ names of the body's input pointers
+    outputs: list                # C++ names of the pointers the body writes its outputs through
+    size: object                 # arena bytes, a Dim (a multiple of ALIGN)
+    buffers: list                # [{var, ctype, offset}] offsets relative to the body's base
+    unused_scratch: list
+
+    def data(self, base: str) -> dict:
+        """Template data (see render_body in model.cpp.j2)."""
+        return {"base": base, "buffers": self.buffers, "unused_scratch": self.unused_scratch,
+                "steps": [dict(s.data, comment=comment_of(s)) for s in self.cg.steps]}
+
+
+def comment_of(step: Step) -> str:
+    return "; ".join(f"{n.op} '{c_text(n.name)}'" for n in step.nodes) or "fill in run-time shape values"
 
 
 class CodeGen:
-    def __init__(self, graph: Graph, name: str):
+    def __init__(self, graph: Graph, name: str, parent: "CodeGen | None" = None):
         self.g = graph
         self.name = cname(name)
+        self.parent = parent     # a body's code generator: the enclosing graph's (names, weights are shared)
+        self.targets: dict[Value, str] = {}   # a body's outputs -> the pointer each must be written through
         self.vars: dict[Value, str] = {}
         self.alias_of: dict[Value, Value] = {}
         self.constants: list[tuple[str, np.ndarray]] = []   # (var, array) stored in the weights blob
@@ -65,6 +81,9 @@ class CodeGen:
         self.output_vars: dict[Value, str] = {}
         self.fused: dict[Node, dict] = {}   # kernel node -> the ops its epilogue applies (see _plan_epilogues)
         self.absorbed: set[Node] = set()
+        if parent is not None:  # one C++ function, one weights blob
+            self._names, self.constants, self._constant_index = parent._names, parent.constants, parent._constant_index
+        self.example_env = parent.example_env if parent is not None else {d: 1 for d in graph.dim_names}
 
     # ---- helpers for op emitters ------------------------------------------------------------------
     def ctype(self, dtype) -> str:
@@ -89,6 +108,8 @@ class CodeGen:
         """The C++ pointer variable holding `value`."""
         if value in self.vars:
             return self.vars[value]
+        if self.parent is not None and not self.g.owns(value):
+            return self.parent.var(value)  # an enclosing scope's value: its variable is in scope here too
         if value.data is not None:
             return self.constant(value.data, value.name)
         if value.known is not None and value not in self.materialized:
@@ -205,16 +226,19 @@ class CodeGen:
             group = [node] if opdef.kind == "elementwise" else []
             if opdef.kind == "alias":
                 self._alias(node)
+            elif opdef.kind == "control":
+                self._control(node, opdef)
             elif opdef.kind != "elementwise":
                 self._kernel(node, opdef)
         self._flush(group)
         written = {v for step in self.steps for v in step.writes}
         for value in self.g.outputs:
-            if value in written:
+            target = self.targets.get(value)
+            if value in written and target in (None, self.var(value)):
                 self.output_vars[value] = self.var(value)
                 continue
             # an input, a constant or an export-time value returned as is: copied into the caller's buffer
-            out = self._unique("out_" + cname(value.name))
+            out = target or self._unique("out_" + cname(value.name))
             self.output_vars[value] = out
             self._add(Step({"template": "copy", "src": self.var(value), "dst": out, "ctype": self.ctype(value.dtype),
                             "count": self.dim(value.numel)}, [], [value], []))
@@ -253,6 +277,43 @@ class CodeGen:
             last = k == len(steps) - 1
             self._add(Step(data, covered, data_inputs, outputs if last else [],
                            scratch, node.inputs[0].dtype if node.inputs and node.inputs[0] is not None else np.float32))
+
+    def _control(self, node: Node, opdef) -> None:
+        """If/Loop/Scan: one step whose template renders the subgraphs' steps nested inside it."""
+        data, scratch, bodies = opdef.emit(node, self)
+        outputs = [o for o in node.outputs if o is not None]
+        # a trip count or condition known at export time is inlined (cg.scalar), not read from memory; an outer
+        # value counts as read when a body's step reads it (not when it only gave a body a shape)
+        used = {v for b in bodies for st in b.cg.steps for v in st.reads}
+        reads = [v for k, v in enumerate(node.inputs) if v is not None
+                 and not (k in opdef.scalar_inputs and (v.data is not None or v.known is not None))]
+        reads += [v for v in node.outer_reads if v in used]
+        self._add(Step(data, [node], reads, outputs, scratch, np.dtype(np.uint8), bodies))
+
+    def body(self, graph: Graph, targets: list) -> Body:
+        """Generate and plan `graph`, a subgraph of a node of this graph, whose outputs are written through
+        the pointers named in `targets` (None: the body gets a pointer of its own, declared by the caller)."""
+        child = CodeGen(graph, self.name, parent=self)
+        for value, target in zip(graph.outputs, targets):
+            if target is None:
+                continue
+            child.targets[value] = target
+            computed = (value.producer is not None and graph.owns(value) and not value.is_input
+                        and value.data is None and value.known is None)
+            if computed and value not in child.vars:
+                child.vars[value] = target  # the producing step writes straight through the pointer
+        child.build()
+        buffers, slot_sizes = plan(child, self.example_env)
+        offsets, total = [], 0
+        for size in slot_sizes:
+            offsets.append(total)
+            total = D.add(total, size)
+        planned = {b.var for b in buffers}
+        return Body(child, [child.var(v) for v in graph.inputs], [child.output_vars[v] for v in graph.outputs],
+                    total, [{"var": b.var, "ctype": b.ctype, "offset": D.cpp(offsets[b.slot])} for b in buffers],
+                    [{"var": var, "ctype": self.ctype(node.inputs[0].dtype)
+                      if node.inputs and node.inputs[0] is not None else "uint8_t"}
+                     for node, var in child.scratch_vars.items() if var not in planned])
 
     def _add(self, step: Step) -> None:
         for value in step.reads:

@@ -14,6 +14,14 @@ from __future__ import annotations
 
 import re
 
+ALIGN = 64  # bytes: every arena buffer starts at a multiple (cache lines, and the widest vector loads)
+
+
+def aligned(nbytes):
+    """`nbytes` rounded up to a multiple of ALIGN (a Dim when `nbytes` is one)."""
+    return mul(floordiv(add(nbytes, ALIGN - 1), ALIGN), ALIGN)
+
+
 # Sizes the tracer uses for "to the end" (ONNX Slice ends such as INT64_MAX): any value this large is
 # past the end of every real dimension.
 _HUGE = 2 ** 31 - 1

@@ -2,6 +2,7 @@
 integer tensors that only describe shapes) known contents. Built by running each op's shape rule."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +58,10 @@ class Node:
     attrs: dict
     opset: int
     domain: str = ""
+    # control flow (If/Loop/Scan): subgraph attribute name -> its Graph, and the values of enclosing
+    # scopes the subgraphs read (ONNX lexical scoping), which the node reads as much as its inputs
+    bodies: dict = field(default_factory=dict)
+    outer_reads: list = field(default_factory=list)
 
     def attr(self, key, default=None):
         return self.attrs.get(key, default)
@@ -114,7 +119,12 @@ def initializer_inputs_to_constants(model: onnx.ModelProto) -> None:
 
 
 class Graph:
-    """Values and nodes in execution order, with every shape inferred."""
+    """Values and nodes in execution order, with every shape inferred.
+
+    A control-flow node's subgraphs are Graphs too (`Graph.body`), built with the node: their formal inputs
+    get the shapes the node feeds them, and a name a body does not define resolves in the enclosing graph
+    (ONNX lexical scoping); such values are the body's `outer_refs`. Bodies share the root's dynamic dims
+    and run-time size checks."""
 
     def __init__(self, model: onnx.ModelProto, name: str = "model"):
         from .ops import OPS
@@ -125,28 +135,113 @@ class Graph:
         optimize(model, NATIVE_PASSES)
         self.name = name
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 21)
-        self.values: dict[str, Value] = {}
-        self.nodes: list[Node] = []
+        self.outer: Graph | None = None
         self.dim_names: list[str] = []
         # (a, b, what, guard): sizes the generated code assumes equal although only known at run time (a dynamic
         # dim against a fixed size or another dim); run() checks them (where guard != 0) before computing
         self.constraints: list[tuple] = []
-        g = model.graph
+        self._unknown: set = set()  # outputs of unsupported nodes
+        self._build(model.graph, None)
+
+    @classmethod
+    def body(cls, proto: onnx.GraphProto, parent: "Graph", owner: Node, input_types: list) -> "Graph":
+        """The subgraph `proto` of node `owner` in `parent`, its inputs typed [(dtype, shape)] by the node.
+        Raises UnsupportedError (with `.unsupported`, {op: [node names]}) when it has unsupported nodes."""
+        model = helper.make_model(proto, opset_imports=[helper.make_opsetid("", parent.opset)])
+        constants_to_initializers(model)
+        # small constants of enclosing scopes (shapes, axes, flags) join the body's own, so that the passes fold
+        # what they feed there too (an If choosing sizes, a Split of a constant shape)
+        g, defined = model.graph, set()
+        defined.update(vi.name for vi in g.input)
+        defined.update(t.name for t in g.initializer)
+        defined.update(o for n in g.node for o in n.output)
+        for name in dict.fromkeys([i for n in g.node for i in n.input] + [o.name for o in g.output]):
+            value = parent._find(name) if name and name not in defined else None
+            if value is not None and value.data is not None and value.data.size <= 64:
+                g.initializer.append(numpy_helper.from_array(value.data, name))
+        optimize(model, NATIVE_PASSES)
+        g = cls.__new__(cls)
+        g.name, g.opset, g.outer = f"{parent.name}/{owner.name}/{proto.name}", parent.opset, parent
+        g.dim_names, g.constraints, g._unknown = parent.dim_names, parent.constraints, parent._unknown
+        g._build(model.graph, input_types, owner)
+        return g
+
+    def lookup(self, name: str) -> Value:
+        """The value called `name` here or, for a body, in an enclosing scope (then recorded in outer_refs)."""
+        value = self.values.get(name)
+        if value is not None:
+            return value
+        if self.outer is not None:
+            value = self.outer.lookup(name)
+            if value not in self._outer_set:
+                self._outer_set.add(value)
+                self.outer_refs.append(value)
+            return value
+        raise ExporterError(f"the graph reads '{name}', which no node, input or initializer defines")
+
+    def _fold(self, proto: onnx.NodeProto, node: Node) -> bool:
+        """Evaluate a node whose inputs are all small constants; True when its outputs became constants."""
+        from onnx.reference import ReferenceEvaluator
+
+        from ..passes import _FOLD_MIN_BYTES, _NEVER_FOLD
+        inputs = [v for v in node.inputs if v is not None]
+        if (not inputs or proto.op_type in _NEVER_FOLD or any(v.data is None or v.data.size > 4096 for v in inputs)
+                or any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in proto.attribute)):
+            return False
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                results = ReferenceEvaluator(proto, opsets={"": self.opset}).run(
+                    None, {name: v.data for name, v in zip(proto.input, node.inputs) if name})
+        except Exception:  # noqa: BLE001 (left to the op's own rules, which say what is wrong)
+            return False
+        if any(np.asarray(r).nbytes > max(_FOLD_MIN_BYTES, 4 * sum(v.data.nbytes for v in inputs)) for r in results):
+            return False  # the model does not grow by folding (an Expand of a scalar stays a node)
+        for name, array in zip(proto.output, results):
+            if name:
+                array = np.asarray(array)
+                self.values[name] = Value(name, array.dtype, list(array.shape), data=array)
+        return True
+
+    def _find(self, name: str) -> Value | None:
+        """The value called `name` here or in an enclosing scope, without recording a read."""
+        scope = self
+        while scope is not None and name not in scope.values:
+            scope = scope.outer
+        return scope.values[name] if scope is not None else None
+
+    def owns(self, value: Value) -> bool:
+        return value not in self._outer_set
+
+    def _build(self, g: onnx.GraphProto, input_types, owner: Node | None = None) -> None:
+        from .ops import OPS
+        self.values: dict[str, Value] = {}
+        self.nodes: list[Node] = []
+        self.outer_refs: list[Value] = []
+        self._outer_set: set = set()
         for t in g.initializer:
             array = numpy_helper.to_array(t)
             self.values[t.name] = Value(t.name, array.dtype, list(array.shape), data=array)
         self.inputs = []
-        for vi in g.input:
+        if input_types is not None:  # a body: the node says what each formal input holds
+            if len(g.input) != len(input_types):
+                raise UnsupportedError(f"{owner.describe()}: its subgraph '{g.name}' has {len(g.input)} inputs; "
+                                       f"the {owner.op} feeds it {len(input_types)}")
+        for k, vi in enumerate(g.input):
             if vi.name in self.values:
                 continue
-            value = self._graph_input(vi)
+            if input_types is None:
+                value = self._graph_input(vi)
+            else:
+                dtype, shape = input_types[k]
+                value = Value(vi.name, np.dtype(dtype), list(shape), is_input=True)
             self.values[vi.name] = value
             self.inputs.append(value)
         unsupported: dict[str, list[str]] = {}
-        unknown: set = set()  # outputs of unsupported nodes
+        unknown = self._unknown
         for proto in g.node:
             node = Node(proto.op_type, proto.name or f"{proto.op_type}_{len(self.nodes)}",
-                        [self.values[i] if i else None for i in proto.input], [],
+                        [self.lookup(i) if i else None for i in proto.input], [],
                         {a.name: _attr_value(a) for a in proto.attribute}, self.opset, proto.domain)
             opdef = OPS.get(proto.op_type) if proto.domain in ("", "ai.onnx") else None
             if opdef is None:
@@ -157,8 +252,30 @@ class Graph:
             if any(v is not None and v in unknown for v in node.inputs):
                 self._unknown_outputs(node, proto, unknown)  # downstream of an unsupported node: no shapes
                 continue
+            if self.outer is not None and self._fold(proto, node):
+                continue  # a body's node over constants only (the passes leave those that make outputs)
             # placeholders, so that checks can see which outputs the node has
             node.outputs = [Value(n, np.dtype(np.float32), []) if n else None for n in proto.output]
+            if opdef.kind == "control":
+                try:
+                    opdef.build_bodies(node, self)
+                except ExporterError as exc:
+                    inner = getattr(exc, "unsupported", None)
+                    if inner is None:  # say where: the message names a node of the subgraph
+                        raise type(exc)(f"{node.describe()}, in a subgraph: {exc}") from None
+                    for op, names in inner.items():  # reported with the model's other unsupported ops
+                        unsupported.setdefault(op, []).extend(f"{node.name}/{n}" if n else node.name for n in names)
+                    self._unknown_outputs(node, proto, unknown)
+                    continue
+                reads = {id(v) for v in node.inputs if v is not None}
+                for body in node.bodies.values():
+                    for v in body.outer_refs:
+                        if id(v) not in reads:
+                            reads.add(id(v))
+                            node.outer_reads.append(v)
+                if any(v in unknown for v in node.outer_reads):
+                    self._unknown_outputs(node, proto, unknown)
+                    continue
             # Only check() refuses (returns a reason) and an UnsupportedError (e.g. a shape input computed at
             # run time) is a refusal too; any other exception is a bug of ours and says so.
             try:
@@ -201,22 +318,26 @@ class Graph:
                               known=known[k] if known else None)
                 self.values[out_name] = value
                 node.outputs.append(value)
-            for v in node.inputs:
-                if v is not None:
+            for v in node.inputs + node.outer_reads:
+                # a value of an enclosing scope is read by the control-flow node there, not by this body's node
+                if v is not None and self.owns(v):
                     v.consumers.append(node)
             self.nodes.append(node)
             self._add_constraints(node, opdef)
         if unsupported:
             lines = [f"  {op}: {len(names)} node(s), e.g. {names[0]}" for op, names in sorted(unsupported.items())]
-            raise UnsupportedError("the native backend does not support these ops in the model:\n" + "\n".join(lines)
+            exc = UnsupportedError("the native backend does not support these ops in the model:\n" + "\n".join(lines)
                                    + "\n  (see the README for the supported ops)")
+            exc.unsupported = unsupported
+            raise exc
         self.outputs = []
         names = [vi.name for vi in g.output]
         if len(set(names)) != len(names):
             raise ExporterError(f"the graph output names are not unique: {sorted({n for n in names if names.count(n) > 1})}")
         for vi in g.output:
-            value = self.values[vi.name]
-            value.is_output = True
+            value = self.lookup(vi.name)
+            if self.owns(value):  # a body may return an outer value as is: it stays the outer graph's
+                value.is_output = True
             self.outputs.append(value)
         for value in list(self.inputs) + self.outputs:
             if value.dtype not in dtypes.NATIVE:

@@ -3,15 +3,29 @@ lifetimes do not overlap share a slot. Sizes may be expressions of dynamic dims,
 max of its members and offsets are prefix sums (evaluated once per input shape at run time)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from . import dims as D
-from .codegen import ALIGN, Buffer, CodeGen
+
+if TYPE_CHECKING:
+    from .codegen import CodeGen
+
+_aligned = D.aligned
 
 
-def _aligned(nbytes):
-    return D.mul(D.floordiv(D.add(nbytes, ALIGN - 1), ALIGN), ALIGN)
+@dataclass(eq=False)
+class Buffer:
+    """An arena allocation: a value's storage or a step's scratch, live from `first` to `last` step."""
+    var: str
+    size: object                 # bytes, a Dim
+    first: int
+    last: int
+    ctype: str
+    slot: int = -1
 
 
-def plan(cg: CodeGen, example_env: dict) -> tuple[list[Buffer], list]:
+def plan(cg: "CodeGen", example_env: dict) -> tuple[list[Buffer], list]:
     """Assign arena slots; returns the buffers and the slot sizes (Dims, in bytes)."""
     buffers: dict[str, Buffer] = {}
     for index, step in enumerate(cg.steps):

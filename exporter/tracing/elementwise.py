@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedError, tracing_error
-from .tracer import (FUNCTIONS, UFUNCS, eager, find_graph, fold, lowers, lowers_ufunc, name_of,
+from .tracer import (FUNCTIONS, METHODS, UFUNCS, astype, eager, find_graph, fold, lowers, lowers_ufunc, name_of,
                      only_constants, trace_function, unwrap_constants, weak_type, wrap)
 
 # Ufuncs whose bool loop means a logical operation in NumPy but has no bool kernel in ONNX.
@@ -43,6 +43,9 @@ def trace_ufunc(ufunc, method, inputs, kwargs):
     names = [name_of(g, x, loop[i]) for i, x in enumerate(inputs)]
     out = lowering(g, value, np.dtype(loop[0]), *names)
     return wrap(g, out, value, probe)
+
+
+METHODS["ufunc"] = trace_ufunc
 
 
 def _one(op_type: str):
@@ -215,11 +218,6 @@ def _isfinite(g, res, dt, x):
 
 # ---------------------------------------------------------------------------------------------------
 # Functions
-
-
-def astype(x, dtype):
-    """Eager counterpart of Tracer.astype (used for the shadow value)."""
-    return np.asarray(x).astype(dtype)
 
 
 @lowers(astype)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedError, tracing_error
-from .tracer import SymInt, Tracer, lowers, name_of, shape_input
+from .tracer import METHODS, SymInt, Tracer, lowers, name_of, shape_input
 
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
@@ -14,6 +14,9 @@ INT64_MIN = np.iinfo(np.int64).min
 def getitem(a, key):
     """Eager counterpart of Tracer.__getitem__ (used for the shadow value)."""
     return a[key]
+
+
+METHODS["getitem"] = getitem
 
 
 def _classify(key, ndim):

@@ -18,6 +18,9 @@ from .graph import GraphBuilder
 
 FUNCTIONS: dict = {}  # NumPy (or exporter.ops) function -> lowering(g, out, *args, **kwargs)
 UFUNCS: dict = {}  # np.ufunc -> lowering(g, out, loop_dtype, *input_names)
+# Tracer methods implemented in the op modules, which register them here ("ufunc": elementwise.trace_ufunc,
+# "getitem": indexing.getitem): the registries are the only way op modules and the tracer meet.
+METHODS: dict = {}
 
 _KEEP_ARRAY_FIX = ("keep it an array: a 0-d array works wherever the Python number did (x.sum() * 2, "
                    "np.exp(x.sum())); change its dtype with .astype(np.float32) instead of float()/int()")
@@ -332,6 +335,11 @@ class SymInt:
 # The traced array
 
 
+def astype(x, dtype):
+    """Eager counterpart of Tracer.astype (used for the shadow value; lowered in elementwise.py)."""
+    return np.asarray(x).astype(dtype)
+
+
 class Tracer(np.lib.mixins.NDArrayOperatorsMixin):
     """Stands in for an ndarray during tracing. Operators go through NumPy's ufunc protocol."""
 
@@ -381,8 +389,7 @@ class Tracer(np.lib.mixins.NDArrayOperatorsMixin):
 
     # --- NumPy protocols -----------------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        from .elementwise import trace_ufunc
-        return trace_ufunc(ufunc, method, inputs, kwargs)
+        return METHODS["ufunc"](ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
         if only_constants(args, kwargs):  # weights alone: any NumPy function, computed now
@@ -438,7 +445,7 @@ class Tracer(np.lib.mixins.NDArrayOperatorsMixin):
         return id(self)
 
     def __getitem__(self, key):
-        from .indexing import getitem
+        getitem = METHODS["getitem"]
         if isinstance(key, tuple):  # a weight used as an index (a constant mask, say) indexes as an array
             key = tuple(k.value if isinstance(k, Constant) else k for k in key)
         elif isinstance(key, Constant):
@@ -460,7 +467,6 @@ class Tracer(np.lib.mixins.NDArrayOperatorsMixin):
         return np.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
 
     def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
-        from .elementwise import astype
         return trace_function(astype, FUNCTIONS[astype], (self, np.dtype(dtype)), {}, label="astype")
 
     def copy(self, order="C"): return self

@@ -484,11 +484,6 @@ def test_non_array_carry():
 # ---------------------------------------------------------------------------------------------------
 # Three ways: NumPy eager, ONNX Runtime, native (the native backend's If/Loop is on branch cf-native)
 
-NATIVE_PENDING = pytest.mark.xfail(raises=UnsupportedError, strict=False,
-                                   reason="native If/Loop/Scan: branch cf-native")
-
-
-@NATIVE_PENDING
 @pytest.mark.parametrize("fn, inputs", [
     (clip_by_norm, (np.float32([3, 4]),)),
     (doubling, (np.ones(3, np.float32),)),
