@@ -6,6 +6,7 @@ file:line), why, and how to fix it.
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import traceback
@@ -70,6 +71,16 @@ def user_location() -> str | None:
 _INTERNAL_CACHE: dict = {}
 
 
+@functools.lru_cache(maxsize=256)
+def _shown_path(filename: str) -> str:
+    """The model file as recorded in exported ONNX files: relative to the working directory when it is
+    inside it (no home directories or build paths of the exporting machine in the file), else absolute."""
+    if filename.startswith("<"):
+        return filename
+    relative = os.path.relpath(filename)
+    return filename if relative.startswith("..") else relative
+
+
 def user_line() -> str | None:
     """`file:line (in function)` of the innermost user frame: cheap (no source read), recorded on every
     traced ONNX node as its doc_string so that `exporter check --localize` can point at the model's line."""
@@ -80,7 +91,7 @@ def user_line() -> str | None:
         if internal is None:
             internal = _INTERNAL_CACHE[filename] = _is_internal(filename)
         if not internal:
-            return f"{filename}:{frame.f_lineno} (in {frame.f_code.co_name})"
+            return f"{_shown_path(filename)}:{frame.f_lineno} (in {frame.f_code.co_name})"
         frame = frame.f_back
     return None
 
