@@ -51,6 +51,8 @@ TABLE = (
           float(np.finfo(np.float32).eps)),
     DType("float64", TensorProto.DOUBLE, "double", "<f8", ("f8", "d", "float64", "double", "float"), "float", True,
           True, float(np.finfo(np.float64).eps)),
+    DType("float16", TensorProto.FLOAT16, "_Float16", "<f2", ("f2", "e", "float16", "half"), "float", False, False,
+          float(np.finfo(np.float16).eps)),
     DType("int32", TensorProto.INT32, "int32_t", "<i4", ("i4", "i", "int32", "intc"), "int", True, True),
     DType("int64", TensorProto.INT64, "int64_t", "<i8", ("i8", "q", "l", "int64", "int"), "int", True, True),
     DType("bool", TensorProto.BOOL, "bool", "|b1", ("b1", "?", "bool"), "bool", True, False),

@@ -41,4 +41,5 @@ def test_sets_and_listing():
     assert dtypes.KERNEL <= dtypes.NATIVE and dtypes.TRACED <= dtypes.NATIVE and dtypes.FLOATS <= dtypes.NATIVE
     assert dtypes.listing(dtypes.TRACED) == "float32, float64, int32, int64 and bool"
     with pytest.raises(KeyError):
-        dtypes.by_name("float16")
+        dtypes.by_name("complex64")
+    assert np.dtype(np.float16) in dtypes.NATIVE - dtypes.KERNEL  # stored and moved, not computed by kernels

@@ -17,7 +17,7 @@ import jinja2
 import numpy as np
 import onnx
 
-from .. import __version__
+from .. import __version__, dtypes
 from ..errors import ExporterError, InternalError
 from . import dims as D
 from .target import get as get_target
@@ -162,10 +162,6 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
     return files, facts
 
 
-# .npy type strings of the dump files (little-endian, as the program's own output files)
-_NPY_DESCR = {"float32": "<f4", "float64": "<f8", "int8": "|i1", "uint8": "|u1", "int16": "<i2", "uint16": "<u2",
-              "int32": "<i4", "uint32": "<u4", "int64": "<i8", "uint64": "<u8", "bool": "|b1"}
-
 
 def _dumps(step, cg: CodeGen, dumped: dict) -> list:
     """What a debug build (-DEXPORTER_DUMP=ON, run with EXPORTER_DUMP_DIR set) writes after `step`: every
@@ -177,7 +173,7 @@ def _dumps(step, cg: CodeGen, dumped: dict) -> list:
             continue  # shape arithmetic filled in at run time: not a node's computed data
         stem = f"{len(dumped)}_{cname(value.name)}"
         dumped[stem] = value.name
-        out.append({"file": stem, "var": cg.var(value), "descr": _NPY_DESCR[value.dtype.name],
+        out.append({"file": stem, "var": cg.var(value), "descr": dtypes.by_name(value.dtype).descr,
                     "shape": cg.dims(value.shape) or ["0"], "rank": value.rank, "itemsize": value.dtype.itemsize})
     return out
 
