@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from onnx import numpy_helper
 
+import exporter
 from exporter import ops
 from exporter.tracing.tracer import find_graph, name_of, trace_function
 
@@ -572,6 +573,25 @@ case("onnx_indexing", lambda x, i, u: (
             x, np.array([[2], [0]], np.int64), x[1:] * 2)),
      rand((3, 4), F32), rand((2, 3), I64, -5, 4), rand((3, 3), F32))
 
+# control flow (exporter.cond -> If, exporter.fori_loop / while_loop / scan -> Loop), over a dynamic batch
+def _clip_rows(x):
+    norm = np.sqrt((x * x).sum())
+    return exporter.cond(norm > 4, lambda v: v * np.float32(4) / norm, lambda v: v, x)
+
+
+def _running_max(x):
+    def step(carry, row):
+        carry = np.maximum(carry, row)
+        return carry, carry * np.float32(2)
+    last, ys = exporter.scan(step, x[0], x)
+    doubled = exporter.fori_loop(0, 3, lambda i, v: v + v, last)
+    halved = exporter.while_loop(lambda v: v.max() > 1, lambda v: v * np.float32(0.5), np.abs(last) + np.float32(2))
+    return ys, doubled, halved
+
+
+case("control_flow_cond", _clip_rows, rand(("B", 3), F32), dynamic=BATCH)
+case("control_flow_loops", _running_max, rand(("B", 3), F32), dynamic=BATCH)
+
 # Registered native ops that no row above runs, and the tests that exercise them instead
 # (tests/native/test_op_registry.py fails for an op with neither, and for an entry here that has a row now).
 NATIVE_OPS_WITHOUT_ROWS = {
@@ -579,6 +599,9 @@ NATIVE_OPS_WITHOUT_ROWS = {
     "Scatter": "deprecated in opset 11 for ScatterElements (same rule class, rows above); ONNX's node tests "
                "test_scatter_with_axis / test_scatter_without_axis run in tests/backend/test_onnx_node_tests.py "
                "(its sample, or all under -m slow)",
+    "Scan": "the tracer lowers exporter.scan to Loop; Scan from .onnx files is checked three ways in "
+            "tests/native/test_control_flow.py (forward, reverse, other axes, state, nesting) and by ONNX's "
+            "test_scan9_* node tests in tests/backend",
     "CumProd": "new in opset 26 (traced models use 21); ONNX's test_cumprod_* node tests run in "
                "tests/backend/test_onnx_node_tests.py::test_cumprod_node_tests_pass (same rule and kernel as CumSum)",
     "Upsample": "deprecated in opset 10 for Resize (same rule class, rows above); ONNX's test_upsample_nearest "
