@@ -17,11 +17,12 @@ import warnings
 import numpy as np
 import pytest
 
+from exporter import dtypes
 from tests.hardening.conftest import RUNTIME, SAN_ENV, SANITIZE, cxx, sanitizers_work
 from tests.hardening.npy_corpus import corpus
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SUPPORTED = {"float32", "float64", "int32", "int64", "bool", "uint8"}
+SUPPORTED = {np.dtype(d).name for d in dtypes.NATIVE}  # what the dtype table gives the programs
 
 
 def fnv(data: bytes) -> int:
