@@ -35,12 +35,11 @@ class Exported:
 
 def check_name(name: str) -> str:
     """`name` if it can prefix C functions, CMake targets and file names; else an ExporterError."""
-    from .native.codegen import RESERVED
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
         raise ExporterError(f"--name {name!r} is not a C identifier: use letters, digits and _, not starting "
                             "with a digit (it prefixes the C API, the CMake targets and the file names)")
-    if name in RESERVED or name.startswith("exporter_"):
-        raise ExporterError(f"--name {name!r} is reserved (C++ keyword or exporter's own prefix); choose another")
+    if name.startswith("exporter_"):  # the runtime's own symbols
+        raise ExporterError(f"--name {name!r} is reserved (exporter's own prefix); choose another")
     return name
 
 

@@ -15,17 +15,10 @@ from .ops import OPS
 from .planner import plan
 
 ALIGN = D.ALIGN
-# names the generated code uses itself (C++ keywords, locals of model.cpp.j2 and templates/ops/)
-RESERVED = set("""alignas alignof and and_eq asm auto bitand bitor bool break case catch char char16_t char32_t char8_t
-class compl concept const consteval constexpr constinit const_cast continue co_await co_return co_yield decltype
-default delete do double dynamic_cast else enum explicit export extern false float for friend goto if inline int
-long mutable namespace new noexcept not not_eq nullptr operator or or_eq private protected public register
-reinterpret_cast requires return short signed sizeof static static_assert static_cast struct switch template this
-thread_local throw true try typedef typeid typename union unsigned using virtual void volatile wchar_t while xor
-xor_eq int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t size_t std exporter_rt main
-ctx arena weights inputs outputs fail plan shape perm strides pads value repeats data_shape index_shape dst rest
-a_at b_at q bi o i j dims given here a d k rank profile_start profile_t0 g_profile kStepNames kNumSteps
-StepProfile t""".split())
+# Every identifier the code generator makes (values, weights, scratch, control-flow state) starts with one of
+# these; the hand-written names of the templates never do (tests/native/test_golden.py checks), so neither
+# can shadow the other, whatever the model's value names are.
+GENERATED_PREFIXES = ("v_", "w_", "scratch_", "out_", "loop_", "scan_")
 
 
 @dataclass(eq=False)
@@ -77,7 +70,7 @@ class CodeGen:
         self.materialized: dict[Value, str] = {}
         self.fills: list[Step] = []
         self.steps: list[Step] = []
-        self._names: set[str] = set(RESERVED)
+        self._names: set[str] = set()
         self.output_vars: dict[Value, str] = {}
         self.fused: dict[Node, dict] = {}   # kernel node -> the ops its epilogue applies (see _plan_epilogues)
         self.absorbed: set[Node] = set()
@@ -96,8 +89,8 @@ class CodeGen:
         return [D.cpp(d) for d in ds]
 
     def _unique(self, base: str) -> str:
-        if re.fullmatch(r"[it]\d+|i_.*|d_.*|k[A-Z].*|_.*|[A-Z0-9_]+", base):
-            base = "v_" + base  # loop indices, fused locals, dims, constants and macros of the templates
+        assert base.startswith(GENERATED_PREFIXES), base
+        base = re.sub(r"__+", "_", base)  # identifiers with a double underscore are the implementation's
         name, k = base, 1
         while name in self._names:
             name, k = f"{base}_{k}", k + 1
@@ -114,7 +107,7 @@ class CodeGen:
             return self.constant(value.data, value.name)
         if value.known is not None and value not in self.materialized:
             return self._materialize(value)
-        self.vars[value] = self._unique(cname(value.name))
+        self.vars[value] = self._unique("v_" + cname(value.name))
         return self.vars[value]
 
     def scalar(self, value: Value) -> str:
@@ -147,7 +140,7 @@ class CodeGen:
             var = self.constant(np.asarray(known, dtype=value.dtype).reshape([int(d) for d in value.shape]),
                                 value.name)
         else:
-            var = self._unique(cname(value.name))
+            var = self._unique("v_" + cname(value.name))
             self.fills.append(Step({"template": "fill_known", "out": var, "ctype": self.ctype(value.dtype),
                                     "values": [D.cpp(d) for d in known]}, [], writes=[value]))
         self.materialized[value] = var

@@ -111,5 +111,5 @@ def test_name_must_be_a_c_identifier(tmp_path):
     with pytest.raises(exporter.ExporterError, match="not a C identifier"):
         exporter.export(lambda x: x, (X,), to="cpp", path=tmp_path / "p", name="my-model")
     with pytest.raises(exporter.ExporterError, match="reserved"):
-        exporter.export(lambda x: x, (X,), to="cpp", path=tmp_path / "p", name="int")
+        exporter.export(lambda x: x, (X,), to="cpp", path=tmp_path / "p", name="exporter_rt")
     assert not (tmp_path / "p").exists()

@@ -33,3 +33,19 @@ def test_generated_model_source_matches_the_golden_copy(example):
         shown = "\n".join(list(diff)[:120])
         pytest.fail(f"the generated C++ for examples/{example}.py changed; review the diff and accept it with "
                     f"EXPORTER_UPDATE_GOLDEN=1:\n{shown}")
+
+
+def test_template_names_never_use_the_generated_prefixes():
+    """The templates' own identifiers and the generator's (values, weights, scratch: codegen.GENERATED_PREFIXES)
+    live in one C++ scope; keeping the prefixes apart is what makes any ONNX value name safe to use."""
+    import re
+
+    from exporter.native.codegen import GENERATED_PREFIXES
+    pattern = re.compile(r"\b(?:%s)\w*" % "|".join(GENERATED_PREFIXES))
+    clashes = []
+    for folder in (os.path.join(ROOT, "templates"), os.path.join(ROOT, "templates", "ops")):
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".j2") and name != "main.cpp.j2":  # main.cpp is its own translation unit
+                text = re.sub(r"{{.*?}}|{%.*?%}", "", open(os.path.join(folder, name)).read())  # Jinja, not C++
+                clashes += [f"{name}: {m}" for m in pattern.findall(text)]
+    assert not clashes, clashes

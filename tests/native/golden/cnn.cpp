@@ -133,16 +133,16 @@ static size_t layout(const cnn_ctx* ctx, size_t* offsets) {
     int64_t slot = 0;
     // slot 0
     slot = 0;
-    slot = std::max<int64_t>(slot, 64 * ((18432 * d_batch + 63) / 64));  // relu
-    slot = std::max<int64_t>(slot, 64 * ((4096 * d_batch + 63) / 64));  // relu_1
-    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch + 63) / 64));  // relu_2
+    slot = std::max<int64_t>(slot, 64 * ((18432 * d_batch + 63) / 64));  // v_relu
+    slot = std::max<int64_t>(slot, 64 * ((4096 * d_batch + 63) / 64));  // v_relu_1
+    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch + 63) / 64));  // v_relu_2
     offsets[0] = offset;
     offset += static_cast<size_t>(slot);
     // slot 1
     slot = 0;
-    slot = std::max<int64_t>(slot, 64 * ((4608 * d_batch + 63) / 64));  // maxpool
-    slot = std::max<int64_t>(slot, 64 * ((1024 * d_batch + 63) / 64));  // averagepool
-    slot = std::max<int64_t>(slot, 64 * ((40 * d_batch + 63) / 64));  // add_1
+    slot = std::max<int64_t>(slot, 64 * ((4608 * d_batch + 63) / 64));  // v_maxpool
+    slot = std::max<int64_t>(slot, 64 * ((1024 * d_batch + 63) / 64));  // v_averagepool
+    slot = std::max<int64_t>(slot, 64 * ((40 * d_batch + 63) / 64));  // v_add_1
     offsets[1] = offset;
     offset += static_cast<size_t>(slot);
     (void)offsets;
@@ -331,8 +331,8 @@ int cnn_run(cnn_ctx* ctx, const void* const* inputs, void* const* outputs) {
     const unsigned char* const weights = cnn_weights;
     (void)arena;
     (void)weights;
-    const float* x = static_cast<const float*>(inputs[0]);
-    float* output_0 = static_cast<float*>(outputs[0]);
+    const float* v_x = static_cast<const float*>(inputs[0]);
+    float* v_output_0 = static_cast<float*>(outputs[0]);
     const float* w_Conv_node_bnfold_bias = reinterpret_cast<const float*>(weights + 0);
     const float* w_conv1_w_bnfold_packed = reinterpret_cast<const float*>(weights + 64);
     const float* w_conv2_b = reinterpret_cast<const float*>(weights + 1280);
@@ -341,12 +341,12 @@ int cnn_run(cnn_ctx* ctx, const void* const* inputs, void* const* outputs) {
     const float* w_fc1_b = reinterpret_cast<const float*>(weights + 86080);
     const float* w_fc2_w_packed = reinterpret_cast<const float*>(weights + 86336);
     const float* w_fc2_b = reinterpret_cast<const float*>(weights + 94528);
-    float* relu = reinterpret_cast<float*>(arena + ctx->offsets[0]);
-    float* maxpool = reinterpret_cast<float*>(arena + ctx->offsets[1]);
-    float* relu_1 = reinterpret_cast<float*>(arena + ctx->offsets[0]);
-    float* averagepool = reinterpret_cast<float*>(arena + ctx->offsets[1]);
-    float* relu_2 = reinterpret_cast<float*>(arena + ctx->offsets[0]);
-    float* add_1 = reinterpret_cast<float*>(arena + ctx->offsets[1]);
+    float* v_relu = reinterpret_cast<float*>(arena + ctx->offsets[0]);
+    float* v_maxpool = reinterpret_cast<float*>(arena + ctx->offsets[1]);
+    float* v_relu_1 = reinterpret_cast<float*>(arena + ctx->offsets[0]);
+    float* v_averagepool = reinterpret_cast<float*>(arena + ctx->offsets[1]);
+    float* v_relu_2 = reinterpret_cast<float*>(arena + ctx->offsets[0]);
+    float* v_add_1 = reinterpret_cast<float*>(arena + ctx->offsets[1]);
     const double profile_start = g_profile.on ? StepProfile::now() : 0.0;
     double profile_t0 = profile_start;
     (void)profile_t0;
@@ -357,10 +357,10 @@ int cnn_run(cnn_ctx* ctx, const void* const* inputs, void* const* outputs) {
         exporter_rt::Epilogue<float> ep;
         ep.bias = w_Conv_node_bnfold_bias; ep.bias_rs = 1; ep.bias_cs = 0;
         ep.act = exporter_rt::Act::Relu;
-        exporter_rt::conv2d_ex<float>(shape, x, w_conv1_w_bnfold_packed, true, relu, ep);
+        exporter_rt::conv2d_ex<float>(shape, v_x, w_conv1_w_bnfold_packed, true, v_relu, ep);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, 8, 24, 24}; exporter_dump::write("0_relu", relu, "<f4", kDumpShape, 4, 4); }
+    { const int64_t kDumpShape[] = {d_batch, 8, 24, 24}; exporter_dump::write("0_relu", v_relu, "<f4", kDumpShape, 4, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -372,10 +372,10 @@ int cnn_run(cnn_ctx* ctx, const void* const* inputs, void* const* outputs) {
     // MaxPool 'MaxPool_node'
     {
         const exporter_rt::Pool2dShape shape{ d_batch, 8, 24, 24, 2, 2, 12, 12, 2, 2, 1, 1, 0, 0, 0, 0 };
-        exporter_rt::max_pool2d<float>(shape, relu, maxpool);
+        exporter_rt::max_pool2d<float>(shape, v_relu, v_maxpool);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, 8, 12, 12}; exporter_dump::write("1_maxpool", maxpool, "<f4", kDumpShape, 4, 4); }
+    { const int64_t kDumpShape[] = {d_batch, 8, 12, 12}; exporter_dump::write("1_maxpool", v_maxpool, "<f4", kDumpShape, 4, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -390,10 +390,10 @@ int cnn_run(cnn_ctx* ctx, const void* const* inputs, void* const* outputs) {
         exporter_rt::Epilogue<float> ep;
         ep.bias = w_conv2_b; ep.bias_rs = 1; ep.bias_cs = 0;
         ep.act = exporter_rt::Act::Relu;
-        exporter_rt::conv2d_ex<float>(shape, maxpool, w_conv2_w_packed, true, relu_1, ep);
+        exporter_rt::conv2d_ex<float>(shape, v_maxpool, w_conv2_w_packed, true, v_relu_1, ep);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, 16, 8, 8}; exporter_dump::write("2_relu_1", relu_1, "<f4", kDumpShape, 4, 4); }
+    { const int64_t kDumpShape[] = {d_batch, 16, 8, 8}; exporter_dump::write("2_relu_1", v_relu_1, "<f4", kDumpShape, 4, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -405,10 +405,10 @@ int cnn_run(cnn_ctx* ctx, const void* const* inputs, void* const* outputs) {
     // AveragePool 'AveragePool_node'
     {
         const exporter_rt::Pool2dShape shape{ d_batch, 16, 8, 8, 2, 2, 4, 4, 2, 2, 1, 1, 0, 0, 0, 0 };
-        exporter_rt::avg_pool2d<float>(shape, relu_1, averagepool, true);
+        exporter_rt::avg_pool2d<float>(shape, v_relu_1, v_averagepool, true);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, 16, 4, 4}; exporter_dump::write("3_averagepool", averagepool, "<f4", kDumpShape, 4, 4); }
+    { const int64_t kDumpShape[] = {d_batch, 16, 4, 4}; exporter_dump::write("3_averagepool", v_averagepool, "<f4", kDumpShape, 4, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -422,11 +422,11 @@ int cnn_run(cnn_ctx* ctx, const void* const* inputs, void* const* outputs) {
         exporter_rt::Epilogue<float> ep;
         ep.bias = w_fc1_b; ep.bias_rs = 0; ep.bias_cs = 1;
         ep.act = exporter_rt::Act::Relu;
-        exporter_rt::gemm_ex<float>(d_batch, 64, 256, averagepool, 256, 1, false, w_fc1_w_packed, 64, 1, true,
-                             relu_2, 64, ep);
+        exporter_rt::gemm_ex<float>(d_batch, 64, 256, v_averagepool, 256, 1, false, w_fc1_w_packed, 64, 1, true,
+                             v_relu_2, 64, ep);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, 64}; exporter_dump::write("4_relu_2", relu_2, "<f4", kDumpShape, 2, 4); }
+    { const int64_t kDumpShape[] = {d_batch, 64}; exporter_dump::write("4_relu_2", v_relu_2, "<f4", kDumpShape, 2, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -439,11 +439,11 @@ int cnn_run(cnn_ctx* ctx, const void* const* inputs, void* const* outputs) {
     {
         exporter_rt::Epilogue<float> ep;
         ep.bias = w_fc2_b; ep.bias_rs = 0; ep.bias_cs = 1;
-        exporter_rt::gemm_ex<float>(d_batch, 10, 64, relu_2, 64, 1, false, w_fc2_w_packed, 10, 1, true,
-                             add_1, 10, ep);
+        exporter_rt::gemm_ex<float>(d_batch, 10, 64, v_relu_2, 64, 1, false, w_fc2_w_packed, 10, 1, true,
+                             v_add_1, 10, ep);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, 10}; exporter_dump::write("5_add_1", add_1, "<f4", kDumpShape, 2, 4); }
+    { const int64_t kDumpShape[] = {d_batch, 10}; exporter_dump::write("5_add_1", v_add_1, "<f4", kDumpShape, 2, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -453,9 +453,9 @@ int cnn_run(cnn_ctx* ctx, const void* const* inputs, void* const* outputs) {
     }
 
     // LogSoftmax 'LogSoftmax_node'
-    exporter_rt::softmax<float>(add_1, output_0, d_batch, 10, 1, true);
+    exporter_rt::softmax<float>(v_add_1, v_output_0, d_batch, 10, 1, true);
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, 10}; exporter_dump::write("6_output_0", output_0, "<f4", kDumpShape, 2, 4); }
+    { const int64_t kDumpShape[] = {d_batch, 10}; exporter_dump::write("6_output_0", v_output_0, "<f4", kDumpShape, 2, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();

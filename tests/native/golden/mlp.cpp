@@ -133,12 +133,12 @@ static size_t layout(const mlp_ctx* ctx, size_t* offsets) {
     int64_t slot = 0;
     // slot 0
     slot = 0;
-    slot = std::max<int64_t>(slot, 64 * ((1024 * d_batch + 63) / 64));  // max
+    slot = std::max<int64_t>(slot, 64 * ((1024 * d_batch + 63) / 64));  // v_max
     offsets[0] = offset;
     offset += static_cast<size_t>(slot);
     // slot 1
     slot = 0;
-    slot = std::max<int64_t>(slot, 64 * ((512 * d_batch + 63) / 64));  // max_1
+    slot = std::max<int64_t>(slot, 64 * ((512 * d_batch + 63) / 64));  // v_max_1
     offsets[1] = offset;
     offset += static_cast<size_t>(slot);
     (void)offsets;
@@ -327,16 +327,16 @@ int mlp_run(mlp_ctx* ctx, const void* const* inputs, void* const* outputs) {
     const unsigned char* const weights = mlp_weights;
     (void)arena;
     (void)weights;
-    const float* x = static_cast<const float*>(inputs[0]);
-    float* output_0 = static_cast<float*>(outputs[0]);
+    const float* v_x = static_cast<const float*>(inputs[0]);
+    float* v_output_0 = static_cast<float*>(outputs[0]);
     const float* w_W1_packed = reinterpret_cast<const float*>(weights + 0);
     const float* w_b1 = reinterpret_cast<const float*>(weights + 524288);
     const float* w_W2_packed = reinterpret_cast<const float*>(weights + 525312);
     const float* w_b2 = reinterpret_cast<const float*>(weights + 656384);
     const float* w_W3_packed = reinterpret_cast<const float*>(weights + 656896);
     const float* w_b3 = reinterpret_cast<const float*>(weights + 673280);
-    float* max = reinterpret_cast<float*>(arena + ctx->offsets[0]);
-    float* max_1 = reinterpret_cast<float*>(arena + ctx->offsets[1]);
+    float* v_max = reinterpret_cast<float*>(arena + ctx->offsets[0]);
+    float* v_max_1 = reinterpret_cast<float*>(arena + ctx->offsets[1]);
     const double profile_start = g_profile.on ? StepProfile::now() : 0.0;
     double profile_t0 = profile_start;
     (void)profile_t0;
@@ -346,11 +346,11 @@ int mlp_run(mlp_ctx* ctx, const void* const* inputs, void* const* outputs) {
         exporter_rt::Epilogue<float> ep;
         ep.bias = w_b1; ep.bias_rs = 0; ep.bias_cs = 1;
         ep.act = exporter_rt::Act::Clip; ep.p0 = 0.0f; ep.p1 = std::numeric_limits<float>::infinity();
-        exporter_rt::gemm_ex<float>(d_batch, 256, 512, x, 512, 1, false, w_W1_packed, 256, 1, true,
-                             max, 256, ep);
+        exporter_rt::gemm_ex<float>(d_batch, 256, 512, v_x, 512, 1, false, w_W1_packed, 256, 1, true,
+                             v_max, 256, ep);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, 256}; exporter_dump::write("0_max", max, "<f4", kDumpShape, 2, 4); }
+    { const int64_t kDumpShape[] = {d_batch, 256}; exporter_dump::write("0_max", v_max, "<f4", kDumpShape, 2, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -364,11 +364,11 @@ int mlp_run(mlp_ctx* ctx, const void* const* inputs, void* const* outputs) {
         exporter_rt::Epilogue<float> ep;
         ep.bias = w_b2; ep.bias_rs = 0; ep.bias_cs = 1;
         ep.act = exporter_rt::Act::Clip; ep.p0 = 0.0f; ep.p1 = std::numeric_limits<float>::infinity();
-        exporter_rt::gemm_ex<float>(d_batch, 128, 256, max, 256, 1, false, w_W2_packed, 128, 1, true,
-                             max_1, 128, ep);
+        exporter_rt::gemm_ex<float>(d_batch, 128, 256, v_max, 256, 1, false, w_W2_packed, 128, 1, true,
+                             v_max_1, 128, ep);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, 128}; exporter_dump::write("1_max_1", max_1, "<f4", kDumpShape, 2, 4); }
+    { const int64_t kDumpShape[] = {d_batch, 128}; exporter_dump::write("1_max_1", v_max_1, "<f4", kDumpShape, 2, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -381,11 +381,11 @@ int mlp_run(mlp_ctx* ctx, const void* const* inputs, void* const* outputs) {
     {
         exporter_rt::Epilogue<float> ep;
         ep.bias = w_b3; ep.bias_rs = 0; ep.bias_cs = 1;
-        exporter_rt::gemm_ex<float>(d_batch, 2, 128, max_1, 128, 1, false, w_W3_packed, 2, 1, true,
-                             output_0, 2, ep);
+        exporter_rt::gemm_ex<float>(d_batch, 2, 128, v_max_1, 128, 1, false, w_W3_packed, 2, 1, true,
+                             v_output_0, 2, ep);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, 2}; exporter_dump::write("2_output_0", output_0, "<f4", kDumpShape, 2, 4); }
+    { const int64_t kDumpShape[] = {d_batch, 2}; exporter_dump::write("2_output_0", v_output_0, "<f4", kDumpShape, 2, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();

@@ -134,36 +134,36 @@ static size_t layout(const transformer_ctx* ctx, size_t* offsets) {
     int64_t slot = 0;
     // slot 0
     slot = 0;
-    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // layernormalization
-    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // transpose_2
-    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // transpose_4
-    slot = std::max<int64_t>(slot, 64 * ((512 * d_batch * d_seq + 63) / 64));  // add_1
-    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // add_2
+    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // v_layernormalization
+    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // v_transpose_2
+    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // v_transpose_4
+    slot = std::max<int64_t>(slot, 64 * ((512 * d_batch * d_seq + 63) / 64));  // v_add_1
+    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // v_add_2
     offsets[0] = offset;
     offset += static_cast<size_t>(slot);
     // slot 1
     slot = 0;
-    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // matmul
-    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // matmul_1
-    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // matmul_2
-    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // transpose_3
-    slot = std::max<int64_t>(slot, 64 * ((16 * d_batch * d_seq * d_seq + 63) / 64));  // div
-    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // matmul_4
-    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // layernormalization_1
-    slot = std::max<int64_t>(slot, 64 * ((512 * d_batch * d_seq + 63) / 64));  // gelu
+    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // v_matmul
+    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // v_matmul_1
+    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // v_matmul_2
+    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // v_transpose_3
+    slot = std::max<int64_t>(slot, 64 * ((16 * d_batch * d_seq * d_seq + 63) / 64));  // v_div
+    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // v_matmul_4
+    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // v_layernormalization_1
+    slot = std::max<int64_t>(slot, 64 * ((512 * d_batch * d_seq + 63) / 64));  // v_gelu
     offsets[1] = offset;
     offset += static_cast<size_t>(slot);
     // slot 2
     slot = 0;
-    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // transpose
-    slot = std::max<int64_t>(slot, 64 * ((16 * d_batch * d_seq * d_seq + 63) / 64));  // softmax
-    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // add
+    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // v_transpose
+    slot = std::max<int64_t>(slot, 64 * ((16 * d_batch * d_seq * d_seq + 63) / 64));  // v_softmax
+    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // v_add
     offsets[2] = offset;
     offset += static_cast<size_t>(slot);
     // slot 3
     slot = 0;
-    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // transpose_1
-    slot = std::max<int64_t>(slot, 64 * ((16 * d_batch * d_seq * d_seq + 63) / 64));  // matmul_3
+    slot = std::max<int64_t>(slot, 64 * ((256 * d_batch * d_seq + 63) / 64));  // v_transpose_1
+    slot = std::max<int64_t>(slot, 64 * ((16 * d_batch * d_seq * d_seq + 63) / 64));  // v_matmul_3
     offsets[3] = offset;
     offset += static_cast<size_t>(slot);
     (void)offsets;
@@ -355,8 +355,8 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     const unsigned char* const weights = transformer_weights;
     (void)arena;
     (void)weights;
-    const float* x = static_cast<const float*>(inputs[0]);
-    float* output_0 = static_cast<float*>(outputs[0]);
+    const float* v_x = static_cast<const float*>(inputs[0]);
+    float* v_output_0 = static_cast<float*>(outputs[0]);
     const float* w_ln1_g = reinterpret_cast<const float*>(weights + 0);
     const float* w_ln1_b = reinterpret_cast<const float*>(weights + 256);
     const float* w_Wq_packed = reinterpret_cast<const float*>(weights + 512);
@@ -366,32 +366,32 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     const float* w_W_ff1_packed = reinterpret_cast<const float*>(weights + 66048);
     const float* w_b_ff1 = reinterpret_cast<const float*>(weights + 98816);
     const float* w_W_ff2_packed = reinterpret_cast<const float*>(weights + 99328);
-    float* layernormalization = reinterpret_cast<float*>(arena + ctx->offsets[0]);
-    float* matmul = reinterpret_cast<float*>(arena + ctx->offsets[1]);
-    float* transpose = reinterpret_cast<float*>(arena + ctx->offsets[2]);
-    float* matmul_1 = reinterpret_cast<float*>(arena + ctx->offsets[1]);
-    float* transpose_1 = reinterpret_cast<float*>(arena + ctx->offsets[3]);
-    float* matmul_2 = reinterpret_cast<float*>(arena + ctx->offsets[1]);
-    float* transpose_2 = reinterpret_cast<float*>(arena + ctx->offsets[0]);
-    float* transpose_3 = reinterpret_cast<float*>(arena + ctx->offsets[1]);
-    float* matmul_3 = reinterpret_cast<float*>(arena + ctx->offsets[3]);
-    float* div = reinterpret_cast<float*>(arena + ctx->offsets[1]);
-    float* softmax = reinterpret_cast<float*>(arena + ctx->offsets[2]);
-    float* matmul_4 = reinterpret_cast<float*>(arena + ctx->offsets[1]);
-    float* transpose_4 = reinterpret_cast<float*>(arena + ctx->offsets[0]);
-    float* add = reinterpret_cast<float*>(arena + ctx->offsets[2]);
-    float* layernormalization_1 = reinterpret_cast<float*>(arena + ctx->offsets[1]);
-    float* add_1 = reinterpret_cast<float*>(arena + ctx->offsets[0]);
-    float* gelu = reinterpret_cast<float*>(arena + ctx->offsets[1]);
-    float* add_2 = reinterpret_cast<float*>(arena + ctx->offsets[0]);
+    float* v_layernormalization = reinterpret_cast<float*>(arena + ctx->offsets[0]);
+    float* v_matmul = reinterpret_cast<float*>(arena + ctx->offsets[1]);
+    float* v_transpose = reinterpret_cast<float*>(arena + ctx->offsets[2]);
+    float* v_matmul_1 = reinterpret_cast<float*>(arena + ctx->offsets[1]);
+    float* v_transpose_1 = reinterpret_cast<float*>(arena + ctx->offsets[3]);
+    float* v_matmul_2 = reinterpret_cast<float*>(arena + ctx->offsets[1]);
+    float* v_transpose_2 = reinterpret_cast<float*>(arena + ctx->offsets[0]);
+    float* v_transpose_3 = reinterpret_cast<float*>(arena + ctx->offsets[1]);
+    float* v_matmul_3 = reinterpret_cast<float*>(arena + ctx->offsets[3]);
+    float* v_div = reinterpret_cast<float*>(arena + ctx->offsets[1]);
+    float* v_softmax = reinterpret_cast<float*>(arena + ctx->offsets[2]);
+    float* v_matmul_4 = reinterpret_cast<float*>(arena + ctx->offsets[1]);
+    float* v_transpose_4 = reinterpret_cast<float*>(arena + ctx->offsets[0]);
+    float* v_add = reinterpret_cast<float*>(arena + ctx->offsets[2]);
+    float* v_layernormalization_1 = reinterpret_cast<float*>(arena + ctx->offsets[1]);
+    float* v_add_1 = reinterpret_cast<float*>(arena + ctx->offsets[0]);
+    float* v_gelu = reinterpret_cast<float*>(arena + ctx->offsets[1]);
+    float* v_add_2 = reinterpret_cast<float*>(arena + ctx->offsets[0]);
     const double profile_start = g_profile.on ? StepProfile::now() : 0.0;
     double profile_t0 = profile_start;
     (void)profile_t0;
 
     // LayerNormalization 'LayerNormalization_node'
-    exporter_rt::layer_norm<float>(x, w_ln1_g, w_ln1_b, layernormalization, d_batch * d_seq, 64, 9.999999747378752e-06f);
+    exporter_rt::layer_norm<float>(v_x, w_ln1_g, w_ln1_b, v_layernormalization, d_batch * d_seq, 64, 9.999999747378752e-06f);
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("0_layernormalization", layernormalization, "<f4", kDumpShape, 3, 4); }
+    { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("0_layernormalization", v_layernormalization, "<f4", kDumpShape, 3, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -403,11 +403,11 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     // MatMul 'MatMul_node'
     {
         exporter_rt::Epilogue<float> ep;
-        exporter_rt::gemm_ex<float>(d_batch * d_seq, 64, 64, layernormalization, 64, 1, false, w_Wq_packed, 64, 1, true,
-                             matmul, 64, ep);
+        exporter_rt::gemm_ex<float>(d_batch * d_seq, 64, 64, v_layernormalization, 64, 1, false, w_Wq_packed, 64, 1, true,
+                             v_matmul, 64, ep);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("1_matmul", matmul, "<f4", kDumpShape, 3, 4); }
+    { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("1_matmul", v_matmul, "<f4", kDumpShape, 3, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -420,10 +420,10 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     {
         const int64_t shape[] = { d_batch, d_seq, 4, 16 };
         const int64_t perm[] = { 0, 2, 1, 3 };
-        exporter_rt::transpose(matmul, transpose, sizeof(float), 4, shape, perm);
+        exporter_rt::transpose(v_matmul, v_transpose, sizeof(float), 4, shape, perm);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, 4, d_seq, 16}; exporter_dump::write("2_transpose", transpose, "<f4", kDumpShape, 4, 4); }
+    { const int64_t kDumpShape[] = {d_batch, 4, d_seq, 16}; exporter_dump::write("2_transpose", v_transpose, "<f4", kDumpShape, 4, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -435,11 +435,11 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     // MatMul 'MatMul_node_1'
     {
         exporter_rt::Epilogue<float> ep;
-        exporter_rt::gemm_ex<float>(d_batch * d_seq, 64, 64, layernormalization, 64, 1, false, w_Wk_packed, 64, 1, true,
-                             matmul_1, 64, ep);
+        exporter_rt::gemm_ex<float>(d_batch * d_seq, 64, 64, v_layernormalization, 64, 1, false, w_Wk_packed, 64, 1, true,
+                             v_matmul_1, 64, ep);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("3_matmul_1", matmul_1, "<f4", kDumpShape, 3, 4); }
+    { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("3_matmul_1", v_matmul_1, "<f4", kDumpShape, 3, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -452,10 +452,10 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     {
         const int64_t shape[] = { d_batch, d_seq, 4, 16 };
         const int64_t perm[] = { 0, 2, 1, 3 };
-        exporter_rt::transpose(matmul_1, transpose_1, sizeof(float), 4, shape, perm);
+        exporter_rt::transpose(v_matmul_1, v_transpose_1, sizeof(float), 4, shape, perm);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, 4, d_seq, 16}; exporter_dump::write("4_transpose_1", transpose_1, "<f4", kDumpShape, 4, 4); }
+    { const int64_t kDumpShape[] = {d_batch, 4, d_seq, 16}; exporter_dump::write("4_transpose_1", v_transpose_1, "<f4", kDumpShape, 4, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -467,11 +467,11 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     // MatMul 'MatMul_node_2'
     {
         exporter_rt::Epilogue<float> ep;
-        exporter_rt::gemm_ex<float>(d_batch * d_seq, 64, 64, layernormalization, 64, 1, false, w_Wv_packed, 64, 1, true,
-                             matmul_2, 64, ep);
+        exporter_rt::gemm_ex<float>(d_batch * d_seq, 64, 64, v_layernormalization, 64, 1, false, w_Wv_packed, 64, 1, true,
+                             v_matmul_2, 64, ep);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("5_matmul_2", matmul_2, "<f4", kDumpShape, 3, 4); }
+    { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("5_matmul_2", v_matmul_2, "<f4", kDumpShape, 3, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -484,10 +484,10 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     {
         const int64_t shape[] = { d_batch, d_seq, 4, 16 };
         const int64_t perm[] = { 0, 2, 1, 3 };
-        exporter_rt::transpose(matmul_2, transpose_2, sizeof(float), 4, shape, perm);
+        exporter_rt::transpose(v_matmul_2, v_transpose_2, sizeof(float), 4, shape, perm);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, 4, d_seq, 16}; exporter_dump::write("6_transpose_2", transpose_2, "<f4", kDumpShape, 4, 4); }
+    { const int64_t kDumpShape[] = {d_batch, 4, d_seq, 16}; exporter_dump::write("6_transpose_2", v_transpose_2, "<f4", kDumpShape, 4, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -500,10 +500,10 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     {
         const int64_t shape[] = { d_batch, 4, d_seq, 16 };
         const int64_t perm[] = { 0, 1, 3, 2 };
-        exporter_rt::transpose(transpose_1, transpose_3, sizeof(float), 4, shape, perm);
+        exporter_rt::transpose(v_transpose_1, v_transpose_3, sizeof(float), 4, shape, perm);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, 4, 16, d_seq}; exporter_dump::write("7_transpose_3", transpose_3, "<f4", kDumpShape, 4, 4); }
+    { const int64_t kDumpShape[] = {d_batch, 4, 16, d_seq}; exporter_dump::write("7_transpose_3", v_transpose_3, "<f4", kDumpShape, 4, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -519,11 +519,11 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
         { const int64_t q = rest % d_batch; rest /= d_batch; a_at += q * 64 * d_seq; b_at += q * 64 * d_seq; }
         (void)rest;
         exporter_rt::Epilogue<float> ep;
-        exporter_rt::gemm_ex<float>(d_seq, d_seq, 16, transpose + a_at, 16, 1, false,
-                             transpose_3 + b_at, d_seq, 1, false, matmul_3 + bi * d_seq * d_seq, d_seq, ep);
+        exporter_rt::gemm_ex<float>(d_seq, d_seq, 16, v_transpose + a_at, 16, 1, false,
+                             v_transpose_3 + b_at, d_seq, 1, false, v_matmul_3 + bi * d_seq * d_seq, d_seq, ep);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, 4, d_seq, d_seq}; exporter_dump::write("8_matmul_3", matmul_3, "<f4", kDumpShape, 4, 4); }
+    { const int64_t kDumpShape[] = {d_batch, 4, d_seq, d_seq}; exporter_dump::write("8_matmul_3", v_matmul_3, "<f4", kDumpShape, 4, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -535,11 +535,11 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     // Div 'Div_node'
     #pragma omp parallel for schedule(static) if ((4 * d_batch * d_seq * d_seq) >= 65536)
     for (int64_t i0 = 0; i0 < 4 * d_batch * d_seq * d_seq; ++i0) {
-        const float t0 = exporter_rt::div<float>(matmul_3[i0], 4.0f);  // Div Div_node
-        div[i0] = t0;
+        const float t0 = exporter_rt::div<float>(v_matmul_3[i0], 4.0f);  // Div Div_node
+        v_div[i0] = t0;
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, 4, d_seq, d_seq}; exporter_dump::write("9_div", div, "<f4", kDumpShape, 4, 4); }
+    { const int64_t kDumpShape[] = {d_batch, 4, d_seq, d_seq}; exporter_dump::write("9_div", v_div, "<f4", kDumpShape, 4, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -549,9 +549,9 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     }
 
     // Softmax 'Softmax_node'
-    exporter_rt::softmax<float>(div, softmax, 4 * d_batch * d_seq, d_seq, 1, false);
+    exporter_rt::softmax<float>(v_div, v_softmax, 4 * d_batch * d_seq, d_seq, 1, false);
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, 4, d_seq, d_seq}; exporter_dump::write("10_softmax", softmax, "<f4", kDumpShape, 4, 4); }
+    { const int64_t kDumpShape[] = {d_batch, 4, d_seq, d_seq}; exporter_dump::write("10_softmax", v_softmax, "<f4", kDumpShape, 4, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -567,11 +567,11 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
         { const int64_t q = rest % d_batch; rest /= d_batch; a_at += q * 4 * d_seq * d_seq; b_at += q * 64 * d_seq; }
         (void)rest;
         exporter_rt::Epilogue<float> ep;
-        exporter_rt::gemm_ex<float>(d_seq, 16, d_seq, softmax + a_at, d_seq, 1, false,
-                             transpose_2 + b_at, 16, 1, false, matmul_4 + bi * d_seq * 16, 16, ep);
+        exporter_rt::gemm_ex<float>(d_seq, 16, d_seq, v_softmax + a_at, d_seq, 1, false,
+                             v_transpose_2 + b_at, 16, 1, false, v_matmul_4 + bi * d_seq * 16, 16, ep);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, 4, d_seq, 16}; exporter_dump::write("11_matmul_4", matmul_4, "<f4", kDumpShape, 4, 4); }
+    { const int64_t kDumpShape[] = {d_batch, 4, d_seq, 16}; exporter_dump::write("11_matmul_4", v_matmul_4, "<f4", kDumpShape, 4, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -584,10 +584,10 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     {
         const int64_t shape[] = { d_batch, 4, d_seq, 16 };
         const int64_t perm[] = { 0, 2, 1, 3 };
-        exporter_rt::transpose(matmul_4, transpose_4, sizeof(float), 4, shape, perm);
+        exporter_rt::transpose(v_matmul_4, v_transpose_4, sizeof(float), 4, shape, perm);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, d_seq, 4, 16}; exporter_dump::write("12_transpose_4", transpose_4, "<f4", kDumpShape, 4, 4); }
+    { const int64_t kDumpShape[] = {d_batch, d_seq, 4, 16}; exporter_dump::write("12_transpose_4", v_transpose_4, "<f4", kDumpShape, 4, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -599,12 +599,12 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     // MatMul 'MatMul_node_5'; Add 'Add_node'
     {
         exporter_rt::Epilogue<float> ep;
-        ep.residual = x; ep.ldr = 64;
-        exporter_rt::gemm_ex<float>(d_batch * d_seq, 64, 64, transpose_4, 64, 1, false, w_Wo_packed, 64, 1, true,
-                             add, 64, ep);
+        ep.residual = v_x; ep.ldr = 64;
+        exporter_rt::gemm_ex<float>(d_batch * d_seq, 64, 64, v_transpose_4, 64, 1, false, w_Wo_packed, 64, 1, true,
+                             v_add, 64, ep);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("13_add", add, "<f4", kDumpShape, 3, 4); }
+    { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("13_add", v_add, "<f4", kDumpShape, 3, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -614,9 +614,9 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     }
 
     // LayerNormalization 'LayerNormalization_node_1'
-    exporter_rt::layer_norm<float>(add, w_ln1_g, w_ln1_b, layernormalization_1, d_batch * d_seq, 64, 9.999999747378752e-06f);
+    exporter_rt::layer_norm<float>(v_add, w_ln1_g, w_ln1_b, v_layernormalization_1, d_batch * d_seq, 64, 9.999999747378752e-06f);
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("14_layernormalization_1", layernormalization_1, "<f4", kDumpShape, 3, 4); }
+    { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("14_layernormalization_1", v_layernormalization_1, "<f4", kDumpShape, 3, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -629,11 +629,11 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     {
         exporter_rt::Epilogue<float> ep;
         ep.bias = w_b_ff1; ep.bias_rs = 0; ep.bias_cs = 1;
-        exporter_rt::gemm_ex<float>(d_batch * d_seq, 128, 64, layernormalization_1, 64, 1, false, w_W_ff1_packed, 128, 1, true,
-                             add_1, 128, ep);
+        exporter_rt::gemm_ex<float>(d_batch * d_seq, 128, 64, v_layernormalization_1, 64, 1, false, w_W_ff1_packed, 128, 1, true,
+                             v_add_1, 128, ep);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, d_seq, 128}; exporter_dump::write("15_add_1", add_1, "<f4", kDumpShape, 3, 4); }
+    { const int64_t kDumpShape[] = {d_batch, d_seq, 128}; exporter_dump::write("15_add_1", v_add_1, "<f4", kDumpShape, 3, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -645,11 +645,11 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     // Gelu 'Gelu_node'
     #pragma omp parallel for schedule(static) if ((128 * d_batch * d_seq) >= 65536)
     for (int64_t i0 = 0; i0 < 128 * d_batch * d_seq; ++i0) {
-        const float t0 = (float(0.5) * add_1[i0] * (float(1) + std::erf(add_1[i0] * float(0.7071067811865476))));  // Gelu Gelu_node
-        gelu[i0] = t0;
+        const float t0 = (float(0.5) * v_add_1[i0] * (float(1) + std::erf(v_add_1[i0] * float(0.7071067811865476))));  // Gelu Gelu_node
+        v_gelu[i0] = t0;
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, d_seq, 128}; exporter_dump::write("16_gelu", gelu, "<f4", kDumpShape, 3, 4); }
+    { const int64_t kDumpShape[] = {d_batch, d_seq, 128}; exporter_dump::write("16_gelu", v_gelu, "<f4", kDumpShape, 3, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -661,12 +661,12 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     // MatMul 'MatMul_node_7'; Add 'Add_node_2'
     {
         exporter_rt::Epilogue<float> ep;
-        ep.residual = add; ep.ldr = 64;
-        exporter_rt::gemm_ex<float>(d_batch * d_seq, 64, 128, gelu, 128, 1, false, w_W_ff2_packed, 64, 1, true,
-                             add_2, 64, ep);
+        ep.residual = v_add; ep.ldr = 64;
+        exporter_rt::gemm_ex<float>(d_batch * d_seq, 64, 128, v_gelu, 128, 1, false, w_W_ff2_packed, 64, 1, true,
+                             v_add_2, 64, ep);
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("17_add_2", add_2, "<f4", kDumpShape, 3, 4); }
+    { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("17_add_2", v_add_2, "<f4", kDumpShape, 3, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
@@ -679,12 +679,12 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     #pragma omp parallel for collapse(2) schedule(static) if ((64 * d_batch * d_seq) >= 65536)
     for (int64_t i0 = 0; i0 < d_batch * d_seq; ++i0) {
         for (int64_t i1 = 0; i1 < 64; ++i1) {
-            const float t0 = add_2[i0 * 64 + i1] + w_ln1_b[i1];  // Add Add_node_3
-            output_0[i0 * 64 + i1] = t0;
+            const float t0 = v_add_2[i0 * 64 + i1] + w_ln1_b[i1];  // Add Add_node_3
+            v_output_0[i0 * 64 + i1] = t0;
         }
     }
 #ifdef EXPORTER_DUMP
-    { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("18_output_0", output_0, "<f4", kDumpShape, 3, 4); }
+    { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("18_output_0", v_output_0, "<f4", kDumpShape, 3, 4); }
 #endif
     if (g_profile.on) {
         const double t = StepProfile::now();
