@@ -1,5 +1,10 @@
 """When two backends agree: the one tolerance policy of exporter (check, localize and the tests use it).
 
+One rule (`compare`) at two levels: TOLERANCES for whole models (what `exporter check` applies: errors
+accumulate over many ops), OP_TOLERANCES for one op against NumPy (the op-table tests: a kernel's own error
+only, so tighter, with atol scaled by the output's magnitude so that values near zero beside large ones
+are judged at the output's scale).
+
 An output's tolerance comes from the least precise float dtype on its path through the graph, not from its
 own dtype: a float32 pipeline with a float64 tail is float32-accurate. Integers and bools must be equal.
 """
@@ -12,12 +17,21 @@ from onnx import helper
 # Per float dtype: (rtol, atol). An output's tolerance comes from the least precise float dtype on its path
 # (`precision_dtypes`), not from its own dtype: a float32 pipeline with a float64 tail is float32-accurate.
 TOLERANCES = {"float16": (1e-2, 1e-3), "float32": (1e-4, 1e-5), "float64": (1e-9, 1e-12)}
+# Per float dtype: rtol for one op (atol = rtol * max(1, max|reference|)); see op_tolerances.
+OP_TOLERANCES = {"float16": 1e-3, "float32": 2e-5, "float64": 1e-10}
 RULE = "|err| <= atol + rtol*|ref| for every element, NaN/Inf in the same places; integers and bools equal"
 
 
 def tolerances(dtype, rtol=None, atol=None):
     r, t = TOLERANCES.get(np.dtype(dtype).name, (1e-4, 1e-5))
     return (r if rtol is None else rtol), (t if atol is None else atol)
+
+
+def op_tolerances(expected: np.ndarray, rtol=None):
+    """(rtol, atol) for one op's output against its NumPy reference (the op-table tests)."""
+    r = rtol if rtol is not None else OP_TOLERANCES.get(expected.dtype.name, 2e-5)
+    finite = np.where(np.isfinite(expected), expected, 0) if expected.size else np.zeros(1)
+    return r, r * max(1.0, float(np.max(np.abs(finite), initial=0)))
 
 
 def _elem_dtype(elem_type: int):

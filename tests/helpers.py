@@ -6,7 +6,7 @@ import zlib
 import numpy as np
 import onnxruntime as ort
 
-TOLERANCE = {np.dtype(np.float32): (2e-5, 2e-5), np.dtype(np.float64): (1e-10, 1e-10)}
+from exporter import parity
 
 
 def seed_of(name: str) -> int:
@@ -25,13 +25,14 @@ def assert_same(expected, actual, rtol=None, where=""):
         e, a = np.asarray(e), np.asarray(a)
         assert a.shape == e.shape, f"{where} output {k}: shape {a.shape}, expected {e.shape}"
         assert a.dtype == e.dtype, f"{where} output {k}: dtype {a.dtype}, expected {e.dtype}"
-        if e.dtype.kind == "f":
-            r, t = TOLERANCE[e.dtype]
-            np.testing.assert_allclose(a, e, rtol=rtol or r, atol=(rtol or r) * max(1.0, float(np.nanmax(
-                np.abs(np.where(np.isfinite(e), e, 0)), initial=0))) if e.size else t, equal_nan=True,
-                err_msg=f"{where} output {k}")
-        else:
-            np.testing.assert_array_equal(a, e, err_msg=f"{where} output {k}")
+        rtol_e, atol_e = parity.op_tolerances(e, rtol) if e.dtype.kind == "f" else (None, None)
+        row = parity.compare(e, a, rtol_e, atol_e)
+        if not row["ok"]:
+            bad = ~np.isclose(a, e, rtol=rtol_e, atol=atol_e, equal_nan=True) if e.dtype.kind == "f" else a != e
+            first = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.any() else ()
+            raise AssertionError(f"{where} output {k}: {parity.RULE}; max abs {row['max_abs']:.3g}, max rel "
+                                 f"{row['max_rel']:.3g} (rtol {rtol_e}, atol {atol_e}); first at {first}: "
+                                 f"{a[first] if first else a} vs {e[first] if first else e}")
 
 
 # ONNX Runtime (CPU) has no kernel for these valid ONNX (op, dtype) pairs; models using them are
