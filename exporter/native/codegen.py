@@ -24,8 +24,7 @@ reinterpret_cast requires return short signed sizeof static static_assert static
 thread_local throw true try typedef typeid typename union unsigned using virtual void volatile wchar_t while xor
 xor_eq int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t size_t std exporter_rt main
 ctx arena weights inputs outputs fail plan shape perm strides pads value repeats data_shape index_shape dst rest
-a_at b_at q bi o i j dims given here a d k rank profile_start profile_t0 g_profile kStepNames kNumSteps
-StepProfile t""".split())
+a_at b_at q bi o i j dims given here a d k rank profiling profile_t0 profile_step profile_now""".split())
 
 
 @dataclass(eq=False)
@@ -94,6 +93,18 @@ class CodeGen:
 
     def dims(self, ds) -> list[str]:
         return [D.cpp(d) for d in ds]
+
+    def flops(self, factors) -> str:
+        """C++ double expression for the profile's FLOP count of a step doing prod(factors) multiply-adds.
+        Sizes known now fold into one literal; each dynamic factor is converted to double before multiplying,
+        so the count cannot overflow int64 at any dims the model accepts."""
+        static, dynamic = 2, []
+        for f in factors:
+            if isinstance(f, D.Sym):
+                dynamic.append(f"double({D.cpp(f)})")
+            else:
+                static *= int(f)
+        return " * ".join([f"{static}.0"] + dynamic)
 
     def _unique(self, base: str) -> str:
         if re.fullmatch(r"[it]\d+|i_.*|d_.*|k[A-Z].*|_.*|[A-Z0-9_]+", base):
