@@ -687,47 +687,53 @@ struct ReportText {
         }
     }
 };
+
+// The table of the runs recorded in ctx: slowest step first, then the total.
+void profile_table(const transformer_ctx* ctx, ReportText& out) {
+    const long long runs = ctx->profile_runs;
+    int order[kNumSteps > 0 ? kNumSteps : 1];
+    double total = 0.0, flops = 0.0;
+    for (int k = 0; k < kNumSteps; ++k) {
+        order[k] = k;
+        total += ctx->profile_seconds[k];
+        flops += ctx->profile_flops[k];
+    }
+    // equal times keep step order (std::sort, not stable_sort: that one allocates a buffer)
+    std::sort(order, order + kNumSteps, [ctx](int a, int b) {
+        const double ta = ctx->profile_seconds[a], tb = ctx->profile_seconds[b];
+        return ta > tb || (ta == tb && a < b);
+    });
+    out.add("profile of transformer: %lld run(s), %.4g ms per run in %d steps\n", runs, total / double(runs) * 1e3,
+            kNumSteps);
+    out.add("%5s %-15s %11s %7s %8s  %s\n", "step", "kind", "us/run", "share", "GFLOP/s", "ONNX nodes");
+    for (int i = 0; i < kNumSteps; ++i) {
+        const int k = order[i];
+        const double s = ctx->profile_seconds[k];
+        out.add("%5d %-15s %11.2f %6.2f%% ", k, kStepKinds[k], s / double(runs) * 1e6, total > 0 ? 100 * s / total : 0.0);
+        if (ctx->profile_flops[k] > 0 && s > 0) out.add("%8.2f  ", ctx->profile_flops[k] / s * 1e-9);
+        else out.add("%8s  ", "");
+        if (kStepFirstNode[k] == kStepFirstNode[k + 1]) out.add("(run-time shape values)");
+        for (int n = kStepFirstNode[k]; n < kStepFirstNode[k + 1]; ++n) {
+            out.add("%s%s '", n > kStepFirstNode[k] ? "; " : "", kNodeOps[n]);
+            out.name(kNodeNames[n]);
+            out.add("'");
+        }
+        out.add("\n");
+    }
+    out.add("%5s %-15s %11.2f %6.2f%%", "", "total", total / double(runs) * 1e6, 100.0);
+    if (flops > 0 && total > 0) out.add(" %8.2f", flops / total * 1e-9);
+    out.add("\n");
+}
 }  // namespace
 
 int transformer_profile_report(const transformer_ctx* ctx, char* buffer, size_t size, size_t* length) {
     if (!ctx || (!buffer && size > 0)) return 1;
     if (size > 0) buffer[0] = '\0';
     ReportText out{buffer, size};
-    const long long runs = ctx->profile_runs;
-    if (runs == 0) {
+    if (ctx->profile_runs == 0)
         out.add("profile of transformer: no runs recorded (transformer_profile_enable, then transformer_run)\n");
-    } else {
-        // slowest first; equal times keep step order
-        int order[kNumSteps > 0 ? kNumSteps : 1];
-        double total = 0.0, flops = 0.0;
-        for (int k = 0; k < kNumSteps; ++k) {
-            order[k] = k;
-            total += ctx->profile_seconds[k];
-            flops += ctx->profile_flops[k];
-        }
-        std::stable_sort(order, order + kNumSteps,
-                         [ctx](int a, int b) { return ctx->profile_seconds[a] > ctx->profile_seconds[b]; });
-        out.add("profile of transformer: %lld run(s), %.4g ms per run in %d steps\n", runs, total / double(runs) * 1e3,
-                kNumSteps);
-        out.add("%5s %-15s %11s %7s %8s  %s\n", "step", "kind", "us/run", "share", "GFLOP/s", "ONNX nodes");
-        for (int i = 0; i < kNumSteps; ++i) {
-            const int k = order[i];
-            const double s = ctx->profile_seconds[k];
-            out.add("%5d %-15s %11.2f %6.2f%% ", k, kStepKinds[k], s / double(runs) * 1e6, total > 0 ? 100 * s / total : 0.0);
-            if (ctx->profile_flops[k] > 0 && s > 0) out.add("%8.2f  ", ctx->profile_flops[k] / s * 1e-9);
-            else out.add("%8s  ", "");
-            if (kStepFirstNode[k] == kStepFirstNode[k + 1]) out.add("(run-time shape values)");
-            for (int n = kStepFirstNode[k]; n < kStepFirstNode[k + 1]; ++n) {
-                out.add("%s%s '", n > kStepFirstNode[k] ? "; " : "", kNodeOps[n]);
-                out.name(kNodeNames[n]);
-                out.add("'");
-            }
-            out.add("\n");
-        }
-        out.add("%5s %-15s %11.2f %6.2f%% ", "", "total", total / double(runs) * 1e6, 100.0);
-        if (flops > 0 && total > 0) out.add("%8.2f\n", flops / total * 1e-9);
-        else out.add("\n");
-    }
+    else
+        profile_table(ctx, out);
     if (length) *length = out.length;
     return 0;
 }
