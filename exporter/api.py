@@ -32,6 +32,17 @@ class Exported:
         made = f" (created missing directory {', '.join(self.created)})" if self.created else ""
         return f"wrote {what}{', '.join(self.paths)}: {self.summary}{made}"
 
+    def load(self):
+        """The exported library (to="lib") loaded in this process: call it on arrays, or `.profile(...)` it.
+
+        >>> lib = exporter.export(model, x, to="lib").load()     # doctest: +SKIP
+        >>> y = lib(x)[0]; print(lib.profile(x, repeat=20))      # doctest: +SKIP
+        """
+        if self.to != "lib":
+            raise ExporterError(f"load() needs an export with to='lib'; this one is to={self.to!r}")
+        from .native.library import NativeModel
+        return NativeModel(os.path.join(self.paths[0], f"lib{self.name}.so"), self.name)
+
 
 def check_name(name: str) -> str:
     """`name` if it can prefix C functions, CMake targets and file names; else an ExporterError."""

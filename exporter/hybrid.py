@@ -151,6 +151,22 @@ class Hybrid:
             self._cache.popitem(last=False)
         return compiled
 
+    def profile(self, *args, repeat: int = 10):
+        """Per-step times of the compiled form for these inputs (traced and compiled first if new): one
+        warm-up run, then `repeat` recorded runs. Returns a `Profile`: `.rows` slowest first (step, kind,
+        ONNX nodes, seconds and share per run, FLOPs where counted); `print()` it for the table.
+
+        >>> prof = fast.profile(x, repeat=20)       # doctest: +SKIP
+        >>> print(prof)                             # doctest: +SKIP
+        """
+        if self.backend != "native":
+            raise ExporterError(f"profile() times the generated native code; {self.__name__} is hybridized with "
+                                f"backend={self.backend!r} (use backend='native', or ONNX Runtime's own profiler)")
+        key = self.signature(args)
+        compiled = self._cache.get(key) or self._compile(args, key)
+        self._last = (key, compiled)
+        return compiled.runner.profile(*args, repeat=repeat)
+
     def __repr__(self):
         return f"<hybridized {self.__name__} on {self.backend}, {len(self._cache)} compiled form(s)>"
 

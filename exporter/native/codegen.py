@@ -88,6 +88,18 @@ class CodeGen:
     def dims(self, ds) -> list[str]:
         return [D.cpp(d) for d in ds]
 
+    def flops(self, factors) -> str:
+        """C++ double expression for the profile's FLOP count of a step doing prod(factors) multiply-adds.
+        Sizes known now fold into one literal; each dynamic factor is converted to double before multiplying,
+        so the count cannot overflow int64 at any dims the model accepts."""
+        static, dynamic = 2, []
+        for f in factors:
+            if isinstance(f, D.Sym):
+                dynamic.append(f"double({D.cpp(f)})")
+            else:
+                static *= int(f)
+        return " * ".join([f"{static}.0"] + dynamic)
+
     def _unique(self, base: str) -> str:
         assert base.startswith(GENERATED_PREFIXES), base
         base = re.sub(r"__+", "_", base)  # identifiers with a double underscore are the implementation's

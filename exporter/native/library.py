@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
@@ -120,6 +121,52 @@ def _compile_one(model: onnx.ModelProto, name: str, cxx: str, runtime: str) -> s
 MAX_INPUT_BYTES = 1 << 56  # the C API's kMaxInputBytes
 
 
+@dataclass(frozen=True)
+class ProfileRow:
+    """One generated step in a profile: `step` (its index in run order), `kind` (kernel family: "conv",
+    "matmul", "elementwise", ...), `nodes` ((op type, node name) of each ONNX node fused into it),
+    `seconds` (mean time per run), `share` (of the sum over steps, 0..1) and `flops` per run (None where
+    not counted; Conv, ConvTranspose, Gemm and MatMul steps are)."""
+    step: int
+    kind: str
+    nodes: tuple
+    seconds: float
+    share: float
+    flops: float | None
+
+    @property
+    def gflops(self) -> float | None:
+        """Achieved GFLOP/s, where the step's FLOPs are counted."""
+        return self.flops / self.seconds * 1e-9 if self.flops is not None and self.seconds > 0 else None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Per-step times of `runs` runs (after a warm-up run): `rows` slowest first; `str()` is the table the
+    generated program prints with --profile."""
+    runs: int
+    rows: list
+    table: str = field(repr=False)
+
+    @property
+    def seconds(self) -> float:
+        """Time per run, summed over the steps."""
+        return sum(r.seconds for r in self.rows)
+
+    def __str__(self) -> str:
+        return self.table
+
+
+class _ProfileRecord(ctypes.Structure):  # <name>_profile_record of the C API
+    _fields_ = [("kind", ctypes.c_char_p), ("num_nodes", ctypes.c_int),
+                ("node_ops", ctypes.POINTER(ctypes.c_char_p)), ("node_names", ctypes.POINTER(ctypes.c_char_p)),
+                ("runs", ctypes.c_longlong), ("seconds", ctypes.c_double), ("flops", ctypes.c_double)]
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")  # the exact bytes of the name in the ONNX file
+
+
 
 class NativeModel:
     """A compiled model loaded in this process: `model(*arrays)` returns a list of NumPy arrays."""
@@ -142,6 +189,11 @@ class NativeModel:
         self._output_shape = fn("output_shape", i, p, i, i64p)
         self._max_dim = fn("max_dim", ctypes.c_int64, p)
         self.set_num_threads = fn("set_num_threads", None, i)
+        self._num_steps = fn("num_steps", i)
+        self._profile_enable = fn("profile_enable", i, p, i)
+        self._profile_step = fn("profile_step", i, p, i, ctypes.POINTER(_ProfileRecord))
+        self._profile_report = fn("profile_report", i, p, ctypes.c_char_p, ctypes.c_size_t,
+                                  ctypes.POINTER(ctypes.c_size_t))
         text = lambda suffix, k: fn(suffix, ctypes.c_char_p, i)(k).decode()  # noqa: E731
         n_in, n_out = fn("num_inputs", i)(), fn("num_outputs", i)()
         self.input_names = [text("input_name", k) for k in range(n_in)]
@@ -194,6 +246,44 @@ class NativeModel:
         # outputs are computed into buffers owned here (their addresses are set once) and copied out
         return [o.copy() for o in self._out_buffers]
 
+    def profile(self, *arrays, repeat: int = 10) -> Profile:
+        """Run on `arrays` once to warm up, then `repeat` times recording each step's time; returns the
+        Profile (rows slowest first; print it for the table). The outputs are discarded.
+
+        >>> prof = model.profile(x, repeat=20)       # doctest: +SKIP
+        >>> print(prof); prof.rows[0].nodes, prof.rows[0].gflops   # doctest: +SKIP
+        """
+        if int(repeat) < 1:
+            raise ExporterError(f"repeat must be at least 1, got {repeat}")
+        self(*arrays)
+        self._profile_enable(self._ctx, 1)
+        try:
+            for _ in range(int(repeat)):
+                self(*arrays)
+        finally:
+            self._profile_enable(self._ctx, 0)
+        return self._read_profile()
+
+    def _read_profile(self) -> Profile:
+        rec = _ProfileRecord()
+        raw = []
+        for k in range(self._num_steps()):
+            if self._profile_step(self._ctx, k, ctypes.byref(rec)) != 0:
+                raise ExporterError(f"{self.name}: cannot read the profile of step {k}")
+            nodes = tuple((_text(rec.node_ops[n]), _text(rec.node_names[n])) for n in range(rec.num_nodes))
+            raw.append((k, rec.kind.decode(), nodes, rec.seconds, rec.flops, rec.runs))
+        runs = raw[0][5] if raw else 0
+        total = sum(r[3] for r in raw)
+        rows = [ProfileRow(k, kind, nodes, seconds / max(runs, 1), seconds / total if total > 0 else 0.0,
+                           flops / runs if flops > 0 and runs else None)
+                for k, kind, nodes, seconds, flops, _ in raw]
+        rows.sort(key=lambda r: -r.seconds)  # stable: equal times keep step order, as the C table does
+        length = ctypes.c_size_t()
+        self._profile_report(self._ctx, None, 0, ctypes.byref(length))
+        buffer = ctypes.create_string_buffer(length.value + 1)
+        self._profile_report(self._ctx, buffer, len(buffer), ctypes.byref(length))
+        return Profile(runs, rows, _text(buffer.value).rstrip("\n"))
+
     def _coerce(self, k, a):
         a = np.asarray(a)
         self._check_shape(k, a.shape)  # before a copy: a broadcast view may claim terabytes
@@ -241,4 +331,4 @@ def load(model: onnx.ModelProto, name: str = "model") -> NativeModel:
     return NativeModel(result, name)
 
 
-__all__ = ["NativeModel", "compile_models", "load", "runtime_library"]
+__all__ = ["NativeModel", "Profile", "ProfileRow", "compile_models", "load", "runtime_library"]

@@ -141,7 +141,10 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
         # per arena slot, the buffers sharing it (live at different times): plan() sizes it as their max
         "slots": [[{"var": b.var, "size": D.cpp(b.size)} for b in buffers if b.slot == k]
                   for k in range(len(slot_sizes))],
-        "steps": [dict(s.data, comment=_comment(s), dumps=_dumps(s, cg, dumped)) for s in cg.steps],
+        "steps": [dict(s.data, comment=_comment(s), dumps=_dumps(s, cg, dumped), first_node=first,
+                       nodes=[{"op": _c_text(n.op), "name": _c_text(n.name)} for n in s.nodes])
+                  for s, first in zip(cg.steps, _running_sum(len(s.nodes) for s in cg.steps))],
+        "num_step_nodes": sum(len(s.nodes) for s in cg.steps),
     }
     try:
         files = _render_templates(name, data, get_target(target))
@@ -207,6 +210,15 @@ def max_dim_bound(graph: Graph, slot_sizes, offsets, total) -> int:
     if not fits(bound):
         raise ExporterError("the model's sizes overflow even with every dynamic dim at 1; it cannot be planned")
     return bound
+
+
+def _running_sum(counts) -> list[int]:
+    """[0, c0, c0 + c1, ...]: where each step's nodes start in the flat node tables."""
+    out, total = [], 0
+    for c in counts:
+        out.append(total)
+        total += c
+    return out
 
 
 def _comment(step) -> str:

@@ -84,7 +84,12 @@ int main(void) {
     printf("grown: %s\n", m_last_error(m));
     m_set_arena(m, arena, sizeof arena);
     m_set_input_shape(m, 0, bigger, 2);
+    m_profile_enable(m, 1);  /* profiling allocates nothing either, reading it included */
     if (m_run(m, in, out) != 0) { printf("run: %s\n", m_last_error(m)); return 8; }
+    static char report[4096];
+    m_profile_record rec;
+    if (m_profile_step(m, 0, &rec) != 0 || rec.runs != 1 || m_profile_report(m, report, sizeof report, NULL) != 0)
+        return 10;
     if (m_set_arena(m, arena + 8, 100) == 0) return 9;
     printf("misaligned: %s\n", m_last_error(m));
     m_destroy(m);

@@ -64,6 +64,12 @@ def test_exe_and_lib_targets_from_a_function_an_onnx_file_and_a_hybridized_funct
     so.headlib_num_inputs.restype = ctypes.c_int
     so.headlib_dim_name.restype = ctypes.c_char_p
     assert so.headlib_num_inputs() == 1 and so.headlib_dim_name(0) == b"batch"
+    loaded = lib.load()  # the exported library in this process, and its profile
+    np.testing.assert_allclose(loaded(X)[0], head(X), rtol=1e-6)
+    prof = loaded.profile(X, repeat=2)
+    assert prof.runs == 2 and any(r.nodes[0][0] == "MatMul" and r.flops == 2 * 2 * 4 * 3 for r in prof.rows)
+    with pytest.raises(exporter.ExporterError, match="to='lib'"):
+        exe.load()
     with pytest.raises(exporter.ExporterError, match="example_inputs"):
         exporter.export(exporter.hybridize(head), to="lib", path=tmp_path / "none")
 

@@ -4,6 +4,7 @@ comment ends, trigraphs, non-ASCII, non-UTF-8 and very long names go through exp
 --signature, bad input and a correct run; nothing crashes and printed names are escaped."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
@@ -91,6 +92,16 @@ def _check_program(exe, tmp_path, run=_run):
     assert proc.returncode == 0, proc.stderr
     for k in range(len(HOSTILE)):
         np.testing.assert_array_equal(np.load(tmp_path / "out" / f"output_{k}.npy"), np.maximum(np.load(paths[k]), 0))
+    # the profile: one table line per step whatever the names hold, names shown escaped; exact in the JSON
+    report = tmp_path / "profile.json"
+    proc = run(exe, "--profile", "--profile-json", str(report), "--out", str(tmp_path / "out"), *paths)
+    assert proc.returncode == 0, proc.stderr
+    steps = json.loads(report.read_text(encoding="utf-8"))["steps"]
+    assert sorted(n["name"] for s in steps for n in s["nodes"]) == sorted(HOSTILE)
+    table = proc.stderr[proc.stderr.index("profile of"):].splitlines()
+    assert len(table) == 3 + len(steps) and table[-1].split()[0] == "total", proc.stderr
+    for name in HOSTILE:
+        assert f"Relu '{shown(name)}'" in proc.stderr
 
 
 def test_program_with_hostile_names(program, tmp_path):

@@ -70,6 +70,10 @@ class ConvTranspose(OpDef):
     def emit(self, node, cg):
         x, w = node.inputs[:2]
         bias = node.input(2)
+        s = self._shape(node)
+        # each input element meets the kh*kw weights of every output channel in its group
+        flops = cg.flops([s["n"], s["h"], s["w"]] + list(w.shape))
         return [{"template": "conv_transpose", "x": cg.var(x), "w": cg.var(w), "bias": cg.var(bias) if bias else "nullptr",
                  "y": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype), "scratch": cg.scratch_var(node),
-                 "shape": {k: cg.dim(v) for k, v in self._shape(node).items()}}]
+                 "flops": flops,
+                 "shape": {k: cg.dim(v) for k, v in s.items()}}]

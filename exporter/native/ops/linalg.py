@@ -41,7 +41,7 @@ class MatMul(OpDef):
         step = {"template": "matmul", "a": cg.var(a), "a_rs": cg.dim(k), "a_cs": "1", "b": b_var, "b_rs": cg.dim(n),
                 "b_cs": "1", "packed": packed, "c": cg.var(out), "ctype": cg.ctype(out.dtype), "k": cg.dim(k),
                 "n": cg.dim(n), "epilogue": cg.epilogue(node, per_row=False)}
-        step["flops"] = f"2.0 * {cg.dim(D.prod(batch + [m]) if not single_b else D.mul(D.prod(sa[:-2]), m))} * {cg.dim(n)} * {cg.dim(k)}"
+        step["flops"] = cg.flops((batch if not single_b else sa[:-2]) + [m, n, k])
         if single_b:
             # B is one matrix: fold A's batch dims into M, a single GEMM
             return [dict(step, m=cg.dim(D.mul(D.prod(sa[:-2]), m)), batch=None)]
@@ -127,7 +127,7 @@ class Gemm(OpDef):
         return [{"template": "matmul", "a": cg.var(a), "a_rs": a_rs, "a_cs": a_cs, "b": b_var, "b_rs": b_rs,
                  "b_cs": b_cs, "packed": packed, "c": cg.var(out), "ctype": cg.ctype(out.dtype), "m": cg.dim(m),
                  "k": cg.dim(k), "n": cg.dim(n), "batch": None, "epilogue": epilogue,
-                 "flops": f"2.0 * {cg.dim(m)} * {cg.dim(n)} * {cg.dim(k)}"}]
+                 "flops": cg.flops([m, n, k])}]
 
 
 def _is_one(d):

@@ -92,9 +92,8 @@ class Conv(Windowed):
             w_var = cg.constant(np.concatenate([pack_rows(g).reshape(-1) for g in per_group]), f"{w.name}_packed")
         else:
             w_var = cg.var(w)
-        macs = D.prod([shape["n"], shape["m"], shape["oh"], shape["ow"], w.shape[1], shape["kh"], shape["kw"]])
         return [{"template": "conv", "x": cg.var(x), "w": w_var, "packed": packed, "y": cg.var(cg.result(node)),
-                 "ctype": cg.ctype(x.dtype), "epilogue": epilogue, "flops": f"2.0 * {cg.dim(macs)}",
+                 "ctype": cg.ctype(x.dtype), "epilogue": epilogue, "flops": cg.flops([shape[k] for k in ("n", "m", "oh", "ow", "kh", "kw")] + [w.shape[1]]),
                  "shape": {k: cg.dim(v) for k, v in shape.items()}}]
 
 

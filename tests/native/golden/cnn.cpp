@@ -39,33 +39,34 @@ const int64_t* const kInputFixed[] = {kInputFixed0};
 const int* const kInputDim[] = {kInputDim0};
 constexpr int kNumDims = 1;
 
-// Per-step profile, on when the environment has EXPORTER_PROFILE=1 (checked once, at load): time, share and
-// GFLOP/s per generated step, printed sorted on stderr at exit. Off, it costs one predictable branch per step.
+// What each step computes, for the profile (cnn_profile_step): its kernel family and the ONNX nodes
+// fused into it, kNodeOps/kNodeNames[kStepFirstNode[k]] up to kStepFirstNode[k + 1].
 constexpr int kNumSteps = 7;
-const char* const kStepNames[kNumSteps > 0 ? kNumSteps : 1] = {"Conv 'Conv_node'; Relu 'Relu_node'", "MaxPool 'MaxPool_node'", "Conv 'Conv_node_1'; Relu 'Relu_node_1'", "AveragePool 'AveragePool_node'", "MatMul 'MatMul_node'; Add 'Add_node'; Relu 'Relu_node_2'", "MatMul 'MatMul_node_1'; Add 'Add_node_1'", "LogSoftmax 'LogSoftmax_node'"};
-struct StepProfile {
-    bool on = false;
-    double seconds[kNumSteps > 0 ? kNumSteps : 1] = {}, flops[kNumSteps > 0 ? kNumSteps : 1] = {};
-    long long runs = 0;
-    StepProfile() { const char* e = std::getenv("EXPORTER_PROFILE"); on = e && *e && std::strcmp(e, "0") != 0; }
-    static double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-    ~StepProfile() {
-        if (!on || runs == 0) return;
-        int order[kNumSteps > 0 ? kNumSteps : 1];
-        double total = 0;
-        for (int k = 0; k < kNumSteps; ++k) { order[k] = k; total += seconds[k]; }
-        std::sort(order, order + kNumSteps, [this](int a, int b) { return seconds[a] > seconds[b]; });
-        std::fprintf(stderr, "profile of cnn: %lld run(s), %.3f ms per run\n%8s %7s %9s  %s\n", runs,
-                     total / double(runs) * 1e3, "ms/run", "share", "GFLOP/s", "step (ONNX nodes)");
-        for (int i = 0; i < kNumSteps; ++i) {
-            const int k = order[i];
-            std::fprintf(stderr, "%8.3f %6.1f%% ", seconds[k] / double(runs) * 1e3, total > 0 ? 100 * seconds[k] / total : 0.0);
-            if (flops[k] > 0 && seconds[k] > 0) std::fprintf(stderr, "%9.1f", flops[k] / seconds[k] * 1e-9);
-            else std::fprintf(stderr, "%9s", "");
-            std::fprintf(stderr, "  %s\n", kStepNames[k]);
-        }
-    }
-} g_profile;
+const char* const kStepKinds[kNumSteps > 0 ? kNumSteps : 1] = {"conv", "pool", "conv", "pool", "matmul", "matmul", "softmax"};
+const int kStepFirstNode[] = {0, 2, 3, 5, 6, 9, 11, 12};
+const char* const kNodeOps[] = {
+    "Conv", "Relu",  // step 0
+    "MaxPool",  // step 1
+    "Conv", "Relu",  // step 2
+    "AveragePool",  // step 3
+    "MatMul", "Add", "Relu",  // step 4
+    "MatMul", "Add",  // step 5
+    "LogSoftmax",  // step 6
+    nullptr};  // never read: keeps the array non-empty
+const char* const kNodeNames[] = {
+    "Conv_node", "Relu_node",  // step 0
+    "MaxPool_node",  // step 1
+    "Conv_node_1", "Relu_node_1",  // step 2
+    "AveragePool_node",  // step 3
+    "MatMul_node", "Add_node", "Relu_node_2",  // step 4
+    "MatMul_node_1", "Add_node_1",  // step 5
+    "LogSoftmax_node",  // step 6
+    nullptr};
+
+double profile_now() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 constexpr int kNumSlots = 2;
 
 }  // namespace
@@ -112,8 +113,21 @@ struct cnn_ctx {
     int64_t max_dim = kMaxDimLimit;
     bool external_arena = false;  // the caller's memory (cnn_set_arena): never allocated or freed here
     bool caller_context = false;  // the context itself lives in the caller's memory (cnn_create_in)
+    // profile (cnn_profile_enable): per step, seconds and FLOPs summed over the runs recorded
+    bool profiling = false;
+    long long profile_runs = 0;
+    double profile_seconds[kNumSteps > 0 ? kNumSteps : 1];
+    double profile_flops[kNumSteps > 0 ? kNumSteps : 1];
     char error[512];
 };
+
+// The profile's record of step k, which ended now; t0 becomes the next step's start.
+static inline void profile_step(cnn_ctx* ctx, int k, double& t0, double flops) {
+    const double t = profile_now();
+    ctx->profile_seconds[k] += t - t0;
+    ctx->profile_flops[k] += flops;
+    t0 = t;
+}
 
 static int fail(cnn_ctx* ctx, const char* format, ...) {
     va_list args;
@@ -347,9 +361,9 @@ int cnn_run(cnn_ctx* ctx, const void* const* inputs, void* const* outputs) {
     float* v_averagepool = reinterpret_cast<float*>(arena + ctx->offsets[1]);
     float* v_relu_2 = reinterpret_cast<float*>(arena + ctx->offsets[0]);
     float* v_add_1 = reinterpret_cast<float*>(arena + ctx->offsets[1]);
-    const double profile_start = g_profile.on ? StepProfile::now() : 0.0;
-    double profile_t0 = profile_start;
-    (void)profile_t0;
+    // read once: off, each step costs one predictable branch on a local
+    const bool profiling = ctx->profiling;
+    double profile_t0 = profiling ? profile_now() : 0.0;
 
     // Conv 'Conv_node'; Relu 'Relu_node'
     {
@@ -362,12 +376,7 @@ int cnn_run(cnn_ctx* ctx, const void* const* inputs, void* const* outputs) {
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, 8, 24, 24}; exporter_dump::write("0_relu", v_relu, "<f4", kDumpShape, 4, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[0] += t - profile_t0;
-        g_profile.flops[0] += 2.0 * 115200 * d_batch;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 0, profile_t0, 230400.0 * double(d_batch));
 
     // MaxPool 'MaxPool_node'
     {
@@ -377,12 +386,7 @@ int cnn_run(cnn_ctx* ctx, const void* const* inputs, void* const* outputs) {
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, 8, 12, 12}; exporter_dump::write("1_maxpool", v_maxpool, "<f4", kDumpShape, 4, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[1] += t - profile_t0;
-        g_profile.flops[1] += 0.0;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 1, profile_t0, 0.0);
 
     // Conv 'Conv_node_1'; Relu 'Relu_node_1'
     {
@@ -395,12 +399,7 @@ int cnn_run(cnn_ctx* ctx, const void* const* inputs, void* const* outputs) {
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, 16, 8, 8}; exporter_dump::write("2_relu_1", v_relu_1, "<f4", kDumpShape, 4, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[2] += t - profile_t0;
-        g_profile.flops[2] += 2.0 * 204800 * d_batch;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 2, profile_t0, 409600.0 * double(d_batch));
 
     // AveragePool 'AveragePool_node'
     {
@@ -410,12 +409,7 @@ int cnn_run(cnn_ctx* ctx, const void* const* inputs, void* const* outputs) {
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, 16, 4, 4}; exporter_dump::write("3_averagepool", v_averagepool, "<f4", kDumpShape, 4, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[3] += t - profile_t0;
-        g_profile.flops[3] += 0.0;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 3, profile_t0, 0.0);
 
     // MatMul 'MatMul_node'; Add 'Add_node'; Relu 'Relu_node_2'
     {
@@ -428,12 +422,7 @@ int cnn_run(cnn_ctx* ctx, const void* const* inputs, void* const* outputs) {
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, 64}; exporter_dump::write("4_relu_2", v_relu_2, "<f4", kDumpShape, 2, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[4] += t - profile_t0;
-        g_profile.flops[4] += 2.0 * d_batch * 64 * 256;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 4, profile_t0, 32768.0 * double(d_batch));
 
     // MatMul 'MatMul_node_1'; Add 'Add_node_1'
     {
@@ -445,25 +434,114 @@ int cnn_run(cnn_ctx* ctx, const void* const* inputs, void* const* outputs) {
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, 10}; exporter_dump::write("5_add_1", v_add_1, "<f4", kDumpShape, 2, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[5] += t - profile_t0;
-        g_profile.flops[5] += 2.0 * d_batch * 10 * 64;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 5, profile_t0, 1280.0 * double(d_batch));
 
     // LogSoftmax 'LogSoftmax_node'
     exporter_rt::softmax<float>(v_add_1, v_output_0, d_batch, 10, 1, true);
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, 10}; exporter_dump::write("6_output_0", v_output_0, "<f4", kDumpShape, 2, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[6] += t - profile_t0;
-        g_profile.flops[6] += 0.0;
-        profile_t0 = t;
+    if (profiling) profile_step(ctx, 6, profile_t0, 0.0);
+    if (profiling) ++ctx->profile_runs;
+    return 0;
+}
+
+// ---- profile: per-step time of cnn_run ------------------------------------------------------------
+int cnn_num_steps(void) { return kNumSteps; }
+
+int cnn_profile_enable(cnn_ctx* ctx, int on) {
+    if (!ctx) return 1;
+    if (on) {  // a fresh record: the runs from now on
+        ctx->profile_runs = 0;
+        for (int k = 0; k < kNumSteps; ++k) ctx->profile_seconds[k] = ctx->profile_flops[k] = 0.0;
     }
-    if (g_profile.on) ++g_profile.runs;
+    ctx->profiling = on != 0;
+    return 0;
+}
+
+int cnn_profile_step(const cnn_ctx* ctx, int k, cnn_profile_record* record) {
+    if (!ctx || !record || k < 0 || k >= kNumSteps) return 1;
+    record->kind = kStepKinds[k];
+    record->num_nodes = kStepFirstNode[k + 1] - kStepFirstNode[k];
+    record->node_ops = kNodeOps + kStepFirstNode[k];
+    record->node_names = kNodeNames + kStepFirstNode[k];
+    record->runs = ctx->profile_runs;
+    record->seconds = ctx->profile_seconds[k];
+    record->flops = ctx->profile_flops[k];
+    return 0;
+}
+
+namespace {
+// Appends formatted text to a caller's buffer like snprintf: truncated (and NUL-terminated) when it is
+// full, while `length` keeps counting what the whole text needs.
+struct ReportText {
+    char* buffer;
+    size_t size;
+    size_t length = 0;
+    void add(const char* format, ...) __attribute__((format(printf, 2, 3))) {
+        va_list args;
+        va_start(args, format);
+        const bool room = length < size;
+        const int n = std::vsnprintf(room ? buffer + length : nullptr, room ? size - length : 0, format, args);
+        va_end(args);
+        if (n > 0) length += static_cast<size_t>(n);
+    }
+    // a name from the model: control characters and backslashes as \xNN, so one step stays one line
+    void name(const char* text) {
+        for (const unsigned char* c = reinterpret_cast<const unsigned char*>(text); *c; ++c) {
+            if (*c < 0x20 || *c == 0x7f || *c == '\\') add("\\x%02x", *c);
+            else add("%c", *c);
+        }
+    }
+};
+
+// The table of the runs recorded in ctx: slowest step first, then the total.
+void profile_table(const cnn_ctx* ctx, ReportText& out) {
+    const long long runs = ctx->profile_runs;
+    int order[kNumSteps > 0 ? kNumSteps : 1];
+    double total = 0.0, flops = 0.0;
+    for (int k = 0; k < kNumSteps; ++k) {
+        order[k] = k;
+        total += ctx->profile_seconds[k];
+        flops += ctx->profile_flops[k];
+    }
+    // equal times keep step order (std::sort, not stable_sort: that one allocates a buffer)
+    std::sort(order, order + kNumSteps, [ctx](int a, int b) {
+        const double ta = ctx->profile_seconds[a], tb = ctx->profile_seconds[b];
+        return ta > tb || (ta == tb && a < b);
+    });
+    out.add("profile of cnn: %lld run(s), %.4g ms per run in %d steps\n", runs, total / double(runs) * 1e3,
+            kNumSteps);
+    out.add("%5s %-15s %11s %7s %8s  %s\n", "step", "kind", "us/run", "share", "GFLOP/s", "ONNX nodes");
+    for (int i = 0; i < kNumSteps; ++i) {
+        const int k = order[i];
+        const double s = ctx->profile_seconds[k];
+        out.add("%5d %-15s %11.2f %6.2f%% ", k, kStepKinds[k], s / double(runs) * 1e6, total > 0 ? 100 * s / total : 0.0);
+        if (ctx->profile_flops[k] > 0 && s > 0) out.add("%8.2f  ", ctx->profile_flops[k] / s * 1e-9);
+        else out.add("%8s  ", "");
+        if (kStepFirstNode[k] == kStepFirstNode[k + 1]) out.add("(run-time shape values)");
+        for (int n = kStepFirstNode[k]; n < kStepFirstNode[k + 1]; ++n) {
+            out.add("%s%s '", n > kStepFirstNode[k] ? "; " : "", kNodeOps[n]);
+            out.name(kNodeNames[n]);
+            out.add("'");
+        }
+        out.add("\n");
+    }
+    out.add("%5s %-15s %11.2f %6.2f%%", "", "total", total / double(runs) * 1e6, 100.0);
+    if (flops > 0 && total > 0) out.add(" %8.2f", flops / total * 1e-9);
+    out.add("\n");
+}
+}  // namespace
+
+int cnn_profile_report(const cnn_ctx* ctx, char* buffer, size_t size, size_t* length) {
+    if (!ctx || (!buffer && size > 0)) return 1;
+    if (size > 0) buffer[0] = '\0';
+    ReportText out{buffer, size};
+    if (ctx->profile_runs == 0)
+        out.add("profile of cnn: no runs recorded (cnn_profile_enable, then cnn_run)\n");
+    else
+        profile_table(ctx, out);
+    if (length) *length = out.length;
     return 0;
 }
 

@@ -39,33 +39,58 @@ const int64_t* const kInputFixed[] = {kInputFixed0};
 const int* const kInputDim[] = {kInputDim0};
 constexpr int kNumDims = 2;
 
-// Per-step profile, on when the environment has EXPORTER_PROFILE=1 (checked once, at load): time, share and
-// GFLOP/s per generated step, printed sorted on stderr at exit. Off, it costs one predictable branch per step.
+// What each step computes, for the profile (transformer_profile_step): its kernel family and the ONNX nodes
+// fused into it, kNodeOps/kNodeNames[kStepFirstNode[k]] up to kStepFirstNode[k + 1].
 constexpr int kNumSteps = 19;
-const char* const kStepNames[kNumSteps > 0 ? kNumSteps : 1] = {"LayerNormalization 'LayerNormalization_node'", "MatMul 'MatMul_node'", "Transpose 'Transpose_node'", "MatMul 'MatMul_node_1'", "Transpose 'Transpose_node_1'", "MatMul 'MatMul_node_2'", "Transpose 'Transpose_node_2'", "Transpose 'Transpose_node_3'", "MatMul 'MatMul_node_3'", "Div 'Div_node'", "Softmax 'Softmax_node'", "MatMul 'MatMul_node_4'", "Transpose 'Transpose_node_4'", "MatMul 'MatMul_node_5'; Add 'Add_node'", "LayerNormalization 'LayerNormalization_node_1'", "MatMul 'MatMul_node_6'; Add 'Add_node_1'", "Gelu 'Gelu_node'", "MatMul 'MatMul_node_7'; Add 'Add_node_2'", "Add 'Add_node_3'"};
-struct StepProfile {
-    bool on = false;
-    double seconds[kNumSteps > 0 ? kNumSteps : 1] = {}, flops[kNumSteps > 0 ? kNumSteps : 1] = {};
-    long long runs = 0;
-    StepProfile() { const char* e = std::getenv("EXPORTER_PROFILE"); on = e && *e && std::strcmp(e, "0") != 0; }
-    static double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-    ~StepProfile() {
-        if (!on || runs == 0) return;
-        int order[kNumSteps > 0 ? kNumSteps : 1];
-        double total = 0;
-        for (int k = 0; k < kNumSteps; ++k) { order[k] = k; total += seconds[k]; }
-        std::sort(order, order + kNumSteps, [this](int a, int b) { return seconds[a] > seconds[b]; });
-        std::fprintf(stderr, "profile of transformer: %lld run(s), %.3f ms per run\n%8s %7s %9s  %s\n", runs,
-                     total / double(runs) * 1e3, "ms/run", "share", "GFLOP/s", "step (ONNX nodes)");
-        for (int i = 0; i < kNumSteps; ++i) {
-            const int k = order[i];
-            std::fprintf(stderr, "%8.3f %6.1f%% ", seconds[k] / double(runs) * 1e3, total > 0 ? 100 * seconds[k] / total : 0.0);
-            if (flops[k] > 0 && seconds[k] > 0) std::fprintf(stderr, "%9.1f", flops[k] / seconds[k] * 1e-9);
-            else std::fprintf(stderr, "%9s", "");
-            std::fprintf(stderr, "  %s\n", kStepNames[k]);
-        }
-    }
-} g_profile;
+const char* const kStepKinds[kNumSteps > 0 ? kNumSteps : 1] = {"layer_norm", "matmul", "transpose", "matmul", "transpose", "matmul", "transpose", "transpose", "matmul", "elementwise", "softmax", "matmul", "transpose", "matmul", "layer_norm", "matmul", "elementwise", "matmul", "elementwise"};
+const int kStepFirstNode[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 18, 19, 21, 22};
+const char* const kNodeOps[] = {
+    "LayerNormalization",  // step 0
+    "MatMul",  // step 1
+    "Transpose",  // step 2
+    "MatMul",  // step 3
+    "Transpose",  // step 4
+    "MatMul",  // step 5
+    "Transpose",  // step 6
+    "Transpose",  // step 7
+    "MatMul",  // step 8
+    "Div",  // step 9
+    "Softmax",  // step 10
+    "MatMul",  // step 11
+    "Transpose",  // step 12
+    "MatMul", "Add",  // step 13
+    "LayerNormalization",  // step 14
+    "MatMul", "Add",  // step 15
+    "Gelu",  // step 16
+    "MatMul", "Add",  // step 17
+    "Add",  // step 18
+    nullptr};  // never read: keeps the array non-empty
+const char* const kNodeNames[] = {
+    "LayerNormalization_node",  // step 0
+    "MatMul_node",  // step 1
+    "Transpose_node",  // step 2
+    "MatMul_node_1",  // step 3
+    "Transpose_node_1",  // step 4
+    "MatMul_node_2",  // step 5
+    "Transpose_node_2",  // step 6
+    "Transpose_node_3",  // step 7
+    "MatMul_node_3",  // step 8
+    "Div_node",  // step 9
+    "Softmax_node",  // step 10
+    "MatMul_node_4",  // step 11
+    "Transpose_node_4",  // step 12
+    "MatMul_node_5", "Add_node",  // step 13
+    "LayerNormalization_node_1",  // step 14
+    "MatMul_node_6", "Add_node_1",  // step 15
+    "Gelu_node",  // step 16
+    "MatMul_node_7", "Add_node_2",  // step 17
+    "Add_node_3",  // step 18
+    nullptr};
+
+double profile_now() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 constexpr int kNumSlots = 4;
 
 }  // namespace
@@ -112,8 +137,21 @@ struct transformer_ctx {
     int64_t max_dim = kMaxDimLimit;
     bool external_arena = false;  // the caller's memory (transformer_set_arena): never allocated or freed here
     bool caller_context = false;  // the context itself lives in the caller's memory (transformer_create_in)
+    // profile (transformer_profile_enable): per step, seconds and FLOPs summed over the runs recorded
+    bool profiling = false;
+    long long profile_runs = 0;
+    double profile_seconds[kNumSteps > 0 ? kNumSteps : 1];
+    double profile_flops[kNumSteps > 0 ? kNumSteps : 1];
     char error[512];
 };
+
+// The profile's record of step k, which ended now; t0 becomes the next step's start.
+static inline void profile_step(transformer_ctx* ctx, int k, double& t0, double flops) {
+    const double t = profile_now();
+    ctx->profile_seconds[k] += t - t0;
+    ctx->profile_flops[k] += flops;
+    t0 = t;
+}
 
 static int fail(transformer_ctx* ctx, const char* format, ...) {
     va_list args;
@@ -384,21 +422,16 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     float* v_add_1 = reinterpret_cast<float*>(arena + ctx->offsets[0]);
     float* v_gelu = reinterpret_cast<float*>(arena + ctx->offsets[1]);
     float* v_add_2 = reinterpret_cast<float*>(arena + ctx->offsets[0]);
-    const double profile_start = g_profile.on ? StepProfile::now() : 0.0;
-    double profile_t0 = profile_start;
-    (void)profile_t0;
+    // read once: off, each step costs one predictable branch on a local
+    const bool profiling = ctx->profiling;
+    double profile_t0 = profiling ? profile_now() : 0.0;
 
     // LayerNormalization 'LayerNormalization_node'
     exporter_rt::layer_norm<float>(v_x, w_ln1_g, w_ln1_b, v_layernormalization, d_batch * d_seq, 64, 9.999999747378752e-06f);
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("0_layernormalization", v_layernormalization, "<f4", kDumpShape, 3, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[0] += t - profile_t0;
-        g_profile.flops[0] += 0.0;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 0, profile_t0, 0.0);
 
     // MatMul 'MatMul_node'
     {
@@ -409,12 +442,7 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("1_matmul", v_matmul, "<f4", kDumpShape, 3, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[1] += t - profile_t0;
-        g_profile.flops[1] += 2.0 * d_batch * d_seq * 64 * 64;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 1, profile_t0, 8192.0 * double(d_batch) * double(d_seq));
 
     // Transpose 'Transpose_node'
     {
@@ -425,12 +453,7 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, 4, d_seq, 16}; exporter_dump::write("2_transpose", v_transpose, "<f4", kDumpShape, 4, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[2] += t - profile_t0;
-        g_profile.flops[2] += 0.0;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 2, profile_t0, 0.0);
 
     // MatMul 'MatMul_node_1'
     {
@@ -441,12 +464,7 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("3_matmul_1", v_matmul_1, "<f4", kDumpShape, 3, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[3] += t - profile_t0;
-        g_profile.flops[3] += 2.0 * d_batch * d_seq * 64 * 64;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 3, profile_t0, 8192.0 * double(d_batch) * double(d_seq));
 
     // Transpose 'Transpose_node_1'
     {
@@ -457,12 +475,7 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, 4, d_seq, 16}; exporter_dump::write("4_transpose_1", v_transpose_1, "<f4", kDumpShape, 4, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[4] += t - profile_t0;
-        g_profile.flops[4] += 0.0;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 4, profile_t0, 0.0);
 
     // MatMul 'MatMul_node_2'
     {
@@ -473,12 +486,7 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("5_matmul_2", v_matmul_2, "<f4", kDumpShape, 3, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[5] += t - profile_t0;
-        g_profile.flops[5] += 2.0 * d_batch * d_seq * 64 * 64;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 5, profile_t0, 8192.0 * double(d_batch) * double(d_seq));
 
     // Transpose 'Transpose_node_2'
     {
@@ -489,12 +497,7 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, 4, d_seq, 16}; exporter_dump::write("6_transpose_2", v_transpose_2, "<f4", kDumpShape, 4, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[6] += t - profile_t0;
-        g_profile.flops[6] += 0.0;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 6, profile_t0, 0.0);
 
     // Transpose 'Transpose_node_3'
     {
@@ -505,12 +508,7 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, 4, 16, d_seq}; exporter_dump::write("7_transpose_3", v_transpose_3, "<f4", kDumpShape, 4, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[7] += t - profile_t0;
-        g_profile.flops[7] += 0.0;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 7, profile_t0, 0.0);
 
     // MatMul 'MatMul_node_3'
     for (int64_t bi = 0; bi < 4 * d_batch; ++bi) {
@@ -525,12 +523,7 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, 4, d_seq, d_seq}; exporter_dump::write("8_matmul_3", v_matmul_3, "<f4", kDumpShape, 4, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[8] += t - profile_t0;
-        g_profile.flops[8] += 2.0 * 4 * d_batch * d_seq * d_seq * 16;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 8, profile_t0, 128.0 * double(d_batch) * double(d_seq) * double(d_seq));
 
     // Div 'Div_node'
     #pragma omp parallel for schedule(static) if ((4 * d_batch * d_seq * d_seq) >= 65536)
@@ -541,24 +534,14 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, 4, d_seq, d_seq}; exporter_dump::write("9_div", v_div, "<f4", kDumpShape, 4, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[9] += t - profile_t0;
-        g_profile.flops[9] += 0.0;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 9, profile_t0, 0.0);
 
     // Softmax 'Softmax_node'
     exporter_rt::softmax<float>(v_div, v_softmax, 4 * d_batch * d_seq, d_seq, 1, false);
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, 4, d_seq, d_seq}; exporter_dump::write("10_softmax", v_softmax, "<f4", kDumpShape, 4, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[10] += t - profile_t0;
-        g_profile.flops[10] += 0.0;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 10, profile_t0, 0.0);
 
     // MatMul 'MatMul_node_4'
     for (int64_t bi = 0; bi < 4 * d_batch; ++bi) {
@@ -573,12 +556,7 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, 4, d_seq, 16}; exporter_dump::write("11_matmul_4", v_matmul_4, "<f4", kDumpShape, 4, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[11] += t - profile_t0;
-        g_profile.flops[11] += 2.0 * 4 * d_batch * d_seq * 16 * d_seq;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 11, profile_t0, 128.0 * double(d_batch) * double(d_seq) * double(d_seq));
 
     // Transpose 'Transpose_node_4'
     {
@@ -589,12 +567,7 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, d_seq, 4, 16}; exporter_dump::write("12_transpose_4", v_transpose_4, "<f4", kDumpShape, 4, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[12] += t - profile_t0;
-        g_profile.flops[12] += 0.0;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 12, profile_t0, 0.0);
 
     // MatMul 'MatMul_node_5'; Add 'Add_node'
     {
@@ -606,24 +579,14 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("13_add", v_add, "<f4", kDumpShape, 3, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[13] += t - profile_t0;
-        g_profile.flops[13] += 2.0 * d_batch * d_seq * 64 * 64;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 13, profile_t0, 8192.0 * double(d_batch) * double(d_seq));
 
     // LayerNormalization 'LayerNormalization_node_1'
     exporter_rt::layer_norm<float>(v_add, w_ln1_g, w_ln1_b, v_layernormalization_1, d_batch * d_seq, 64, 9.999999747378752e-06f);
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("14_layernormalization_1", v_layernormalization_1, "<f4", kDumpShape, 3, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[14] += t - profile_t0;
-        g_profile.flops[14] += 0.0;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 14, profile_t0, 0.0);
 
     // MatMul 'MatMul_node_6'; Add 'Add_node_1'
     {
@@ -635,12 +598,7 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, d_seq, 128}; exporter_dump::write("15_add_1", v_add_1, "<f4", kDumpShape, 3, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[15] += t - profile_t0;
-        g_profile.flops[15] += 2.0 * d_batch * d_seq * 128 * 64;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 15, profile_t0, 16384.0 * double(d_batch) * double(d_seq));
 
     // Gelu 'Gelu_node'
     #pragma omp parallel for schedule(static) if ((128 * d_batch * d_seq) >= 65536)
@@ -651,12 +609,7 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, d_seq, 128}; exporter_dump::write("16_gelu", v_gelu, "<f4", kDumpShape, 3, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[16] += t - profile_t0;
-        g_profile.flops[16] += 0.0;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 16, profile_t0, 0.0);
 
     // MatMul 'MatMul_node_7'; Add 'Add_node_2'
     {
@@ -668,12 +621,7 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("17_add_2", v_add_2, "<f4", kDumpShape, 3, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[17] += t - profile_t0;
-        g_profile.flops[17] += 2.0 * d_batch * d_seq * 64 * 128;
-        profile_t0 = t;
-    }
+    if (profiling) profile_step(ctx, 17, profile_t0, 16384.0 * double(d_batch) * double(d_seq));
 
     // Add 'Add_node_3'
     #pragma omp parallel for collapse(2) schedule(static) if ((64 * d_batch * d_seq) >= 65536)
@@ -686,13 +634,107 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("18_output_0", v_output_0, "<f4", kDumpShape, 3, 4); }
 #endif
-    if (g_profile.on) {
-        const double t = StepProfile::now();
-        g_profile.seconds[18] += t - profile_t0;
-        g_profile.flops[18] += 0.0;
-        profile_t0 = t;
+    if (profiling) profile_step(ctx, 18, profile_t0, 0.0);
+    if (profiling) ++ctx->profile_runs;
+    return 0;
+}
+
+// ---- profile: per-step time of transformer_run ------------------------------------------------------------
+int transformer_num_steps(void) { return kNumSteps; }
+
+int transformer_profile_enable(transformer_ctx* ctx, int on) {
+    if (!ctx) return 1;
+    if (on) {  // a fresh record: the runs from now on
+        ctx->profile_runs = 0;
+        for (int k = 0; k < kNumSteps; ++k) ctx->profile_seconds[k] = ctx->profile_flops[k] = 0.0;
     }
-    if (g_profile.on) ++g_profile.runs;
+    ctx->profiling = on != 0;
+    return 0;
+}
+
+int transformer_profile_step(const transformer_ctx* ctx, int k, transformer_profile_record* record) {
+    if (!ctx || !record || k < 0 || k >= kNumSteps) return 1;
+    record->kind = kStepKinds[k];
+    record->num_nodes = kStepFirstNode[k + 1] - kStepFirstNode[k];
+    record->node_ops = kNodeOps + kStepFirstNode[k];
+    record->node_names = kNodeNames + kStepFirstNode[k];
+    record->runs = ctx->profile_runs;
+    record->seconds = ctx->profile_seconds[k];
+    record->flops = ctx->profile_flops[k];
+    return 0;
+}
+
+namespace {
+// Appends formatted text to a caller's buffer like snprintf: truncated (and NUL-terminated) when it is
+// full, while `length` keeps counting what the whole text needs.
+struct ReportText {
+    char* buffer;
+    size_t size;
+    size_t length = 0;
+    void add(const char* format, ...) __attribute__((format(printf, 2, 3))) {
+        va_list args;
+        va_start(args, format);
+        const bool room = length < size;
+        const int n = std::vsnprintf(room ? buffer + length : nullptr, room ? size - length : 0, format, args);
+        va_end(args);
+        if (n > 0) length += static_cast<size_t>(n);
+    }
+    // a name from the model: control characters and backslashes as \xNN, so one step stays one line
+    void name(const char* text) {
+        for (const unsigned char* c = reinterpret_cast<const unsigned char*>(text); *c; ++c) {
+            if (*c < 0x20 || *c == 0x7f || *c == '\\') add("\\x%02x", *c);
+            else add("%c", *c);
+        }
+    }
+};
+
+// The table of the runs recorded in ctx: slowest step first, then the total.
+void profile_table(const transformer_ctx* ctx, ReportText& out) {
+    const long long runs = ctx->profile_runs;
+    int order[kNumSteps > 0 ? kNumSteps : 1];
+    double total = 0.0, flops = 0.0;
+    for (int k = 0; k < kNumSteps; ++k) {
+        order[k] = k;
+        total += ctx->profile_seconds[k];
+        flops += ctx->profile_flops[k];
+    }
+    // equal times keep step order (std::sort, not stable_sort: that one allocates a buffer)
+    std::sort(order, order + kNumSteps, [ctx](int a, int b) {
+        const double ta = ctx->profile_seconds[a], tb = ctx->profile_seconds[b];
+        return ta > tb || (ta == tb && a < b);
+    });
+    out.add("profile of transformer: %lld run(s), %.4g ms per run in %d steps\n", runs, total / double(runs) * 1e3,
+            kNumSteps);
+    out.add("%5s %-15s %11s %7s %8s  %s\n", "step", "kind", "us/run", "share", "GFLOP/s", "ONNX nodes");
+    for (int i = 0; i < kNumSteps; ++i) {
+        const int k = order[i];
+        const double s = ctx->profile_seconds[k];
+        out.add("%5d %-15s %11.2f %6.2f%% ", k, kStepKinds[k], s / double(runs) * 1e6, total > 0 ? 100 * s / total : 0.0);
+        if (ctx->profile_flops[k] > 0 && s > 0) out.add("%8.2f  ", ctx->profile_flops[k] / s * 1e-9);
+        else out.add("%8s  ", "");
+        if (kStepFirstNode[k] == kStepFirstNode[k + 1]) out.add("(run-time shape values)");
+        for (int n = kStepFirstNode[k]; n < kStepFirstNode[k + 1]; ++n) {
+            out.add("%s%s '", n > kStepFirstNode[k] ? "; " : "", kNodeOps[n]);
+            out.name(kNodeNames[n]);
+            out.add("'");
+        }
+        out.add("\n");
+    }
+    out.add("%5s %-15s %11.2f %6.2f%%", "", "total", total / double(runs) * 1e6, 100.0);
+    if (flops > 0 && total > 0) out.add(" %8.2f", flops / total * 1e-9);
+    out.add("\n");
+}
+}  // namespace
+
+int transformer_profile_report(const transformer_ctx* ctx, char* buffer, size_t size, size_t* length) {
+    if (!ctx || (!buffer && size > 0)) return 1;
+    if (size > 0) buffer[0] = '\0';
+    ReportText out{buffer, size};
+    if (ctx->profile_runs == 0)
+        out.add("profile of transformer: no runs recorded (transformer_profile_enable, then transformer_run)\n");
+    else
+        profile_table(ctx, out);
+    if (length) *length = out.length;
     return 0;
 }
 
