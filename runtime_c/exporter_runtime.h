@@ -174,6 +174,78 @@ inline int64_t range_count(int64_t start, int64_t limit, int64_t delta) {
     return n > 0 ? n : 0;
 }
 
+// Sizes that follow from values read at run time (shape-defining inputs); -1 for values that give no
+// valid size, which the generated program reports before planning. Mirrored in dims.py.
+inline int64_t reshape_fix(int64_t target, int64_t dim, int64_t allowzero) {
+    return target == 0 && !allowzero ? dim : target;
+}
+template <typename... T>
+int64_t reshape_infer(int64_t entry, int64_t count, T... rest) {
+    if (entry != -1) return entry;
+    const int64_t e[sizeof...(T) + 1] = {int64_t(rest)...};
+    int64_t product = 1, unknown = 0;
+    for (size_t i = 0; i < sizeof...(T); ++i) {
+        if (e[i] == -1) { ++unknown; continue; }
+        if (__builtin_mul_overflow(product, e[i], &product)) return -1;
+    }
+    return unknown == 1 && product > 0 && count % product == 0 ? count / product : -1;
+}
+inline int64_t expand_dim(int64_t dim, int64_t target, int64_t broadcasts) {
+    if (broadcasts) return target;
+    return target == 1 || target == dim ? dim : -1;
+}
+// rest = n axes then n values: the value whose axis (negative = from the end) is `axis`, else `fallback`.
+template <typename... T>
+int64_t axis_pick(int64_t axis, int64_t rank, int64_t fallback, int64_t n, T... rest) {
+    const int64_t e[sizeof...(T) + 1] = {int64_t(rest)...};
+    for (int64_t i = 0; i < n; ++i)
+        if ((e[i] < 0 ? e[i] + rank : e[i]) == axis) return e[n + i];
+    return fallback;
+}
+template <typename... T>
+int64_t axes_valid(int64_t rank, int64_t n, T... rest) {
+    const int64_t e[sizeof...(T) + 1] = {int64_t(rest)...};
+    for (int64_t i = 0; i < n; ++i) {
+        if (e[i] < -rank || e[i] >= rank) return 0;
+        for (int64_t j = 0; j < i; ++j)
+            if ((e[j] + rank) % rank == (e[i] + rank) % rank) return 0;
+    }
+    return 1;
+}
+// rest = n axes, then the input dims (output rank `rank`).
+template <typename... T>
+int64_t unsqueeze_dim(int64_t axis, int64_t rank, int64_t n, T... rest) {
+    if (!axes_valid(rank, n, rest...)) return -1;
+    const int64_t e[sizeof...(T) + 1] = {int64_t(rest)...};
+    int64_t before = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        const int64_t a = e[i] < 0 ? e[i] + rank : e[i];
+        if (a == axis) return 1;
+        before += a < axis;
+    }
+    return e[n + axis - before];
+}
+// rest = n axes, then the input dims (input rank `rank`); -1 when a squeezed axis is not of size 1.
+template <typename... T>
+int64_t squeeze_dim(int64_t axis, int64_t rank, int64_t n, T... rest) {
+    if (!axes_valid(rank, n, rest...)) return -1;
+    const int64_t e[sizeof...(T) + 1] = {int64_t(rest)...};
+    int64_t out = 0, result = -1;
+    for (int64_t d = 0; d < rank; ++d) {
+        bool squeezed = false;
+        for (int64_t i = 0; i < n; ++i) squeezed = squeezed || (e[i] < 0 ? e[i] + rank : e[i]) == d;
+        if (squeezed && e[n + d] != 1) return -1;
+        if (!squeezed && out++ == axis) result = e[n + d];
+    }
+    return result;
+}
+inline int64_t at_most(int64_t value, int64_t limit) { return value <= limit ? value : -1; }
+// A slice step no larger than the axis: a bigger one takes the same single element, and strides stay small.
+inline int64_t slice_step(int64_t dim, int64_t step) {
+    const int64_t bound = dim > 1 ? dim : 1;
+    return step > bound ? bound : (step < -bound ? -bound : step);
+}
+
 // ---- index-driven gathers (templates on the index type; bounds-checked) -------------------------------
 // Gather along an axis: in is [outer, n, inner], indices has `count` entries (negative = from the end).
 // Returns false when an index is out of range.

@@ -76,7 +76,8 @@ class CodeGen:
         self.absorbed: set[Node] = set()
         if parent is not None:  # one C++ function, one weights blob
             self._names, self.constants, self._constant_index = parent._names, parent.constants, parent._constant_index
-        self.example_env = parent.example_env if parent is not None else {d: 1 for d in graph.dim_names}
+        self.example_env = parent.example_env if parent is not None else {
+            d: 1 for d in list(graph.dim_names) + [d[0] for d in graph.derived] + sorted(graph.value_syms)}
 
     # ---- helpers for op emitters ------------------------------------------------------------------
     def ctype(self, dtype) -> str:

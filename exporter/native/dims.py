@@ -130,6 +130,23 @@ def same(a, b) -> bool:
     return int(a) == int(b)
 
 
+def free_vars(d) -> set:
+    """Names of the variables `d` depends on."""
+    if not isinstance(d, Sym):
+        return set()
+    if d.op == "var":
+        return {d.args[0]}
+    if d.op == "add":
+        return set().union(*(free_vars(m) for _, m in d.args[1]))
+    if d.op == "mul":
+        return set().union(*(free_vars(f) for f in d.args[1]))
+    if d.op in ("div", "max"):
+        return free_vars(d.args[0]) | free_vars(d.args[1])
+    if d.op == "call":
+        return set().union(*(free_vars(a) for a in d.args[1]))
+    return set()  # opaque: built from dynamic dims only
+
+
 def is_static(shape) -> bool:
     return all(not isinstance(d, Sym) for d in shape)
 
@@ -339,6 +356,83 @@ def slice_len(dim: int, start: int, end: int, step: int) -> int:
     if step > 0:
         return max(0, (end - begin + step - 1) // step)
     return max(0, (begin - end + (-step) - 1) // (-step))
+
+
+# Helpers for sizes that follow from values read at run time (shape-defining inputs). Each returns -1
+# for values that give no valid size, which the generated program reports as an error before planning.
+def reshape_fix(target: int, dim: int, allowzero: int) -> int:
+    """A Reshape target entry with 0 meaning "copy the input's size" (unless allowzero)."""
+    return dim if target == 0 and not allowzero else target
+
+
+def reshape_infer(entry: int, count: int, *entries: int) -> int:
+    """A Reshape target entry with -1 resolved from the element count (at most one -1)."""
+    if entry != -1:
+        return entry
+    known = [e for e in entries if e != -1]
+    if len(entries) - len(known) > 1:
+        return -1
+    product = 1
+    for e in known:
+        product *= e
+    return count // product if product > 0 and count % product == 0 else -1
+
+
+def expand_dim(dim: int, target: int, broadcasts: int) -> int:
+    """Expand's output size for an input size and a target size; an input size that is not a fixed 1
+    is never stretched (the generated loop reads it in full)."""
+    if broadcasts:
+        return target
+    return dim if target in (1, dim) else -1
+
+
+def axis_pick(axis: int, rank: int, default: int, n: int, *rest: int) -> int:
+    """rest = n axes then n values: the value whose axis (negative = from the end) is `axis`."""
+    for a, v in zip(rest[:n], rest[n:2 * n]):
+        if (a + rank if a < 0 else a) == axis:
+            return v
+    return default
+
+
+def axes_valid(rank: int, n: int, *axes: int) -> int:
+    """1 when the n axes are in -rank..rank-1 and distinct once normalised, else 0."""
+    seen = set()
+    for a in axes[:n]:
+        if not -rank <= a < rank or a % rank in seen:
+            return 0
+        seen.add(a % rank)
+    return 1
+
+
+def unsqueeze_dim(axis: int, rank: int, n: int, *rest: int) -> int:
+    """Size of output axis `axis` of Unsqueeze (output rank `rank`): rest = n axes, then the input dims."""
+    if not axes_valid(rank, n, *rest[:n]):
+        return -1
+    axes = {a + rank if a < 0 else a for a in rest[:n]}
+    if axis in axes:
+        return 1
+    return rest[n + axis - sum(1 for a in axes if a < axis)]
+
+
+def squeeze_dim(axis: int, rank: int, n: int, *rest: int) -> int:
+    """Size of output axis `axis` of Squeeze (input rank `rank`): rest = n axes, then the input dims; -1
+    when an axis is invalid or its size is not 1."""
+    axes, dims = {a + rank if a < 0 else a for a in rest[:n]}, rest[n:]
+    if not axes_valid(rank, n, *rest[:n]) or any(dims[a] != 1 for a in axes):
+        return -1
+    return [d for i, d in enumerate(dims) if i not in axes][axis]
+
+
+def at_most(value: int, limit: int) -> int:
+    """`value` when it is at most `limit`, else -1 (no valid size)."""
+    return value if value <= limit else -1
+
+
+def slice_step(dim: int, step: int) -> int:
+    """A slice step no larger than the axis (a bigger one takes the same single element), so that the
+    strides computed from it cannot overflow; 0 stays 0 (refused when the values are read)."""
+    bound = max(dim, 1)
+    return max(-bound, min(step, bound))
 
 
 def conv_out(size: int, kernel: int, stride: int, dilation: int, pad_begin: int, pad_end: int,

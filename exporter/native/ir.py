@@ -13,6 +13,7 @@ from .. import dtypes
 from ..errors import ExporterError, InternalError, UnsupportedError
 from ..passes import NATIVE_PASSES, optimize
 from . import dims as D
+from . import runtime_values
 from .expand import expand_functions
 
 
@@ -28,6 +29,10 @@ class Value:
     consumers: list = field(default_factory=list)
     is_input: bool = False
     is_output: bool = False
+    # a small integer graph input ops may read as shapes at run time: its elements as variables, and who
+    # reads them how (see runtime_values)
+    runtime: list | None = None
+    uses: dict = field(default_factory=dict)
 
     @property
     def rank(self) -> int:
@@ -62,6 +67,8 @@ class Node:
     # scopes the subgraphs read (ONNX lexical scoping), which the node reads as much as its inputs
     bodies: dict = field(default_factory=dict)
     outer_reads: list = field(default_factory=list)
+    # (a, b, what): sizes that must be equal at run time, from values read then (Split's sizes sum to the axis)
+    checks: list = field(default_factory=list)
 
     def attr(self, key, default=None):
         return self.attrs.get(key, default)
@@ -140,6 +147,10 @@ class Graph:
         # (a, b, what, guard): sizes the generated code assumes equal although only known at run time (a dynamic
         # dim against a fixed size or another dim); run() checks them (where guard != 0) before computing
         self.constraints: list[tuple] = []
+        # shape-defining inputs read at run time (runtime_values): their element variables, and the dims
+        # that follow from them (name, expression, node, output, axis) in graph order
+        self.value_syms: set = set()
+        self.derived: list[tuple] = []
         self._unknown: set = set()  # outputs of unsupported nodes
         self._build(model.graph, None)
 
@@ -163,6 +174,7 @@ class Graph:
         g = cls.__new__(cls)
         g.name, g.opset, g.outer = f"{parent.name}/{owner.name}/{proto.name}", parent.opset, parent
         g.dim_names, g.constraints, g._unknown = parent.dim_names, parent.constraints, parent._unknown
+        g.value_syms, g.derived = parent.value_syms, parent.derived
         g._build(model.graph, input_types, owner)
         return g
 
@@ -232,6 +244,8 @@ class Graph:
                 continue
             if input_types is None:
                 value = self._graph_input(vi)
+                runtime_values.mark_input(value)
+                self.value_syms |= runtime_values.value_names(value)
             else:
                 dtype, shape = input_types[k]
                 value = Value(vi.name, np.dtype(dtype), list(shape), is_input=True)
@@ -300,6 +314,9 @@ class Graph:
                 unsupported.setdefault(f"{proto.op_type} ({problem})", []).append(node.name)
                 self._unknown_outputs(node, proto, unknown)
                 continue
+            types = runtime_values.derive(self, node, types)
+            if known and any(D.free_vars(d) & self.value_syms for k in known if k for d in k):
+                known = None  # a run-time value: read from its tensor, not shape arithmetic
             folded = opdef.constant(node)
             if folded is None and known is None:
                 folded = _fold_shape_arithmetic(node, proto, types)
@@ -324,6 +341,8 @@ class Graph:
                     v.consumers.append(node)
             self.nodes.append(node)
             self._add_constraints(node, opdef)
+            for a, b, what in node.checks:
+                self.constraints.append((a, b, f"{node.describe()}: {what}", None))
         if unsupported:
             lines = [f"  {op}: {len(names)} node(s), e.g. {names[0]}" for op, names in sorted(unsupported.items())]
             exc = UnsupportedError("the native backend does not support these ops in the model:\n" + "\n".join(lines)

@@ -187,6 +187,7 @@ class NativeModel:
         self._last_error = fn("last_error", ctypes.c_char_p, p)
         self._set_input_shape = fn("set_input_shape", i, p, i, i64p, i)
         self._output_shape = fn("output_shape", i, p, i, i64p)
+        self._set_input_data = fn("set_input_data", i, p, i, p)
         self._max_dim = fn("max_dim", ctypes.c_int64, p)
         self.set_num_threads = fn("set_num_threads", None, i)
         self._num_steps = fn("num_steps", i)
@@ -203,6 +204,9 @@ class NativeModel:
         self.input_ranks = [fn("input_rank", i, i)(k) for k in range(n_in)]
         self.output_ranks = [fn("output_rank", i, i)(k) for k in range(n_out)]
         self._n_in = n_in
+        # inputs whose values define sizes: given again (and the outputs re-shaped) when their values change
+        self._value_inputs = [k for k in range(n_in) if fn("input_sets_shapes", i, i)(k)]
+        self._values = None
         self._in_ptrs = (ctypes.c_void_p * max(1, n_in))()
         self._out_ptrs = (ctypes.c_void_p * max(1, n_out))()
         self._shapes = None  # input shapes of the last call; the model keeps its dims between runs
@@ -239,8 +243,10 @@ class NativeModel:
                 held[k] = a
                 self._in_ptrs[k] = a.ctypes.data
         shapes = tuple(shapes)
-        if shapes != self._shapes:  # new sizes: check them and ask the model for the output shapes
+        values = tuple(held[k].tobytes() for k in self._value_inputs) if self._value_inputs else None
+        if shapes != self._shapes or values != self._values:  # new sizes: check them, ask for the output shapes
             self._prepare(shapes)
+            self._values = values
         if self._run(self._ctx, self._in_ptrs, self._out_ptrs) != 0:
             raise ExporterError(self._error())
         # outputs are computed into buffers owned here (their addresses are set once) and copied out
@@ -310,6 +316,9 @@ class NativeModel:
             self._check_shape(k, shape)
             dims = (ctypes.c_int64 * max(1, len(shape)))(*shape)
             if self._set_input_shape(self._ctx, k, dims, len(shape)) != 0:
+                raise InputError(self._error())
+        for k in self._value_inputs:
+            if self._set_input_data(self._ctx, k, self._in_ptrs[k]) != 0:
                 raise InputError(self._error())
         specs = []
         for k, dtype in enumerate(self.output_dtypes):

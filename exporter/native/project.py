@@ -20,6 +20,7 @@ import onnx
 from .. import __version__, dtypes
 from ..errors import ExporterError, InternalError
 from . import dims as D
+from . import runtime_values
 from .target import get as get_target
 from .codegen import ALIGN, CodeGen
 from .cpp import c_text as _c_text, cname
@@ -96,6 +97,7 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
         raise InternalError(f"the native backend failed to generate code for this model ({type(exc).__name__}: "
                             f"{exc}); this is a bug in exporter, please report it with the model") from exc
     env_dims = {d: (example_dims or {}).get(d, 1) for d in graph.dim_names}
+    env_dims.update({d: 1 for d in [d[0] for d in graph.derived] + sorted(graph.value_syms)})
     buffers, slot_sizes = plan(cg, env_dims)
     planned = {b.var for b in buffers}
     static = all(not isinstance(s, D.Sym) for s in slot_sizes)
@@ -111,6 +113,7 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
         weights.extend(np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes())
         constants.append({"var": var, "ctype": cg.ctype(array.dtype), "offset": offset})
     dim_index = {D.cpp_dim_name(d): i for i, d in enumerate(graph.dim_names)}
+    values, value_inputs, derived = _runtime_values(graph)
 
     def signature(value, var):
         # names reach C++ only as escaped string literals (printed through "%s"), never as code or a format
@@ -125,7 +128,9 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
 
     data = {
         "name": name, "graph_name": _c_text(model.graph.name or name), "version": __version__,
-        "dims": [{"name": _c_text(d), "cpp": D.cpp_dim_name(d)} for d in graph.dim_names],
+        "dims": [{"name": _c_text(d), "cpp": D.cpp_dim_name(d)} for d in graph.dim_names + [d[0] for d in graph.derived]],
+        "num_input_dims": len(graph.dim_names), "values": values, "value_inputs": value_inputs, "derived": derived,
+        "value_input_indices": [vi["index"] for vi in value_inputs],
         "inputs": [signature(v, cg.var(v)) for v in graph.inputs],
         "outputs": [signature(v, cg.output_vars[v]) for v in graph.outputs],
         "constants": constants, "weights_size": len(weights),
@@ -166,6 +171,32 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
 
 
 
+def _runtime_values(graph: Graph):
+    """Template data for shape-defining inputs read at run time (see runtime_values): the element variables
+    ([{cpp}], their slots in the context), per such input what to read and check, and the dims that follow."""
+    values, value_inputs = [], []
+    for k, value in enumerate(graph.inputs):
+        if value.runtime is None or not value.uses:
+            continue
+        slots = []
+        for sym in value.runtime:
+            slots.append(len(values))
+            values.append({"cpp": D.cpp(sym)})
+        checks = []
+        for c in runtime_values.checks(value):
+            bad = [f"v < {c['lo']}"] if c["lo"] else []
+            bad += [f"v > {c['hi']}"] if c["hi"] else []
+            bad += ["v == 0"] if c["nonzero"] else []
+            checks.append({"slot": slots[c["element"]], "element": c["element"], "bad": " || ".join(bad) or "false",
+                           "clamp": c["clamp"], "what": _c_text(c["what"])})
+        value_inputs.append({"index": k, "ctype": dtypes.ctype(value.dtype), "checks": checks,
+                             "elements": [{"slot": s, "element": i} for i, s in enumerate(slots)]})
+    derived = [{"cpp": D.cpp_dim_name(name), "index": len(graph.dim_names) + i, "expr": D.cpp(expr),
+                "what": _c_text(node.describe()), "output": _c_text(out), "axis": axis}
+               for i, (name, expr, node, out, axis) in enumerate(graph.derived)]
+    return values, value_inputs, derived
+
+
 def _dumps(step, cg: CodeGen, dumped: dict) -> list:
     """What a debug build (-DEXPORTER_DUMP=ON, run with EXPORTER_DUMP_DIR set) writes after `step`: every
     value the step writes. A fused elementwise group writes only the values read after it (often just its
@@ -191,14 +222,17 @@ def max_dim_bound(graph: Graph, slot_sizes, offsets, total) -> int:
     """The largest value every dynamic dim may take at run time such that no tensor size, arena slot,
     offset or total overflows: found at export time with Python's exact integers (sizes grow with the
     dims, so checking all dims at the bound covers every smaller size). 0 dims: the bound is moot."""
-    if not graph.dim_names:
+    names = list(graph.dim_names) + [d[0] for d in graph.derived]
+    if not names:
         return MAX_DIM
+    # element variables of run-time values enter only the dims derived from them, which are bounded
+    names += sorted(graph.value_syms)
     exprs = list(slot_sizes) + list(offsets) + [total]
     for value in graph.values.values():
         exprs.append(D.mul(value.numel, max(1, value.dtype.itemsize)))
 
     def fits(m: int) -> bool:
-        env = {d: m for d in graph.dim_names}
+        env = {d: m for d in names}
         try:
             return all(abs(D.evaluate(e, env)) <= SIZE_LIMIT for e in exprs)
         except (ArithmeticError, ValueError):

@@ -87,16 +87,28 @@ def softmax_extents(node, x):
     return D.prod(x.shape[:axis]), x.shape[axis], D.prod(x.shape[axis + 1:])
 
 
-def require_known(node, index: int, what: str):
-    """Contents of input `index`, which must be known at generation time (a shape, axes, pads...)."""
+def require_known(node, index: int, what: str, kind: str | None = None, rank: int | None = None):
+    """Contents of input `index` (a shape, axes, pads...): known at generation time, or, when the op can
+    take it at run time (`kind`, see runtime_values.KINDS; `rank` for axes) and it is a graph input,
+    variables read from that input's data before planning."""
     value = node.input(index)
     if value is None:
         return None
     known = value.known_ints()
+    if known is None and kind is not None and value.runtime is not None:
+        from ..runtime_values import use
+        return use(node, value, what, kind, rank)
     if known is None:
         raise UnsupportedError(f"{node.describe()}: its {what} (input '{value.name}') is computed from data at run "
                                "time; the native backend needs it fixed when the model is exported")
     return known
+
+
+def read_at_run_time(node, index: int) -> bool:
+    """True when input `index` is a shape-defining graph input read at run time (require_known gives its
+    element variables)."""
+    value = node.input(index)
+    return value is not None and value.known_ints() is None and value.runtime is not None
 
 
 def fail(node, why: str):

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import dims as D
 from ..cpp import literal
-from . import ALL, ARITH, FLOAT, OpDef, broadcast_shapes, register, require_known
+from . import ALL, ARITH, FLOAT, OpDef, broadcast_shapes, read_at_run_time, register, require_known
 
 BOOL = np.dtype(np.bool_)
 
@@ -125,8 +125,17 @@ class Expand(Elementwise):
     shape_inputs = (1,)
 
     def infer(self, node):
-        target = require_known(node, 1, "target shape")
-        return [(node.inputs[0].dtype, broadcast_shapes(node.inputs[0].shape, target))]
+        x = node.inputs[0]
+        target = require_known(node, 1, "target shape", kind="size")
+        if not read_at_run_time(node, 1):
+            return [(x.dtype, broadcast_shapes(x.shape, target))]
+        # read at run time: only an input size fixed at 1 stretches (the loop reads any other in full), and
+        # a target size must be 1 or the input's size there; otherwise no valid size (reported when read)
+        rank = max(x.rank, len(target))
+        dims = [1] * (rank - x.rank) + list(x.shape)
+        target = [1] * (rank - len(target)) + list(target)
+        return [(x.dtype, [D.call("expand_dim", [d, t, int(not isinstance(d, D.Sym) and d == 1)], D.expand_dim)
+                           for d, t in zip(dims, target)])]
 
     def operand_shapes(self, node):
         return [node.inputs[0].shape, None]

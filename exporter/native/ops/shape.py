@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import dims as D
 from ..cpp import c_text, literal
-from . import OpDef, fail, norm_axis, register, require_known
+from . import OpDef, fail, norm_axis, read_at_run_time, register, require_known
 
 INT64_MAX = np.iinfo(np.int64).max
 
@@ -44,8 +44,10 @@ class Reshape(View):
 
     def infer(self, node):
         x = node.inputs[0]
-        target = list(require_known(node, 1, "target shape"))
+        target = list(require_known(node, 1, "target shape", kind="extent"))
         allowzero = node.attr("allowzero", 0)
+        if read_at_run_time(node, 1):
+            return [(x.dtype, self._runtime(x, target, allowzero))]
         out, unknown = [], None
         for i, d in enumerate(target):
             if not isinstance(d, D.Sym) and d == 0 and not allowzero:
@@ -58,6 +60,14 @@ class Reshape(View):
             out[unknown] = D.floordiv(x.numel, D.prod(out))
         return [(x.dtype, out)]
 
+    @staticmethod
+    def _runtime(x, target, allowzero):
+        # entries read at run time: 0 and -1 are resolved then (0 -> the input's size, unless allowzero;
+        # -1 -> from the element count); an invalid target gives -1, reported before planning
+        fixed = [D.call("reshape_fix", [t, x.shape[i] if i < x.rank else 0, int(bool(allowzero))], D.reshape_fix)
+                 for i, t in enumerate(target)]
+        return [D.call("reshape_infer", [f, x.numel] + fixed, D.reshape_infer) for f in fixed]
+
 
 @register
 class Flatten(View):
@@ -69,9 +79,9 @@ class Flatten(View):
         return [(x.dtype, [D.prod(x.shape[:axis]), D.prod(x.shape[axis:])])]
 
 
-def _axes(node, index=1, attr="axes"):
+def _axes(node, index=1, attr="axes", rank=None):
     if node.opset >= 13 and node.op in ("Squeeze", "Unsqueeze"):
-        return require_known(node, index, "axes")
+        return require_known(node, index, "axes", kind="axis", rank=rank)
     return node.attr(attr)
 
 
@@ -82,7 +92,10 @@ class Squeeze(View):
 
     def infer(self, node):
         x = node.inputs[0]
-        axes = _axes(node)
+        axes = _axes(node, rank=x.rank)
+        if read_at_run_time(node, 1):  # each output size picks the input axis left after the squeezed ones
+            args = [x.rank, len(axes)] + axes + list(x.shape)
+            return [(x.dtype, [D.call("squeeze_dim", [i] + args, D.squeeze_dim) for i in range(x.rank - len(axes))])]
         if axes is None:
             axes = [i for i, d in enumerate(x.shape) if not isinstance(d, D.Sym) and d == 1]
         axes = {norm_axis(int(a), x.rank) for a in axes}
@@ -96,8 +109,13 @@ class Unsqueeze(View):
 
     def infer(self, node):
         x = node.inputs[0]
-        axes = _axes(node)
+        # run-time axes count in the output's rank (one per element)
+        rank = x.rank + len(node.input(1).runtime) if read_at_run_time(node, 1) else None
+        axes = _axes(node, rank=rank)
         rank = x.rank + len(axes)
+        if read_at_run_time(node, 1):
+            args = [rank, len(axes)] + axes + list(x.shape)
+            return [(x.dtype, [D.call("unsqueeze_dim", [i] + args, D.unsqueeze_dim) for i in range(rank)])]
         axes = sorted(norm_axis(int(a), rank) for a in axes)
         out, it = [], iter(x.shape)
         for i in range(rank):
@@ -154,10 +172,10 @@ class ConstantOfShape(OpDef):
         return np.zeros(1, np.float32) if value is None else np.asarray(value).reshape(-1)
 
     def infer(self, node):
-        return [(self._fill(node).dtype, list(require_known(node, 0, "shape")))]
+        return [(self._fill(node).dtype, list(require_known(node, 0, "shape", kind="size")))]
 
     def value(self, node):
-        shape = require_known(node, 0, "shape")
+        shape = require_known(node, 0, "shape", kind="size")
         fill = self._fill(node)
         if fill.dtype.kind in "iub" and D.is_static(shape) and int(np.prod(shape)) <= 64:
             return [[int(fill[0])] * int(np.prod(shape))]
@@ -166,7 +184,7 @@ class ConstantOfShape(OpDef):
     def constant(self, node):
         # Weights written as ConstantOfShape (the model zoo's "light" files, zero-initialised states):
         # a read-only broadcast view, materialised only when it is written into the weights blob.
-        shape = require_known(node, 0, "shape")
+        shape = require_known(node, 0, "shape", kind="size")
         if not D.is_static(shape):
             return None
         fill = self._fill(node)
@@ -183,7 +201,8 @@ class Range(OpDef):
     types = ("Range",)
 
     def infer(self, node):
-        start, limit, delta = (require_known(node, i, "bounds") for i in range(3))
+        start, limit, delta = (require_known(node, i, what, kind=kind) for i, what, kind in
+                               ((0, "start", "bound"), (1, "limit", "bound"), (2, "delta", "delta")))
         if any(isinstance(v, D.Sym) for v in start + limit + delta) and node.inputs[0].dtype.kind == "f":
             fail(node, "float ranges with dynamic bounds are not supported")
         s, l, d = start[0], limit[0], delta[0]
@@ -195,7 +214,8 @@ class Range(OpDef):
 
     def value(self, node):
         start, limit, delta = (node.inputs[i].known_ints() for i in range(3))
-        if node.inputs[0].dtype.kind == "f" or any(isinstance(v, D.Sym) for v in start + limit + delta):
+        if node.inputs[0].dtype.kind == "f" or None in (start, limit, delta) or any(
+                isinstance(v, D.Sym) for v in start + limit + delta):
             return None
         return [list(range(start[0], limit[0], delta[0]))]
 
@@ -247,7 +267,7 @@ class Split(OpDef):
     def _sizes(self, node):
         x = node.inputs[0]
         axis = norm_axis(node.attr("axis", 0), x.rank)
-        split = require_known(node, 1, "split sizes") if node.opset >= 13 and node.input(1) is not None \
+        split = require_known(node, 1, "split sizes", kind="size") if node.opset >= 13 and node.input(1) is not None \
             else node.attr("split")
         count = len(node.outputs) if node.outputs else node.attr("num_outputs") or len(split or [])
         if split is None:
@@ -262,6 +282,13 @@ class Split(OpDef):
     def infer(self, node):
         x = node.inputs[0]
         axis, split = self._sizes(node)
+        if read_at_run_time(node, 1):
+            if len(split) != len(node.outputs):
+                fail(node, f"{len(split)} split sizes for {len(node.outputs)} outputs")
+            total = 0
+            for size in split:
+                total = D.add(total, size)
+            node.checks.append((total, x.shape[axis], f"the split sizes add up to axis {axis}"))
         return [(x.dtype, x.shape[:axis] + [s] + x.shape[axis + 1:]) for s in split]
 
     def emit(self, node, cg):
@@ -289,19 +316,35 @@ class Slice(OpDef):
             starts, ends, axes = node.attr("starts"), node.attr("ends"), node.attr("axes")
             steps = None
         else:
-            starts, ends = require_known(node, 1, "starts"), require_known(node, 2, "ends")
-            axes, steps = require_known(node, 3, "axes"), require_known(node, 4, "steps")
-        axes = list(range(len(starts))) if axes is None else [norm_axis(int(a), x.rank) for a in axes]
+            starts = require_known(node, 1, "starts", kind="index")
+            ends = require_known(node, 2, "ends", kind="index")
+            axes = require_known(node, 3, "axes", kind="axis", rank=x.rank)
+            steps = require_known(node, 4, "steps", kind="step")
+        if len(ends) != len(starts) or any(v is not None and len(v) != len(starts) for v in (axes, steps)):
+            fail(node, "starts, ends, axes and steps differ in length")
         steps = [1] * len(starts) if steps is None else list(steps)
-        per_axis = {a: (s, e, st) for a, s, e, st in zip(axes, starts, ends, steps)}
+        if node.opset >= 10 and read_at_run_time(node, 3):
+            # axes read at run time: each data axis picks its (start, end, step), if any names it
+            n, picks = len(axes), list(axes)
+            per_axis = {i: tuple(D.call("axis_pick", [i, x.rank, default, n] + picks + list(values), D.axis_pick)
+                                 for default, values in ((0, starts), (INT64_MAX, ends), (1, steps)))
+                        for i in range(x.rank)}
+            node.checks.append((D.call("axes_valid", [x.rank, n] + picks, D.axes_valid), 1,
+                                "its axes are valid and distinct"))
+        else:
+            axes = list(range(len(starts))) if axes is None else [norm_axis(int(a), x.rank) for a in axes]
+            per_axis = {a: (s, e, st) for a, s, e, st in zip(axes, starts, ends, steps)}
+        runtime_steps = node.opset >= 10 and (read_at_run_time(node, 4) or read_at_run_time(node, 3))
         result = []
         for axis, dim in enumerate(x.shape):
             s, e, st = per_axis.get(axis, (0, INT64_MAX, 1))
-            if isinstance(st, D.Sym) or st == 0:
+            if runtime_steps:  # non-zero when read; no larger than the axis, so strides stay in range
+                st = D.call("slice_step", [dim, st], D.slice_step)
+            elif isinstance(st, D.Sym) or st == 0:
                 fail(node, "slice steps must be fixed non-zero numbers")
             s = max(min(s, INT64_MAX // 2), -INT64_MAX // 2) if not isinstance(s, D.Sym) else s
             e = max(min(e, INT64_MAX // 2), -INT64_MAX // 2) if not isinstance(e, D.Sym) else e
-            result.append((dim, s, e, int(st)))
+            result.append((dim, s, e, st if isinstance(st, D.Sym) else int(st)))
         return result
 
     def infer(self, node):
@@ -313,7 +356,7 @@ class Slice(OpDef):
         if known is None or node.inputs[0].rank != 1:
             return None
         (dim, s, e, st), = self._params(node)
-        if any(isinstance(v, D.Sym) for v in (s, e)):
+        if any(isinstance(v, D.Sym) for v in (s, e, st)):
             return None
         return [known[slice(D.slice_start(len(known), s, st), None, st)][:D.slice_len(len(known), s, e, st)]]
 
@@ -428,13 +471,15 @@ class Tile(OpDef):
 
     def infer(self, node):
         x = node.inputs[0]
-        repeats = require_known(node, 1, "repeats")
+        repeats = require_known(node, 1, "repeats", kind="size")
+        if len(repeats) != x.rank:
+            fail(node, f"{len(repeats)} repeats for an input of rank {x.rank}")
         return [(x.dtype, [D.mul(d, r) for d, r in zip(x.shape, repeats)])]
 
     def emit(self, node, cg):
         x = node.inputs[0]
         return [{"template": "tile", "src": cg.var(x), "dst": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype),
-                 "rank": x.rank, "shape": cg.dims(x.shape), "repeats": cg.dims(require_known(node, 1, "repeats"))}]
+                 "rank": x.rank, "shape": cg.dims(x.shape), "repeats": cg.dims(require_known(node, 1, "repeats", kind="size"))}]
 
 
 @register
@@ -450,10 +495,17 @@ class Pad(OpDef):
 
     def _pads(self, node):
         x = node.inputs[0]
-        pads = node.attr("pads") if node.opset < 11 else require_known(node, 1, "pads")
-        axes = require_known(node, 3, "axes") if node.opset >= 18 and node.input(3) is not None else None
+        pads = node.attr("pads") if node.opset < 11 else require_known(node, 1, "pads", kind="pad")
+        axes = require_known(node, 3, "axes", kind="axis", rank=x.rank) \
+            if node.opset >= 18 and node.input(3) is not None else None
+        if len(pads) != 2 * (x.rank if axes is None else len(axes)):
+            fail(node, f"{len(pads)} pads for {x.rank if axes is None else len(axes)} axes (two per axis are needed)")
         if axes is None:
             return list(pads)
+        if read_at_run_time(node, 3):  # each axis picks its pads, if an axis names it
+            n = len(axes)
+            return [D.call("axis_pick", [i % x.rank, x.rank, 0, n] + list(axes) + list(pads[n * (i // x.rank):][:n]),
+                           D.axis_pick) for i in range(2 * x.rank)]
         full = [0] * (2 * x.rank)
         axes = [norm_axis(int(a), x.rank) for a in axes]
         for i, a in enumerate(axes):
@@ -463,6 +515,11 @@ class Pad(OpDef):
     def infer(self, node):
         x = node.inputs[0]
         pads = self._pads(node)
+        if read_at_run_time(node, 3):
+            n = len(node.input(3).runtime)
+            node.checks.append((D.call("axes_valid", [x.rank, n] + require_known(node, 3, "axes", kind="axis",
+                                                                                 rank=x.rank), D.axes_valid),
+                                1, "its axes are valid and distinct"))
         return [(x.dtype, [D.add(D.add(d, pads[i]), pads[x.rank + i]) for i, d in enumerate(x.shape)])]
 
     def emit(self, node, cg):

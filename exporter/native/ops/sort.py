@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 
 from .. import dims as D
-from . import NUMERIC, OpDef, fail, norm_axis, register, require_known
+from . import NUMERIC, OpDef, fail, norm_axis, read_at_run_time, register, require_known
 
 
 class _Sizes(dict):
@@ -40,8 +40,10 @@ class TopK(OpDef):
     def _params(self, node):
         x = node.inputs[0]
         axis = norm_axis(node.attr("axis", -1), x.rank)
-        k = require_known(node, 1, "k")[0] if node.opset >= 10 else node.attr("k")
+        k = require_known(node, 1, "k", kind="size")[0] if node.opset >= 10 else node.attr("k")
         n = x.shape[axis]
+        if read_at_run_time(node, 1):  # k read at run time: more than the axis has gives no valid size
+            return axis, D.call("at_most", [k, n], D.at_most)
         if isinstance(k, D.Sym) and not _equal(k, n):
             fail(node, "a k computed from dynamic sizes (other than the axis length) is not supported")
         if not isinstance(k, D.Sym) and (k < 0 or (not isinstance(n, D.Sym) and k > n)):
@@ -63,6 +65,7 @@ class TopK(OpDef):
     def emit(self, node, cg):
         x = node.inputs[0]
         axis, k = self._params(node)
+        k = next(o for o in node.outputs if o is not None).shape[axis]  # a run-time k: as checked when read
         values, indices = (node.outputs + [None, None])[:2]
         return [{"template": "topk", "src": cg.var(x), "ctype": cg.ctype(x.dtype),
                  "out_values": cg.var(values) if values is not None else "nullptr",  # (not "values":

@@ -38,6 +38,11 @@ const int kInputDim0[] = {0, 1, -1};
 const int64_t* const kInputFixed[] = {kInputFixed0};
 const int* const kInputDim[] = {kInputDim0};
 constexpr int kNumDims = 2;
+// The first kNumInputDims dims come from input shapes; the others follow from the values of
+// shape-defining inputs (transformer_set_input_data), computed by resolve().
+constexpr int kNumInputDims = 2;
+constexpr int kNumValues = 0;
+const int kInputSetsShapes[] = {0};
 
 // What each step computes, for the profile (transformer_profile_step): its kernel family and the ONNX nodes
 // fused into it, kNodeOps/kNodeNames[kStepFirstNode[k]] up to kStepFirstNode[k + 1].
@@ -130,6 +135,8 @@ struct transformer_ctx {
     int64_t dims[kNumDims > 0 ? kNumDims : 1];
     int64_t planned[kNumDims > 0 ? kNumDims : 1];  // dims the arena was last planned for
     int dim_given[kNumDims > 0 ? kNumDims : 1];    // input that set the dim since the last run (-1: none)
+    int64_t values[kNumValues > 0 ? kNumValues : 1];  // elements of shape-defining inputs, as checked
+    bool values_set[1];
     bool planned_once = false;
     size_t offsets[kNumSlots > 0 ? kNumSlots : 1];
     unsigned char* arena = nullptr;
@@ -159,6 +166,23 @@ static int fail(transformer_ctx* ctx, const char* format, ...) {
     std::vsnprintf(ctx->error, sizeof(ctx->error), format, args);
     va_end(args);
     return 1;
+}
+
+// A dim is not known yet: which call gives it.
+static int unset(transformer_ctx* ctx, int i) {
+    if (i < kNumInputDims)
+        return fail(ctx, "dynamic dim '%s' is not set: call transformer_set_input_shape first", kDimNames[i]);
+    return fail(ctx, "size '%s' follows from the values of shape-defining inputs: give each with "
+                "transformer_set_input_data (after the shapes); the failing call said why", kDimNames[i]);
+}
+
+
+// The dims that follow from run-time values, once every shape and value is given; each is checked to be
+// a size from 0 to the maximum dim, so the plan's overflow bound covers it like an input's dim.
+static int resolve(transformer_ctx* ctx) {
+    for (int i = kNumInputDims; i < kNumDims; ++i) ctx->dims[i] = -1;
+    (void)ctx;
+    return 0;
 }
 
 // Arena layout for the current dims: each slot is as large as the largest buffer that uses it (buffers
@@ -266,8 +290,7 @@ transformer_ctx* transformer_create_in(void* memory, size_t bytes) {
 int transformer_arena_size(transformer_ctx* ctx, size_t* bytes) {
     if (!ctx || !bytes) return 1;
     for (int i = 0; i < kNumDims; ++i)
-        if (ctx->dims[i] < 0)
-            return fail(ctx, "dynamic dim '%s' is not set: call transformer_set_input_shape first", kDimNames[i]);
+        if (ctx->dims[i] < 0) return unset(ctx, i);
     size_t offsets[kNumSlots > 0 ? kNumSlots : 1];
     *bytes = layout(ctx, offsets);
     return 0;
@@ -295,8 +318,16 @@ const char* transformer_input_dtype(int k) { return k >= 0 && k < 1 ? kInputDtyp
 const char* transformer_output_dtype(int k) { return k >= 0 && k < 1 ? kOutputDtypes[k] : nullptr; }
 int transformer_input_rank(int k) { return k >= 0 && k < 1 ? kInputRanks[k] : -1; }
 int transformer_output_rank(int k) { return k >= 0 && k < 1 ? kOutputRanks[k] : -1; }
-int transformer_num_dims(void) { return kNumDims; }
-const char* transformer_dim_name(int i) { return i >= 0 && i < kNumDims ? kDimNames[i] : nullptr; }
+int transformer_num_dims(void) { return kNumInputDims; }
+const char* transformer_dim_name(int i) { return i >= 0 && i < kNumInputDims ? kDimNames[i] : nullptr; }
+int transformer_input_sets_shapes(int k) { return k >= 0 && k < 1 ? kInputSetsShapes[k] : 0; }
+
+int transformer_set_input_data(transformer_ctx* ctx, int k, const void* data) {
+    if (!ctx) return 1;
+    if (k < 0 || k >= 1) return fail(ctx, "no input %d (the model has 1)", k);
+    if (!data) return fail(ctx, "input '%s': data is NULL", kInputNames[k]);
+    return 0;  // no input of this model defines sizes
+}
 
 int transformer_set_input_shape(transformer_ctx* ctx, int k, const int64_t* shape, int rank) {
     if (!ctx) return 1;
@@ -337,7 +368,7 @@ int transformer_set_input_shape(transformer_ctx* ctx, int k, const int64_t* shap
     }
     std::memcpy(ctx->dims, dims, sizeof(dims));
     std::memcpy(ctx->dim_given, given, sizeof(given));
-    return 0;
+    return resolve(ctx);
 }
 
 int transformer_input_shape(const transformer_ctx* ctx, int k, int64_t* shape) {
@@ -370,7 +401,7 @@ int transformer_set_max_dim(transformer_ctx* ctx, int64_t max_dim) {
         return fail(ctx, "the maximum dynamic dim must be from 1 to %lld, got %lld", (long long)kMaxDimLimit,
                     (long long)max_dim);
     ctx->max_dim = max_dim;
-    return 0;
+    return resolve(ctx);
 }
 
 int64_t transformer_max_dim(const transformer_ctx* ctx) { return ctx ? ctx->max_dim : kMaxDimLimit; }
@@ -383,7 +414,7 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     for (int k = 0; k < 1; ++k)
         if (!outputs[k]) return fail(ctx, "output %d ('%s') is NULL", k, kOutputNames[k]);
     for (int i = 0; i < kNumDims; ++i)
-        if (ctx->dims[i] < 0) return fail(ctx, "dynamic dim '%s' is not set: call transformer_set_input_shape first", kDimNames[i]);
+        if (ctx->dims[i] < 0) return unset(ctx, i);
     if (!ctx->planned_once || std::memcmp(ctx->dims, ctx->planned, sizeof(ctx->dims)) != 0)
         if (plan(ctx) != 0) return 1;
     for (int i = 0; i < kNumDims; ++i) ctx->dim_given[i] = -1;

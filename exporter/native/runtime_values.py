@@ -1,0 +1,94 @@
+"""Shape-defining inputs read at run time.
+
+A small integer graph input (at most MAX_ELEMENTS, fixed shape) that an op reads as a shape, sizes,
+pads, indices or axes is not refused: each of its elements becomes a variable (`shape[1]`) whose value
+the generated code reads from the input's data (`<name>_set_input_data`) and checks against what every
+op that reads it needs (`KINDS`) before anything is planned. An output size computed from such values
+becomes a dim of its own (`y.shape[1]`), checked from 0 to the maximum dim when the values are read,
+so the rest of the backend (arena plan, overflow bound, output shapes) treats it as a dynamic dim.
+
+Covered: the value comes straight from a graph input. Values computed from inputs by other ops stay
+refused (they would need those ops evaluated before planning).
+"""
+from __future__ import annotations
+
+from . import dims as D
+
+MAX_ELEMENTS = 64
+# Indices and steps are clamped into this range when read: past every size a tensor can have, so the
+# clamp changes no result, and sums of them with sizes cannot overflow.
+INDEX_LIMIT = 1 << 56
+
+# kind -> (lowest, highest, zero allowed, clamped, what the op needs, said when refused)
+#   "M" is the maximum dim (the context's, checked at run time); "rank" the axis count of the op.
+KINDS = {
+    "size": (0, "M", True, False, "a size from 0 to the maximum dim"),
+    "extent": (-1, "M", True, False, "-1, 0 or a size up to the maximum dim"),
+    "pad": ("-M", "M", True, False, "a padding from -(maximum dim) to the maximum dim"),
+    "bound": ("-M", "M", True, False, "a value from -(maximum dim) to the maximum dim"),
+    "delta": ("-M", "M", False, False, "a non-zero value from -(maximum dim) to the maximum dim"),
+    "index": (None, None, True, True, "an index"),
+    "step": (None, None, False, True, "a non-zero step"),
+    "axis": ("-rank", "rank-1", True, False, "an axis from -rank to rank-1"),
+}
+
+
+def mark_input(value) -> None:
+    """Give a graph input that could define shapes its element variables (used only if an op asks)."""
+    if value.dtype.kind != "i" or value.dtype.itemsize not in (4, 8) or not D.is_static(value.shape):
+        return
+    count = D.prod(value.shape)
+    if count <= MAX_ELEMENTS:
+        value.runtime = [D.Sym.var(f"{value.name}[{i}]") for i in range(count)]
+
+
+def use(node, value, what: str, kind: str, rank: int | None = None) -> list:
+    """Record that `node` reads `value` (a marked input) as `what` of `kind`; its element variables."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}")
+    key = (node.name, what)
+    if key not in value.uses:
+        value.uses[key] = (node.describe(), what, kind, rank)
+    return list(value.runtime)
+
+
+def value_names(value) -> set:
+    return {s.args[0] for s in value.runtime or []}
+
+
+def derive(graph, node, types):
+    """`types` with every output size that depends on a run-time value replaced by a dim of its own,
+    recorded in graph.derived as (dim name, expression, node, output name, axis)."""
+    if not graph.value_syms:
+        return types
+    result = []
+    for k, (dtype, shape) in enumerate(types):
+        out = node.outputs[k].name if k < len(node.outputs) and node.outputs[k] is not None else f"{node.name}:{k}"
+        new_shape = []
+        for axis, d in enumerate(shape):
+            if D.free_vars(d) & graph.value_syms:
+                name = f"{out}.shape[{axis}]"
+                graph.derived.append((name, d, node, out, axis))
+                d = D.Sym.var(name)
+            new_shape.append(d)
+        result.append((dtype, new_shape))
+    return result
+
+
+def checks(value) -> list:
+    """Per element of a marked input that ops read: [{element, lo, hi, nonzero, clamp, what}], the bounds
+    as C++ over `max_dim`, one entry per reading op."""
+    out = []
+    for described, what, kind, rank in value.uses.values():
+        lo, hi, zero, clamp, needs = KINDS[kind]
+        for element in range(len(value.runtime)):
+            out.append({"element": element, "lo": _cpp_bound(lo, rank), "hi": _cpp_bound(hi, rank),
+                        "nonzero": not zero, "clamp": clamp, "what": f"{described} reads it as {what}: {needs}"})
+    return out
+
+
+def _cpp_bound(bound, rank):
+    if bound is None:
+        return None
+    return {"M": "max_dim", "-M": "-max_dim", "-rank": str(-(rank or 0)), "rank-1": str((rank or 0) - 1)}.get(
+        bound, str(bound))

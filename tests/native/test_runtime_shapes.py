@@ -1,0 +1,143 @@
+"""Shape-defining inputs read at run time (exporter/native/runtime_values.py): a graph input used as a
+Reshape's shape, a Slice's starts, pads, repeats, axes... One build per model runs at two different values
+(outputs of different shapes) and matches ONNX Runtime; values no shape can follow from are refused with
+one line naming the input or the node (exit 2 for the program)."""
+import subprocess
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from exporter.errors import ExporterError
+from exporter.native.library import NativeModel, compile_models
+from tests.helpers import assert_same, run_onnxruntime
+
+F, I64, I32 = TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32
+
+
+def model(op, inputs, out_types=(F,), opset=18, **attrs):
+    """One `op` node over graph inputs [(name, elem type, shape)]; outputs of unknown shape."""
+    outs = [f"y{k}" for k in range(len(out_types))]
+    node = helper.make_node(op, [n for n, _, _ in inputs], outs, name=f"{op.lower()}_node", **attrs)
+    graph = helper.make_graph([node], op.lower(), [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+                              [helper.make_tensor_value_info(o, t, None) for o, t in zip(outs, out_types)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+X = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+i64 = lambda *v: np.array(v, np.int64)  # noqa: E731
+i32 = lambda v: np.array(v, np.int32)  # noqa: E731 (a scalar)
+
+# name -> (model, [inputs for run 1, inputs for run 2], [(bad inputs, message regex)])
+CASES = {
+    "reshape": (model("Reshape", [("x", F, [2, 3, 4]), ("shape", I64, [3])]),
+                [[X, i64(4, 2, 3)], [X, i64(-1, 2, 0)]],
+                [([X, i64(5, -1, 1)], "Reshape node 'reshape_node'.*axis 1"),
+                 ([X, i64(-2, 3, 4)], "input 'shape': element 0 is -2")]),
+    "reshape_allowzero": (model("Reshape", [("x", F, [2, 3, 4]), ("shape", I64, [4])], allowzero=1),
+                          [[X, i64(2, 3, 4, 1)], [X, i64(1, 24, 1, 1)]],
+                          [([X, i64(2, 3, 4, 2)], "element counts")]),
+    "slice": (model("Slice", [("x", F, [2, 3, 4]), ("starts", I64, [2]), ("ends", I64, [2]), ("axes", I64, [2]),
+                              ("steps", I64, [2])]),
+              [[X, i64(0, 1), i64(2, 10**12), i64(0, 2), i64(1, 2)],
+               [X, i64(-1, 3), i64(-10**18, -4), i64(-1, 1), i64(-1, -2)]],
+              [([X, i64(0, 0), i64(1, 1), i64(0, 0), i64(1, 1)], "axes are valid and distinct"),
+               ([X, i64(0, 0), i64(1, 1), i64(0, 3), i64(1, 1)], "element 1 is 3"),
+               ([X, i64(0, 0), i64(1, 1), i64(0, 1), i64(1, 0)], "element 1 is 0; .*non-zero step")]),
+    "pad_axes": (model("Pad", [("x", F, [2, 3, 4]), ("pads", I64, [4]), ("value", F, []), ("axes", I64, [2])],
+                       mode="constant"),
+                 [[X, i64(1, 0, 2, -1), np.array(7, np.float32), i64(0, -1)], [X, i64(0, 2, 0, 3), np.array(-1, np.float32), i64(2, 1)]],
+                 [([X, i64(-3, 0, 0, 0), np.array(0, np.float32), i64(0, 1)], "no valid size for axis 0")]),
+    "pad_reflect": (model("Pad", [("x", F, [2, 3, 4]), ("pads", I64, [6])], mode="reflect"),
+                    [[X, i64(0, 1, 2, 0, 1, 3)], [X, i64(1, 2, 0, 1, 0, 0)]], []),
+    "tile": (model("Tile", [("x", F, [2, 3, 4]), ("repeats", I64, [3])]),
+             [[X, i64(1, 2, 1)], [X, i64(3, 1, 0)]],
+             [([X, i64(1, -1, 1)], "element 1 is -1")]),
+    "expand": (model("Expand", [("x", F, [3, 1]), ("shape", I64, [3])]),
+               [[X[0, :, :1], i64(2, 1, 5)], [X[0, :, :1], i64(1, 3, 1)]],
+               [([X[0, :, :1], i64(1, 2, 4)], "no valid size for axis 1")]),
+    "constantofshape": (model("ConstantOfShape", [("shape", I64, [2])],
+                              value=helper.make_tensor("v", F, [1], [2.5])),
+                        [[i64(2, 3)], [i64(0, 7)]], [([i64(2, -3)], "element 1 is -3")]),
+    "split": (model("Split", [("x", F, [2, 3, 4]), ("split", I64, [2])], out_types=(F, F), axis=2),
+              [[X, i64(1, 3)], [X, i64(4, 0)]],
+              [([X, i64(2, 3)], "split sizes add up")]),
+    "unsqueeze": (model("Unsqueeze", [("x", F, [2, 3, 4]), ("axes", I64, [2])]),
+                  [[X, i64(0, 4)], [X, i64(-1, 1)]],
+                  [([X, i64(1, 1)], "no valid size"), ([X, i64(0, 5)], "element 1 is 5")]),
+    "squeeze": (model("Squeeze", [("x", F, [1, 3, 1]), ("axes", I64, [1])]),
+                [[X[:1, :, :1], i64(0)], [X[:1, :, :1], i64(-1)]],
+                [([X[:1, :, :1], i64(1)], "no valid size")]),
+    "topk": (model("TopK", [("x", F, [2, 3, 4]), ("k", I64, [1])], out_types=(F, I64)),
+             [[X, i64(2)], [X, i64(4)]],
+             [([X, i64(5)], "no valid size for axis 2")]),
+    "range": (model("Range", [("start", I32, []), ("limit", I32, []), ("delta", I32, [])], out_types=(I32,), opset=11),
+              [[i32(1), i32(9), i32(3)], [i32(5), i32(-4), i32(-2)]],
+              [([i32(1), i32(9), i32(0)], "element 0 is 0")]),
+    "onehot": (model("OneHot", [("indices", I64, [4]), ("depth", I64, []), ("values", F, [2])], axis=0),
+               [[i64(0, 2, -1, 1), np.array(3), np.array([0, 1], np.float32)],
+                [i64(0, 2, -1, 1), np.array(5), np.array([-2, 4], np.float32)]], []),
+}
+
+
+@pytest.fixture(scope="module")
+def libraries():
+    return compile_models({f"rtshape_{name}": m for name, (m, _, _) in CASES.items()}, jobs=2)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_two_values_one_build(libraries, name):
+    m, runs, bad = CASES[name]
+    lib = libraries[f"rtshape_{name}"]
+    assert not isinstance(lib, Exception), lib
+    native = NativeModel(lib, f"rtshape_{name}")
+    shapes = set()
+    for inputs in runs + runs[:1]:  # back to the first values: the plan follows them both ways
+        expected = run_onnxruntime(m, inputs)
+        got = native(*inputs)
+        assert_same(expected, got, where=name)
+        shapes.add(tuple(g.shape for g in got))
+    assert len(shapes) == 2
+    for inputs, message in bad:
+        with pytest.raises(ExporterError, match=message):
+            native(*inputs)
+    assert_same(run_onnxruntime(m, runs[1]), native(*runs[1]), where=name)  # usable after a refusal
+
+
+def test_known_values_still_fold():
+    """A shape known at export time (an initializer) is folded: no input reads values at run time."""
+    from exporter.native import render
+    m2 = model("Reshape", [("x", F, [2, 3, 4])])
+    m2.graph.node[0].input.append("shape")
+    m2.graph.initializer.append(onnx.numpy_helper.from_array(i64(4, 6), "shape"))
+    files, facts = render(m2, "folded")
+    assert "set_input_data" in files["folded.h"] and "read_values" not in files["folded.cpp"]
+    assert facts.signature["outputs"][0]["shape"] == (4, 6)
+
+
+def test_program_reads_values_and_refuses_bad_ones(tmp_path):
+    from tests.cli.test_export_onnx import exporter
+    path = tmp_path / "reshape.onnx"
+    m = CASES["reshape"][0]
+    m = onnx.ModelProto.FromString(m.SerializeToString())
+    del m.graph.output[:]
+    m.graph.output.append(helper.make_tensor_value_info("y0", F, ["a", "b", "c"]))  # a file needs output shapes
+    onnx.save(m, path)
+    exe = tmp_path / "reshape"
+    result = exporter("export", str(path), "--to", "exe", "-o", str(exe))
+    assert result.returncode == 0, result.stderr
+    np.save(tmp_path / "x.npy", X)
+    for k, (shape, ok) in enumerate(((i64(6, -1, 2), True), (i64(0, 4, 3), True), (i64(7, -1, 1), False),
+                                     (i64(2, 3, 2**40), False))):
+        np.save(tmp_path / "s.npy", shape)
+        out = tmp_path / f"out{k}"
+        run = subprocess.run([str(exe), "--out", str(out), str(tmp_path / "x.npy"), str(tmp_path / "s.npy")],
+                             capture_output=True, text=True)
+        if ok:
+            assert run.returncode == 0, run.stderr
+            got = np.load(out / "output_0.npy")
+            np.testing.assert_array_equal(got, X.reshape(*[d if d else X.shape[i] for i, d in enumerate(shape)]))
+        else:
+            assert run.returncode == 2 and run.stderr.count("\n") == 1 and "error:" in run.stderr, run.stderr
+            assert not out.exists()
