@@ -71,6 +71,7 @@ void transpose(const void* in, void* out, size_t elem, int rank, const int64_t* 
 
 static inline int64_t pad_source(int64_t i, int64_t n, PadMode mode) {
     if (i >= 0 && i < n) return i;
+    if (n <= 0) return -1;  // an empty axis has nothing to repeat: the pad value (and no i % 0)
     switch (mode) {
         case PadMode::Edge: return i < 0 ? 0 : n - 1;
         case PadMode::Wrap: return ((i % n) + n) % n;

@@ -124,6 +124,13 @@ static void test_pad(std::mt19937& rng) {
     rt::pad(in, out, 4, 1, in_shape, pads, rt::PadMode::Reflect, &zero);
     const int32_t want[] = {3, 2, 1, 2, 3, 2, 1};
     CHECK(std::equal(out, out + 7, want), "reflect pad");
+    // an empty axis padded in every mode gives the pad value (wrap and reflect computed i % 0 before)
+    for (rt::PadMode mode : {rt::PadMode::Constant, rt::PadMode::Edge, rt::PadMode::Reflect, rt::PadMode::Wrap}) {
+        const int64_t empty_shape[] = {0}, empty_pads[] = {1, 2};
+        int32_t padded[3] = {1, 1, 1}, seven = 7;
+        rt::pad(in, padded, 4, 1, empty_shape, empty_pads, mode, &seven);
+        CHECK(padded[0] == 7 && padded[1] == 7 && padded[2] == 7, "pad of an empty axis, mode %d", int(mode));
+    }
 }
 
 static void test_tile(std::mt19937& rng) {
