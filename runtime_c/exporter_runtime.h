@@ -293,6 +293,7 @@ template <typename To, typename From> inline To cast(From a) {
 #include "conv_transpose.h"
 #include "indexing.h"
 #include "norm.h"
+#include "quant.h"
 #include "resize.h"
 #include "sort.h"
 
