@@ -42,23 +42,36 @@ struct Requant {
     const int32_t* bias = nullptr;
 };
 
-// C[M, N] = sum_k (A[i, k] - a_zp[i * a_zp_rs]) * (B[k, j] - b_zp[j * b_zp_cs]) in int32 (row-major A and
-// B with leading dimensions lda, ldb; null zero points are 0). TC = int32_t stores the sums (rq ignored);
-// TC = int8_t / uint8_t requantises them through rq. TA, TB: int8_t or uint8_t.
-template <typename TA, typename TB, typename TC>
-void qgemm(int64_t M, int64_t N, int64_t K, const TA* A, int64_t lda, const TA* a_zp, int64_t a_zp_rs, const TB* B,
-           int64_t ldb, const TB* b_zp, int64_t b_zp_cs, TC* C, int64_t ldc, const Requant* rq);
+// The integer GEMM's B operand, packed (by qpack_b at run time, or by the exporter for constant B: see
+// pack_int_panels in exporter/native/ops/quant.py): panels of kQPanel columns, each [ceil(K/2)][kQPanel][2]
+// int16 holding b[k][j] - b_zp[j] for the pair of rows (2p, 2p+1), zero past K and N. Pairs of int16
+// products summed in int32 (x86's vpmaddwd) are exact for 8-bit data: |2 * 255 * 255| < 2^31.
+constexpr int64_t kQPanel = 32;
+inline int64_t qpacked_size(int64_t K, int64_t N) {  // int16 elements
+    return (N + kQPanel - 1) / kQPanel * ((K + 1) / 2) * 2 * kQPanel;
+}
+// b_zp may be null (0); b_zp_cs: 0 for one zero point, 1 for one per column.
+template <typename TB>
+void qpack_b(int64_t K, int64_t N, const TB* B, int64_t ldb, const TB* b_zp, int64_t b_zp_cs, int16_t* packed);
+
+// C[M, N] = sum_k (A[i, k] - a_zp[i * a_zp_rs]) * B'[k, j] in int32, B' packed by qpack_b (row-major A with
+// leading dimension lda; a null zero point is 0). TC = int32_t stores the sums (rq ignored); TC = int8_t /
+// uint8_t requantises them through rq. TA: int8_t or uint8_t.
+template <typename TA, typename TC>
+void qgemm(int64_t M, int64_t N, int64_t K, const TA* A, int64_t lda, const TA* a_zp, int64_t a_zp_rs,
+           const int16_t* packed_B, TC* C, int64_t ldc, const Requant* rq);
 
 // ConvInteger (TY = int32_t) and QLinearConv (TY = TX's 8-bit output type, through rq, whose a_scale is
 // w_scale per output channel and b_scale x_scale): y = conv(x - x_zp, w - w_zp[m * w_zp_stride]), NCHW,
-// 1-D as 2-D with height 1. x_zp is a scalar (null: 0). The padding holds x_zp, so it adds nothing.
-// scratch: qconv2d_scratch_size(s) elements of TX (the im2col columns of one image and group).
+// 1-D as 2-D with height 1. x_zp is a scalar (null: 0); the padding adds nothing (it is x_zp before the
+// subtraction). scratch: qconv2d_scratch_size int16 elements, the im2col columns of one image and group,
+// written straight into qpack_b's layout.
 inline int64_t qconv2d_scratch_size(int64_t c, int64_t groups, int64_t kh, int64_t kw, int64_t oh, int64_t ow) {
-    return c / groups * kh * kw * oh * ow;
+    return qpacked_size(c / groups * kh * kw, oh * ow);
 }
 template <typename TX, typename TW, typename TY>
 void qconv2d(const Conv2dShape& s, const TX* x, const TX* x_zp, const TW* w, const TW* w_zp, int64_t w_zp_stride,
-             TY* y, const Requant* rq, TX* scratch);
+             TY* y, const Requant* rq, int16_t* scratch);
 
 }  // namespace exporter_rt
 

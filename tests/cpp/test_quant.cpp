@@ -1,6 +1,6 @@
 // quant.cpp: quantise / dequantise (per tensor, per axis, blocked; ties round to even; saturation),
 // DynamicQuantizeLinear, the integer GEMM (zero points per tensor / row / column, int32 and requantised
-// outputs, sizes across the block and unroll edges) and the integer convolution (padding holds the zero
+// outputs, sizes across the panel, row-pair and odd-K edges) and the integer convolution (padding holds the zero
 // point, strides, dilations, groups, pointwise) against naive references written here.
 #include <algorithm>
 #include <limits>
@@ -86,7 +86,7 @@ static void test_dynamic_quantize(std::mt19937& rng) {
 
 template <typename TA, typename TB, typename TC>
 static void test_qgemm(std::mt19937& rng) {
-    const int64_t sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {4, 600, 9}, {17, 1100, 33}, {2, 3, 600}};
+    const int64_t sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {4, 64, 8}, {5, 600, 9}, {17, 97, 33}, {2, 3, 600}};
     for (const auto& sz : sizes)
         for (int zps = 0; zps < 3; ++zps) {  // none; per tensor; per row of A and per column of B
             const int64_t M = sz[0], N = sz[1], K = sz[2];
@@ -113,8 +113,9 @@ static void test_qgemm(std::mt19937& rng) {
                         want[i * N + j] = saturate<TC>(std::nearbyint(double(acc) * double(m)) + rq.y_zero_point);
                     }
                 }
-            rt::qgemm<TA, TB, TC>(M, N, K, A.data(), K, zps ? azp.data() : nullptr, a_rs, B.data(), N,
-                                  zps ? bzp.data() : nullptr, b_cs, C.data(), N, &rq);
+            std::vector<int16_t> packed(rt::qpacked_size(K, N));
+            rt::qpack_b<TB>(K, N, B.data(), N, zps ? bzp.data() : nullptr, b_cs, packed.data());
+            rt::qgemm<TA, TC>(M, N, K, A.data(), K, zps ? azp.data() : nullptr, a_rs, packed.data(), C.data(), N, &rq);
             CHECK(C == want, "qgemm<%s, %s, %d bytes> M=%lld N=%lld K=%lld zero points %d",
                   std::is_signed_v<TA> ? "int8" : "uint8", std::is_signed_v<TB> ? "int8" : "uint8", int(sizeof(TC)),
                   (long long)M, (long long)N, (long long)K, zps);
@@ -169,7 +170,7 @@ static void test_qconv(std::mt19937& rng) {
                         }
                         want[((n * s.m + m) * s.oh + oy) * s.ow + ox] = out;
                     }
-        std::vector<TX> scratch(rt::qconv2d_scratch_size(s.c, s.groups, s.kh, s.kw, s.oh, s.ow));
+        std::vector<int16_t> scratch(rt::qconv2d_scratch_size(s.c, s.groups, s.kh, s.kw, s.oh, s.ow));
         rt::qconv2d<TX, TW, TY>(s, x.data(), xz.data(), w.data(), wz.data(), 1, y.data(),
                                 std::is_same_v<TY, int32_t> ? nullptr : &rq, scratch.data());
         CHECK(y == want, "qconv2d<%d bytes out> c=%lld k=%lldx%lld groups=%lld", int(sizeof(TY)), (long long)s.c,

@@ -23,6 +23,26 @@ _ONNX_Q16 = {TensorProto.INT8: np.int8, TensorProto.UINT8: np.uint8, TensorProto
              TensorProto.UINT16: np.uint16}
 
 
+QPANEL = 32  # kQPanel in runtime_c/quant.h (tests/native/test_packing.py checks that they agree)
+
+
+def pack_int_panels(b: np.ndarray, zp: np.ndarray | None) -> np.ndarray:
+    """A constant [K, N] int8/uint8 matrix in the integer GEMM's B layout (qpack_b in runtime_c/quant.cpp):
+    b - zp (one zero point or one per column) as int16, in panels of QPANEL columns, each
+    [ceil(K/2)][QPANEL][2] (pairs of rows side by side), zero-padded."""
+    k, n = b.shape
+    z = np.zeros(n, np.int16) if zp is None else np.broadcast_to(zp.reshape(-1).astype(np.int16), (n,))
+    k2, panels = -(-k // 2), -(-n // QPANEL)
+    padded = np.zeros((2 * k2, panels * QPANEL), np.int16)
+    padded[:k, :n] = b.astype(np.int16) - z
+    return np.ascontiguousarray(padded.reshape(k2, 2, panels, QPANEL).transpose(2, 0, 3, 1)).reshape(-1)
+
+
+def _packed_bytes(k, n):
+    """Bytes of a packed [k, n] B (qpacked_size int16 elements): scratch is counted in 8-bit elements."""
+    return D.mul(4 * QPANEL, D.mul(D.floordiv(D.add(n, QPANEL - 1), QPANEL), D.floordiv(D.add(k, 1), 2)))
+
+
 def _one(v) -> bool:
     return v is None or (D.is_static(v.shape) and int(np.prod([int(d) for d in v.shape])) == 1)
 
@@ -232,16 +252,28 @@ class IntegerMatMul(OpDef):
         out = broadcast_shapes(a.shape[:-2], b.shape[:-2]) + [a.shape[-2], b.shape[-1]]
         return [(np.dtype(np.int32) if node.op == "MatMulInteger" else y_zp.dtype, out)]
 
+    def _packed_at_export(self, node):
+        """B is one constant matrix (weights): packed now; otherwise the step packs it into scratch."""
+        _, _, b, b_zp, *_ = self._operands(node)
+        return b.data is not None and D.prod(b.shape[:-2]) == 1 and (b_zp is None or b_zp.data is not None)
+
+    def scratch(self, node):
+        _, _, b, *_ = self._operands(node)
+        return 0 if self._packed_at_export(node) else _packed_bytes(b.shape[-2], b.shape[-1])
+
     def emit(self, node, cg):
         a, a_zp, b, b_zp, a_scale, b_scale, y_scale, y_zp = self._operands(node)
         out = node.outputs[0]
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
         batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        packed = self._packed_at_export(node)
+        b_var = cg.constant(pack_int_panels(b.data.reshape(b.shape[-2:]), None if b_zp is None else b_zp.data),
+                            f"{b.name}_packed") if packed else cg.var(b)
         step = {"template": "qgemm", "ta": cg.ctype(a.dtype), "tb": cg.ctype(b.dtype), "tc": cg.ctype(out.dtype),
-                "a": cg.var(a), "b": cg.var(b), "c": cg.var(out), "k": cg.dim(k), "n": cg.dim(n),
+                "a": cg.var(a), "b": b_var, "packed": packed, "c": cg.var(out), "k": cg.dim(k), "n": cg.dim(n),
                 "a_zp": cg.var(a_zp) if a_zp is not None else "nullptr", "a_zp_rs": "0" if _one(a_zp) else "1",
                 "b_zp": cg.var(b_zp) if b_zp is not None else "nullptr", "b_zp_cs": "0" if _one(b_zp) else "1",
-                "requant": None}
+                "scratch": None if packed else cg.scratch_var(node), "requant": None}
         if node.op == "QLinearMatMul":
             step["requant"] = {"a_scale": cg.var(a_scale), "a_scale_rs": "0" if _one(a_scale) else "1",
                                "b_scale": cg.var(b_scale), "b_scale_cs": "0" if _one(b_scale) else "1",
@@ -311,8 +343,8 @@ class IntegerConv(Windowed):
                 "ow": ow, "sh": sh, "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl, "groups": node.attr("group", 1)}
 
     def scratch(self, node):
-        s = self._shape(node)
-        return D.mul(s["c"] // s["groups"] * s["kh"] * s["kw"], D.mul(s["oh"], s["ow"]))
+        s = self._shape(node)  # one image's and group's columns, packed (qconv2d_scratch_size)
+        return _packed_bytes(s["c"] // s["groups"] * s["kh"] * s["kw"], D.mul(s["oh"], s["ow"]))
 
     def emit(self, node, cg):
         x, x_zp, w, w_zp, x_scale, w_scale, y_scale, y_zp, bias = self._operands(node)
