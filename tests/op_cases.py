@@ -719,6 +719,39 @@ def _conv_integer_rows(x):
 
 case("onnx_conv_integer_qlinear_conv", _conv_integer_rows, rand(("B", 4, 6, 7), I32, 0, 255), dynamic=BATCH)
 
+
+def _pool3d(x, kernel, stride, pads, reduce, include_pad=False):
+    """3-D max or average pooling, pads (front, top, left, back, bottom, right): windows over the padded input
+    (NaN padding: outside values count only for an average with include_pad)."""
+    padded = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + [(pads[i], pads[i + 3]) for i in range(3)],
+                    constant_values=np.nan)
+    out_shape = [(padded.shape[2 + i] - kernel[i]) // stride[i] + 1 for i in range(3)]
+    y = np.empty(x.shape[:2] + tuple(out_shape))
+    for d, h, w in np.ndindex(*out_shape):
+        win = padded[:, :, d * stride[0]:d * stride[0] + kernel[0], h * stride[1]:h * stride[1] + kernel[1],
+                     w * stride[2]:w * stride[2] + kernel[2]].reshape(x.shape[0], x.shape[1], -1)
+        if reduce == "max":
+            y[:, :, d, h, w] = np.nanmax(win, axis=-1)
+        elif include_pad:
+            y[:, :, d, h, w] = np.nansum(win, axis=-1) / win.shape[-1]
+        else:
+            y[:, :, d, h, w] = np.nanmean(win, axis=-1)
+    return y.astype(x.dtype)
+
+
+# 3-D (volumetric) pooling: a 2-D pool per depth slice, then one along depth (see Pool in ops/nn.py); and
+# MaxPool over uint8 data, as quantised models run it
+case("onnx_pool_3d", lambda x: (
+        onnx_node("MaxPool", lambda a: _pool3d(a, (2, 3, 2), (2, 1, 2), (1, 1, 0, 0, 1, 1), "max"),
+                  kernel_shape=[2, 3, 2], strides=[2, 1, 2], pads=[1, 1, 0, 0, 1, 1])(x),
+        onnx_node("AveragePool", lambda a: _pool3d(a, (3, 2, 2), (1, 2, 1), (1, 0, 1, 1, 1, 0), "avg", True),
+                  kernel_shape=[3, 2, 2], strides=[1, 2, 1], pads=[1, 0, 1, 1, 1, 0], count_include_pad=1)(x),
+        onnx_node("AveragePool", lambda a: _pool3d(a, (3, 2, 2), (1, 2, 1), (1, 0, 1, 1, 1, 0), "avg"),
+                  kernel_shape=[3, 2, 2], strides=[1, 2, 1], pads=[1, 0, 1, 1, 1, 0])(x),
+        onnx_node("MaxPool", lambda a: _pool3d(a[:, :, None], (1, 3, 3), (1, 2, 2), (0, 1, 1, 0, 1, 1), "max")[:, :, 0],
+                  kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])((np.abs(x[:, :, 0]) * 40).astype(np.uint8))),
+     rand(("B", 2, 5, 6, 5), F32), dynamic=BATCH)
+
 # Registered native ops that no row above runs, and the tests that exercise them instead
 # (tests/native/test_op_registry.py fails for an op with neither, and for an entry here that has a row now).
 NATIVE_OPS_WITHOUT_ROWS = {

@@ -1,6 +1,8 @@
 """Neural-network kernels: Conv, pooling, Softmax/LogSoftmax, LayerNormalization, LSTM and GRU."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import dims as D
 from ..cpp import literal
 from . import FLOAT, OpDef, fail, norm_axis, register, softmax_extents
@@ -100,12 +102,24 @@ class Conv(Windowed):
 
 @register
 class Pool(Windowed):
+    """MaxPool / AveragePool, 1-D to 3-D. A 3-D window is separable: a 2-D pool of every depth slice into
+    scratch, then a pool of that along depth (a (kd x 1) window over [d, oh * ow]). Max of maxima is the max;
+    for averages the 3-D divisor (counted or padded) is the product of the two, so the mean of means is the mean."""
     types = ("MaxPool", "AveragePool")
 
     def check(self, node):
         if len([o for o in node.outputs if o is not None]) > 1 or node.attr("storage_order", 0):
             return "Indices output"
+        x = node.inputs[0]
+        if node.op == "MaxPool" and x.dtype in (np.int8, np.uint8) and x.rank in (3, 4, 5):
+            return None  # quantised models pool their 8-bit data (maxima commute with the monotone quantisation)
+        if x.rank == 5:
+            return OpDef.check(self, node)
         return super().check(node)
+
+    def scratch(self, node):
+        x, out = node.inputs[0], node.outputs[0]
+        return D.prod(x.shape[:3] + out.shape[3:]) if x.rank == 5 else 0
 
     def infer(self, node):
         x = node.inputs[0]
@@ -115,13 +129,23 @@ class Pool(Windowed):
 
     def emit(self, node, cg):
         x, out = node.inputs[0], node.outputs[0]
-        (h, kh, sh, dh, pt, pb), (wd, kw, sw, dw, pl, pr) = _as_2d(_spatial(node, x, node.attr("kernel_shape")))
-        oh, ow = ([1] + out.shape[2:]) if x.rank == 3 else out.shape[2:]
-        shape = {"n": x.shape[0], "c": x.shape[1], "h": h, "w": wd, "kh": kh, "kw": kw, "oh": oh, "ow": ow, "sh": sh,
-                 "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl, "pb": pb, "pr": pr}
+        spatial = _spatial(node, x, node.attr("kernel_shape"))
+        depth = None
+        if x.rank == 5:  # the (h, w) pool of each depth slice first, as images [n * c * d, 1, h, w]
+            (d, kd, sd, dd, pf, pk), spatial = spatial[0], spatial[1:]
+            od, plane = out.shape[2], D.mul(out.shape[3], out.shape[4])
+            depth = {"n": D.mul(x.shape[0], x.shape[1]), "c": 1, "h": d, "w": plane, "kh": kd, "kw": 1, "oh": od,
+                     "ow": plane, "sh": sd, "sw": 1, "dh": dd, "dw": 1, "pt": pf, "pl": 0, "pb": pk, "pr": 0}
+        (h, kh, sh, dh, pt, pb), (wd, kw, sw, dw, pl, pr) = _as_2d(spatial)
+        oh, ow = [1] + out.shape[2:] if x.rank == 3 else out.shape[-2:]
+        n = D.prod(x.shape[:3]) if depth else x.shape[0]
+        shape = {"n": n, "c": 1 if depth else x.shape[1], "h": h, "w": wd, "kh": kh, "kw": kw, "oh": oh, "ow": ow,
+                 "sh": sh, "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl, "pb": pb, "pr": pr}
         return [{"template": "pool", "max": node.op == "MaxPool", "x": cg.var(x), "y": cg.var(out),
                  "ctype": cg.ctype(x.dtype), "count_include_pad": bool(node.attr("count_include_pad", 0)),
-                 "shape": {k: cg.dim(v) for k, v in shape.items()}}]
+                 "shape": {k: cg.dim(v) for k, v in shape.items()},
+                 "depth": {k: cg.dim(v) for k, v in depth.items()} if depth else None,
+                 "scratch": cg.scratch_var(node) if depth else None}]
 
 
 @register
