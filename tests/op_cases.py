@@ -752,6 +752,31 @@ case("onnx_pool_3d", lambda x: (
                   kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])((np.abs(x[:, :, 0]) * 40).astype(np.uint8))),
      rand(("B", 2, 5, 6, 5), F32), dynamic=BATCH)
 
+
+def _conv3d(x, w, b, stride, pads, group=1):
+    """3-D convolution, pads (front, top, left, back, bottom, right), in float64."""
+    x = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + [(pads[i], pads[i + 3]) for i in range(3)])
+    m, cg, kd, kh, kw = w.shape
+    out = [(x.shape[2 + i] - k) // stride[i] + 1 for i, k in enumerate((kd, kh, kw))]
+    y = np.zeros((x.shape[0], m) + tuple(out))
+    mg = m // group
+    for d, h, ww in np.ndindex(*out):
+        patch = x[:, :, d * stride[0]:d * stride[0] + kd, h * stride[1]:h * stride[1] + kh,
+                  ww * stride[2]:ww * stride[2] + kw]
+        for g in range(group):
+            y[:, g * mg:(g + 1) * mg, d, h, ww] = np.einsum("ncdhw,mcdhw->nm", patch[:, g * cg:(g + 1) * cg],
+                                                              w[g * mg:(g + 1) * mg])
+    return (y + b.reshape(1, -1, 1, 1, 1)).astype(np.float32)
+
+
+_conv3d_w = np.random.default_rng(14).uniform(-1, 1, (4, 2, 3, 2, 3)).astype(np.float32)
+_conv3d_b = np.array([0.5, -1, 0, 2], np.float32)
+# 3-D (volumetric) Conv with groups, strides and uneven padding; a ReLU after it stays its own step
+case("onnx_conv_3d", lambda x: (ops.relu(onnx_node(
+        "Conv", lambda a, w, b: _conv3d(a, w, b, (2, 1, 2), (1, 0, 1, 1, 1, 0), group=2), strides=[2, 1, 2],
+        pads=[1, 0, 1, 1, 1, 0], group=2)(x, _conv3d_w, _conv3d_b)),),
+     rand(("B", 4, 5, 4, 6), F32), dynamic=BATCH, rtol=1e-5)
+
 # Registered native ops that no row above runs, and the tests that exercise them instead
 # (tests/native/test_op_registry.py fails for an op with neither, and for an entry here that has a row now).
 NATIVE_OPS_WITHOUT_ROWS = {

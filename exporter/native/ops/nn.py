@@ -52,7 +52,23 @@ class Windowed(OpDef):
 
 @register
 class Conv(Windowed):
+    """Conv, 1-D to 3-D. 3-D (NCDHW) runs as the sum, per output depth, of the 2-D convolutions of the input
+    slices its window covers (runtime conv3d over conv2d_ex), with constant weights sliced along depth."""
     types = ("Conv",)
+
+    def check(self, node):
+        x, w = node.inputs[:2]
+        if x.rank == 5:
+            if w.data is None:
+                return "3-D convolution with weights computed at run time (constant weights are supported)"
+            return OpDef.check(self, node)
+        return super().check(node)
+
+    def scratch(self, node):
+        if node.inputs[0].rank != 5:
+            return 0
+        x, out = node.inputs[0], node.outputs[0]
+        return D.add(D.prod(x.shape[1:2] + x.shape[3:]), D.prod(out.shape[1:2] + out.shape[3:]))
 
     def _kernel(self, node):
         return node.attr("kernel_shape") or [int(d) for d in node.inputs[1].shape[2:]]
@@ -70,10 +86,33 @@ class Conv(Windowed):
         return {"n": x.shape[0], "c": x.shape[1], "h": h, "w": wd, "m": w.shape[0], "kh": kh, "kw": kw, "oh": oh,
                 "ow": ow, "sh": sh, "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl, "groups": node.attr("group", 1)}
 
-    def emit(self, node, cg):
-        import numpy as np
+    def _emit_3d(self, node, cg):
         from .linalg import pack_rows
         x, w = node.inputs[:2]
+        bias = node.input(2)
+        out = node.outputs[0]
+        (d, kd, sd, dd, pf, _), (h, kh, sh, dh, pt, _), (wd, kw, sw, dw, pl, _) = _spatial(node, x, self._kernel(node))
+        groups = node.attr("group", 1)
+        shape = {"n": x.shape[0], "c": x.shape[1], "d": d, "h": h, "w": wd, "m": w.shape[0], "kd": kd, "kh": kh,
+                 "kw": kw, "od": out.shape[2], "oh": out.shape[3], "ow": out.shape[4], "sd": sd, "sh": sh, "sw": sw,
+                 "dd": dd, "dh": dh, "dw": dw, "pf": pf, "pt": pt, "pl": pl, "groups": groups}
+        # kernel slices along depth, one after the other, each as conv2d_ex takes it (packed unless depthwise)
+        slices = [np.ascontiguousarray(w.data[:, :, k]) for k in range(w.shape[2])]
+        packed = not (w.shape[1] == 1 and groups > 1)
+        if packed:
+            mg = w.shape[0] // groups
+            slices = [np.concatenate([pack_rows(g).reshape(-1) for g in s.reshape(groups, mg, -1)]) for s in slices]
+        weights = np.concatenate([s.reshape(-1) for s in slices])
+        return [{"template": "conv3d", "x": cg.var(x), "w": cg.constant(weights, f"{w.name}_slices"),
+                 "packed": packed, "w_slice": str(slices[0].size), "bias": cg.var(bias) if bias is not None else "nullptr",
+                 "y": cg.var(out), "ctype": cg.ctype(x.dtype), "scratch": cg.scratch_var(node),
+                 "shape": {k: cg.dim(v) for k, v in shape.items()}}]
+
+    def emit(self, node, cg):
+        from .linalg import pack_rows
+        x, w = node.inputs[:2]
+        if x.rank == 5:
+            return self._emit_3d(node, cg)
         bias = node.input(2)
         shape = self._shape(node, cg)
         groups = shape["groups"]
