@@ -98,7 +98,8 @@ def _scale_problem(node, *scales):
 def _unsupported_element(elem_type) -> str:
     """The reason for a quantised type the backend has no element type for (an ONNX enum or a NumPy dtype)."""
     name = TensorProto.DataType.Name(elem_type).lower() if isinstance(elem_type, int) else str(elem_type)
-    return (f"quantised type {name} (the native backend quantises to int8, uint8, int16 and uint16; it has no "
+    return (f"quantised type {name} (the native backend quantises to int8, uint8, int16 and uint16, and dequantises "
+            "those and int32; it has no "
             "float8, int4, int2 or float4 element types)")
 
 
