@@ -161,11 +161,47 @@ void conv2d(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
     conv2d_ex<T>(s, x, w, false, y, ep);
 }
 
+template <typename T>
+void conv3d(const Conv3dShape& s, const T* x, const T* w, bool w_packed, int64_t w_slice, const T* bias, T* y,
+            T* scratch) {
+    const Conv2dShape s2{1, s.c, s.h, s.w, s.m, s.kh, s.kw, s.oh, s.ow, s.sh, s.sw, s.dh, s.dw, s.pt, s.pl, s.groups};
+    const int64_t plane = s.h * s.w, oplane = s.oh * s.ow;
+    T* xs = scratch;              // one input depth slice, [c, h, w] contiguous as conv2d_ex reads it
+    T* ys = scratch + s.c * plane;  // its 2-D convolution, [m, oh, ow]
+    const Epilogue<T> plain;
+    for (int64_t n = 0; n < s.n; ++n)
+        for (int64_t od = 0; od < s.od; ++od) {
+            T* out = y + (n * s.m * s.od + od) * oplane;  // channel k of this output slice: out + k * od * oplane
+            bool first = true;
+            for (int64_t kd = 0; kd < s.kd; ++kd) {
+                const int64_t id = od * s.sd - s.pf + kd * s.dd;
+                if (id < 0 || id >= s.d) continue;  // a padded slice adds nothing
+                for (int64_t c = 0; c < s.c; ++c)
+                    std::memcpy(xs + c * plane, x + ((n * s.c + c) * s.d + id) * plane, size_t(plane) * sizeof(T));
+                conv2d_ex<T>(s2, xs, w + kd * w_slice, w_packed, ys, plain);
+                for (int64_t k = 0; k < s.m; ++k) {
+                    T* o = out + k * s.od * oplane;
+                    const T* src = ys + k * oplane;
+                    if (first) std::memcpy(o, src, size_t(oplane) * sizeof(T));
+                    else for (int64_t p = 0; p < oplane; ++p) o[p] += src[p];
+                }
+                first = false;
+            }
+            for (int64_t k = 0; k < s.m; ++k) {
+                T* o = out + k * s.od * oplane;
+                const T b = bias ? bias[k] : T(0);
+                if (first) std::fill(o, o + oplane, b);  // every tap in the padding
+                else if (bias) for (int64_t p = 0; p < oplane; ++p) o[p] += b;
+            }
+        }
+}
+
 #include "dtypes.inc"  // EXPORTER_FLOATS
 
 #define EXPORTER_CONV_INSTANTIATE(T)                                                           \
     template void conv2d_ex<T>(const Conv2dShape&, const T*, const T*, bool, T*, const Epilogue<T>&); \
-    template void conv2d<T>(const Conv2dShape&, const T*, const T*, const T*, T*);
+    template void conv2d<T>(const Conv2dShape&, const T*, const T*, const T*, T*);              \
+    template void conv3d<T>(const Conv3dShape&, const T*, const T*, bool, int64_t, const T*, T*, T*);
 EXPORTER_FLOATS(EXPORTER_CONV_INSTANTIATE)
 #undef EXPORTER_CONV_INSTANTIATE
 

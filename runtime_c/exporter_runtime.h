@@ -90,6 +90,23 @@ inline int64_t conv2d_packed_group_size(const Conv2dShape& s) {
     return (mg + kPackRows - 1) / kPackRows * kPackRows * (s.c / s.groups) * s.kh * s.kw;
 }
 
+// 3-D (volumetric, NCDHW) convolution: per output depth, the 2-D convolutions (conv2d_ex) of the input slices
+// its window covers by the matching kernel slices, summed, plus bias (may be null). w holds the kd kernel
+// slices one after the other, w_slice elements apart, each as conv2d_ex takes it ([m, c/groups, kh, kw], or
+// w_packed). scratch: conv3d_scratch_size(s) elements (one input slice and one 2-D result).
+struct Conv3dShape {
+    int64_t n, c, d, h, w;
+    int64_t m, kd, kh, kw;
+    int64_t od, oh, ow;
+    int64_t sd, sh, sw, dd, dh, dw;
+    int64_t pf, pt, pl;  // front / top / left padding
+    int64_t groups;
+};
+inline int64_t conv3d_scratch_size(const Conv3dShape& s) { return s.c * s.h * s.w + s.m * s.oh * s.ow; }
+template <typename T>
+void conv3d(const Conv3dShape& s, const T* x, const T* w, bool w_packed, int64_t w_slice, const T* bias, T* y,
+            T* scratch);
+
 struct Pool2dShape {
     int64_t n, c, h, w, kh, kw, oh, ow, sh, sw, dh, dw, pt, pl;
     int64_t pb, pr;  // bottom / right padding: where count_include_pad's padded area ends
@@ -365,6 +382,7 @@ template <typename To, typename From> inline To cast(From a) {
 #include "conv_transpose.h"
 #include "indexing.h"
 #include "norm.h"
+#include "quant.h"
 #include "resize.h"
 #include "sort.h"
 

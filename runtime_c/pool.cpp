@@ -109,6 +109,9 @@ void global_max_pool(int64_t nc, int64_t hw, const T* x, T* y) {
     template void global_max_pool<T>(int64_t, int64_t, const T*, T*);
 EXPORTER_ALL_NUMERIC(EXPORTER_POOL_NUMERIC)
 #undef EXPORTER_POOL_NUMERIC
+// quantised models (ONNX Runtime's QOperator format) keep MaxPool on their 8-bit data
+template void max_pool2d<int8_t>(const Pool2dShape&, const int8_t*, int8_t*);
+template void max_pool2d<uint8_t>(const Pool2dShape&, const uint8_t*, uint8_t*);
 
 #define EXPORTER_POOL_FLOAT(T) \
     template void avg_pool2d<T>(const Pool2dShape&, const T*, T*, bool); \

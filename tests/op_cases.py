@@ -592,6 +592,191 @@ def _running_max(x):
 case("control_flow_cond", _clip_rows, rand(("B", 3), F32), dynamic=BATCH)
 case("control_flow_loops", _running_max, rand(("B", 3), F32), dynamic=BATCH)
 
+
+# quantisation (ONNX Runtime's quantiser: QDQ, dynamic and QOperator models), with ONNX's rounding (half to
+# even) and saturation; integer products sum exactly in int32
+def _spread(v, shape, axis, block):
+    """A scale or zero point broadcast over a tensor of `shape` (per tensor, per axis or blocked)."""
+    if v.size == 1:
+        return v.reshape(())
+    if not block:
+        return v.reshape([-1 if d == axis else 1 for d in range(len(shape))])
+    return np.take(np.repeat(v, block, axis), range(shape[axis]), axis)
+
+
+def _quantize(x, scale, zp, axis=1, block=0):
+    q = np.rint(x / _spread(scale, x.shape, axis, block)) + _spread(zp, x.shape, axis, block).astype(np.float64)
+    info = np.iinfo(zp.dtype)
+    return np.clip(q, info.min, info.max).astype(zp.dtype)
+
+
+def _dequantize(q, scale, zp, axis=1, block=0):
+    z = _spread(zp, q.shape, axis, block).astype(np.float32)
+    return ((q.astype(np.float32) - z) * _spread(scale, q.shape, axis, block)).astype(np.float32)
+
+
+def _requantize(acc, multiplier, zp):
+    info = np.iinfo(zp.dtype)
+    return np.clip(np.rint(acc * multiplier.astype(np.float64)) + zp.astype(np.float64), info.min, info.max).astype(zp.dtype)
+
+
+_qs = np.array(0.05, np.float32)
+_q_axis_scale = np.array([0.02, 0.05, 0.1], np.float32)
+_q_axis_zp = np.array([-3, 0, 7], np.int8)
+_q_block_scale = np.random.default_rng(9).uniform(0.01, 0.1, (2, 3, 2)).astype(np.float32)  # blocks of 3 along -1
+_q_block_zp = np.random.default_rng(10).integers(0, 20, (2, 3, 2)).astype(np.uint8)
+
+
+def _quant_rows(x):
+    per_tensor = onnx_node("QuantizeLinear", lambda a, s, z: _quantize(a, s, z))(x, _qs, np.array(128, np.uint8))
+    per_axis = onnx_node("QuantizeLinear", lambda a, s, z: _quantize(a, s, z, 1), axis=1)(x, _q_axis_scale, _q_axis_zp)
+    blocked = onnx_node("QuantizeLinear", lambda a, s, z: _quantize(a, s, z, 2, 3), axis=-1, block_size=3)(
+        x, _q_block_scale, _q_block_zp)
+    wide = onnx_node("QuantizeLinear", lambda a, s, z: _quantize(a, s, z))(x, np.array(1e-3, np.float32), np.array(-5, np.int16))
+    return (per_tensor, per_axis, blocked, wide,
+            onnx_node("DequantizeLinear", lambda q, s, z: _dequantize(q, s, z))(per_tensor, _qs, np.array(128, np.uint8)),
+            onnx_node("DequantizeLinear", lambda q, s, z: _dequantize(q, s, z, 1), axis=1)(per_axis, _q_axis_scale,
+                                                                                        _q_axis_zp),
+            onnx_node("DequantizeLinear", lambda q, s, z: _dequantize(q, s, z, 2, 3), axis=-1, block_size=3)(
+                blocked, _q_block_scale, _q_block_zp),
+            onnx_node("DequantizeLinear", lambda q, s, z: _dequantize(q, s, z))(wide, np.array(1e-3, np.float32), np.array(-5, np.int16)))
+
+
+case("onnx_quantize_dequantize", _quant_rows, rand((2, 3, 6), F32, -8, 8))
+
+
+def _dynamic_quantize(x):
+    lo, hi = np.float32(min(0, x.min())), np.float32(max(0, x.max()))
+    scale = np.float32((hi - lo) if hi != lo else 1) / np.float32(255)
+    zp = np.rint(np.clip(np.float32(0) - lo / scale, 0, 255))
+    return (np.clip(np.rint(x / scale) + zp, 0, 255).astype(np.uint8), np.asarray(scale, np.float32),
+            np.asarray(zp, np.uint8))
+
+
+def _int_matmul(a, b, a_zp, b_zp):
+    return ((a.astype(np.int32) - a_zp.astype(np.int32)) @ (b.astype(np.int32) - b_zp.astype(np.int32))).astype(np.int32)
+
+
+# int8 weights within 7 bits, as ONNX Runtime's quantiser writes them (reduce_range): its uint8 x int8 kernels on
+# AVX2 sum pairs of products in saturating int16 (vpmaddubsw), so full-range weights come out wrong there
+_qw = np.random.default_rng(11).integers(-64, 64, (6, 5)).astype(np.int8)
+_qw_zp = np.array([0, 1, -2, 3, 0], np.int8)
+_qw_scale = np.array([0.01, 0.02, 0.03, 0.02, 0.01], np.float32)
+
+
+def _dynamic_and_qlinear_matmul(x):
+    q, scale, zp = onnx_node("DynamicQuantizeLinear", _dynamic_quantize, outputs=3)(x)
+    integer = onnx_node("MatMulInteger", _int_matmul)(q, _qw, zp, _qw_zp)
+    y_scale, y_zp = np.array(0.07, np.float32), np.array(100, np.uint8)
+    qlinear = onnx_node("QLinearMatMul", lambda a, sa, za, b, sb, zb, sy, zy: _requantize(
+        _int_matmul(a, b, za, zb), sa * sb / sy, zy))(q, scale, zp, _qw, np.array(0.02, np.float32), np.array(0, np.int8), y_scale, y_zp)
+    return q, scale, zp, integer, qlinear
+
+
+case("onnx_dynamic_quantize_matmul_integer", _dynamic_and_qlinear_matmul, rand(("B", 3, 6), F32), dynamic=BATCH)
+
+
+def _int_conv(x, w, x_zp, w_zp, pads=(0, 0, 0, 0), stride=1, group=1):
+    """int32 convolution of (x - x_zp) by (w - w_zp[m]), NCHW; the padding is zero after the subtraction."""
+    x = np.pad(x.astype(np.int32) - np.int32(x_zp), [(0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])])
+    w = w.astype(np.int32) - w_zp.astype(np.int32).reshape(-1, 1, 1, 1)
+    n, c, h, wd = x.shape
+    m, cg, kh, kw = w.shape
+    oh, ow = (h - kh) // stride + 1, (wd - kw) // stride + 1
+    y = np.zeros((n, m, oh, ow), np.int32)
+    mg = m // group
+    for i in range(oh):
+        for j in range(ow):
+            patch = x[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+            for g in range(group):
+                y[:, g * mg:(g + 1) * mg, i, j] = np.einsum("nchw,mchw->nm", patch[:, g * cg:(g + 1) * cg],
+                                                             w[g * mg:(g + 1) * mg])
+    return y
+
+
+_qconv_w = np.random.default_rng(12).integers(0, 256, (4, 4, 3, 3)).astype(np.uint8)
+_qconv_w_zp = np.array(128, np.uint8)  # ONNX Runtime's ConvInteger takes one weight zero point (C++ tests: per channel)
+_qlconv_w = np.random.default_rng(13).integers(-64, 64, (4, 2, 3, 3)).astype(np.int8)  # 7 bits: see _qw
+_qlconv_w_scale = np.array([0.01, 0.02, 0.015, 0.03], np.float32)
+_qlconv_bias = np.array([-500, 0, 300, 1000], np.int32)
+
+
+def _conv_integer_rows(x):
+    q = x.astype(np.uint8)
+    integer = onnx_node("ConvInteger", lambda a, w, za, zw: _int_conv(a, w, za, zw, (1, 1, 1, 1)), pads=[1, 1, 1, 1])(
+        q, _qconv_w, np.array(125, np.uint8), _qconv_w_zp)
+    x_scale, y_scale, zero = np.array(0.02, np.float32), np.array(0.5, np.float32), np.zeros(4, np.int8)
+
+    def qlinear(a, sa, za, w, sw, zw, sy, zy, b):
+        acc = _int_conv(a, w, za, zw, (0, 1, 0, 1), 2, 2) + b.reshape(1, -1, 1, 1)
+        return _requantize(acc, (sa * sw / sy).reshape(1, -1, 1, 1), zy)
+
+    qlinear = onnx_node("QLinearConv", qlinear, pads=[0, 1, 0, 1], strides=[2, 2], group=2)(
+        q, x_scale, np.array(125, np.uint8), _qlconv_w, _qlconv_w_scale, zero, y_scale, np.array(3, np.uint8),
+        _qlconv_bias)
+    return integer, qlinear
+
+
+case("onnx_conv_integer_qlinear_conv", _conv_integer_rows, rand(("B", 4, 6, 7), I32, 0, 255), dynamic=BATCH)
+
+
+def _pool3d(x, kernel, stride, pads, reduce, include_pad=False):
+    """3-D max or average pooling, pads (front, top, left, back, bottom, right): windows over the padded input
+    (NaN padding: outside values count only for an average with include_pad)."""
+    padded = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + [(pads[i], pads[i + 3]) for i in range(3)],
+                    constant_values=np.nan)
+    out_shape = [(padded.shape[2 + i] - kernel[i]) // stride[i] + 1 for i in range(3)]
+    y = np.empty(x.shape[:2] + tuple(out_shape))
+    for d, h, w in np.ndindex(*out_shape):
+        win = padded[:, :, d * stride[0]:d * stride[0] + kernel[0], h * stride[1]:h * stride[1] + kernel[1],
+                     w * stride[2]:w * stride[2] + kernel[2]].reshape(x.shape[0], x.shape[1], -1)
+        if reduce == "max":
+            y[:, :, d, h, w] = np.nanmax(win, axis=-1)
+        elif include_pad:
+            y[:, :, d, h, w] = np.nansum(win, axis=-1) / win.shape[-1]
+        else:
+            y[:, :, d, h, w] = np.nanmean(win, axis=-1)
+    return y.astype(x.dtype)
+
+
+# 3-D (volumetric) pooling: a 2-D pool per depth slice, then one along depth (see Pool in ops/nn.py); and
+# MaxPool over uint8 data, as quantised models run it
+case("onnx_pool_3d", lambda x: (
+        onnx_node("MaxPool", lambda a: _pool3d(a, (2, 3, 2), (2, 1, 2), (1, 1, 0, 0, 1, 1), "max"),
+                  kernel_shape=[2, 3, 2], strides=[2, 1, 2], pads=[1, 1, 0, 0, 1, 1])(x),
+        onnx_node("AveragePool", lambda a: _pool3d(a, (3, 2, 2), (1, 2, 1), (1, 0, 1, 1, 1, 0), "avg", True),
+                  kernel_shape=[3, 2, 2], strides=[1, 2, 1], pads=[1, 0, 1, 1, 1, 0], count_include_pad=1)(x),
+        onnx_node("AveragePool", lambda a: _pool3d(a, (3, 2, 2), (1, 2, 1), (1, 0, 1, 1, 1, 0), "avg"),
+                  kernel_shape=[3, 2, 2], strides=[1, 2, 1], pads=[1, 0, 1, 1, 1, 0])(x),
+        onnx_node("MaxPool", lambda a: _pool3d(a[:, :, None], (1, 3, 3), (1, 2, 2), (0, 1, 1, 0, 1, 1), "max")[:, :, 0],
+                  kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])((np.abs(x[:, :, 0]) * 40).astype(np.uint8))),
+     rand(("B", 2, 5, 6, 5), F32), dynamic=BATCH)
+
+
+def _conv3d(x, w, b, stride, pads, group=1):
+    """3-D convolution, pads (front, top, left, back, bottom, right), in float64."""
+    x = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + [(pads[i], pads[i + 3]) for i in range(3)])
+    m, cg, kd, kh, kw = w.shape
+    out = [(x.shape[2 + i] - k) // stride[i] + 1 for i, k in enumerate((kd, kh, kw))]
+    y = np.zeros((x.shape[0], m) + tuple(out))
+    mg = m // group
+    for d, h, ww in np.ndindex(*out):
+        patch = x[:, :, d * stride[0]:d * stride[0] + kd, h * stride[1]:h * stride[1] + kh,
+                  ww * stride[2]:ww * stride[2] + kw]
+        for g in range(group):
+            y[:, g * mg:(g + 1) * mg, d, h, ww] = np.einsum("ncdhw,mcdhw->nm", patch[:, g * cg:(g + 1) * cg],
+                                                              w[g * mg:(g + 1) * mg])
+    return (y + b.reshape(1, -1, 1, 1, 1)).astype(np.float32)
+
+
+_conv3d_w = np.random.default_rng(14).uniform(-1, 1, (4, 2, 3, 2, 3)).astype(np.float32)
+_conv3d_b = np.array([0.5, -1, 0, 2], np.float32)
+# 3-D (volumetric) Conv with groups, strides and uneven padding; a ReLU after it stays its own step
+case("onnx_conv_3d", lambda x: (ops.relu(onnx_node(
+        "Conv", lambda a, w, b: _conv3d(a, w, b, (2, 1, 2), (1, 0, 1, 1, 1, 0), group=2), strides=[2, 1, 2],
+        pads=[1, 0, 1, 1, 1, 0], group=2)(x, _conv3d_w, _conv3d_b)),),
+     rand(("B", 4, 5, 4, 6), F32), dynamic=BATCH, rtol=1e-5)
+
 # Registered native ops that no row above runs, and the tests that exercise them instead
 # (tests/native/test_op_registry.py fails for an op with neither, and for an entry here that has a row now).
 NATIVE_OPS_WITHOUT_ROWS = {

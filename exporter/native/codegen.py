@@ -191,6 +191,8 @@ class CodeGen:
         for node in self.g.nodes:
             if node.op not in _EPILOGUE_KERNELS or not node.outputs or node.outputs[0] is None:
                 continue
+            if node.op == "Conv" and node.inputs[0].rank == 5:  # 3-D sums 2-D convolutions: no epilogue there
+                continue
             out = node.outputs[0]
             if out.dtype.kind != "f" or out.known is not None:
                 continue

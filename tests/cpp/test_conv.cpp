@@ -1,5 +1,6 @@
 // conv.cpp: convolution as the packed GEMM over im2col blocks (plain and pre-packed weights, the fused
-// epilogue) and the direct depthwise kernel, against a naive 7-deep loop; integer-valued data (exact).
+// epilogue), the direct depthwise kernel and 3-D convolution over them, against naive loops; integer-valued
+// data (exact).
 #include <algorithm>
 
 #include "check.h"
@@ -66,8 +67,72 @@ static void test_conv(std::mt19937& rng) {
     }
 }
 
+// 3-D: per output depth, 2-D convolutions of the covered input slices summed (depth padding, stride, dilation,
+// groups, every tap of an output slice in the padding), plain and pre-packed kernel slices.
+static void test_conv3d(std::mt19937& rng) {
+    // n, c, d, h, w, m, kd, kh, kw, sd, sh, sw, dd, dh, dw, pf, pt, pl, pk (back), groups
+    struct Case { int64_t n, c, d, h, w, m, kd, kh, kw, sd, sh, sw, dd, dh, dw, pf, pt, pl, pk, groups; };
+    const Case cases[] = {{1, 2, 4, 5, 5, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+                          {2, 4, 7, 6, 5, 6, 2, 3, 2, 2, 1, 2, 2, 1, 1, 2, 0, 1, 2, 2},   // groups, depth dilation
+                          {1, 3, 2, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 0, 0, 3, 3}};  // depthwise, padded slices
+    for (const Case& t : cases) {
+        const int64_t od = (t.d + t.pf + t.pk - ((t.kd - 1) * t.dd + 1)) / t.sd + 1;
+        const int64_t oh = (t.h + 2 * t.pt - ((t.kh - 1) * t.dh + 1)) / t.sh + 1;
+        const int64_t ow = (t.w + 2 * t.pl - ((t.kw - 1) * t.dw + 1)) / t.sw + 1;
+        const rt::Conv3dShape s{t.n, t.c, t.d, t.h, t.w, t.m, t.kd, t.kh, t.kw, od, oh, ow, t.sd, t.sh, t.sw,
+                                t.dd, t.dh, t.dw, t.pf, t.pt, t.pl, t.groups};
+        const int64_t cg = t.c / t.groups, mg = t.m / t.groups, kdim = cg * t.kh * t.kw;
+        auto x = random_ints<float>(t.n * t.c * t.d * t.h * t.w, rng);
+        auto w = random_ints<float>(t.m * cg * t.kd * t.kh * t.kw, rng);
+        auto b = random_ints<float>(t.m, rng);
+        std::vector<float> want(t.n * t.m * od * oh * ow);
+        for (int64_t n = 0; n < t.n; ++n)
+            for (int64_t m = 0; m < t.m; ++m)
+                for (int64_t z = 0; z < od; ++z)
+                    for (int64_t i = 0; i < oh; ++i)
+                        for (int64_t j = 0; j < ow; ++j) {
+                            const int64_t g = m / mg;
+                            float acc = b[m];
+                            for (int64_t c = 0; c < cg; ++c)
+                                for (int64_t kz = 0; kz < t.kd; ++kz)
+                                    for (int64_t ki = 0; ki < t.kh; ++ki)
+                                        for (int64_t kj = 0; kj < t.kw; ++kj) {
+                                            const int64_t iz = z * t.sd - t.pf + kz * t.dd, iy = i * t.sh - t.pt + ki * t.dh,
+                                                          ix = j * t.sw - t.pl + kj * t.dw;
+                                            if (iz < 0 || iz >= t.d || iy < 0 || iy >= t.h || ix < 0 || ix >= t.w) continue;
+                                            acc += x[(((n * t.c + g * cg + c) * t.d + iz) * t.h + iy) * t.w + ix] *
+                                                   w[(((m * cg + c) * t.kd + kz) * t.kh + ki) * t.kw + kj];
+                                        }
+                            want[(((n * t.m + m) * od + z) * oh + i) * ow + j] = acc;
+                        }
+        // kernel slices [kd][m, cg, kh, kw], plain and (not for depthwise) packed per group
+        const rt::Conv2dShape s2{1, t.c, t.h, t.w, t.m, t.kh, t.kw, oh, ow, t.sh, t.sw, t.dh, t.dw, t.pt, t.pl, t.groups};
+        const int64_t plain_slice = t.m * kdim, packed_slice = rt::conv2d_packed_group_size(s2) * t.groups;
+        std::vector<float> slices(t.kd * plain_slice), packed(t.kd * packed_slice);
+        for (int64_t kz = 0; kz < t.kd; ++kz)
+            for (int64_t m = 0; m < t.m; ++m)
+                for (int64_t r = 0; r < kdim; ++r) {
+                    const int64_t c = r / (t.kh * t.kw), hw = r % (t.kh * t.kw);
+                    slices[kz * plain_slice + m * kdim + r] = w[((m * cg + c) * t.kd + kz) * t.kh * t.kw + hw];
+                }
+        for (int64_t kz = 0; kz < t.kd; ++kz)
+            for (int64_t g = 0; g < t.groups; ++g)
+                rt::pack_a_panels<float>(mg, kdim, slices.data() + kz * plain_slice + g * mg * kdim,
+                                         packed.data() + kz * packed_slice + g * rt::conv2d_packed_group_size(s2));
+        std::vector<float> scratch(rt::conv3d_scratch_size(s)), y(want.size());
+        for (bool use_packed : {false, true}) {
+            if (use_packed && cg == 1 && t.groups > 1) continue;  // depthwise kernels read plain weights
+            rt::conv3d<float>(s, x.data(), use_packed ? packed.data() : slices.data(), use_packed,
+                              use_packed ? packed_slice : plain_slice, b.data(), y.data(), scratch.data());
+            CHECK(y == want, "conv3d packed=%d c=%lld m=%lld k=%lldx%lldx%lld groups=%lld", int(use_packed),
+                  (long long)t.c, (long long)t.m, (long long)t.kd, (long long)t.kh, (long long)t.kw, (long long)t.groups);
+        }
+    }
+}
+
 int main() {
     std::mt19937 rng(1234);
     test_conv(rng);
+    test_conv3d(rng);
     return finish("conv");
 }

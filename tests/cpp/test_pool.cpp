@@ -1,6 +1,6 @@
 // pool.cpp: max / average / global pooling against naive window loops: padding (symmetric and uneven:
 // count_include_pad counts the padded area up to the end padding pb/pr), strides, dilations, ceil-mode
-// output sizes (windows that run past the padded input), and the unpadded fast path of avg_pool2d.
+// output sizes (windows that run past the padded input), the unpadded fast path of avg_pool2d, 8-bit max.
 #include <limits>
 
 #include "check.h"
@@ -131,6 +131,8 @@ int main() {
     test_max_pool<double>(rng);
     test_max_pool<int32_t>(rng);
     test_max_pool<int64_t>(rng);
+    test_max_pool<int8_t>(rng);   // quantised models pool 8-bit data
+    test_max_pool<uint8_t>(rng);
     test_avg_pool<float>(rng);
     test_avg_pool<double>(rng);
     test_global_pool<float>(rng);

@@ -50,3 +50,37 @@ def test_packed_bytes_match_the_runtime(tmp_path):
         m = np.arange(1, rows * cols + 1, dtype=dtype).reshape(rows, cols)
         np.testing.assert_array_equal(np.array(b_line.split(), dtype), pack_panels(m).reshape(-1))
         np.testing.assert_array_equal(np.array(a_line.split(), dtype), pack_rows(m).reshape(-1))
+
+
+INT_PROGRAM = r"""
+#include <cstdio>
+#include <vector>
+#include "exporter_runtime.h"
+int main() {
+    const int64_t K = 7, N = 37;  // odd K and a partial panel: the zero padding of both
+    std::vector<uint8_t> b(K * N);
+    std::vector<uint8_t> zp(N);
+    for (int64_t i = 0; i < K * N; ++i) b[i] = uint8_t(i * 7 % 256);
+    for (int64_t j = 0; j < N; ++j) zp[j] = uint8_t(j * 3);
+    std::vector<int16_t> packed(exporter_rt::qpacked_size(K, N));
+    exporter_rt::qpack_b<uint8_t>(K, N, b.data(), N, zp.data(), 1, packed.data());
+    for (int16_t v : packed) std::printf("%d ", int(v));
+    std::printf("\n");
+    return 0;
+}
+"""
+
+
+def test_integer_panels_match_the_runtime(tmp_path):
+    """The integer GEMM's packed B (runtime_c/quant.h) as the exporter writes it for constant weights."""
+    from exporter.native.ops.quant import QPANEL, pack_int_panels
+    runtime = data_dir("runtime_c")
+    assert int(re.search(r"constexpr int64_t kQPanel = (\d+);", (runtime / "quant.h").read_text()).group(1)) == QPANEL
+    src, exe = tmp_path / "qpack.cpp", tmp_path / "qpack"
+    src.write_text(INT_PROGRAM)
+    subprocess.run([find_compiler(), "-std=c++17", "-O1", "-I", str(runtime), str(src), str(runtime / "quant.cpp"),
+                    "-o", str(exe)], check=True, capture_output=True)
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split()
+    b = (np.arange(7 * 37) * 7 % 256).astype(np.uint8).reshape(7, 37)
+    zp = (np.arange(37) * 3).astype(np.uint8)
+    np.testing.assert_array_equal(np.array(out, np.int16), pack_int_panels(b, zp))

@@ -1,6 +1,8 @@
 """Neural-network kernels: Conv, pooling, Softmax/LogSoftmax, LayerNormalization, LSTM and GRU."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import dims as D
 from ..cpp import literal
 from . import FLOAT, OpDef, fail, norm_axis, register, softmax_extents
@@ -50,7 +52,23 @@ class Windowed(OpDef):
 
 @register
 class Conv(Windowed):
+    """Conv, 1-D to 3-D. 3-D (NCDHW) runs as the sum, per output depth, of the 2-D convolutions of the input
+    slices its window covers (runtime conv3d over conv2d_ex), with constant weights sliced along depth."""
     types = ("Conv",)
+
+    def check(self, node):
+        x, w = node.inputs[:2]
+        if x.rank == 5:
+            if w.data is None:
+                return "3-D convolution with weights computed at run time (constant weights are supported)"
+            return OpDef.check(self, node)
+        return super().check(node)
+
+    def scratch(self, node):
+        if node.inputs[0].rank != 5:
+            return 0
+        x, out = node.inputs[0], node.outputs[0]
+        return D.add(D.prod(x.shape[1:2] + x.shape[3:]), D.prod(out.shape[1:2] + out.shape[3:]))
 
     def _kernel(self, node):
         return node.attr("kernel_shape") or [int(d) for d in node.inputs[1].shape[2:]]
@@ -68,10 +86,33 @@ class Conv(Windowed):
         return {"n": x.shape[0], "c": x.shape[1], "h": h, "w": wd, "m": w.shape[0], "kh": kh, "kw": kw, "oh": oh,
                 "ow": ow, "sh": sh, "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl, "groups": node.attr("group", 1)}
 
-    def emit(self, node, cg):
-        import numpy as np
+    def _emit_3d(self, node, cg):
         from .linalg import pack_rows
         x, w = node.inputs[:2]
+        bias = node.input(2)
+        out = node.outputs[0]
+        (d, kd, sd, dd, pf, _), (h, kh, sh, dh, pt, _), (wd, kw, sw, dw, pl, _) = _spatial(node, x, self._kernel(node))
+        groups = node.attr("group", 1)
+        shape = {"n": x.shape[0], "c": x.shape[1], "d": d, "h": h, "w": wd, "m": w.shape[0], "kd": kd, "kh": kh,
+                 "kw": kw, "od": out.shape[2], "oh": out.shape[3], "ow": out.shape[4], "sd": sd, "sh": sh, "sw": sw,
+                 "dd": dd, "dh": dh, "dw": dw, "pf": pf, "pt": pt, "pl": pl, "groups": groups}
+        # kernel slices along depth, one after the other, each as conv2d_ex takes it (packed unless depthwise)
+        slices = [np.ascontiguousarray(w.data[:, :, k]) for k in range(w.shape[2])]
+        packed = not (w.shape[1] == 1 and groups > 1)
+        if packed:
+            mg = w.shape[0] // groups
+            slices = [np.concatenate([pack_rows(g).reshape(-1) for g in s.reshape(groups, mg, -1)]) for s in slices]
+        weights = np.concatenate([s.reshape(-1) for s in slices])
+        return [{"template": "conv3d", "x": cg.var(x), "w": cg.constant(weights, f"{w.name}_slices"),
+                 "packed": packed, "w_slice": str(slices[0].size), "bias": cg.var(bias) if bias is not None else "nullptr",
+                 "y": cg.var(out), "ctype": cg.ctype(x.dtype), "scratch": cg.scratch_var(node),
+                 "shape": {k: cg.dim(v) for k, v in shape.items()}}]
+
+    def emit(self, node, cg):
+        from .linalg import pack_rows
+        x, w = node.inputs[:2]
+        if x.rank == 5:
+            return self._emit_3d(node, cg)
         bias = node.input(2)
         shape = self._shape(node, cg)
         groups = shape["groups"]
@@ -99,12 +140,24 @@ class Conv(Windowed):
 
 @register
 class Pool(Windowed):
+    """MaxPool / AveragePool, 1-D to 3-D. A 3-D window is separable: a 2-D pool of every depth slice into
+    scratch, then a pool of that along depth (a (kd x 1) window over [d, oh * ow]). Max of maxima is the max;
+    for averages the 3-D divisor (counted or padded) is the product of the two, so the mean of means is the mean."""
     types = ("MaxPool", "AveragePool")
 
     def check(self, node):
         if len([o for o in node.outputs if o is not None]) > 1 or node.attr("storage_order", 0):
             return "Indices output"
+        x = node.inputs[0]
+        if node.op == "MaxPool" and x.dtype in (np.int8, np.uint8) and x.rank in (3, 4, 5):
+            return None  # quantised models pool their 8-bit data (maxima commute with the monotone quantisation)
+        if x.rank == 5:
+            return OpDef.check(self, node)
         return super().check(node)
+
+    def scratch(self, node):
+        x, out = node.inputs[0], node.outputs[0]
+        return D.prod(x.shape[:3] + out.shape[3:]) if x.rank == 5 else 0
 
     def infer(self, node):
         x = node.inputs[0]
@@ -114,13 +167,23 @@ class Pool(Windowed):
 
     def emit(self, node, cg):
         x, out = node.inputs[0], node.outputs[0]
-        (h, kh, sh, dh, pt, pb), (wd, kw, sw, dw, pl, pr) = _as_2d(_spatial(node, x, node.attr("kernel_shape")))
-        oh, ow = ([1] + out.shape[2:]) if x.rank == 3 else out.shape[2:]
-        shape = {"n": x.shape[0], "c": x.shape[1], "h": h, "w": wd, "kh": kh, "kw": kw, "oh": oh, "ow": ow, "sh": sh,
-                 "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl, "pb": pb, "pr": pr}
+        spatial = _spatial(node, x, node.attr("kernel_shape"))
+        depth = None
+        if x.rank == 5:  # the (h, w) pool of each depth slice first, as images [n * c * d, 1, h, w]
+            (d, kd, sd, dd, pf, pk), spatial = spatial[0], spatial[1:]
+            od, plane = out.shape[2], D.mul(out.shape[3], out.shape[4])
+            depth = {"n": D.mul(x.shape[0], x.shape[1]), "c": 1, "h": d, "w": plane, "kh": kd, "kw": 1, "oh": od,
+                     "ow": plane, "sh": sd, "sw": 1, "dh": dd, "dw": 1, "pt": pf, "pl": 0, "pb": pk, "pr": 0}
+        (h, kh, sh, dh, pt, pb), (wd, kw, sw, dw, pl, pr) = _as_2d(spatial)
+        oh, ow = [1] + out.shape[2:] if x.rank == 3 else out.shape[-2:]
+        n = D.prod(x.shape[:3]) if depth else x.shape[0]
+        shape = {"n": n, "c": 1 if depth else x.shape[1], "h": h, "w": wd, "kh": kh, "kw": kw, "oh": oh, "ow": ow,
+                 "sh": sh, "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl, "pb": pb, "pr": pr}
         return [{"template": "pool", "max": node.op == "MaxPool", "x": cg.var(x), "y": cg.var(out),
                  "ctype": cg.ctype(x.dtype), "count_include_pad": bool(node.attr("count_include_pad", 0)),
-                 "shape": {k: cg.dim(v) for k, v in shape.items()}}]
+                 "shape": {k: cg.dim(v) for k, v in shape.items()},
+                 "depth": {k: cg.dim(v) for k, v in depth.items()} if depth else None,
+                 "scratch": cg.scratch_var(node) if depth else None}]
 
 
 @register
