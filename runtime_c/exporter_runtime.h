@@ -295,5 +295,6 @@ template <typename To, typename From> inline To cast(From a) {
 #include "norm.h"
 #include "resize.h"
 #include "sort.h"
+#include "vmath.h"
 
 #endif  // EXPORTER_RUNTIME_H

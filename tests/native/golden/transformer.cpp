@@ -643,9 +643,9 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     }
 
     // Gelu 'Gelu_node'
-    #pragma omp parallel for schedule(static) if ((128 * d_batch * d_seq) >= 65536)
+    #pragma omp parallel for schedule(static) if ((128 * d_batch * d_seq) >= 4096)
     for (int64_t i0 = 0; i0 < 128 * d_batch * d_seq; ++i0) {
-        const float t0 = (float(0.5) * add_1[i0] * (float(1) + std::erf(add_1[i0] * float(0.7071067811865476))));  // Gelu Gelu_node
+        const float t0 = exporter_rt::vm::gelu<float>(add_1[i0]);  // Gelu Gelu_node
         gelu[i0] = t0;
     }
 #ifdef EXPORTER_DUMP
