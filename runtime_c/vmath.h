@@ -7,9 +7,9 @@
 //   vm::exp(x, y, n), vm::gelu(x, y, n)  arrays, with the ISA traits and a padded tail
 //   vm::exp_v<S>(v), ...                 one vector, for kernels (softmax) that fuse it with more work
 //
-// Accuracy (tests/cpp/test_vmath.cpp sweeps every float in the range that matters against the double
-// functions): exp <= 1 ulp, erf, tanh, sigmoid <= 2 ulp; inf, NaN, overflow to inf and gradual underflow
-// to subnormals and 0 as std:: does. The polynomial coefficients are least-squares fits of our own,
+// Accuracy (tests/cpp/test_vmath.cpp sweeps every 1021st float of the range that matters against the
+// double functions): exp <= 1 ulp, erf, tanh, sigmoid <= 2 ulp; inf, NaN, overflow to inf and gradual
+// underflow to subnormals and 0 as std:: does. The polynomial coefficients are least-squares fits of our own,
 // reweighted toward minimax (scripts/fit_vmath.py prints them).
 #ifndef EXPORTER_VMATH_H
 #define EXPORTER_VMATH_H
@@ -48,7 +48,8 @@ struct ScalarF {
     static V copysign(V magnitude, V sign) { return bits_to((to_bits(sign) & 0x80000000u) | to_bits(magnitude)); }
     static M lt(V a, V b) { return 0u - uint32_t(a < b); }
     static V select(M m, V a, V b) { return bits_to((to_bits(a) & m) | (to_bits(b) & ~m)); }
-    // Round to nearest by the 1.5 * 2^23 shift (no libm call, so it vectorises; |a| < 2^22 here), and
+    // Round to nearest by the 1.5 * 2^23 shift (no libm call, so it vectorises; |a| < 2^22 here; needs
+    // IEEE arithmetic, i.e. no -ffast-math, which would fold the shift away), and
     // 2^n from a whole-valued float n (|n| <= 127) through the same shift: unsigned arithmetic, no float
     // to int conversion, so a NaN lane is garbage but never undefined behaviour.
     static V round(V a) { return (a + 12582912.0f) - 12582912.0f; }
@@ -74,7 +75,9 @@ struct Avx512F {
     static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
     static V max(V a, V b) { return _mm512_max_ps(a, b); }
     static V min(V a, V b) { return _mm512_min_ps(a, b); }
-    static V abs(V a) { return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(0x7fffffff))); }
+    static V abs(V a) {
+        return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(0x7fffffff)));
+    }
     static V copysign(V magnitude, V sign) {
         const __m512i s = _mm512_and_si512(_mm512_castps_si512(sign), _mm512_set1_epi32(int(0x80000000u)));
         return _mm512_castsi512_ps(_mm512_or_si512(s, _mm512_castps_si512(magnitude)));
