@@ -32,6 +32,7 @@ template <typename T> constexpr int64_t panel_width() { return kPanelBytes / int
 // What the GEMM applies to each finished tile of C, in this order:
 //   C = alpha * (A @ B [+ C if accumulate]) + beta * bias[i * bias_rs + j * bias_cs] + residual[i * ldr + j]
 //   C = act(C)
+// Sigmoid and Tanh are vmath.h's, as in the unfused elementwise loops.
 enum class Act : int { None, Relu, Clip, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh };
 template <typename T> struct Epilogue {
     bool accumulate = false;
@@ -385,5 +386,6 @@ template <typename To, typename From> inline To cast(From a) {
 #include "quant.h"
 #include "resize.h"
 #include "sort.h"
+#include "vmath.h"
 
 #endif  // EXPORTER_RUNTIME_H

@@ -204,16 +204,24 @@ template <typename T> inline T activate(Act act, T v, T p0, T p1) {
         case Act::Relu: return v < T(0) ? T(0) : v;
         case Act::Clip: return minimum(maximum(v, p0), p1);
         case Act::LeakyRelu: return v < T(0) ? v * p0 : v;
-        case Act::Sigmoid:
-            if constexpr (std::is_floating_point_v<T>) return T(1) / (T(1) + std::exp(-v));
-            else return v;
         case Act::HardSigmoid: return std::max(T(0), std::min(T(1), p0 * v + p1));
         case Act::HardSwish: return v * std::max(T(0), std::min(T(1), v / T(6) + T(0.5)));
-        case Act::Tanh:
-            if constexpr (std::is_floating_point_v<T>) return std::tanh(v);
-            else return v;
-        default: return v;
+        default: break;
     }
+    if constexpr (std::is_floating_point_v<T>) {
+        switch (act) {
+            case Act::Sigmoid: return vm::sigmoid<T>(v);
+            case Act::Tanh: return vm::tanh<T>(v);
+            default: break;
+        }
+    }
+    return v;
+}
+
+// Applies one fixed activation along a row: with `act` a constant the switch above folds away and the
+// loop vectorises (vmath.h's scalar functions are branch-free).
+template <Act act, typename T> inline void activate_row(T* row, int64_t cols, T p0, T p1) {
+    for (int64_t j = 0; j < cols; ++j) row[j] = activate(act, row[j], p0, p1);
 }
 
 template <typename T>
@@ -246,6 +254,8 @@ void apply_epilogue(const Epilogue<T>& ep, T* c, int64_t ldc, int64_t i0, int64_
             case Act::Clip:
                 for (int64_t j = 0; j < cols; ++j) row[j] = minimum(maximum(row[j], ep.p0), ep.p1);
                 break;
+            case Act::Sigmoid: activate_row<Act::Sigmoid>(row, cols, ep.p0, ep.p1); break;
+            case Act::Tanh: activate_row<Act::Tanh>(row, cols, ep.p0, ep.p1); break;
             default:
                 for (int64_t j = 0; j < cols; ++j) row[j] = activate(ep.act, row[j], ep.p0, ep.p1);
         }

@@ -373,9 +373,16 @@ class CodeGen:
                                "comment": c_text(f"{node.op} {node.name}")})
         data = {"template": "elementwise", "loops": [self.dim(n) for n in loops], "statements": statements,
                 "stores": [{"var": self.var(v), "index": out_index, "local": locals_[v]} for v in stored],
-                "total": self.dim(D.prod(shape))}
+                "total": self.dim(D.prod(shape)),
+                "parallel_at": _PARALLEL_COSTLY if any(getattr(OPS[n.op], "costly", False) for n in group)
+                else _PARALLEL_PLAIN}
         return Step(data, list(group), list(externals), stored)
 
+
+# Elements from which a fused loop runs on all threads. A fork/join of two threads costs ~1 us: plain
+# arithmetic (~0.1 ns an element) pays from 64 K elements, a loop calling exp/erf/sin... (1-15 ns) from 4 K.
+_PARALLEL_PLAIN = 65536
+_PARALLEL_COSTLY = 4096
 
 _EPILOGUE_KERNELS = {"Conv", "Gemm", "MatMul"}
 

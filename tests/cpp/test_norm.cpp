@@ -9,7 +9,10 @@ namespace rt = exporter_rt;
 
 template <typename T>
 static void test_softmax(std::mt19937& rng) {
-    const int64_t extents[][3] = {{1, 1, 1}, {4, 1, 3}, {2, 5, 1}, {3, 17, 4}, {1, 1000, 1}, {300, 600, 1}};
+    // rows of 16 and 9: attention-sized rows (whole vectors, then a vector and a padded tail), enough of
+    // them to run on threads
+    const int64_t extents[][3] = {{1, 1, 1}, {4, 1, 3}, {2, 5, 1}, {3, 17, 4}, {1, 1000, 1}, {300, 600, 1},
+                                  {1024, 16, 1}, {1000, 9, 1}};
     for (const auto& e : extents)
         for (bool log : {false, true})
             for (double scale : {1.0, 1000.0}) {  // 1000: exp would overflow without the max shift
@@ -43,6 +46,16 @@ static void test_softmax(std::mt19937& rng) {
     CHECK(y[1] == 0 && y[3] == 0 && std::fabs(double(y[0] + y[2]) - 1) < 1e-6, "softmax with -inf");
     CHECK(ly[1] == -inf && std::fabs(double(ly[2]) - (2 - std::log(std::exp(1.0) + std::exp(2.0)))) < 1e-6,
           "log_softmax with -inf");
+    // a NaN makes its row NaN (as exp(NaN - max) does in the scalar loop); the other rows are untouched
+    std::vector<T> nx(3 * 20, T(0.5)), ny(nx.size());
+    nx[20 + 13] = std::numeric_limits<T>::quiet_NaN();
+    rt::softmax<T>(nx.data(), ny.data(), 3, 20, 1, false);
+    bool nan_row = true, clean = true;
+    for (int k = 0; k < 20; ++k) {
+        nan_row = nan_row && std::isnan(ny[20 + k]);
+        clean = clean && std::fabs(double(ny[k]) - 0.05) < 1e-6 && std::fabs(double(ny[40 + k]) - 0.05) < 1e-6;
+    }
+    CHECK(nan_row && clean, "softmax with a NaN");
 }
 
 template <typename T>

@@ -35,6 +35,7 @@ class Elementwise(OpDef):
     kind = "elementwise"
     formula = "{0}"          # C++ expression over the inputs {0}, {1}, ...; {T}: output type, {I}: input type
     out_dtype = None         # fixed output dtype (comparisons give bool)
+    costly = False           # a math function (exp, erf, sin, ...): loops of it pay for threads sooner
 
     def infer(self, node):
         shapes = [v.shape for v in node.inputs if v is not None]
@@ -62,8 +63,8 @@ class Elementwise(OpDef):
             return None
 
 
-def _def(name, formula, dtypes=ALL, out_dtype=None, fold=None):
-    cls = type(name, (Elementwise,), {"types": (name,), "formula": formula, "dtypes": dtypes,
+def _def(name, formula, dtypes=ALL, out_dtype=None, fold=None, costly=False):
+    cls = type(name, (Elementwise,), {"types": (name,), "formula": formula, "dtypes": dtypes, "costly": costly,
                                       "out_dtype": np.dtype(out_dtype) if out_dtype else None})
     if fold is not None:
         cls.fold = staticmethod(fold)
@@ -77,16 +78,19 @@ _def("Div", "exporter_rt::div<{T}>({0}, {1})", ARITH, fold=lambda a, b: D.floord
 _def("Neg", "-{0}", ARITH)
 _def("Sign", "exporter_rt::sign<{T}>({0})", ARITH)
 _def("Reciprocal", "{T}(1) / {0}", FLOAT)
-for _name, _fn in [("Exp", "exp"), ("Log", "log"), ("Sqrt", "sqrt"), ("Sin", "sin"), ("Cos", "cos"), ("Tan", "tan"),
-                   ("Tanh", "tanh"), ("Sinh", "sinh"), ("Cosh", "cosh"), ("Asin", "asin"), ("Acos", "acos"),
-                   ("Atan", "atan"), ("Asinh", "asinh"), ("Acosh", "acosh"), ("Atanh", "atanh"), ("Erf", "erf"),
+for _name, _fn in [("Log", "log"), ("Sqrt", "sqrt"), ("Sin", "sin"), ("Cos", "cos"), ("Tan", "tan"),
+                   ("Sinh", "sinh"), ("Cosh", "cosh"), ("Asin", "asin"), ("Acos", "acos"),
+                   ("Atan", "atan"), ("Asinh", "asinh"), ("Acosh", "acosh"), ("Atanh", "atanh"),
                    ("Floor", "floor"), ("Ceil", "ceil")]:
-    _def(_name, f"std::{_fn}({{0}})", FLOAT)
+    _def(_name, f"std::{_fn}({{0}})", FLOAT, costly=_name not in ("Floor", "Ceil"))
+# runtime_c/vmath.h: branch-free float32 versions the compiler vectorises inside the fused loop (other
+# dtypes go to std::); ~8x faster than libm's erff/expf in a loop, within 2 ulp
+for _name, _fn in [("Exp", "exp"), ("Tanh", "tanh"), ("Erf", "erf"), ("Sigmoid", "sigmoid")]:
+    _def(_name, f"exporter_rt::vm::{_fn}<{{T}}>({{0}})", FLOAT, costly=True)
 _def("Round", "std::nearbyint({0})", FLOAT)
 _def("Relu", "({0} < {T}(0) ? {T}(0) : {0})", ARITH)
-_def("Sigmoid", "{T}(1) / ({T}(1) + std::exp(-{0}))", FLOAT)
 _def("Softsign", "{0} / ({T}(1) + std::abs({0}))", FLOAT)
-_def("Softplus", "({0} > {T}(20) ? {0} : std::log1p(std::exp({0})))", FLOAT)
+_def("Softplus", "({0} > {T}(20) ? {0} : std::log1p(std::exp({0})))", FLOAT, costly=True)
 _def("Not", "!{0}", {BOOL})
 _def("And", "({0} && {1})", {BOOL})
 _def("Or", "({0} || {1})", {BOOL})
@@ -192,6 +196,7 @@ class IsInf(Elementwise):
 class Pow(Elementwise):
     types = ("Pow",)
     dtypes = ARITH
+    costly = True
 
     def expr(self, node, args, cg):
         return f"exporter_rt::power<{cg.ctype(node.outputs[0].dtype)}>({args[0]}, {args[1]})"
@@ -322,8 +327,8 @@ class Activation(Elementwise):
     dtypes = FLOAT
 
 
-def _activation(name, build):
-    register(type(name, (Activation,), {"types": (name,), "expr": lambda self, node, args, cg: build(
+def _activation(name, build, costly=False):
+    register(type(name, (Activation,), {"types": (name,), "costly": costly, "expr": lambda self, node, args, cg: build(
         node, args[0], cg.ctype(node.outputs[0].dtype))}))
 
 
@@ -332,18 +337,17 @@ def _f(node, key, default, t):
 
 
 _activation("LeakyRelu", lambda n, x, t: f"({x} < {t}(0) ? {x} * {_f(n, 'alpha', 0.01, t)} : {x})")
-_activation("Elu", lambda n, x, t: f"({x} < {t}(0) ? {_f(n, 'alpha', 1.0, t)} * std::expm1({x}) : {x})")
+_activation("Elu", lambda n, x, t: f"({x} < {t}(0) ? {_f(n, 'alpha', 1.0, t)} * std::expm1({x}) : {x})", True)
 _activation("Selu", lambda n, x, t: f"{_f(n, 'gamma', 1.0507009873554805, t)} * ({x} <= {t}(0) ? "
-            f"{_f(n, 'alpha', 1.6732632423543772, t)} * std::expm1({x}) : {x})")
+            f"{_f(n, 'alpha', 1.6732632423543772, t)} * std::expm1({x}) : {x})", True)
 _activation("HardSigmoid", lambda n, x, t: f"std::max({t}(0), std::min({t}(1), {_f(n, 'alpha', 0.2, t)} * {x} + "
             f"{_f(n, 'beta', 0.5, t)}))")
 _activation("HardSwish", lambda n, x, t: f"({x} * std::max({t}(0), std::min({t}(1), {x} / {t}(6) + {t}(0.5))))")
-_activation("Gelu", lambda n, x, t: (
-    f"({t}(0.5) * {x} * ({t}(1) + std::tanh({t}(0.7978845608028654) * ({x} + {t}(0.044715) * {x} * {x} * {x}))))"
-    if n.attr("approximate", "none") == "tanh" else f"({t}(0.5) * {x} * ({t}(1) + std::erf({x} * {t}(0.7071067811865476))))"))
-_activation("Mish", lambda n, x, t: f"({x} * std::tanh({x} > {t}(20) ? {x} : std::log1p(std::exp({x}))))")
+_activation("Gelu", lambda n, x, t: f"exporter_rt::vm::gelu_tanh<{t}>({x})" if n.attr("approximate", "none") == "tanh"
+            else f"exporter_rt::vm::gelu<{t}>({x})", True)
+_activation("Mish", lambda n, x, t: f"({x} * std::tanh({x} > {t}(20) ? {x} : std::log1p(std::exp({x}))))", True)
 _activation("Celu", lambda n, x, t: f"(std::max({t}(0), {x}) + std::min({t}(0), {_f(n, 'alpha', 1.0, t)} * "
-            f"std::expm1({x} / {_f(n, 'alpha', 1.0, t)})))")
+            f"std::expm1({x} / {_f(n, 'alpha', 1.0, t)})))", True)
 
 
 @register

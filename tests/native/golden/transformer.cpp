@@ -632,9 +632,9 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     if (profiling) profile_step(ctx, 15, profile_t0, 16384.0 * double(d_batch) * double(d_seq));
 
     // Gelu 'Gelu_node'
-    #pragma omp parallel for schedule(static) if ((128 * d_batch * d_seq) >= 65536)
+    #pragma omp parallel for schedule(static) if ((128 * d_batch * d_seq) >= 4096)
     for (int64_t i0 = 0; i0 < 128 * d_batch * d_seq; ++i0) {
-        const float t0 = (float(0.5) * v_add_1[i0] * (float(1) + std::erf(v_add_1[i0] * float(0.7071067811865476))));  // Gelu Gelu_node
+        const float t0 = exporter_rt::vm::gelu<float>(v_add_1[i0]);  // Gelu Gelu_node
         v_gelu[i0] = t0;
     }
 #ifdef EXPORTER_DUMP
