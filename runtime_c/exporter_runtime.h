@@ -102,6 +102,12 @@ template <typename T> void global_max_pool(int64_t nc, int64_t hw, const T* x, T
 // ---- reductions over [outer, n, inner] ---------------------------------------------------------------
 enum class Reduce { Sum, Mean, Max, Min, Prod, SumSquare, L1, L2, LogSumExp };
 template <typename T> void reduce(Reduce kind, const T* x, T* y, int64_t outer, int64_t n, int64_t inner);
+// Reduce over axes known only at run time (n_axes of them, negative = from the end; distinct and in range,
+// as checked when read: others are ignored). y holds the kept axes in order. Reduced axes forming one
+// block are reduced in place; others are first transposed to (kept..., reduced...) into scratch (as many
+// elements as x; rank <= 8).
+template <typename T> void reduce_axes(Reduce kind, const T* x, T* y, T* scratch, int rank, const int64_t* shape,
+                                       int n_axes, const int64_t* axes);
 // argmax/argmin along the middle axis; first (or last) index of the extremum, like NumPy (select_last=false).
 template <typename T> void arg_reduce(bool is_max, bool select_last, const T* x, int64_t* y, int64_t outer, int64_t n,
                                       int64_t inner);
@@ -238,6 +244,21 @@ int64_t squeeze_dim(int64_t axis, int64_t rank, int64_t n, T... rest) {
         if (!squeezed && out++ == axis) result = e[n + d];
     }
     return result;
+}
+// rest = n axes, then the input dims (input rank `rank`): output axis `axis` of a reduction over the axes,
+// kept as 1 (keep) or dropped; -1 when the axes are not valid and distinct.
+template <typename... T>
+int64_t reduce_dim(int64_t axis, int64_t rank, int64_t keep, int64_t n, T... rest) {
+    if (!axes_valid(rank, n, rest...)) return -1;
+    const int64_t e[sizeof...(T) + 1] = {int64_t(rest)...};
+    int64_t out = 0;
+    for (int64_t d = 0; d < rank; ++d) {
+        bool reduced = false;
+        for (int64_t i = 0; i < n; ++i) reduced = reduced || (e[i] < 0 ? e[i] + rank : e[i]) == d;
+        if (keep && d == axis) return reduced ? 1 : e[n + d];
+        if (!keep && !reduced && out++ == axis) return e[n + d];
+    }
+    return -1;
 }
 inline int64_t at_most(int64_t value, int64_t limit) { return value <= limit ? value : -1; }
 // A slice step no larger than the axis: a bigger one takes the same single element, and strides stay small.

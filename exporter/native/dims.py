@@ -423,6 +423,19 @@ def squeeze_dim(axis: int, rank: int, n: int, *rest: int) -> int:
     return [d for i, d in enumerate(dims) if i not in axes][axis]
 
 
+def reduce_dim(axis: int, rank: int, keep: int, n: int, *rest: int) -> int:
+    """Size of output axis `axis` of a reduction over n axes read at run time (rest = n axes, then the
+    input's rank dims): with keep, 1 for a reduced axis and the input's size otherwise; without, the
+    `axis`-th axis left. -1 when the axes are not valid and distinct."""
+    if not axes_valid(rank, n, *rest[:n]):
+        return -1
+    axes, dims = {a + rank if a < 0 else a for a in rest[:n]}, rest[n:]
+    if keep:
+        return 1 if axis in axes else dims[axis]
+    left = [d for i, d in enumerate(dims) if i not in axes]
+    return left[axis] if axis < len(left) else -1
+
+
 def at_most(value: int, limit: int) -> int:
     """`value` when it is at most `limit`, else -1 (no valid size)."""
     return value if value <= limit else -1

@@ -81,6 +81,8 @@ def checks(value) -> list:
     out = []
     for described, what, kind, rank in value.uses.values():
         lo, hi, zero, clamp, needs = KINDS[kind]
+        if rank is not None:  # the op's own axis range, not the letters
+            needs = needs.replace("-rank to rank-1", f"{-rank} to {rank - 1}")
         for element in range(len(value.runtime)):
             out.append({"element": element, "lo": _cpp_bound(lo, rank), "hi": _cpp_bound(hi, rank),
                         "nonzero": not zero, "clamp": clamp, "what": f"{described} reads it as {what}: {needs}"})
