@@ -260,6 +260,12 @@ int64_t reduce_dim(int64_t axis, int64_t rank, int64_t keep, int64_t n, T... res
     }
     return -1;
 }
+// [outer, n, inner] around axis `axis` (negative = from the end, in range: checked when read).
+inline void axis_extents(int rank, const int64_t* shape, int64_t axis, int64_t* outer, int64_t* n, int64_t* inner) {
+    if (axis < 0) axis += rank;
+    *outer = *n = *inner = 1;
+    for (int d = 0; d < rank; ++d) *(d < axis ? outer : d == axis ? n : inner) *= shape[d];
+}
 inline int64_t at_most(int64_t value, int64_t limit) { return value <= limit ? value : -1; }
 // A slice step no larger than the axis: a bigger one takes the same single element, and strides stay small.
 inline int64_t slice_step(int64_t dim, int64_t step) {

@@ -89,9 +89,14 @@ CASES = {
     "reduce_logsumexp_all": (model("ReduceLogSumExp", [("x", F, [2, 3, 4]), ("axes", I64, [3])], keepdims=0),
                              [[X / 10, i64(0, 1, 2)], [X / 10, i64(2, -2, 0)]],
                              [([X, i64(0, 1, 1)], "axes are valid and distinct")]),
+    # CumSum/CumProd axis: the output's shape does not change, only the sweep
+    "cumsum": (model("CumSum", [("x", F, [2, 3, 4]), ("axis", I32, [])], opset=14, reverse=1),
+               [[X, i32(1)], [X, i32(-1)]], [([X, i32(3)], "element 0 is 3; .*an axis from -3 to 2")]),
+    "cumprod": (model("CumProd", [("x", F, [2, 3, 4]), ("axis", I64, [1])], opset=26, exclusive=1),
+                [[X / 20 + 1, i64(0)], [X / 20 + 1, i64(2)]], [([X, i64(-4)], "element 0 is -4")]),
 }
-# every output of reduce_logsumexp_all is a scalar: one shape for both runs
-SAME_SHAPES = {"reduce_logsumexp_all"}
+# every output of reduce_logsumexp_all is a scalar, and CumSum's keep their input's shape: one shape for both runs
+SAME_SHAPES = {"reduce_logsumexp_all", "cumsum", "cumprod"}
 
 
 @pytest.fixture(scope="module")

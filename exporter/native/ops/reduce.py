@@ -123,13 +123,25 @@ class Cumulative(OpDef):
     dtypes = NUMERIC
     shape_inputs = (1,)
 
+    def _axis(self, node):
+        """The axis: a number, or a variable read at run time (checked then against the input's rank)."""
+        axis = require_known(node, 1, "axis", kind="axis", rank=node.inputs[0].rank)
+        if len(axis) != 1:
+            fail(node, f"its axis input has {len(axis)} elements (one is needed)")
+        return axis[0]
+
     def infer(self, node):
+        self._axis(node)  # refused (or registered as read at run time) here, before any code is generated
         return [(node.inputs[0].dtype, node.inputs[0].shape)]
 
     def emit(self, node, cg):
         x = node.inputs[0]
-        axis = norm_axis(int(require_known(node, 1, "axis")[0]), x.rank)
-        return [{"template": "cumulative", "product": node.op == "CumProd", "src": cg.var(x), "dst": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype),
-                 "outer": cg.dim(D.prod(x.shape[:axis])), "n": cg.dim(x.shape[axis]),
-                 "inner": cg.dim(D.prod(x.shape[axis + 1:])), "exclusive": bool(node.attr("exclusive", 0)),
-                 "reverse": bool(node.attr("reverse", 0))}]
+        step = {"template": "cumulative", "product": node.op == "CumProd", "src": cg.var(x),
+                "dst": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype), "exclusive": bool(node.attr("exclusive", 0)),
+                "reverse": bool(node.attr("reverse", 0))}
+        axis = self._axis(node)
+        if read_at_run_time(node, 1):  # [outer, n, inner] found when it runs
+            return [dict(step, axis=cg.dim(axis), shape=cg.dims(x.shape))]
+        axis = norm_axis(int(axis), x.rank)
+        return [dict(step, outer=cg.dim(D.prod(x.shape[:axis])), n=cg.dim(x.shape[axis]),
+                     inner=cg.dim(D.prod(x.shape[axis + 1:])))]
