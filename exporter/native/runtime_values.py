@@ -1,7 +1,7 @@
 """Shape-defining inputs read at run time.
 
 A small integer graph input (at most MAX_ELEMENTS, fixed shape) that an op reads as a shape, sizes,
-pads, indices or axes is not refused: each of its elements becomes a variable (`shape[1]`) whose value
+pads, indices or axes is not refused (a float one only where the op takes a float: FLOAT_KINDS): each of its elements becomes a variable (`shape[1]`) whose value
 the generated code reads from the input's data (`<name>_set_input_data`) and checks against what every
 op that reads it needs (`KINDS`) before anything is planned. An output size computed from such values
 becomes a dim of its own (`y.shape[1]`), checked from 0 to the maximum dim when the values are read,
@@ -30,22 +30,35 @@ KINDS = {
     "index": (None, None, True, True, "an index"),
     "step": (None, None, False, True, "a non-zero step"),
     "axis": ("-rank", "rank-1", True, False, "an axis from -rank to rank-1"),
+    "count": (1, "M", True, False, "a number from 1 to the maximum dim (a float's integer part, as ONNX Runtime "
+                                   "takes it)"),
 }
+# Kinds an op may also give as a float (OneHot's depth): read as its integer part (truncated toward zero).
+FLOAT_KINDS = {"count"}
 
 
 def mark_input(value) -> None:
     """Give a graph input that could define shapes its element variables (used only if an op asks)."""
-    if value.dtype.kind != "i" or value.dtype.itemsize not in (4, 8) or not D.is_static(value.shape):
+    integer = value.dtype.kind == "i" and value.dtype.itemsize in (4, 8)
+    real = value.dtype.kind == "f" and value.dtype.itemsize in (4, 8)
+    if not (integer or real) or not D.is_static(value.shape):
         return
     count = D.prod(value.shape)
     if count <= MAX_ELEMENTS:
         value.runtime = [D.Sym.var(f"{value.name}[{i}]") for i in range(count)]
 
 
+def readable(value, kind: str | None) -> bool:
+    """Whether an op can read `value` as `kind` at run time (a marked input; a float one for FLOAT_KINDS)."""
+    return kind is not None and value.runtime is not None and (value.dtype.kind != "f" or kind in FLOAT_KINDS)
+
+
 def use(node, value, what: str, kind: str, rank: int | None = None) -> list:
     """Record that `node` reads `value` (a marked input) as `what` of `kind`; its element variables."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")
+    if not readable(value, kind):
+        raise ValueError(f"{value.name} cannot be read as {kind}")
     key = (node.name, what)
     if key not in value.uses:
         value.uses[key] = (node.describe(), what, kind, rank)

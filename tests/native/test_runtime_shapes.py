@@ -77,7 +77,17 @@ CASES = {
               [([i32(1), i32(9), i32(0)], "element 0 is 0")]),
     "onehot": (model("OneHot", [("indices", I64, [4]), ("depth", I64, []), ("values", F, [2])], axis=0),
                [[i64(0, 2, -1, 1), np.array(3), np.array([0, 1], np.float32)],
-                [i64(0, 2, -1, 1), np.array(5), np.array([-2, 4], np.float32)]], []),
+                [i64(0, 2, -1, 1), np.array(5), np.array([-2, 4], np.float32)]],
+               [([i64(0, 1, 2, 3), np.array(0), np.array([0, 1], np.float32)], "element 0 is 0; .*from 1 to")]),
+    # a float depth (ONNX allows any numeric type): its integer part, as ONNX Runtime takes it
+    "onehot_float": (model("OneHot", [("indices", I64, [4]), ("depth", F, []), ("values", F, [2])], axis=1),
+                     [[i64(0, 2, -1, 1), np.array(3.7, np.float32), np.array([0, 1], np.float32)],
+                      [i64(0, 2, -1, 1), np.array(6, np.float32), np.array([-2, 4], np.float32)]],
+                     [([i64(0, 1, 2, 3), np.array(0.9, np.float32), np.array([0, 1], np.float32)], "element 0 is 0;"),
+                      ([i64(0, 1, 2, 3), np.array(np.nan, np.float32), np.array([0, 1], np.float32)],
+                       "element 0 is nan; a finite number"),
+                      ([i64(0, 1, 2, 3), np.array(-1e30, np.float32), np.array([0, 1], np.float32)],
+                       "element 0 is -1e\\+30; a finite number")]),
     # Reduce* axes: kept as 1 (the rank is fixed) or dropped (which axes remain is known only when read)
     "reduce_sum_keep": (model("ReduceSum", [("x", F, [2, 3, 4]), ("axes", I64, [2])], opset=13),
                         [[X, i64(0, 2)], [X, i64(-1, 1)]],

@@ -64,7 +64,7 @@ class OneHot(OpDef):
         value = node.inputs[1]
         if value.data is not None:  # depth may be stored as a float
             return int(value.data.reshape(-1)[0])
-        return require_known(node, 1, "depth", kind="size")[0]
+        return require_known(node, 1, "depth", kind="count")[0]  # integer or float, as ONNX allows
 
     def infer(self, node):
         idx, values = node.inputs[0], node.inputs[2]
