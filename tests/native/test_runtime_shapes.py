@@ -161,6 +161,18 @@ def test_reduce_axes_longer_than_rank_is_refused():
         render(model("ReduceSum", [("x", F, [2, 3]), ("axes", I64, [3])], keepdims=0), "bad")
 
 
+@pytest.mark.parametrize("depth, message", [(0.5, "its depth is 0; it must be at least 1"), (-3, "its depth is -3"),
+                                            (np.inf, "one finite number")])
+def test_known_onehot_depth_is_checked(depth, message):
+    """A depth known at export time (an initializer, possibly a float) is checked then, like a run-time one."""
+    from exporter.native import render
+    m2 = model("OneHot", [("indices", I64, [4]), ("values", F, [2])], axis=1)
+    m2.graph.node[0].input.insert(1, "depth")
+    m2.graph.initializer.append(onnx.numpy_helper.from_array(np.array(depth, np.float32), "depth"))
+    with pytest.raises(ExporterError, match=message):
+        render(m2, "bad")
+
+
 def test_program_reads_values_and_refuses_bad_ones(tmp_path):
     from tests.cli.test_export_onnx import exporter
     path = tmp_path / "reshape.onnx"
