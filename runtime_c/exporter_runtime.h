@@ -266,6 +266,27 @@ inline void axis_extents(int rank, const int64_t* shape, int64_t axis, int64_t* 
     *outer = *n = *inner = 1;
     for (int d = 0; d < rank; ++d) *(d < axis ? outer : d == axis ? n : inner) *= shape[d];
 }
+// Resize's common scale under keep_aspect_ratio_policy (rest = n input sizes, then n target sizes): the
+// smallest target/input ratio (larger = 0: not_larger) or the largest (not_smaller); -1 for an empty input.
+template <typename... T>
+double resize_keep_scale(int64_t larger, int64_t n, T... rest) {
+    const int64_t e[sizeof...(T) + 1] = {int64_t(rest)...};
+    double scale = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        if (e[i] <= 0) return -1.0;
+        const double ratio = double(e[n + i]) / double(e[i]);
+        if (i == 0 || (larger ? ratio > scale : ratio < scale)) scale = ratio;
+    }
+    return scale;
+}
+// Output size of the k-th resized axis: round(scale * input size), half up; -1 when there is none.
+template <typename... T>
+int64_t resize_keep_size(int64_t k, int64_t larger, int64_t n, T... rest) {
+    const double scale = resize_keep_scale(larger, n, rest...);
+    const int64_t e[sizeof...(T) + 1] = {int64_t(rest)...};
+    const double size = scale * double(e[k]) + 0.5;
+    return scale >= 0 && size < 4611686018427387904.0 ? int64_t(size) : -1;
+}
 inline int64_t at_most(int64_t value, int64_t limit) { return value <= limit ? value : -1; }
 // A slice step no larger than the axis: a bigger one takes the same single element, and strides stay small.
 inline int64_t slice_step(int64_t dim, int64_t step) {

@@ -436,6 +436,24 @@ def reduce_dim(axis: int, rank: int, keep: int, n: int, *rest: int) -> int:
     return left[axis] if axis < len(left) else -1
 
 
+def resize_keep_scale(larger: int, n: int, *rest: int) -> float:
+    """Resize's common scale under keep_aspect_ratio_policy (rest = n input sizes, then n target sizes):
+    the smallest target/input ratio (not_larger) or the largest (not_smaller); -1 when an input size is 0."""
+    ins, targets = rest[:n], rest[n:2 * n]
+    if any(i <= 0 for i in ins):
+        return -1.0
+    ratios = [t / i for i, t in zip(ins, targets)]
+    return max(ratios) if larger else min(ratios)
+
+
+def resize_keep_size(k: int, larger: int, n: int, *rest: int) -> int:
+    """Output size of the k-th resized axis under keep_aspect_ratio_policy: round(scale * input size), half
+    up as ONNX writes it; -1 (no valid size) when an input size is 0 or the result is out of range."""
+    scale = resize_keep_scale(larger, n, *rest)
+    size = scale * rest[k] + 0.5
+    return int(size) if scale >= 0 and size < 2.0 ** 62 else -1
+
+
 def at_most(value: int, limit: int) -> int:
     """`value` when it is at most `limit`, else -1 (no valid size)."""
     return value if value <= limit else -1

@@ -17,9 +17,11 @@ F, I64, I32 = TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32
 
 
 def model(op, inputs, out_types=(F,), opset=18, **attrs):
-    """One `op` node over graph inputs [(name, elem type, shape)]; outputs of unknown shape."""
+    """One `op` node over graph inputs [(name, elem type, shape)] (name "": an optional input left out);
+    outputs of unknown shape."""
     outs = [f"y{k}" for k in range(len(out_types))]
     node = helper.make_node(op, [n for n, _, _ in inputs], outs, name=f"{op.lower()}_node", **attrs)
+    inputs = [i for i in inputs if i[0]]  # "": an optional input left out
     graph = helper.make_graph([node], op.lower(), [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
                               [helper.make_tensor_value_info(o, t, None) for o, t in zip(outs, out_types)])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
@@ -104,6 +106,14 @@ CASES = {
                [[X, i32(1)], [X, i32(-1)]], [([X, i32(3)], "element 0 is 3; .*an axis from -3 to 2")]),
     "cumprod": (model("CumProd", [("x", F, [2, 3, 4]), ("axis", I64, [1])], opset=26, exclusive=1),
                 [[X / 20 + 1, i64(0)], [X / 20 + 1, i64(2)]], [([X, i64(-4)], "element 0 is -4")]),
+    # Resize's sizes (scales and roi absent): the output sizes, and the scales that follow, are read then
+    "resize_sizes": (model("Resize", [("x", F, [1, 2, 3, 4]), ("", F, None), ("", F, None), ("sizes", I64, [4])],
+                           mode="linear"),
+                     [[X.reshape(1, 2, 3, 4), i64(1, 2, 5, 2)], [X.reshape(1, 2, 3, 4), i64(1, 2, 2, 7)]],
+                     [([X.reshape(1, 2, 3, 4), i64(1, 2, -5, 2)], "element 2 is -5")]),
+    "resize_keep_ratio": (model("Resize", [("x", F, [2, 3, 4]), ("", F, None), ("", F, None), ("sizes", I64, [2])],
+                                mode="nearest", axes=[2, 1], keep_aspect_ratio_policy="not_larger"),
+                          [[X, i64(6, 9)], [X, i64(2, 5)]], []),
 }
 # every output of reduce_logsumexp_all is a scalar, and CumSum's keep their input's shape: one shape for both runs
 SAME_SHAPES = {"reduce_logsumexp_all", "cumsum", "cumprod"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import dims as D
 from ...errors import UnsupportedError
-from . import FLOAT, OpDef, fail, norm_axis, register, require_known
+from . import FLOAT, OpDef, fail, norm_axis, read_at_run_time, register, require_known
 
 
 class BlockShuffle(OpDef):
@@ -126,8 +126,9 @@ class Resize(OpDef):
     def _legacy(self, node):
         return node.op == "Upsample" or node.opset < 11
 
-    def _plan(self, node):
-        """Per axis: (input dim, output dim, C++ scale expression, roi start, roi end)."""
+    def _plan(self, node, inferred=True):
+        """Per axis: (input dim, output dim, C++ scale expression, roi start, roi end); `inferred` once the
+        output's shape is known."""
         x = node.inputs[0]
         rank = x.rank
         if node.op == "Upsample" and node.opset < 9:
@@ -140,7 +141,7 @@ class Resize(OpDef):
             scales = _constant_floats(node, 2, "scales")
             sizes = None
             if scales is None:
-                sizes = require_known(node, 3, "sizes")
+                sizes = require_known(node, 3, "sizes", kind="size")
                 if not sizes:
                     fail(node, "neither scales nor sizes is given")
         axes = [norm_axis(int(a), rank) for a in node.attr("axes")] if node.attr("axes") else list(range(rank))
@@ -166,7 +167,14 @@ class Resize(OpDef):
             for i, a in enumerate(axes):
                 full_size[a] = sizes[i]
             policy = node.attr("keep_aspect_ratio_policy", "stretch")
-            if policy != "stretch":
+            runtime = read_at_run_time(node, 3)
+            if policy != "stretch" and runtime:  # one common scale, found when the sizes are read
+                args = [int(policy == "not_smaller"), len(axes)] + [x.shape[a] for a in axes] + list(sizes)
+                for i, a in enumerate(axes):
+                    full_size[a] = D.call("resize_keep_size", [i] + args, D.resize_keep_size)
+                scale = f"exporter_rt::resize_keep_scale({', '.join(D.cpp(v) for v in args)})"
+                exprs = [scale if a in axes else "1.0" for a in range(rank)]
+            elif policy != "stretch":
                 dims = [x.shape[a] for a in axes] + list(sizes)
                 if not D.is_static(dims):
                     fail(node, "keep_aspect_ratio_policy over dynamic sizes is not supported")
@@ -176,7 +184,10 @@ class Resize(OpDef):
                     full_size[a] = int(common * int(x.shape[a]) + 0.5)
                     full_scale[a] = common
                 exprs = [repr(float(s)) for s in full_scale]
-            else:
+            if runtime and inferred:
+                # sizes read at run time: once inferred, the output's own dims (which the arena plan knows)
+                full_size = list(node.outputs[0].shape)
+            if policy == "stretch":
                 exprs = [f"(double({D.cpp(o)}) / double({D.cpp(i)}))" for o, i in zip(full_size, x.shape)]
         return [(x.shape[a], full_size[a], exprs[a], full_scale[a], full_roi[a], full_roi[rank + a])
                 for a in range(rank)]
@@ -191,7 +202,7 @@ class Resize(OpDef):
         return plan, moving
 
     def infer(self, node):
-        return [(node.inputs[0].dtype, [p[1] for p in self._plan(node)])]
+        return [(node.inputs[0].dtype, [p[1] for p in self._plan(node, inferred=False)])]
 
     def scratch(self, node):
         plan, moving = self._moving_axes(node)
