@@ -287,6 +287,17 @@ int64_t resize_keep_size(int64_t k, int64_t larger, int64_t n, T... rest) {
     const double size = scale * double(e[k]) + 0.5;
     return scale >= 0 && size < 4611686018427387904.0 ? int64_t(size) : -1;
 }
+// A float read at run time as a number: its variable holds the double's bits.
+inline double real_bits(int64_t bits) {
+    double value;
+    std::memcpy(&value, &bits, sizeof(value));
+    return value;
+}
+// Resize's output size for a scale read at run time: floor(dim * scale); -1 when out of range.
+inline int64_t resize_scaled(int64_t dim, int64_t scale_bits) {
+    const double size = double(dim) * real_bits(scale_bits);
+    return size >= 0 && size < 4611686018427387904.0 ? int64_t(size) : -1;
+}
 inline int64_t at_most(int64_t value, int64_t limit) { return value <= limit ? value : -1; }
 // A slice step no larger than the axis: a bigger one takes the same single element, and strides stay small.
 inline int64_t slice_step(int64_t dim, int64_t step) {

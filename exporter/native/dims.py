@@ -13,6 +13,7 @@ and are rendered only when asked: as C++ (`D.cpp`) or as text for people (`D.tex
 from __future__ import annotations
 
 import re
+import struct
 
 ALIGN = 64  # bytes: every arena buffer starts at a multiple (cache lines, and the widest vector loads)
 
@@ -452,6 +453,18 @@ def resize_keep_size(k: int, larger: int, n: int, *rest: int) -> int:
     scale = resize_keep_scale(larger, n, *rest)
     size = scale * rest[k] + 0.5
     return int(size) if scale >= 0 and size < 2.0 ** 62 else -1
+
+
+def real_bits(bits: int) -> float:
+    """The double whose bits are `bits` (a float read at run time as a number, see runtime_values)."""
+    return struct.unpack("<d", struct.pack("<q", bits))[0]
+
+
+def resize_scaled(dim: int, scale_bits: int) -> int:
+    """Resize's output size for a scale read at run time: floor(dim * scale), as for a fixed scale; -1 when
+    that is out of range."""
+    size = dim * real_bits(scale_bits)
+    return int(size) if 0 <= size < 2.0 ** 62 else -1
 
 
 def at_most(value: int, limit: int) -> int:

@@ -32,9 +32,15 @@ KINDS = {
     "axis": ("-rank", "rank-1", True, False, "an axis from -rank to rank-1"),
     "count": (1, "M", True, False, "a number from 1 to the maximum dim (a float's integer part, as ONNX Runtime "
                                    "takes it)"),
+    # a float kept as a number (Resize's scales): its variable holds the double's bits (real_bits reads
+    # them), and a positive double's bits are an integer from 1 up
+    "scale": (1, None, True, False, "a positive number"),
+    "real": (None, None, True, False, "a number"),
 }
-# Kinds an op may also give as a float (OneHot's depth): read as its integer part (truncated toward zero).
-FLOAT_KINDS = {"count"}
+# Kinds an op may also give as a float: OneHot's depth, read as its integer part (truncated toward zero);
+# REAL_KINDS (Resize's scales and roi) are float-only and keep the number itself.
+FLOAT_KINDS = {"count", "scale", "real"}
+REAL_KINDS = {"scale", "real"}
 
 
 def mark_input(value) -> None:
@@ -49,8 +55,19 @@ def mark_input(value) -> None:
 
 
 def readable(value, kind: str | None) -> bool:
-    """Whether an op can read `value` as `kind` at run time (a marked input; a float one for FLOAT_KINDS)."""
-    return kind is not None and value.runtime is not None and (value.dtype.kind != "f" or kind in FLOAT_KINDS)
+    """Whether an op can read `value` as `kind` at run time (a marked input; a float one for FLOAT_KINDS,
+    only a float one for REAL_KINDS; a float read as a number by one op is not read as an integer by another)."""
+    if kind is None or value.runtime is None:
+        return False
+    if value.dtype.kind != "f":
+        return kind not in REAL_KINDS
+    kinds = {k for _, _, k, _ in value.uses.values()} | {kind}
+    return kinds <= FLOAT_KINDS and (kinds <= REAL_KINDS or not kinds & REAL_KINDS)
+
+
+def read_as_real(value) -> bool:
+    """Whether `value`'s variables hold its numbers' bits (see REAL_KINDS) rather than integers."""
+    return any(kind in REAL_KINDS for _, _, kind, _ in value.uses.values())
 
 
 def use(node, value, what: str, kind: str, rank: int | None = None) -> list:

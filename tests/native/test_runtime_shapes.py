@@ -28,6 +28,7 @@ def model(op, inputs, out_types=(F,), opset=18, **attrs):
 
 
 X = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+X4 = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4) ** 1.5
 i64 = lambda *v: np.array(v, np.int64)  # noqa: E731
 i32 = lambda v: np.array(v, np.int32)  # noqa: E731 (a scalar)
 
@@ -85,7 +86,7 @@ CASES = {
     "onehot_float": (model("OneHot", [("indices", I64, [4]), ("depth", F, []), ("values", F, [2])], axis=1),
                      [[i64(0, 2, -1, 1), np.array(3.7, np.float32), np.array([0, 1], np.float32)],
                       [i64(0, 2, -1, 1), np.array(6, np.float32), np.array([-2, 4], np.float32)]],
-                     [([i64(0, 1, 2, 3), np.array(0.9, np.float32), np.array([0, 1], np.float32)], "element 0 is 0;"),
+                     [([i64(0, 1, 2, 3), np.array(0.9, np.float32), np.array([0, 1], np.float32)], "element 0 is 0.9; .*integer part"),
                       ([i64(0, 1, 2, 3), np.array(np.nan, np.float32), np.array([0, 1], np.float32)],
                        "element 0 is nan; a finite number"),
                       ([i64(0, 1, 2, 3), np.array(-1e30, np.float32), np.array([0, 1], np.float32)],
@@ -114,6 +115,21 @@ CASES = {
     "resize_keep_ratio": (model("Resize", [("x", F, [2, 3, 4]), ("", F, None), ("", F, None), ("sizes", I64, [2])],
                                 mode="nearest", axes=[2, 1], keep_aspect_ratio_policy="not_larger"),
                           [[X, i64(6, 9)], [X, i64(2, 5)]], []),
+    # Resize's scales (floats, kept as numbers): floor(size * scale) per axis, the kernel scaled by the number
+    "resize_scales": (model("Resize", [("x", F, [1, 2, 3, 4]), ("", F, None), ("scales", F, [4])], mode="cubic"),
+                      [[X.reshape(1, 2, 3, 4), np.array([1, 1, 2.5, 0.6], np.float32)],
+                       [X.reshape(1, 2, 3, 4), np.array([1, 1, 0.7, 1.75], np.float32)]],
+                      [([X.reshape(1, 2, 3, 4), np.array([1, 1, -2, 1], np.float32)], "element 2 is -2; .*positive"),
+                       ([X.reshape(1, 2, 3, 4), np.array([1, 1, 0, 1], np.float32)], "element 2 is 0; .*positive"),
+                       ([X.reshape(1, 2, 3, 4), np.array([1, np.nan, 1, 1], np.float32)], "element 1 is nan"),
+                       ([X.reshape(1, 2, 3, 4), np.array([1, 1, 1, 1e30], np.float32)], "element 3 is 1e\\+30")]),
+    "resize_roi": (model("Resize", [("x", F, [1, 1, 4, 4]), ("roi", F, [4]), ("", F, None), ("sizes", I64, [2])],
+                         mode="linear", axes=[2, 3], coordinate_transformation_mode="tf_crop_and_resize",
+                         extrapolation_value=-1.0),
+                   [[X4, np.array([0.4, 0.6, 0.6, 0.8], np.float32),
+                     i64(3, 3)],
+                    [X4, np.array([0, -0.5, 1, 1.2], np.float32),
+                     i64(5, 2)]], []),
 }
 # every output of reduce_logsumexp_all is a scalar, and CumSum's keep their input's shape: one shape for both runs
 SAME_SHAPES = {"reduce_logsumexp_all", "cumsum", "cumprod"}
