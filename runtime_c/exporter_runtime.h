@@ -298,6 +298,16 @@ inline int64_t resize_scaled(int64_t dim, int64_t scale_bits) {
     const double size = double(dim) * real_bits(scale_bits);
     return size >= 0 && size < 4611686018427387904.0 ? int64_t(size) : -1;
 }
+// Elements of a float Range read at run time: max(0, ceil((limit - start) / delta)) in double; -1 for a
+// zero or non-finite delta or a count out of range.
+inline int64_t range_count_real(int64_t start_bits, int64_t limit_bits, int64_t delta_bits) {
+    const double delta = real_bits(delta_bits);
+    if (delta == 0) return -1;
+    const double n = (real_bits(limit_bits) - real_bits(start_bits)) / delta;
+    if (!(n > -4611686018427387904.0 && n < 4611686018427387904.0)) return -1;
+    const int64_t count = int64_t(std::ceil(n));
+    return count > 0 ? count : 0;
+}
 inline int64_t at_most(int64_t value, int64_t limit) { return value <= limit ? value : -1; }
 // A slice step no larger than the axis: a bigger one takes the same single element, and strides stay small.
 inline int64_t slice_step(int64_t dim, int64_t step) {

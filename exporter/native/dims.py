@@ -12,6 +12,7 @@ and are rendered only when asked: as C++ (`D.cpp`) or as text for people (`D.tex
 """
 from __future__ import annotations
 
+import math
 import re
 import struct
 
@@ -465,6 +466,18 @@ def resize_scaled(dim: int, scale_bits: int) -> int:
     that is out of range."""
     size = dim * real_bits(scale_bits)
     return int(size) if 0 <= size < 2.0 ** 62 else -1
+
+
+def range_count_real(start_bits: int, limit_bits: int, delta_bits: int) -> int:
+    """Elements of a float Range read at run time: max(0, ceil((limit - start) / delta)) in double precision
+    (as NumPy's arange); -1 for a zero or non-finite delta or a count out of range."""
+    start, limit, delta = real_bits(start_bits), real_bits(limit_bits), real_bits(delta_bits)
+    if delta == 0:
+        return -1
+    n = (limit - start) / delta
+    if not -2.0 ** 62 < n < 2.0 ** 62:  # (NaN fails too)
+        return -1
+    return max(0, math.ceil(n))
 
 
 def at_most(value: int, limit: int) -> int:

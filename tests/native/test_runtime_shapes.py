@@ -130,6 +130,11 @@ CASES = {
                      i64(3, 3)],
                     [X4, np.array([0, -0.5, 1, 1.2], np.float32),
                      i64(5, 2)]], []),
+    # a float Range: its count from the numbers themselves (as NumPy's arange counts)
+    "range_float": (model("Range", [("start", F, []), ("limit", F, []), ("delta", F, [])], opset=11),
+                    [[np.array(v, np.float32) for v in (1.5, 7.25, 1.25)], [np.array(v, np.float32) for v in (3, -2, -0.5)]],
+                    [([np.array(v, np.float32) for v in (1, 2, 0)], "no valid size for axis 0"),
+                     ([np.array(v, np.float32) for v in (1, np.inf, 1)], "element 0 is inf; a finite number")]),
 }
 # every output of reduce_logsumexp_all is a scalar, and CumSum's keep their input's shape: one shape for both runs
 SAME_SHAPES = {"reduce_logsumexp_all", "cumsum", "cumprod"}
