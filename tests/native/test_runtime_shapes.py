@@ -186,6 +186,16 @@ def test_known_reduce_axes_still_fold():
     assert facts.signature["outputs"][0]["shape"] == (3,)
 
 
+@pytest.mark.parametrize("noop, shape", [(0, (1, 1, 1)), (1, (2, 3, 4))])
+def test_empty_axes_input(noop, shape):
+    """An axes input declared with 0 elements (a size of 0 is an empty axis, not a dynamic one) reduces
+    every axis, or none with noop_with_empty_axes: nothing to read at run time."""
+    from exporter.native import render
+    files, facts = render(model("ReduceSum", [("x", F, [2, 3, 4]), ("axes", I64, [0])], opset=13,
+                                noop_with_empty_axes=noop), "empty")
+    assert facts.signature["outputs"][0]["shape"] == shape and "read_values" not in files["empty.cpp"]
+
+
 def test_reduce_axes_longer_than_rank_is_refused():
     from exporter.native import render
     with pytest.raises(ExporterError, match="3 axes to reduce for an input of rank 2"):
