@@ -221,10 +221,17 @@ class Range(OpDef):
         bits = []
         for i, what in enumerate(("start", "limit", "delta")):
             value = node.inputs[i]
-            if value.data is not None and value.data.size == 1:
-                bits.append(struct.unpack("<q", struct.pack("<d", float(value.data.reshape(-1)[0])))[0])
-            else:
+            if read_at_run_time(node, i):
                 bits.append(require_known(node, i, what, kind="real")[0])
+                continue
+            if value.data is not None and value.data.size == 1:
+                number = float(value.data.reshape(-1)[0])
+            else:  # shape arithmetic cast to float: a number only if it is fixed
+                known = require_known(node, i, what)
+                if len(known) != 1 or isinstance(known[0], D.Sym):
+                    fail(node, "float ranges with bounds computed from dynamic sizes are not supported")
+                number = float(known[0])
+            bits.append(struct.unpack("<q", struct.pack("<d", number))[0])
         count = D.call("range_count_real", bits, D.range_count_real)
         if not isinstance(count, D.Sym) and count < 0:
             fail(node, "its bounds give no valid element count (a zero or non-finite delta, or too many elements)")
