@@ -120,6 +120,12 @@ template <typename T> void global_max_pool(int64_t nc, int64_t hw, const T* x, T
 // ---- reductions over [outer, n, inner] ---------------------------------------------------------------
 enum class Reduce { Sum, Mean, Max, Min, Prod, SumSquare, L1, L2, LogSumExp };
 template <typename T> void reduce(Reduce kind, const T* x, T* y, int64_t outer, int64_t n, int64_t inner);
+// Reduce over axes known only at run time (n_axes of them, negative = from the end; distinct and in range,
+// as checked when read: others are ignored). y holds the kept axes in order. Reduced axes forming one
+// block are reduced in place; others are first transposed to (kept..., reduced...) into scratch (as many
+// elements as x; rank <= 8).
+template <typename T> void reduce_axes(Reduce kind, const T* x, T* y, T* scratch, int rank, const int64_t* shape,
+                                       int n_axes, const int64_t* axes);
 // argmax/argmin along the middle axis; first (or last) index of the extremum, like NumPy (select_last=false).
 template <typename T> void arg_reduce(bool is_max, bool select_last, const T* x, int64_t* y, int64_t outer, int64_t n,
                                       int64_t inner);
@@ -256,6 +262,69 @@ int64_t squeeze_dim(int64_t axis, int64_t rank, int64_t n, T... rest) {
         if (!squeezed && out++ == axis) result = e[n + d];
     }
     return result;
+}
+// rest = n axes, then the input dims (input rank `rank`): output axis `axis` of a reduction over the axes,
+// kept as 1 (keep) or dropped; -1 when the axes are not valid and distinct.
+template <typename... T>
+int64_t reduce_dim(int64_t axis, int64_t rank, int64_t keep, int64_t n, T... rest) {
+    if (!axes_valid(rank, n, rest...)) return -1;
+    const int64_t e[sizeof...(T) + 1] = {int64_t(rest)...};
+    int64_t out = 0;
+    for (int64_t d = 0; d < rank; ++d) {
+        bool reduced = false;
+        for (int64_t i = 0; i < n; ++i) reduced = reduced || (e[i] < 0 ? e[i] + rank : e[i]) == d;
+        if (keep && d == axis) return reduced ? 1 : e[n + d];
+        if (!keep && !reduced && out++ == axis) return e[n + d];
+    }
+    return -1;
+}
+// [outer, n, inner] around axis `axis` (negative = from the end, in range: checked when read).
+inline void axis_extents(int rank, const int64_t* shape, int64_t axis, int64_t* outer, int64_t* n, int64_t* inner) {
+    if (axis < 0) axis += rank;
+    *outer = *n = *inner = 1;
+    for (int d = 0; d < rank; ++d) *(d < axis ? outer : d == axis ? n : inner) *= shape[d];
+}
+// Resize's common scale under keep_aspect_ratio_policy (rest = n input sizes, then n target sizes): the
+// smallest target/input ratio (larger = 0: not_larger) or the largest (not_smaller); -1 for an empty input.
+template <typename... T>
+double resize_keep_scale(int64_t larger, int64_t n, T... rest) {
+    const int64_t e[sizeof...(T) + 1] = {int64_t(rest)...};
+    double scale = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        if (e[i] <= 0) return -1.0;
+        const double ratio = double(e[n + i]) / double(e[i]);
+        if (i == 0 || (larger ? ratio > scale : ratio < scale)) scale = ratio;
+    }
+    return scale;
+}
+// Output size of the k-th resized axis: round(scale * input size), half up; -1 when there is none.
+template <typename... T>
+int64_t resize_keep_size(int64_t k, int64_t larger, int64_t n, T... rest) {
+    const double scale = resize_keep_scale(larger, n, rest...);
+    const int64_t e[sizeof...(T) + 1] = {int64_t(rest)...};
+    const double size = scale * double(e[k]) + 0.5;
+    return scale >= 0 && size < 4611686018427387904.0 ? int64_t(size) : -1;
+}
+// A float read at run time as a number: its variable holds the double's bits.
+inline double real_bits(int64_t bits) {
+    double value;
+    std::memcpy(&value, &bits, sizeof(value));
+    return value;
+}
+// Resize's output size for a scale read at run time: floor(dim * scale); -1 when out of range.
+inline int64_t resize_scaled(int64_t dim, int64_t scale_bits) {
+    const double size = double(dim) * real_bits(scale_bits);
+    return size >= 0 && size < 4611686018427387904.0 ? int64_t(size) : -1;
+}
+// Elements of a float Range read at run time: max(0, ceil((limit - start) / delta)) in double; -1 for a
+// zero or non-finite delta or a count out of range.
+inline int64_t range_count_real(int64_t start_bits, int64_t limit_bits, int64_t delta_bits) {
+    const double delta = real_bits(delta_bits);
+    if (delta == 0) return -1;
+    const double n = (real_bits(limit_bits) - real_bits(start_bits)) / delta;
+    if (!(n > -4611686018427387904.0 && n < 4611686018427387904.0)) return -1;
+    const int64_t count = int64_t(std::ceil(n));
+    return count > 0 ? count : 0;
 }
 inline int64_t at_most(int64_t value, int64_t limit) { return value <= limit ? value : -1; }
 // A slice step no larger than the axis: a bigger one takes the same single element, and strides stay small.

@@ -90,6 +90,39 @@ void reduce(Reduce kind, const T* x, T* y, int64_t outer, int64_t n, int64_t inn
 }
 
 template <typename T>
+void reduce_axes(Reduce kind, const T* x, T* y, T* scratch, int rank, const int64_t* shape, int n_axes,
+                 const int64_t* axes) {
+    bool reduced[8] = {};
+    for (int i = 0; i < n_axes; ++i) {
+        const int64_t a = axes[i] < 0 ? axes[i] + rank : axes[i];
+        if (a >= 0 && a < rank && rank <= 8) reduced[a] = true;
+    }
+    int first = rank, last = -1, count = 0;
+    for (int d = 0; d < rank; ++d)
+        if (reduced[d]) { first = d < first ? d : first; last = d; ++count; }
+    if (count == 0) {  // no axis to reduce (not reachable through the checks): y is x
+        int64_t numel = 1;
+        for (int d = 0; d < rank; ++d) numel *= shape[d];
+        for (int64_t i = 0; i < numel; ++i) y[i] = x[i];
+        return;
+    }
+    int64_t outer = 1, n = 1, inner = 1;
+    if (last - first + 1 == count) {  // one block: [outer, n, inner] over x as it is
+        for (int d = 0; d < rank; ++d) (d < first ? outer : d > last ? inner : n) *= shape[d];
+        reduce(kind, x, y, outer, n, inner);
+        return;
+    }
+    int64_t perm[8];
+    int k = 0;
+    for (int d = 0; d < rank; ++d)
+        if (!reduced[d]) { perm[k++] = d; outer *= shape[d]; }
+    for (int d = 0; d < rank; ++d)
+        if (reduced[d]) { perm[k++] = d; n *= shape[d]; }
+    transpose(x, scratch, sizeof(T), rank, shape, perm);
+    reduce(kind, static_cast<const T*>(scratch), y, outer, n, int64_t(1));
+}
+
+template <typename T>
 void arg_reduce(bool is_max, bool select_last, const T* x, int64_t* y, int64_t outer, int64_t n, int64_t inner) {
     for (int64_t o = 0; o < outer; ++o)
         for (int64_t i = 0; i < inner; ++i) {
@@ -131,6 +164,7 @@ void cumulative(bool product, const T* x, T* y, int64_t outer, int64_t n, int64_
 
 #define EXPORTER_REDUCE_NUMERIC(T) \
     template void reduce<T>(Reduce, const T*, T*, int64_t, int64_t, int64_t); \
+    template void reduce_axes<T>(Reduce, const T*, T*, T*, int, const int64_t*, int, const int64_t*); \
     template void arg_reduce<T>(bool, bool, const T*, int64_t*, int64_t, int64_t, int64_t); \
     template void cumulative<T>(bool, const T*, T*, int64_t, int64_t, int64_t, bool, bool);
 EXPORTER_ALL_NUMERIC(EXPORTER_REDUCE_NUMERIC)

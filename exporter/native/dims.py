@@ -12,7 +12,9 @@ and are rendered only when asked: as C++ (`D.cpp`) or as text for people (`D.tex
 """
 from __future__ import annotations
 
+import math
 import re
+import struct
 
 ALIGN = 64  # bytes: every arena buffer starts at a multiple (cache lines, and the widest vector loads)
 
@@ -421,6 +423,61 @@ def squeeze_dim(axis: int, rank: int, n: int, *rest: int) -> int:
     if not axes_valid(rank, n, *rest[:n]) or any(dims[a] != 1 for a in axes):
         return -1
     return [d for i, d in enumerate(dims) if i not in axes][axis]
+
+
+def reduce_dim(axis: int, rank: int, keep: int, n: int, *rest: int) -> int:
+    """Size of output axis `axis` of a reduction over n axes read at run time (rest = n axes, then the
+    input's rank dims): with keep, 1 for a reduced axis and the input's size otherwise; without, the
+    `axis`-th axis left. -1 when the axes are not valid and distinct."""
+    if not axes_valid(rank, n, *rest[:n]):
+        return -1
+    axes, dims = {a + rank if a < 0 else a for a in rest[:n]}, rest[n:]
+    if keep:
+        return 1 if axis in axes else dims[axis]
+    left = [d for i, d in enumerate(dims) if i not in axes]
+    return left[axis] if axis < len(left) else -1
+
+
+def resize_keep_scale(larger: int, n: int, *rest: int) -> float:
+    """Resize's common scale under keep_aspect_ratio_policy (rest = n input sizes, then n target sizes):
+    the smallest target/input ratio (not_larger) or the largest (not_smaller); -1 when an input size is 0."""
+    ins, targets = rest[:n], rest[n:2 * n]
+    if any(i <= 0 for i in ins):
+        return -1.0
+    ratios = [t / i for i, t in zip(ins, targets)]
+    return max(ratios) if larger else min(ratios)
+
+
+def resize_keep_size(k: int, larger: int, n: int, *rest: int) -> int:
+    """Output size of the k-th resized axis under keep_aspect_ratio_policy: round(scale * input size), half
+    up as ONNX writes it; -1 (no valid size) when an input size is 0 or the result is out of range."""
+    scale = resize_keep_scale(larger, n, *rest)
+    size = scale * rest[k] + 0.5
+    return int(size) if scale >= 0 and size < 2.0 ** 62 else -1
+
+
+def real_bits(bits: int) -> float:
+    """The double whose bits are `bits` (a float read at run time as a number, see runtime_values)."""
+    return struct.unpack("<d", struct.pack("<q", bits))[0]
+
+
+def resize_scaled(dim: int, scale_bits: int) -> int:
+    """Resize's output size for a scale read at run time: floor(dim * scale), as for a fixed scale; -1 when
+    that is out of range."""
+    size = dim * real_bits(scale_bits)
+    return int(size) if 0 <= size < 2.0 ** 62 else -1
+
+
+def range_count_real(start_bits: int, limit_bits: int, delta_bits: int) -> int:
+    """Elements of a float Range read at run time: max(0, ceil((limit - start) / delta)) in double precision
+    (as NumPy's arange); -1 for a zero or non-finite delta or a count out of range."""
+    start, limit, delta = real_bits(start_bits), real_bits(limit_bits), real_bits(delta_bits)
+    if delta == 0:
+        return -1
+    n = (limit - start) / delta
+    if not -2.0 ** 62 < n < 2.0 ** 62:  # (NaN fails too)
+        return -1
+    return max(0, math.ceil(n))
 
 
 def at_most(value: int, limit: int) -> int:

@@ -430,7 +430,7 @@ class Graph:
             if d.HasField("dim_value") and not 0 <= d.dim_value <= 2**31 - 1:
                 raise ExporterError(f"input '{vi.name}' declares size {d.dim_value} on axis {axis}; sizes must be "
                                     f"from 0 to {2**31 - 1}")
-            if d.HasField("dim_value") and d.dim_value > 0:
+            if d.HasField("dim_value"):  # 0 too: an empty axis, as ONNX and ONNX Runtime read it
                 shape.append(int(d.dim_value))
             else:
                 name = d.dim_param or f"{vi.name}_dim{axis}"

@@ -1,7 +1,7 @@
 """Shape-defining inputs read at run time.
 
 A small integer graph input (at most MAX_ELEMENTS, fixed shape) that an op reads as a shape, sizes,
-pads, indices or axes is not refused: each of its elements becomes a variable (`shape[1]`) whose value
+pads, indices or axes is not refused (a float one only where the op takes a float: FLOAT_KINDS): each of its elements becomes a variable (`shape[1]`) whose value
 the generated code reads from the input's data (`<name>_set_input_data`) and checks against what every
 op that reads it needs (`KINDS`) before anything is planned. An output size computed from such values
 becomes a dim of its own (`y.shape[1]`), checked from 0 to the maximum dim when the values are read,
@@ -30,22 +30,52 @@ KINDS = {
     "index": (None, None, True, True, "an index"),
     "step": (None, None, False, True, "a non-zero step"),
     "axis": ("-rank", "rank-1", True, False, "an axis from -rank to rank-1"),
+    "count": (1, "M", True, False, "a number from 1 to the maximum dim (a float's integer part, as ONNX Runtime "
+                                   "takes it)"),
+    # a float kept as a number (Resize's scales): its variable holds the double's bits (real_bits reads
+    # them), and a positive double's bits are an integer from 1 up
+    "scale": (1, None, True, False, "a positive number"),
+    "real": (None, None, True, False, "a number"),
 }
+# Kinds an op may also give as a float: OneHot's depth, read as its integer part (truncated toward zero);
+# REAL_KINDS (Resize's scales and roi) are float-only and keep the number itself.
+FLOAT_KINDS = {"count", "scale", "real"}
+REAL_KINDS = {"scale", "real"}
 
 
 def mark_input(value) -> None:
     """Give a graph input that could define shapes its element variables (used only if an op asks)."""
-    if value.dtype.kind != "i" or value.dtype.itemsize not in (4, 8) or not D.is_static(value.shape):
+    integer = value.dtype.kind == "i" and value.dtype.itemsize in (4, 8)
+    real = value.dtype.kind == "f" and value.dtype.itemsize in (4, 8)
+    if not (integer or real) or not D.is_static(value.shape):
         return
     count = D.prod(value.shape)
     if count <= MAX_ELEMENTS:
         value.runtime = [D.Sym.var(f"{value.name}[{i}]") for i in range(count)]
 
 
+def readable(value, kind: str | None) -> bool:
+    """Whether an op can read `value` as `kind` at run time (a marked input; a float one for FLOAT_KINDS,
+    only a float one for REAL_KINDS; a float read as a number by one op is not read as an integer by another)."""
+    if kind is None or value.runtime is None:
+        return False
+    if value.dtype.kind != "f":
+        return kind not in REAL_KINDS
+    kinds = {k for _, _, k, _ in value.uses.values()} | {kind}
+    return kinds <= FLOAT_KINDS and (kinds <= REAL_KINDS or not kinds & REAL_KINDS)
+
+
+def read_as_real(value) -> bool:
+    """Whether `value`'s variables hold its numbers' bits (see REAL_KINDS) rather than integers."""
+    return any(kind in REAL_KINDS for _, _, kind, _ in value.uses.values())
+
+
 def use(node, value, what: str, kind: str, rank: int | None = None) -> list:
     """Record that `node` reads `value` (a marked input) as `what` of `kind`; its element variables."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")
+    if not readable(value, kind):
+        raise ValueError(f"{value.name} cannot be read as {kind}")
     key = (node.name, what)
     if key not in value.uses:
         value.uses[key] = (node.describe(), what, kind, rank)
@@ -81,6 +111,8 @@ def checks(value) -> list:
     out = []
     for described, what, kind, rank in value.uses.values():
         lo, hi, zero, clamp, needs = KINDS[kind]
+        if rank is not None:  # the op's own axis range, not the letters
+            needs = needs.replace("-rank to rank-1", f"{-rank} to {rank - 1}")
         for element in range(len(value.runtime)):
             out.append({"element": element, "lo": _cpp_bound(lo, rank), "hi": _cpp_bound(hi, rank),
                         "nonzero": not zero, "clamp": clamp, "what": f"{described} reads it as {what}: {needs}"})

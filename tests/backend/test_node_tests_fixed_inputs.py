@@ -1,8 +1,8 @@
-"""ONNX node cases refused only because a shape-defining input (Reshape's shape, Slice's starts, Resize's
-scales, OneHot's depth...) is a graph input, i.e. known only at run time: run again with those inputs
-fixed as initializers, the way real exports carry them, and checked against ONNX's expected outputs.
-This checks the ops' export-time shape handling on all of ONNX's cases; the conformance figure still
-counts the originals as refused."""
+"""ONNX node cases whose shape-defining inputs (Reshape's shape, Slice's starts, Resize's scales, OneHot's
+depth...) are graph inputs, i.e. known only at run time: those refused for it, and those accepted because
+the generated code reads them at run time, run again with those inputs fixed as initializers, the way
+real exports carry them, and checked against ONNX's expected outputs. This checks the ops' export-time
+(folded) shape handling on all of ONNX's cases; the conformance figure counts the originals."""
 import re
 
 import numpy as np
@@ -16,17 +16,20 @@ SAMPLE_EVERY = 4
 RUN_TIME = re.compile(r"\(input '([^']*)'\) is computed from data at run time")
 
 
-def _fixed(case, refusal):
+def _fixed(case, refusal, names=()):
     """(model with the run-time shape inputs made initializers, its remaining inputs and expected outputs
-    for the first data set), or None when the case is refused for another reason."""
+    for the first data set), or None when the case is refused for another reason. `names`: inputs of an
+    accepted case (refusal None) that its generated code reads at run time, fixed the same way."""
     from exporter.errors import ExporterError
     from exporter.native import render
     model = onnx.ModelProto.FromString(case.model.SerializeToString())
     inputs = [vi.name for vi in case.model.graph.input]
     first, expected = case.data_sets[0]
     fixed = set()
-    while refusal is not None:
-        names = set(RUN_TIME.findall(str(refusal)))
+    first_names = set(names)
+    while refusal is not None or first_names:
+        names = first_names or set(RUN_TIME.findall(str(refusal)))
+        first_names = set()
         if not names or names & fixed or not names <= set(inputs):
             return None  # another reason, or a shape computed inside the graph
         for name in names:
@@ -47,11 +50,13 @@ def _fixed(case, refusal):
 
 @pytest.fixture(scope="module")
 def fixed_cases(rendered_cases):
+    from exporter.backend import shape_only_inputs
     cases = []
     for case, refusal in rendered_cases:
-        if case.name.endswith("_expanded") or refusal is None:
+        if case.name.endswith("_expanded"):
             continue
-        result = _fixed(case, refusal)
+        # accepted: its shape inputs (if any) are read at run time; fixed, the folded path is checked too
+        result = _fixed(case, None, shape_only_inputs(case.model)) if refusal is None else _fixed(case, refusal)
         if result is not None:
             cases.append((case, *result))
     return cases

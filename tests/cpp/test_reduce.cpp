@@ -72,6 +72,38 @@ static void test_reduce(std::mt19937& rng) {
     }
 }
 
+// reduce_axes (axes read at run time): every non-empty subset of a rank-4 input's axes, given in any order
+// and with negative spellings, against the [outer, n, inner] reference over a transposed copy.
+template <typename T>
+static void test_reduce_axes(std::mt19937& rng) {
+    const int64_t shapes[][4] = {{2, 3, 4, 5}, {3, 1, 2, 2}, {2, 0, 3, 2}};
+    const rt::Reduce kinds[] = {rt::Reduce::Sum, rt::Reduce::Max, rt::Reduce::Prod, rt::Reduce::L1, rt::Reduce::Mean};
+    for (const auto& shape : shapes)
+        for (int mask = 1; mask < 16; ++mask)
+            for (rt::Reduce kind : kinds) {
+                const bool empty = shape[0] * shape[1] * shape[2] * shape[3] == 0;
+                if (empty && (kind == rt::Reduce::Max || kind == rt::Reduce::Mean)) continue;  // +-inf, 0/0
+                int64_t numel = 1, outer = 1, n = 1, axes[4], perm[4];
+                int n_axes = 0, k = 0;
+                for (int d = 0; d < 4; ++d) numel *= shape[d];
+                for (int d = 3; d >= 0; --d)  // descending, every other one negative
+                    if (mask >> d & 1) { axes[n_axes] = n_axes % 2 ? d - 4 : d; ++n_axes; }
+                for (int d = 0; d < 4; ++d)
+                    if (!(mask >> d & 1)) { perm[k++] = d; outer *= shape[d]; }
+                for (int d = 0; d < 4; ++d)
+                    if (mask >> d & 1) { perm[k++] = d; n *= shape[d]; }
+                auto x = random_ints<T>(numel, rng, -2, 2);
+                std::vector<T> moved(numel), scratch(numel), y(outer);
+                rt::transpose(x.data(), moved.data(), sizeof(T), 4, shape, perm);
+                std::vector<double> want(outer);
+                for (int64_t o = 0; o < outer; ++o) want[o] = reduce_reference(kind, moved.data() + o * n, n, 1);
+                rt::reduce_axes<T>(kind, x.data(), y.data(), scratch.data(), 4, shape, n_axes, axes);
+                CHECK(all_close(y, want, tol<T>(), tol<T>()), "reduce_axes kind=%d mask=%d shape=%lldx%lldx%lldx%lld",
+                      int(kind), mask, (long long)shape[0], (long long)shape[1], (long long)shape[2],
+                      (long long)shape[3]);
+            }
+}
+
 template <typename T>
 static void test_arg_reduce(std::mt19937& rng) {
     for (bool is_max : {false, true})
@@ -135,6 +167,8 @@ int main() {
     test_reduce<double>(rng);
     test_reduce<int32_t>(rng);
     test_reduce<int64_t>(rng);
+    test_reduce_axes<float>(rng);
+    test_reduce_axes<int64_t>(rng);
     test_arg_reduce<float>(rng);
     test_arg_reduce<double>(rng);
     test_arg_reduce<int32_t>(rng);

@@ -17,15 +17,18 @@ F, I64, I32 = TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32
 
 
 def model(op, inputs, out_types=(F,), opset=18, **attrs):
-    """One `op` node over graph inputs [(name, elem type, shape)]; outputs of unknown shape."""
+    """One `op` node over graph inputs [(name, elem type, shape)] (name "": an optional input left out);
+    outputs of unknown shape."""
     outs = [f"y{k}" for k in range(len(out_types))]
     node = helper.make_node(op, [n for n, _, _ in inputs], outs, name=f"{op.lower()}_node", **attrs)
+    inputs = [i for i in inputs if i[0]]  # "": an optional input left out
     graph = helper.make_graph([node], op.lower(), [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
                               [helper.make_tensor_value_info(o, t, None) for o, t in zip(outs, out_types)])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
 X = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+X4 = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4) ** 1.5
 i64 = lambda *v: np.array(v, np.int64)  # noqa: E731
 i32 = lambda v: np.array(v, np.int32)  # noqa: E731 (a scalar)
 
@@ -77,8 +80,64 @@ CASES = {
               [([i32(1), i32(9), i32(0)], "element 0 is 0")]),
     "onehot": (model("OneHot", [("indices", I64, [4]), ("depth", I64, []), ("values", F, [2])], axis=0),
                [[i64(0, 2, -1, 1), np.array(3), np.array([0, 1], np.float32)],
-                [i64(0, 2, -1, 1), np.array(5), np.array([-2, 4], np.float32)]], []),
+                [i64(0, 2, -1, 1), np.array(5), np.array([-2, 4], np.float32)]],
+               [([i64(0, 1, 2, 3), np.array(0), np.array([0, 1], np.float32)], "element 0 is 0; .*from 1 to")]),
+    # a float depth (ONNX allows any numeric type): its integer part, as ONNX Runtime takes it
+    "onehot_float": (model("OneHot", [("indices", I64, [4]), ("depth", F, []), ("values", F, [2])], axis=1),
+                     [[i64(0, 2, -1, 1), np.array(3.7, np.float32), np.array([0, 1], np.float32)],
+                      [i64(0, 2, -1, 1), np.array(6, np.float32), np.array([-2, 4], np.float32)]],
+                     [([i64(0, 1, 2, 3), np.array(0.9, np.float32), np.array([0, 1], np.float32)], "element 0 is 0.9; .*integer part"),
+                      ([i64(0, 1, 2, 3), np.array(np.nan, np.float32), np.array([0, 1], np.float32)],
+                       "element 0 is nan; a finite number"),
+                      ([i64(0, 1, 2, 3), np.array(-1e30, np.float32), np.array([0, 1], np.float32)],
+                       "element 0 is -1e\\+30; a finite number")]),
+    # Reduce* axes: kept as 1 (the rank is fixed) or dropped (which axes remain is known only when read)
+    "reduce_sum_keep": (model("ReduceSum", [("x", F, [2, 3, 4]), ("axes", I64, [2])], opset=13),
+                        [[X, i64(0, 2)], [X, i64(-1, 1)]],
+                        [([X, i64(1, -2)], "axes are valid and distinct|no valid size"),
+                         ([X, i64(0, 3)], "element 1 is 3; .*an axis from -3 to 2")]),
+    "reduce_max_drop": (model("ReduceMax", [("x", F, [2, 3, 4]), ("axes", I64, [2])], keepdims=0),
+                        [[X, i64(2, 0)], [X, i64(1, 2)]],
+                        [([X, i64(2, -1)], "axes are valid and distinct|no valid size")]),
+    "reduce_logsumexp_all": (model("ReduceLogSumExp", [("x", F, [2, 3, 4]), ("axes", I64, [3])], keepdims=0),
+                             [[X / 10, i64(0, 1, 2)], [X / 10, i64(2, -2, 0)]],
+                             [([X, i64(0, 1, 1)], "axes are valid and distinct")]),
+    # CumSum/CumProd axis: the output's shape does not change, only the sweep
+    "cumsum": (model("CumSum", [("x", F, [2, 3, 4]), ("axis", I32, [])], opset=14, reverse=1),
+               [[X, i32(1)], [X, i32(-1)]], [([X, i32(3)], "element 0 is 3; .*an axis from -3 to 2")]),
+    "cumprod": (model("CumProd", [("x", F, [2, 3, 4]), ("axis", I64, [1])], opset=26, exclusive=1),
+                [[X / 20 + 1, i64(0)], [X / 20 + 1, i64(2)]], [([X, i64(-4)], "element 0 is -4")]),
+    # Resize's sizes (scales and roi absent): the output sizes, and the scales that follow, are read then
+    "resize_sizes": (model("Resize", [("x", F, [1, 2, 3, 4]), ("", F, None), ("", F, None), ("sizes", I64, [4])],
+                           mode="linear"),
+                     [[X.reshape(1, 2, 3, 4), i64(1, 2, 5, 2)], [X.reshape(1, 2, 3, 4), i64(1, 2, 2, 7)]],
+                     [([X.reshape(1, 2, 3, 4), i64(1, 2, -5, 2)], "element 2 is -5")]),
+    "resize_keep_ratio": (model("Resize", [("x", F, [2, 3, 4]), ("", F, None), ("", F, None), ("sizes", I64, [2])],
+                                mode="nearest", axes=[2, 1], keep_aspect_ratio_policy="not_larger"),
+                          [[X, i64(6, 9)], [X, i64(2, 5)]], []),
+    # Resize's scales (floats, kept as numbers): floor(size * scale) per axis, the kernel scaled by the number
+    "resize_scales": (model("Resize", [("x", F, [1, 2, 3, 4]), ("", F, None), ("scales", F, [4])], mode="cubic"),
+                      [[X.reshape(1, 2, 3, 4), np.array([1, 1, 2.5, 0.6], np.float32)],
+                       [X.reshape(1, 2, 3, 4), np.array([1, 1, 0.7, 1.75], np.float32)]],
+                      [([X.reshape(1, 2, 3, 4), np.array([1, 1, -2, 1], np.float32)], "element 2 is -2; .*positive"),
+                       ([X.reshape(1, 2, 3, 4), np.array([1, 1, 0, 1], np.float32)], "element 2 is 0; .*positive"),
+                       ([X.reshape(1, 2, 3, 4), np.array([1, np.nan, 1, 1], np.float32)], "element 1 is nan"),
+                       ([X.reshape(1, 2, 3, 4), np.array([1, 1, 1, 1e30], np.float32)], "element 3 is 1e\\+30")]),
+    "resize_roi": (model("Resize", [("x", F, [1, 1, 4, 4]), ("roi", F, [4]), ("", F, None), ("sizes", I64, [2])],
+                         mode="linear", axes=[2, 3], coordinate_transformation_mode="tf_crop_and_resize",
+                         extrapolation_value=-1.0),
+                   [[X4, np.array([0.4, 0.6, 0.6, 0.8], np.float32),
+                     i64(3, 3)],
+                    [X4, np.array([0, -0.5, 1, 1.2], np.float32),
+                     i64(5, 2)]], []),
+    # a float Range: its count from the numbers themselves (as NumPy's arange counts)
+    "range_float": (model("Range", [("start", F, []), ("limit", F, []), ("delta", F, [])], opset=11),
+                    [[np.array(v, np.float32) for v in (1.5, 7.25, 1.25)], [np.array(v, np.float32) for v in (3, -2, -0.5)]],
+                    [([np.array(v, np.float32) for v in (1, 2, 0)], "no valid size for axis 0"),
+                     ([np.array(v, np.float32) for v in (1, np.inf, 1)], "element 0 is inf; a finite number")]),
 }
+# every output of reduce_logsumexp_all is a scalar, and CumSum's keep their input's shape: one shape for both runs
+SAME_SHAPES = {"reduce_logsumexp_all", "cumsum", "cumprod"}
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +157,7 @@ def test_two_values_one_build(libraries, name):
         got = native(*inputs)
         assert_same(expected, got, where=name)
         shapes.add(tuple(g.shape for g in got))
-    assert len(shapes) == 2
+    assert len(shapes) == (1 if name in SAME_SHAPES else 2)
     for inputs, message in bad:
         with pytest.raises(ExporterError, match=message):
             native(*inputs)
@@ -114,6 +173,45 @@ def test_known_values_still_fold():
     files, facts = render(m2, "folded")
     assert "set_input_data" in files["folded.h"] and "read_values" not in files["folded.cpp"]
     assert facts.signature["outputs"][0]["shape"] == (4, 6)
+
+
+def test_known_reduce_axes_still_fold():
+    """Reduce axes known at export time keep the static [outer, n, inner] plan: no run-time axes kernel."""
+    from exporter.native import render
+    m2 = model("ReduceMean", [("x", F, [2, 3, 4])], keepdims=0)
+    m2.graph.node[0].input.append("axes")
+    m2.graph.initializer.append(onnx.numpy_helper.from_array(i64(0, 2), "axes"))
+    files, facts = render(m2, "folded")
+    assert "read_values" not in files["folded.cpp"] and "reduce_axes" not in files["folded.cpp"]
+    assert facts.signature["outputs"][0]["shape"] == (3,)
+
+
+@pytest.mark.parametrize("noop, shape", [(0, (1, 1, 1)), (1, (2, 3, 4))])
+def test_empty_axes_input(noop, shape):
+    """An axes input declared with 0 elements (a size of 0 is an empty axis, not a dynamic one) reduces
+    every axis, or none with noop_with_empty_axes: nothing to read at run time."""
+    from exporter.native import render
+    files, facts = render(model("ReduceSum", [("x", F, [2, 3, 4]), ("axes", I64, [0])], opset=13,
+                                noop_with_empty_axes=noop), "empty")
+    assert facts.signature["outputs"][0]["shape"] == shape and "read_values" not in files["empty.cpp"]
+
+
+def test_reduce_axes_longer_than_rank_is_refused():
+    from exporter.native import render
+    with pytest.raises(ExporterError, match="3 axes to reduce for an input of rank 2"):
+        render(model("ReduceSum", [("x", F, [2, 3]), ("axes", I64, [3])], keepdims=0), "bad")
+
+
+@pytest.mark.parametrize("depth, message", [(0.5, "its depth is 0; it must be at least 1"), (-3, "its depth is -3"),
+                                            (np.inf, "one finite number")])
+def test_known_onehot_depth_is_checked(depth, message):
+    """A depth known at export time (an initializer, possibly a float) is checked then, like a run-time one."""
+    from exporter.native import render
+    m2 = model("OneHot", [("indices", I64, [4]), ("values", F, [2])], axis=1)
+    m2.graph.node[0].input.insert(1, "depth")
+    m2.graph.initializer.append(onnx.numpy_helper.from_array(np.array(depth, np.float32), "depth"))
+    with pytest.raises(ExporterError, match=message):
+        render(m2, "bad")
 
 
 def test_program_reads_values_and_refuses_bad_ones(tmp_path):

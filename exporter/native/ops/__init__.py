@@ -95,8 +95,8 @@ def require_known(node, index: int, what: str, kind: str | None = None, rank: in
     if value is None:
         return None
     known = value.known_ints()
-    if known is None and kind is not None and value.runtime is not None:
-        from ..runtime_values import use
+    from ..runtime_values import readable, use
+    if known is None and readable(value, kind):
         return use(node, value, what, kind, rank)
     if known is None:
         raise UnsupportedError(f"{node.describe()}: its {what} (input '{value.name}') is computed from data at run "
@@ -108,6 +108,7 @@ def read_at_run_time(node, index: int) -> bool:
     """True when input `index` is a shape-defining graph input read at run time (require_known gives its
     element variables)."""
     value = node.input(index)
+    # (a float input is read only as a kind that takes floats, which require_known checks)
     return value is not None and value.known_ints() is None and value.runtime is not None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import dims as D
 from ...errors import UnsupportedError
-from . import FLOAT, OpDef, fail, norm_axis, register, require_known
+from . import FLOAT, OpDef, fail, norm_axis, read_at_run_time, register, require_known
 
 
 class BlockShuffle(OpDef):
@@ -96,6 +96,31 @@ def _constant_floats(node, index, what):
     return [float(v) for v in value.data.reshape(-1)] or None
 
 
+def _scales(node, index):
+    """Resize's scales: fixed at export time (floats), or variables read at run time from a graph input
+    (whose bits hold the numbers, see runtime_values); None when absent or empty."""
+    value = node.input(index)
+    if value is not None and value.data is None and value.known is None and value.runtime:
+        return require_known(node, index, "scales", kind="scale")
+    if value is not None and value.runtime == []:
+        return None
+    return _constant_floats(node, index, "scales")
+
+
+def _roi(node):
+    """tf_crop_and_resize's roi: numbers fixed at export time, or C++ expressions reading numbers given at
+    run time (a graph input); None when absent or empty."""
+    value = node.input(1)
+    if value is not None and value.data is None and value.known is None and value.runtime:
+        return [f"exporter_rt::real_bits({D.cpp(v)})" for v in require_known(node, 1, "roi", kind="real")]
+    return _constant_floats(node, 1, "roi")
+
+
+def _real(v) -> str:
+    """A C++ double: a number, or an expression already."""
+    return v if isinstance(v, str) else repr(float(v))
+
+
 def _scaled(dim, scale):
     """floor(dim * scale), also for a dynamic dim (then computed by exporter_rt::resize_out)."""
     if not isinstance(dim, D.Sym):
@@ -126,47 +151,65 @@ class Resize(OpDef):
     def _legacy(self, node):
         return node.op == "Upsample" or node.opset < 11
 
-    def _plan(self, node):
-        """Per axis: (input dim, output dim, C++ scale expression, roi start, roi end)."""
+    def _plan(self, node, inferred=True):
+        """Per axis: (input dim, output dim, C++ scale expression, roi start, roi end); `inferred` once the
+        output's shape is known."""
         x = node.inputs[0]
         rank = x.rank
         if node.op == "Upsample" and node.opset < 9:
             scales, sizes, roi = list(node.attr("scales")), None, None
         elif self._legacy(node):
-            scales, sizes, roi = _constant_floats(node, 1, "scales"), None, None
+            scales, sizes, roi = _scales(node, 1), None, None
         else:
-            roi = _constant_floats(node, 1, "roi") if node.attr("coordinate_transformation_mode") == \
-                "tf_crop_and_resize" else None
-            scales = _constant_floats(node, 2, "scales")
+            roi = _roi(node) if node.attr("coordinate_transformation_mode") == "tf_crop_and_resize" else None
+            scales = _scales(node, 2)
+            if roi is not None and scales is not None and any(isinstance(r, str) for r in roi):
+                fail(node, "a roi read at run time needs sizes, not scales (the output size would follow from it)")
             sizes = None
             if scales is None:
-                sizes = require_known(node, 3, "sizes")
+                sizes = require_known(node, 3, "sizes", kind="size")
                 if not sizes:
                     fail(node, "neither scales nor sizes is given")
         axes = [norm_axis(int(a), rank) for a in node.attr("axes")] if node.attr("axes") else list(range(rank))
         full_scale = [1.0] * rank
         full_size = list(x.shape)
-        full_roi = [0.0] * rank + [1.0] * rank
+        full_roi = [0.0] * rank + [1.0] * rank  # numbers, or C++ expressions (read at run time)
         if roi is not None:
+            if len(roi) != 2 * len(axes):
+                fail(node, f"{len(roi)} roi values for {len(axes)} axes (two per axis are needed)")
             for i, a in enumerate(axes):
                 full_roi[a], full_roi[rank + a] = roi[i], roi[len(axes) + i]
         if scales is not None:
             if len(scales) != len(axes):
                 fail(node, f"{len(scales)} scales for {len(axes)} axes")
+            exprs = [repr(1.0)] * rank
             for i, a in enumerate(axes):
+                if isinstance(scales[i], D.Sym):  # read at run time (a positive number, checked then)
+                    full_size[a] = D.call("resize_scaled", [x.shape[a], scales[i]], D.resize_scaled)
+                    exprs[a] = f"exporter_rt::real_bits({D.cpp(scales[i])})"
+                    continue
                 full_scale[a] = scales[i]
                 if scales[i] <= 0:
                     fail(node, "scales must be positive")
                 if scales[i] != 1.0:
                     full_size[a] = _scaled(x.shape[a], scales[i])
-            exprs = [repr(float(s)) for s in full_scale]
+                exprs[a] = repr(float(scales[i]))
+            if inferred and read_at_run_time(node, 1 if self._legacy(node) else 2):
+                full_size = list(node.outputs[0].shape)  # as for run-time sizes below
         else:
             if len(sizes) != len(axes):
                 fail(node, f"{len(sizes)} sizes for {len(axes)} axes")
             for i, a in enumerate(axes):
                 full_size[a] = sizes[i]
             policy = node.attr("keep_aspect_ratio_policy", "stretch")
-            if policy != "stretch":
+            runtime = read_at_run_time(node, 3)
+            if policy != "stretch" and runtime:  # one common scale, found when the sizes are read
+                args = [int(policy == "not_smaller"), len(axes)] + [x.shape[a] for a in axes] + list(sizes)
+                for i, a in enumerate(axes):
+                    full_size[a] = D.call("resize_keep_size", [i] + args, D.resize_keep_size)
+                scale = f"exporter_rt::resize_keep_scale({', '.join(D.cpp(v) for v in args)})"
+                exprs = [scale if a in axes else "1.0" for a in range(rank)]
+            elif policy != "stretch":
                 dims = [x.shape[a] for a in axes] + list(sizes)
                 if not D.is_static(dims):
                     fail(node, "keep_aspect_ratio_policy over dynamic sizes is not supported")
@@ -176,7 +219,10 @@ class Resize(OpDef):
                     full_size[a] = int(common * int(x.shape[a]) + 0.5)
                     full_scale[a] = common
                 exprs = [repr(float(s)) for s in full_scale]
-            else:
+            if runtime and inferred:
+                # sizes read at run time: once inferred, the output's own dims (which the arena plan knows)
+                full_size = list(node.outputs[0].shape)
+            if policy == "stretch":
                 exprs = [f"(double({D.cpp(o)}) / double({D.cpp(i)}))" for o, i in zip(full_size, x.shape)]
         return [(x.shape[a], full_size[a], exprs[a], full_scale[a], full_roi[a], full_roi[rank + a])
                 for a in range(rank)]
@@ -191,7 +237,7 @@ class Resize(OpDef):
         return plan, moving
 
     def infer(self, node):
-        return [(node.inputs[0].dtype, [p[1] for p in self._plan(node)])]
+        return [(node.inputs[0].dtype, [p[1] for p in self._plan(node, inferred=False)])]
 
     def scratch(self, node):
         plan, moving = self._moving_axes(node)
@@ -227,8 +273,8 @@ class Resize(OpDef):
                           "exclude_outside": bool(node.attr("exclude_outside", 0)),
                           "extrapolation": repr(float(node.attr("extrapolation_value", 0.0))),
                           "outer": cg.dim(D.prod(shape[:axis])), "in_len": cg.dim(size), "out_len": cg.dim(out_len),
-                          "inner": cg.dim(D.prod(shape[axis + 1:])), "scale": expr, "roi_start": repr(r0),
-                          "roi_end": repr(r1)})
+                          "inner": cg.dim(D.prod(shape[axis + 1:])), "scale": expr, "roi_start": _real(r0),
+                          "roi_end": _real(r1)})
             shape[axis] = out_len
             src = dst
         return steps

@@ -1,10 +1,11 @@
 """Index-driven ops: ScatterElements (and the older Scatter), ScatterND, OneHot, Trilu, Hardmax."""
 from __future__ import annotations
 
+import numpy as np
 
 from .. import dims as D
 from ..cpp import c_text
-from . import FLOAT, NUMERIC, OpDef, norm_axis, register, require_known, softmax_extents
+from . import FLOAT, NUMERIC, OpDef, fail, norm_axis, register, require_known, softmax_extents
 
 REDUCTIONS = {"none": "None", "add": "Add", "mul": "Mul", "max": "Max", "min": "Min"}
 
@@ -62,9 +63,16 @@ class OneHot(OpDef):
 
     def _depth(self, node):
         value = node.inputs[1]
-        if value.data is not None:  # depth may be stored as a float
-            return int(value.data.reshape(-1)[0])
-        return require_known(node, 1, "depth", kind="size")[0]
+        if value.data is not None:  # depth may be stored as a float: its integer part, as ONNX Runtime takes it
+            data = value.data.reshape(-1)
+            if data.size != 1 or not np.isfinite(data[0]):
+                fail(node, f"its depth must be one finite number, got {data.tolist()[:4]}")
+            depth = int(data[0])
+        else:
+            depth = require_known(node, 1, "depth", kind="count")[0]  # integer or float, as ONNX allows
+        if not isinstance(depth, D.Sym) and depth < 1:  # (run-time values are checked when read)
+            fail(node, f"its depth is {depth}; it must be at least 1")
+        return depth
 
     def infer(self, node):
         idx, values = node.inputs[0], node.inputs[2]

@@ -2,6 +2,8 @@
 (Concat, Split, Slice, Transpose, Tile, Pad) and gathers."""
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 
 from .. import dims as D
@@ -201,16 +203,39 @@ class Range(OpDef):
     types = ("Range",)
 
     def infer(self, node):
+        if node.inputs[0].dtype.kind == "f":
+            return [(node.inputs[0].dtype, [self._float_count(node)])]
         start, limit, delta = (require_known(node, i, what, kind=kind) for i, what, kind in
                                ((0, "start", "bound"), (1, "limit", "bound"), (2, "delta", "delta")))
-        if any(isinstance(v, D.Sym) for v in start + limit + delta) and node.inputs[0].dtype.kind == "f":
-            fail(node, "float ranges with dynamic bounds are not supported")
         s, l, d = start[0], limit[0], delta[0]
         if isinstance(s, D.Sym) or isinstance(l, D.Sym) or isinstance(d, D.Sym):
             count = D.call("range_count", [s, l, d], lambda a, b, c: max(0, -(-(b - a) // c)))
         else:
             count = max(0, int(np.ceil((l - s) / d)))
         return [(node.inputs[0].dtype, [count])]
+
+    @staticmethod
+    def _float_count(node):
+        """The element count of a float Range: from constants, or from numbers read at run time (their
+        variables hold the doubles' bits, see runtime_values), as NumPy's arange counts."""
+        bits = []
+        for i, what in enumerate(("start", "limit", "delta")):
+            value = node.inputs[i]
+            if read_at_run_time(node, i):
+                bits.append(require_known(node, i, what, kind="real")[0])
+                continue
+            if value.data is not None and value.data.size == 1:
+                number = float(value.data.reshape(-1)[0])
+            else:  # shape arithmetic cast to float: a number only if it is fixed
+                known = require_known(node, i, what)
+                if len(known) != 1 or isinstance(known[0], D.Sym):
+                    fail(node, "float ranges with bounds computed from dynamic sizes are not supported")
+                number = float(known[0])
+            bits.append(struct.unpack("<q", struct.pack("<d", number))[0])
+        count = D.call("range_count_real", bits, D.range_count_real)
+        if not isinstance(count, D.Sym) and count < 0:
+            fail(node, "its bounds give no valid element count (a zero or non-finite delta, or too many elements)")
+        return count
 
     def value(self, node):
         start, limit, delta = (node.inputs[i].known_ints() for i in range(3))
