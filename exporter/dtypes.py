@@ -27,6 +27,8 @@ class DType:
     traced: bool         # model.py inputs, outputs and astype() may use it
     native_kernels: bool  # the compiled runtime kernels (GEMM, conv, pooling...) are instantiated for it
     eps: float = 0.0     # machine epsilon (floats): sets check's default tolerances
+    compute: str = ""    # generated arithmetic widens to this dtype and rounds each op's result back to the row
+    #                      (as NumPy and ONNX Runtime do for float16); "": computes in itself
 
     @property
     def np(self) -> np.dtype:
@@ -52,7 +54,7 @@ TABLE = (
     DType("float64", TensorProto.DOUBLE, "double", "<f8", ("f8", "d", "float64", "double", "float"), "float", True,
           True, float(np.finfo(np.float64).eps)),
     DType("float16", TensorProto.FLOAT16, "_Float16", "<f2", ("f2", "e", "float16", "half"), "float", False, False,
-          float(np.finfo(np.float16).eps)),
+          float(np.finfo(np.float16).eps), compute="float32"),
     DType("int32", TensorProto.INT32, "int32_t", "<i4", ("i4", "i", "int32", "intc"), "int", True, True),
     DType("int64", TensorProto.INT64, "int64_t", "<i8", ("i8", "q", "l", "int64", "int"), "int", True, True),
     DType("bool", TensorProto.BOOL, "bool", "|b1", ("b1", "?", "bool"), "bool", True, False),
@@ -70,6 +72,7 @@ TRACED = frozenset(d.np for d in TABLE if d.traced)   # model.py inputs/outputs 
 NATIVE = frozenset(d.np for d in TABLE)                # the native backend's inputs, outputs and values
 FLOATS = frozenset(d.np for d in TABLE if d.is_float)
 KERNEL = frozenset(d.np for d in TABLE if d.native_kernels)  # what the compiled runtime kernels are built for
+WIDENED = frozenset(d.np for d in TABLE if d.compute)        # stored narrow, computed wider by generated loops
 
 
 def by_name(name) -> DType:

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import dims as D
 from ..cpp import literal
-from . import ALL, ARITH, FLOAT, OpDef, broadcast_shapes, read_at_run_time, register, require_known
+from . import ALL, ARITH, LOOP_FLOAT, OpDef, broadcast_shapes, read_at_run_time, register, require_known
 
 BOOL = np.dtype(np.bool_)
 
@@ -35,6 +35,7 @@ class Elementwise(OpDef):
     kind = "elementwise"
     formula = "{0}"          # C++ expression over the inputs {0}, {1}, ...; {T}: output type, {I}: input type
     out_dtype = None         # fixed output dtype (comparisons give bool)
+    widens = True            # narrow float inputs (dtypes.DType.compute) are widened before `expr` runs
 
     def infer(self, node):
         shapes = [v.shape for v in node.inputs if v is not None]
@@ -76,25 +77,25 @@ _def("Mul", "{0} * {1}", ARITH, fold=lambda a, b: D.mul(a, b))
 _def("Div", "exporter_rt::div<{T}>({0}, {1})", ARITH, fold=lambda a, b: D.floordiv(a, b))
 _def("Neg", "-{0}", ARITH)
 _def("Sign", "exporter_rt::sign<{T}>({0})", ARITH)
-_def("Reciprocal", "{T}(1) / {0}", FLOAT)
+_def("Reciprocal", "{T}(1) / {0}", LOOP_FLOAT)
 for _name, _fn in [("Exp", "exp"), ("Log", "log"), ("Sqrt", "sqrt"), ("Sin", "sin"), ("Cos", "cos"), ("Tan", "tan"),
                    ("Tanh", "tanh"), ("Sinh", "sinh"), ("Cosh", "cosh"), ("Asin", "asin"), ("Acos", "acos"),
                    ("Atan", "atan"), ("Asinh", "asinh"), ("Acosh", "acosh"), ("Atanh", "atanh"), ("Erf", "erf"),
                    ("Floor", "floor"), ("Ceil", "ceil")]:
-    _def(_name, f"std::{_fn}({{0}})", FLOAT)
-_def("Round", "std::nearbyint({0})", FLOAT)
+    _def(_name, f"std::{_fn}({{0}})", LOOP_FLOAT)
+_def("Round", "std::nearbyint({0})", LOOP_FLOAT)
 _def("Relu", "({0} < {T}(0) ? {T}(0) : {0})", ARITH)
-_def("Sigmoid", "{T}(1) / ({T}(1) + std::exp(-{0}))", FLOAT)
-_def("Softsign", "{0} / ({T}(1) + std::abs({0}))", FLOAT)
-_def("Softplus", "({0} > {T}(20) ? {0} : std::log1p(std::exp({0})))", FLOAT)
+_def("Sigmoid", "{T}(1) / ({T}(1) + std::exp(-{0}))", LOOP_FLOAT)
+_def("Softsign", "{0} / ({T}(1) + std::abs({0}))", LOOP_FLOAT)
+_def("Softplus", "({0} > {T}(20) ? {0} : std::log1p(std::exp({0})))", LOOP_FLOAT)
 _def("Not", "!{0}", {BOOL})
 _def("And", "({0} && {1})", {BOOL})
 _def("Or", "({0} || {1})", {BOOL})
 _def("Xor", "({0} != {1})", {BOOL})
-_def("BitwiseAnd", "({0} & {1})", ARITH - FLOAT)
-_def("BitwiseOr", "({0} | {1})", ARITH - FLOAT)
-_def("BitwiseXor", "({0} ^ {1})", ARITH - FLOAT)
-_def("BitwiseNot", "{T}(~{0})", ARITH - FLOAT)
+_def("BitwiseAnd", "({0} & {1})", ARITH - LOOP_FLOAT)
+_def("BitwiseOr", "({0} | {1})", ARITH - LOOP_FLOAT)
+_def("BitwiseXor", "({0} ^ {1})", ARITH - LOOP_FLOAT)
+_def("BitwiseNot", "{T}(~{0})", ARITH - LOOP_FLOAT)
 
 
 def _fold_equal(a, b):
@@ -115,7 +116,7 @@ _def("Less", "({0} < {1})", ARITH, np.bool_)
 _def("LessOrEqual", "({0} <= {1})", ARITH, np.bool_)
 _def("Greater", "({0} > {1})", ARITH, np.bool_)
 _def("GreaterOrEqual", "({0} >= {1})", ARITH, np.bool_)
-_def("IsNaN", "std::isnan({0})", FLOAT, np.bool_)
+_def("IsNaN", "std::isnan({0})", LOOP_FLOAT, np.bool_)
 
 
 @register
@@ -160,7 +161,7 @@ class BitShift(Elementwise):
     (undefined in C++) gives 0, or -1 for a negative value shifted right; left shifts of signed values
     shift the bits (in the unsigned type of the same width)."""
     types = ("BitShift",)
-    dtypes = ARITH - FLOAT
+    dtypes = ARITH - LOOP_FLOAT
 
     def expr(self, node, args, cg):
         t = cg.ctype(node.outputs[0].dtype)
@@ -174,7 +175,7 @@ class BitShift(Elementwise):
 @register
 class IsInf(Elementwise):
     types = ("IsInf",)
-    dtypes = FLOAT
+    dtypes = LOOP_FLOAT
     out_dtype = BOOL
 
     def expr(self, node, args, cg):
@@ -258,6 +259,7 @@ class Where(Elementwise):
 @register
 class Cast(Elementwise):
     types = ("Cast",)
+    widens = False  # one conversion, one rounding: int64 -> float -> float16 would round twice
 
     def check(self, node):
         from onnx import helper
@@ -319,7 +321,7 @@ class Clip(Elementwise):
 
 
 class Activation(Elementwise):
-    dtypes = FLOAT
+    dtypes = LOOP_FLOAT
 
 
 def _activation(name, build):
@@ -349,7 +351,7 @@ _activation("Celu", lambda n, x, t: f"(std::max({t}(0), {x}) + std::min({t}(0), 
 @register
 class PRelu(Elementwise):
     types = ("PRelu",)
-    dtypes = FLOAT
+    dtypes = LOOP_FLOAT
 
     def expr(self, node, args, cg):
         return f"({args[0]} < 0 ? {args[0]} * {args[1]} : {args[0]})"
@@ -359,7 +361,7 @@ class PRelu(Elementwise):
 class BatchNormalization(Elementwise):
     """Inference batch norm: per-channel (axis 1) affine map; constant statistics fold into scale/shift."""
     types = ("BatchNormalization",)
-    dtypes = FLOAT
+    dtypes = LOOP_FLOAT
 
     def check(self, node):
         if node.attr("training_mode", 0) or len([o for o in node.outputs if o is not None]) > 1:
