@@ -389,6 +389,8 @@ class Graph:
             self._widened_names.add(out)
             return out
 
+        if proto.op_type in ("Softmax", "LogSoftmax") and self.opset >= 13:
+            return self._softmax_steps(proto, fresh)
         casts_in = {n: fresh(n) for n in narrow}
         wide = onnx.NodeProto()
         wide.CopyFrom(proto)
@@ -401,6 +403,28 @@ class Graph:
                 + [wide]
                 + [helper.make_node("Cast", [w], [o], name=f"{base}_rounded", to=narrow_type)
                    for w, o in zip(wide.output, proto.output) if o])
+
+    def _softmax_steps(self, proto: onnx.NodeProto, fresh) -> list:
+        """A float16 (Log)Softmax as the reference computes it, each step rounded to float16: x - max(x), exp,
+        a sum (float32 inside, one rounding), then a divide (log and subtract): one float32 kernel rounded once
+        is more exact and differs by two ulps, outside the node tests' tolerance."""
+        axis = next((a.i for a in proto.attribute if a.name == "axis"), -1)
+        axes = fresh(f"{proto.input[0]}_axes")
+        self.values[axes] = Value(axes, np.dtype(np.int64), [1], data=np.array([axis], np.int64))
+        x, y = proto.input[0], proto.output[0]
+        peak, shifted, exp, total = (fresh(f"{y}_{s}") for s in ("max", "shifted", "exp", "sum"))
+        base = proto.name or proto.op_type
+        max_axes = {"inputs": [x, axes]} if self.opset >= 18 else {"inputs": [x], "axes": [axis]}
+        steps = [helper.make_node("ReduceMax", max_axes.pop("inputs"), [peak], name=f"{base}_max", keepdims=1,
+                                  **max_axes),
+                 helper.make_node("Sub", [x, peak], [shifted], name=f"{base}_shift"),
+                 helper.make_node("Exp", [shifted], [exp], name=f"{base}_exp"),
+                 helper.make_node("ReduceSum", [exp, axes], [total], name=f"{base}_sum", keepdims=1)]
+        if proto.op_type == "Softmax":
+            return steps + [helper.make_node("Div", [exp, total], [y], name=base)]
+        log = fresh(f"{y}_log")
+        return steps + [helper.make_node("Log", [total], [log], name=f"{base}_log"),
+                        helper.make_node("Sub", [shifted, log], [y], name=base)]
 
     def _add_constraints(self, node: Node, opdef) -> None:
         """Run-time checks for the size assumptions of broadcasting (two non-1 sizes on one axis are taken
