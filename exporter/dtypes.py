@@ -12,6 +12,7 @@ import os
 import sys
 from dataclasses import dataclass
 
+import ml_dtypes  # noqa: F401 (registers bfloat16 with NumPy; ONNX depends on it and returns its arrays)
 import numpy as np
 from onnx import TensorProto
 
@@ -55,6 +56,9 @@ TABLE = (
           True, float(np.finfo(np.float64).eps)),
     DType("float16", TensorProto.FLOAT16, "_Float16", "<f2", ("f2", "e", "float16", "half"), "float", False, False,
           float(np.finfo(np.float16).eps), compute="float32"),
+    # NumPy saves ml_dtypes' bfloat16 as raw 2-byte records ('<V2'): the .npy reader takes those as bfloat16
+    DType("bfloat16", TensorProto.BFLOAT16, "exporter_rt::bfloat16", "<V2", ("V2", "bfloat16"), "float", False,
+          False, float(ml_dtypes.finfo(ml_dtypes.bfloat16).eps), compute="float32"),
     DType("int32", TensorProto.INT32, "int32_t", "<i4", ("i4", "i", "int32", "intc"), "int", True, True),
     DType("int64", TensorProto.INT64, "int64_t", "<i8", ("i8", "q", "l", "int64", "int"), "int", True, True),
     DType("bool", TensorProto.BOOL, "bool", "|b1", ("b1", "?", "bool"), "bool", True, False),

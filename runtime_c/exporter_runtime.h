@@ -12,6 +12,46 @@
 
 namespace exporter_rt {
 
+// bfloat16 (ONNX BFLOAT16): storage only. It converts to float exactly and from any arithmetic type with one
+// round-to-nearest-even (NaN stays a quiet NaN), so Cast and the data-movement ops work on it and generated
+// arithmetic widens it to float32 (exporter/dtypes.py, column `compute`).
+struct bfloat16 {
+    uint16_t bits = 0;
+
+    bfloat16() = default;
+    template <typename T, typename = std::enable_if_t<std::is_convertible_v<T, double>>>
+    bfloat16(T v) {  // implicit: a computed float is stored as bfloat16 like any narrowing assignment
+        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, _Float16>) bits = from_float(float(v));
+        else bits = from_float(to_odd_float(double(v)));
+    }
+    operator float() const {
+        uint32_t u = uint32_t(bits) << 16;
+        float f;
+        std::memcpy(&f, &u, sizeof f);
+        return f;
+    }
+
+    static uint16_t from_float(float f) {
+        uint32_t u;
+        std::memcpy(&u, &f, sizeof u);
+        if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40u);  // NaN: keep it quiet
+        return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);                   // nearest, ties to even
+    }
+    // A double rounded to float toward zero with the inexact bit kept in the last place (round to odd): the
+    // second rounding, to bfloat16's 8 bits, then gives the same result as rounding the double directly.
+    static float to_odd_float(double d) {
+        float f = float(d);
+        if (!(std::isfinite(d) && std::isfinite(f)) || double(f) == d) return f;
+        if (std::fabs(double(f)) > std::fabs(d)) f = std::nextafter(f, 0.0f);
+        uint32_t u;
+        std::memcpy(&u, &f, sizeof u);
+        u |= 1u;
+        std::memcpy(&f, &u, sizeof f);
+        return f;
+    }
+};
+
+
 // ---- threading -------------------------------------------------------------------------------------
 void set_num_threads(int threads);  // <= 0: all cores
 int num_threads();

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ...dtypes import FLOATS
 from .. import dims as D
 from ..cpp import literal
 from . import ALL, ARITH, LOOP_FLOAT, OpDef, broadcast_shapes, read_at_run_time, register, require_known
@@ -28,7 +29,7 @@ def _flat_size(node, knowns):
 
 def _float_inputs(node) -> bool:
     """Shape arithmetic is integer arithmetic: float tensors are never folded into known values."""
-    return any(v is not None and v.dtype.kind == "f" for v in node.inputs)
+    return any(v is not None and v.dtype in FLOATS for v in node.inputs)
 
 
 class Elementwise(OpDef):
@@ -277,7 +278,7 @@ class Cast(Elementwise):
 
     def value(self, node):
         known = node.inputs[0].known_ints()
-        to_float = self.infer(node)[0][0].kind == "f"
+        to_float = self.infer(node)[0][0] in FLOATS
         return None if known is None or _float_inputs(node) or to_float else [known]
 
 
