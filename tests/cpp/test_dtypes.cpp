@@ -2,6 +2,9 @@
 // codes goes to float and back unchanged (NaNs stay NaNs); float -> bfloat16 matches a reference that
 // picks the nearer of the two neighbouring codes (ties to the even code) on random and boundary floats;
 // double -> bfloat16 rounds once (the halfway-plus-a-little doubles that float-then-bfloat16 gets wrong).
+// float8: the Cast spec's table (largest values, NaN and infinity codes, -0 of the fnuz types, saturate
+// against not), every finite code round-trips, ties go to the even code. (tests/test_dtypes.py checks all
+// codes and a sweep of floats against ONNX's reference.)
 #include <cstring>
 
 #include "check.h"
@@ -29,7 +32,40 @@ static void check_float(float f) {
     CHECK(got == want, "bfloat16(%a) = 0x%04x, want 0x%04x", double(f), unsigned(got), unsigned(want));
 }
 
+template <typename T> static T code(int c) { T t; t.bits = uint8_t(c); return t; }
+
+template <typename T>
+static void test_float8(const char* name, float max, int nan, int inf /* -1: none */, bool fnuz) {
+    const float inf_f = std::numeric_limits<float>::infinity();
+    for (int c = 0; c < 256; ++c) {
+        const float f = code<T>(c);
+        if (std::isnan(f)) continue;
+        // (an infinity saturates to the largest value unless saturate is off)
+        CHECK((std::isinf(f) ? T::from(f, false) : T(f)).bits == c, "%s: 0x%02x does not round-trip", name, c);
+        CHECK(std::isinf(f) || std::fabs(f) <= max, "%s: 0x%02x = %g over the largest value", name, c, double(f));
+    }
+    CHECK(std::isnan(float(code<T>(nan))), "%s: 0x%02x is not NaN", name, nan);
+    CHECK(T(std::nanf("")).bits == nan || (!fnuz && std::isnan(float(T(std::nanf(""))))), "%s: NaN code", name);
+    CHECK(float(T(max)) == max && float(T(-max)) == -max, "%s: largest value", name);
+    // saturate (the default): infinities and overflow clamp to the largest value
+    CHECK(float(T(inf_f)) == max && float(T(-inf_f)) == -max && float(T(4 * max)) == max, "%s: saturate", name);
+    const float over = float(T::from(4.0 * max, false)), over_inf = float(T::from(inf_f, false));
+    if (inf >= 0) {
+        CHECK(std::isinf(over) && std::isinf(over_inf) && T::from(inf_f, false).bits == inf, "%s: overflow to inf", name);
+    } else {
+        CHECK(std::isnan(over) && std::isnan(over_inf), "%s: overflow to NaN without saturate", name);
+    }
+    CHECK(T(-0.0f).bits == (fnuz ? 0 : 0x80) && T(-1e-30f).bits == (fnuz ? 0 : 0x80), "%s: -0", name);
+    // 1 + half an ulp is a tie: to 1 (even mantissa); 1 + 3/2 ulp goes up to 1 + 2 ulp
+    const float ulp = float(code<T>(T(1.0f).bits + 1)) - 1.0f;
+    CHECK(float(T(1.0f + ulp / 2)) == 1.0f && float(T(1.0f + 1.5f * ulp)) == 1.0f + 2 * ulp, "%s: ties to even", name);
+}
+
 int main() {
+    test_float8<rt::float8e4m3fn>("e4m3fn", 448.0f, 0x7f, -1, false);
+    test_float8<rt::float8e4m3fnuz>("e4m3fnuz", 240.0f, 0x80, -1, true);
+    test_float8<rt::float8e5m2>("e5m2", 57344.0f, 0x7e, 0x7c, false);
+    test_float8<rt::float8e5m2fnuz>("e5m2fnuz", 57344.0f, 0x80, -1, true);
     for (uint32_t code = 0; code < 0x10000; ++code) {
         rt::bfloat16 b;
         b.bits = uint16_t(code);

@@ -274,7 +274,10 @@ class Cast(Elementwise):
         return [(np.dtype(helper.tensor_dtype_to_np_dtype(node.attr("to"))), node.inputs[0].shape)]
 
     def expr(self, node, args, cg):
-        return f"exporter_rt::cast<{cg.ctype(node.outputs[0].dtype)}>({args[0]})"
+        to = node.outputs[0].dtype
+        # saturate=0 (float8 targets only): out-of-range values become inf/NaN instead of the largest value
+        fn = "cast_unsaturated" if to.name.startswith("float8") and not node.attr("saturate", 1) else "cast"
+        return f"exporter_rt::{fn}<{cg.ctype(to)}>({args[0]})"
 
     def value(self, node):
         known = node.inputs[0].known_ints()
