@@ -12,6 +12,7 @@ import os
 import sys
 from dataclasses import dataclass
 
+import ml_dtypes  # noqa: F401 (registers bfloat16 with NumPy; ONNX depends on it and returns its arrays)
 import numpy as np
 from onnx import TensorProto
 
@@ -27,6 +28,8 @@ class DType:
     traced: bool         # model.py inputs, outputs and astype() may use it
     native_kernels: bool  # the compiled runtime kernels (GEMM, conv, pooling...) are instantiated for it
     eps: float = 0.0     # machine epsilon (floats): sets check's default tolerances
+    compute: str = ""    # generated arithmetic widens to this dtype and rounds each op's result back to the row
+    #                      (as NumPy and ONNX Runtime do for float16); "": computes in itself
 
     @property
     def np(self) -> np.dtype:
@@ -42,7 +45,8 @@ class DType:
         return self.kind == "float"
 
 
-_ORT_NAMES = {"float32": "float", "float64": "double"}
+_ORT_NAMES = {"float32": "float", "float64": "double", "float8_e4m3fn": "float8e4m3fn", "float8_e4m3fnuz": "float8e4m3fnuz",
+              "float8_e5m2": "float8e5m2", "float8_e5m2fnuz": "float8e5m2fnuz"}
 
 # Order matters only for the generated C++ table (the .npy reader tries them in order).
 # 'l'/'L' are C long: 64 bits on the LP64 systems the generated programs build for.
@@ -52,7 +56,16 @@ TABLE = (
     DType("float64", TensorProto.DOUBLE, "double", "<f8", ("f8", "d", "float64", "double", "float"), "float", True,
           True, float(np.finfo(np.float64).eps)),
     DType("float16", TensorProto.FLOAT16, "_Float16", "<f2", ("f2", "e", "float16", "half"), "float", False, False,
-          float(np.finfo(np.float16).eps)),
+          float(np.finfo(np.float16).eps), compute="float32"),
+    # NumPy saves ml_dtypes' bfloat16 as raw 2-byte records ('<V2'): the .npy reader takes those as bfloat16
+    DType("bfloat16", TensorProto.BFLOAT16, "exporter_rt::bfloat16", "<V2", ("V2", "bfloat16"), "float", False,
+          False, float(ml_dtypes.finfo(ml_dtypes.bfloat16).eps), compute="float32"),
+    # float8 (storage for Cast/CastLike and data movement; no arithmetic). NumPy saves them as '<V1' (E5M2 as
+    # '<f1', which NumPy cannot read back): one descr for four types, so the .npy reader takes them by name only
+    *(DType(name, onnx, f"exporter_rt::{name.replace('_', '')}", "<V1", (name,), "float", False, False,
+            float(ml_dtypes.finfo(getattr(ml_dtypes, name)).eps))
+      for name, onnx in (("float8_e4m3fn", TensorProto.FLOAT8E4M3FN), ("float8_e4m3fnuz", TensorProto.FLOAT8E4M3FNUZ),
+                         ("float8_e5m2", TensorProto.FLOAT8E5M2), ("float8_e5m2fnuz", TensorProto.FLOAT8E5M2FNUZ))),
     DType("int32", TensorProto.INT32, "int32_t", "<i4", ("i4", "i", "int32", "intc"), "int", True, True),
     DType("int64", TensorProto.INT64, "int64_t", "<i8", ("i8", "q", "l", "int64", "int"), "int", True, True),
     DType("bool", TensorProto.BOOL, "bool", "|b1", ("b1", "?", "bool"), "bool", True, False),
@@ -70,6 +83,7 @@ TRACED = frozenset(d.np for d in TABLE if d.traced)   # model.py inputs/outputs 
 NATIVE = frozenset(d.np for d in TABLE)                # the native backend's inputs, outputs and values
 FLOATS = frozenset(d.np for d in TABLE if d.is_float)
 KERNEL = frozenset(d.np for d in TABLE if d.native_kernels)  # what the compiled runtime kernels are built for
+WIDENED = frozenset(d.np for d in TABLE if d.compute)        # stored narrow, computed wider by generated loops
 
 
 def by_name(name) -> DType:

@@ -12,6 +12,115 @@
 
 namespace exporter_rt {
 
+// bfloat16 (ONNX BFLOAT16): storage only. It converts to float exactly and from any arithmetic type with one
+// round-to-nearest-even (NaN stays a quiet NaN), so Cast and the data-movement ops work on it and generated
+// arithmetic widens it to float32 (exporter/dtypes.py, column `compute`).
+struct bfloat16 {
+    uint16_t bits = 0;
+
+    bfloat16() = default;
+    template <typename T, typename = std::enable_if_t<std::is_convertible_v<T, double>>>
+    bfloat16(T v) {  // implicit: a computed float is stored as bfloat16 like any narrowing assignment
+        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, _Float16>) bits = from_float(float(v));
+        else bits = from_float(to_odd_float(double(v)));
+    }
+    operator float() const {
+        uint32_t u = uint32_t(bits) << 16;
+        float f;
+        std::memcpy(&f, &u, sizeof f);
+        return f;
+    }
+
+    static uint16_t from_float(float f) {
+        uint32_t u;
+        std::memcpy(&u, &f, sizeof u);
+        if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40u);  // NaN: keep it quiet
+        return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);                   // nearest, ties to even
+    }
+    // A double rounded to float toward zero with the inexact bit kept in the last place (round to odd): the
+    // second rounding, to bfloat16's 8 bits, then gives the same result as rounding the double directly.
+    static float to_odd_float(double d) {
+        float f = float(d);
+        if (!(std::isfinite(d) && std::isfinite(f)) || double(f) == d) return f;
+        if (std::fabs(double(f)) > std::fabs(d)) f = std::nextafter(f, 0.0f);
+        uint32_t u;
+        std::memcpy(&u, &f, sizeof u);
+        u |= 1u;
+        std::memcpy(&f, &u, sizeof f);
+        return f;
+    }
+};
+
+// The four float8 types of ONNX (storage only: Cast, CastLike and data movement), written from the Cast
+// spec's table. Layout: sign, E exponent bits, M mantissa bits. "fn" types have no infinity (E4M3FN: the
+// all-ones code S.1111.111 is NaN); "fnuz" types have no infinity and no -0, and their one NaN is 0x80 (bias
+// one more than IEEE's). Conversions round to nearest even. saturate (ONNX's default) clamps out-of-range
+// values and infinities to the largest finite value first; without it they become infinity (E5M2) or NaN.
+template <int E, int M, bool FNUZ> struct float8 {
+    static constexpr int kBias = (1 << (E - 1)) - 1 + (FNUZ ? 1 : 0);
+    static constexpr bool kHasInf = !FNUZ && E == 5;  // only E5M2 keeps IEEE infinities
+    uint8_t bits = 0;
+
+    float8() = default;
+    template <typename T, typename = std::enable_if_t<std::is_convertible_v<T, double>>>
+    float8(T v) : bits(encode(double(v), true)) {}  // implicit: ONNX's Cast saturates unless told not to
+    static float8 from(double v, bool saturate) { float8 r; r.bits = encode(v, saturate); return r; }
+
+    operator float() const {
+        const int exponent = (bits >> M) & ((1 << E) - 1), mantissa = bits & ((1 << M) - 1);
+        const bool negative = bits & 0x80;
+        if (FNUZ ? bits == 0x80 : (E == 4 ? (bits & 0x7f) == 0x7f : exponent == (1 << E) - 1 && mantissa))
+            return std::numeric_limits<float>::quiet_NaN();
+        if (kHasInf && exponent == (1 << E) - 1)
+            return negative ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
+        const float magnitude = exponent == 0 ? std::ldexp(float(mantissa), 1 - kBias - M)
+                                              : std::ldexp(float((1 << M) + mantissa), exponent - kBias - M);
+        return negative ? -magnitude : magnitude;
+    }
+
+    static constexpr double max_finite() {  // E4M3FN gives its top mantissa code to NaN; E5M2 its top exponent to inf
+        const int top = (1 << E) - 1 - (kHasInf ? 1 : 0);
+        const int mantissa = (E == 4 && !FNUZ) ? (1 << M) - 2 : (1 << M) - 1;
+        double v = double((1 << M) + mantissa);
+        for (int k = 0; k < top - kBias - M; ++k) v *= 2;
+        return v;
+    }
+
+    static uint8_t encode(double v, bool saturate) {
+        const uint8_t sign = std::signbit(v) ? 0x80 : 0;
+        const uint8_t nan = FNUZ ? 0x80 : uint8_t(sign | (E == 4 ? 0x7f : 0x7e));
+        if (std::isnan(v)) return nan;
+        double a = std::fabs(v);
+        if (saturate && a > max_finite()) a = max_finite();
+        if (std::isinf(a)) return kHasInf ? uint8_t(sign | 0x7c) : nan;
+        // the spacing of representable values around a (the subnormal spacing below the normal range)
+        int exponent = a > 0 ? std::ilogb(a) : 1 - kBias;
+        if (exponent < 1 - kBias) exponent = 1 - kBias;
+        const double quantum = std::ldexp(1.0, exponent - M);
+        const double rounded = std::nearbyint(a / quantum) * quantum;  // a / quantum is exact: ties to even
+        if (rounded > max_finite()) return kHasInf ? uint8_t(sign | 0x7c) : nan;
+        if (rounded == 0) return FNUZ ? 0 : sign;  // fnuz has no -0
+        int e = std::ilogb(rounded);
+        if (e < 1 - kBias) return uint8_t(sign | int(std::ldexp(rounded, kBias - 1 + M)));  // subnormal
+        const int mantissa = int(std::ldexp(rounded, M - e)) - (1 << M);
+        return uint8_t(sign | ((e + kBias) << M) | mantissa);
+    }
+};
+using float8e4m3fn = float8<4, 3, false>;
+using float8e4m3fnuz = float8<4, 3, true>;
+using float8e5m2 = float8<5, 2, false>;
+using float8e5m2fnuz = float8<5, 2, true>;
+
+// Cast with saturate=0: out-of-range values become infinity or NaN instead of the largest finite value
+template <typename To, typename From> inline To cast_unsaturated(From a) {
+    if constexpr (std::is_same_v<To, float8e4m3fn> || std::is_same_v<To, float8e4m3fnuz> ||
+                  std::is_same_v<To, float8e5m2> || std::is_same_v<To, float8e5m2fnuz>)
+        return To::from(double(float(a)), false);
+    else
+        return static_cast<To>(a);
+}
+
+
 // ---- threading -------------------------------------------------------------------------------------
 void set_num_threads(int threads);  // <= 0: all cores
 int num_threads();

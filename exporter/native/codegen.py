@@ -368,8 +368,14 @@ class CodeGen:
             out = node.outputs[0]
             local = f"t{len(statements)}"
             locals_[out] = local
+            emitter = self
+            if opdef.widens and any(v is not None and v.dtype in dtypes.WIDENED for v in node.inputs + [out]):
+                # float16: computed in float32, rounded once when stored in the op's local (as ONNX Runtime)
+                args = [a if a is None or v.dtype not in dtypes.WIDENED else f"{_Widened.ctype(None, v.dtype)}({a})"
+                        for a, v in zip(args, node.inputs)]
+                emitter = _Widened(self)
             statements.append({"ctype": self.ctype(out.dtype), "name": local,
-                               "expr": opdef.expr(node, args, self),
+                               "expr": opdef.expr(node, args, emitter),
                                "comment": c_text(f"{node.op} {node.name}")})
         data = {"template": "elementwise", "loops": [self.dim(n) for n in loops], "statements": statements,
                 "stores": [{"var": self.var(v), "index": out_index, "local": locals_[v]} for v in stored],
@@ -383,6 +389,21 @@ class CodeGen:
 # arithmetic (~0.1 ns an element) pays from 64 K elements, a loop calling exp/erf/sin... (1-15 ns) from 4 K.
 _PARALLEL_PLAIN = 65536
 _PARALLEL_COSTLY = 4096
+
+
+class _Widened:
+    """The code generator as an elementwise op's `expr` sees it when its narrow floats compute wider."""
+
+    def __init__(self, cg):
+        self._cg = cg
+
+    def ctype(self, dtype) -> str:
+        row = dtypes.by_name(dtype)
+        return dtypes.ctype(row.compute) if row.compute else row.ctype
+
+    def __getattr__(self, name):
+        return getattr(self._cg, name)
+
 
 _EPILOGUE_KERNELS = {"Conv", "Gemm", "MatMul"}
 

@@ -24,8 +24,8 @@ def literal(value, dtype) -> str:
     if dtype.kind == "i":
         return f"INT64_C({int(value)})" if dtype.itemsize == 8 else f"{int(value)}"
     v = float(value)
-    if dtype == np.float16:  # no _Float16 literal suffix in C++17: an exact float literal, converted
-        return f"_Float16({literal(np.float32(value), np.float32)})"
+    if dtype not in (np.float32, np.float64):  # float16, bfloat16, float8: an exact float literal, converted
+        return f"{dtypes.ctype(dtype)}({literal(np.float32(value), np.float32)})"
     ctype = "float" if dtype == np.float32 else "double"
     if math.isnan(v):
         return f"std::numeric_limits<{ctype}>::quiet_NaN()"

@@ -228,6 +228,7 @@ class Graph:
     def _build(self, g: onnx.GraphProto, input_types, owner: Node | None = None) -> None:
         from .ops import OPS
         self.values: dict[str, Value] = {}
+        self._widened_names: set = set()
         self.nodes: list[Node] = []
         self.outer_refs: list[Value] = []
         self._outer_set: set = set()
@@ -253,7 +254,13 @@ class Graph:
             self.inputs.append(value)
         unsupported: dict[str, list[str]] = {}
         unknown = self._unknown
-        for proto in g.node:
+        queue = list(g.node)
+        while queue:
+            proto = queue.pop(0)
+            widened = self._widened(proto)
+            if widened:
+                queue[:0] = widened
+                continue
             node = Node(proto.op_type, proto.name or f"{proto.op_type}_{len(self.nodes)}",
                         [self.lookup(i) if i else None for i in proto.input], [],
                         {a.name: _attr_value(a) for a in proto.attribute}, self.opset, proto.domain)
@@ -362,6 +369,62 @@ class Graph:
             if value.dtype not in dtypes.NATIVE:
                 raise UnsupportedError(f"{'input' if value.is_input else 'output'} '{value.name}' has dtype "
                                        f"{value.dtype}; the native backend supports {dtypes.listing(dtypes.NATIVE)}")
+
+    def _widened(self, proto: onnx.NodeProto) -> list | None:
+        """A float16 node of ops.WIDENED_KERNELS as Cast-to-float32, the node in float32 and Cast-back protos
+        (see WIDENED_KERNELS); None for any other node."""
+        from .ops import WIDENED_KERNELS
+        if proto.domain not in ("", "ai.onnx") or proto.op_type not in WIDENED_KERNELS:
+            return None
+        inputs = [self._find(i) if i else None for i in proto.input]
+        narrow = {v.name: v.dtype for v in inputs if v is not None and v.dtype in dtypes.WIDENED}
+        if not inputs or inputs[0] is None or inputs[0].name not in narrow:
+            return None
+        to = onnx.TensorProto.FLOAT
+
+        def fresh(name):
+            k, out = 0, f"{name}__f32"
+            while self._find(out) is not None or out in self._widened_names:
+                k, out = k + 1, f"{name}__f32_{k + 1}"
+            self._widened_names.add(out)
+            return out
+
+        if proto.op_type in ("Softmax", "LogSoftmax") and self.opset >= 13:
+            return self._softmax_steps(proto, fresh)
+        casts_in = {n: fresh(n) for n in narrow}
+        wide = onnx.NodeProto()
+        wide.CopyFrom(proto)
+        del wide.input[:], wide.output[:]
+        wide.input.extend(casts_in.get(i, i) for i in proto.input)
+        wide.output.extend(fresh(o) if o else "" for o in proto.output)
+        base = proto.name or proto.op_type
+        narrow_type = helper.np_dtype_to_tensor_dtype(inputs[0].dtype)
+        return ([helper.make_node("Cast", [n], [c], name=f"{base}_to_float32", to=to) for n, c in casts_in.items()]
+                + [wide]
+                + [helper.make_node("Cast", [w], [o], name=f"{base}_rounded", to=narrow_type)
+                   for w, o in zip(wide.output, proto.output) if o])
+
+    def _softmax_steps(self, proto: onnx.NodeProto, fresh) -> list:
+        """A float16 (Log)Softmax as the reference computes it, each step rounded to float16: x - max(x), exp,
+        a sum (float32 inside, one rounding), then a divide (log and subtract): one float32 kernel rounded once
+        is more exact and differs by two ulps, outside the node tests' tolerance."""
+        axis = next((a.i for a in proto.attribute if a.name == "axis"), -1)
+        axes = fresh(f"{proto.input[0]}_axes")
+        self.values[axes] = Value(axes, np.dtype(np.int64), [1], data=np.array([axis], np.int64))
+        x, y = proto.input[0], proto.output[0]
+        peak, shifted, exp, total = (fresh(f"{y}_{s}") for s in ("max", "shifted", "exp", "sum"))
+        base = proto.name or proto.op_type
+        max_axes = {"inputs": [x, axes]} if self.opset >= 18 else {"inputs": [x], "axes": [axis]}
+        steps = [helper.make_node("ReduceMax", max_axes.pop("inputs"), [peak], name=f"{base}_max", keepdims=1,
+                                  **max_axes),
+                 helper.make_node("Sub", [x, peak], [shifted], name=f"{base}_shift"),
+                 helper.make_node("Exp", [shifted], [exp], name=f"{base}_exp"),
+                 helper.make_node("ReduceSum", [exp, axes], [total], name=f"{base}_sum", keepdims=1)]
+        if proto.op_type == "Softmax":
+            return steps + [helper.make_node("Div", [exp, total], [y], name=base)]
+        log = fresh(f"{y}_log")
+        return steps + [helper.make_node("Log", [total], [log], name=f"{base}_log"),
+                        helper.make_node("Sub", [shifted, log], [y], name=base)]
 
     def _add_constraints(self, node: Node, opdef) -> None:
         """Run-time checks for the size assumptions of broadcasting (two non-1 sizes on one axis are taken

@@ -172,3 +172,19 @@ def test_onnx_backend_test_harness_runs_natively():
     result = unittest.TextTestRunner(stream=open(os.devnull, "w")).run(tests)
     ran = result.testsRun - len(result.skipped)
     assert ran >= 6 and result.wasSuccessful(), (result.failures + result.errors)[:3]
+
+
+def test_small_float_node_tests_pass():
+    """float16 arithmetic (computed in float32, each op rounded once), bfloat16 and the four float8 types:
+    every Cast/CastLike case between them and float/float16 (not float8e8m0) and the float16 attention cases
+    are accepted and pass; Cast's saturate attribute is honoured."""
+    import re
+    wanted = re.compile(r"test_cast(like)?_(no_saturate_)?(FLOAT|FLOAT16|BFLOAT16|FLOAT8E\dM\dFN(UZ)?)_to_"
+                        r"(FLOAT|FLOAT16|BFLOAT16|FLOAT8E\dM\dFN(UZ)?|FLOAT8E5M2)(_expanded)?$|"
+                        r"test_cast(like)?_(no_saturate_)?\w*FLOAT8E5M2\w*|test_attention_4d\w*fp16\w*")
+    cases = [c for c in _node_cases() if wanted.fullmatch(c.name) and "E8M0" not in c.name
+             and "FLOAT4" not in c.name and "INT4" not in c.name and "INT2" not in c.name]
+    accepted = accept(cases)
+    assert len(cases) > 80 and sorted(c.name for c, _, _ in accepted) == sorted(c.name for c in cases)
+    failures = _run_cases(accepted, prefix="smallfloat")
+    assert not failures, "\n".join(failures)

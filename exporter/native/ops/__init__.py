@@ -16,7 +16,16 @@ NUMERIC = set(dtypes.KERNEL)     # types the compiled runtime kernels are built 
 ALL = set(dtypes.NATIVE)
 # Narrow and unsigned integers: computed by generated loops (elementwise) and byte-moving kernels only.
 SMALL_INTS = {d for d in ALL - NUMERIC if d.kind in "iu"}
-ARITH = NUMERIC | SMALL_INTS     # types generated arithmetic loops handle
+# float16 in generated loops: each op computes in float32 and rounds its result once (dtypes.DType.compute)
+WIDENED = set(dtypes.WIDENED)
+ARITH = NUMERIC | SMALL_INTS | WIDENED   # types generated arithmetic loops handle
+LOOP_FLOAT = FLOAT | WIDENED             # floating types of generated loops (maths functions, activations)
+# Kernel ops whose every output has input 0's float type: for float16 the graph builder runs them in float32
+# between Casts (a float32 copy of each float16 input, one rounding of each output), as ONNX Runtime's float16
+# kernels accumulate in float32. Costs a copy each way; no float16 kernels to maintain.
+WIDENED_KERNELS = {"MatMul", "Gemm", "Einsum", "Softmax", "LogSoftmax", "ReduceMax", "ReduceMin", "ReduceSum",
+                   "ReduceMean", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
+                   "ReduceSumSquare", "CumSum", "Conv", "GlobalAveragePool", "GlobalMaxPool", "Hardmax"}
 
 
 def register(cls):

@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 
+from ...dtypes import FLOATS
 from .. import dims as D
 from ..cpp import literal
-from . import ALL, ARITH, FLOAT, OpDef, broadcast_shapes, read_at_run_time, register, require_known
+from . import ALL, ARITH, LOOP_FLOAT, OpDef, broadcast_shapes, read_at_run_time, register, require_known
 
 BOOL = np.dtype(np.bool_)
 
@@ -28,7 +29,7 @@ def _flat_size(node, knowns):
 
 def _float_inputs(node) -> bool:
     """Shape arithmetic is integer arithmetic: float tensors are never folded into known values."""
-    return any(v is not None and v.dtype.kind == "f" for v in node.inputs)
+    return any(v is not None and v.dtype in FLOATS for v in node.inputs)
 
 
 class Elementwise(OpDef):
@@ -36,6 +37,7 @@ class Elementwise(OpDef):
     formula = "{0}"          # C++ expression over the inputs {0}, {1}, ...; {T}: output type, {I}: input type
     out_dtype = None         # fixed output dtype (comparisons give bool)
     costly = False           # a math function (exp, erf, sin, ...): loops of it pay for threads sooner
+    widens = True            # narrow float inputs (dtypes.DType.compute) are widened before `expr` runs
 
     def infer(self, node):
         shapes = [v.shape for v in node.inputs if v is not None]
@@ -77,28 +79,28 @@ _def("Mul", "{0} * {1}", ARITH, fold=lambda a, b: D.mul(a, b))
 _def("Div", "exporter_rt::div<{T}>({0}, {1})", ARITH, fold=lambda a, b: D.floordiv(a, b))
 _def("Neg", "-{0}", ARITH)
 _def("Sign", "exporter_rt::sign<{T}>({0})", ARITH)
-_def("Reciprocal", "{T}(1) / {0}", FLOAT)
+_def("Reciprocal", "{T}(1) / {0}", LOOP_FLOAT)
 for _name, _fn in [("Log", "log"), ("Sqrt", "sqrt"), ("Sin", "sin"), ("Cos", "cos"), ("Tan", "tan"),
                    ("Sinh", "sinh"), ("Cosh", "cosh"), ("Asin", "asin"), ("Acos", "acos"),
                    ("Atan", "atan"), ("Asinh", "asinh"), ("Acosh", "acosh"), ("Atanh", "atanh"),
                    ("Floor", "floor"), ("Ceil", "ceil")]:
-    _def(_name, f"std::{_fn}({{0}})", FLOAT, costly=_name not in ("Floor", "Ceil"))
+    _def(_name, f"std::{_fn}({{0}})", LOOP_FLOAT, costly=_name not in ("Floor", "Ceil"))
 # runtime_c/vmath.h: branch-free float32 versions the compiler vectorises inside the fused loop (other
 # dtypes go to std::); ~8x faster than libm's erff/expf in a loop, within 2 ulp
 for _name, _fn in [("Exp", "exp"), ("Tanh", "tanh"), ("Erf", "erf"), ("Sigmoid", "sigmoid")]:
-    _def(_name, f"exporter_rt::vm::{_fn}<{{T}}>({{0}})", FLOAT, costly=True)
-_def("Round", "std::nearbyint({0})", FLOAT)
+    _def(_name, f"exporter_rt::vm::{_fn}<{{T}}>({{0}})", LOOP_FLOAT, costly=True)
+_def("Round", "std::nearbyint({0})", LOOP_FLOAT)
 _def("Relu", "({0} < {T}(0) ? {T}(0) : {0})", ARITH)
-_def("Softsign", "{0} / ({T}(1) + std::abs({0}))", FLOAT)
-_def("Softplus", "({0} > {T}(20) ? {0} : std::log1p(std::exp({0})))", FLOAT, costly=True)
+_def("Softsign", "{0} / ({T}(1) + std::abs({0}))", LOOP_FLOAT)
+_def("Softplus", "({0} > {T}(20) ? {0} : std::log1p(std::exp({0})))", LOOP_FLOAT, costly=True)
 _def("Not", "!{0}", {BOOL})
 _def("And", "({0} && {1})", {BOOL})
 _def("Or", "({0} || {1})", {BOOL})
 _def("Xor", "({0} != {1})", {BOOL})
-_def("BitwiseAnd", "({0} & {1})", ARITH - FLOAT)
-_def("BitwiseOr", "({0} | {1})", ARITH - FLOAT)
-_def("BitwiseXor", "({0} ^ {1})", ARITH - FLOAT)
-_def("BitwiseNot", "{T}(~{0})", ARITH - FLOAT)
+_def("BitwiseAnd", "({0} & {1})", ARITH - LOOP_FLOAT)
+_def("BitwiseOr", "({0} | {1})", ARITH - LOOP_FLOAT)
+_def("BitwiseXor", "({0} ^ {1})", ARITH - LOOP_FLOAT)
+_def("BitwiseNot", "{T}(~{0})", ARITH - LOOP_FLOAT)
 
 
 def _fold_equal(a, b):
@@ -119,7 +121,7 @@ _def("Less", "({0} < {1})", ARITH, np.bool_)
 _def("LessOrEqual", "({0} <= {1})", ARITH, np.bool_)
 _def("Greater", "({0} > {1})", ARITH, np.bool_)
 _def("GreaterOrEqual", "({0} >= {1})", ARITH, np.bool_)
-_def("IsNaN", "std::isnan({0})", FLOAT, np.bool_)
+_def("IsNaN", "std::isnan({0})", LOOP_FLOAT, np.bool_)
 
 
 @register
@@ -164,7 +166,7 @@ class BitShift(Elementwise):
     (undefined in C++) gives 0, or -1 for a negative value shifted right; left shifts of signed values
     shift the bits (in the unsigned type of the same width)."""
     types = ("BitShift",)
-    dtypes = ARITH - FLOAT
+    dtypes = ARITH - LOOP_FLOAT
 
     def expr(self, node, args, cg):
         t = cg.ctype(node.outputs[0].dtype)
@@ -178,7 +180,7 @@ class BitShift(Elementwise):
 @register
 class IsInf(Elementwise):
     types = ("IsInf",)
-    dtypes = FLOAT
+    dtypes = LOOP_FLOAT
     out_dtype = BOOL
 
     def expr(self, node, args, cg):
@@ -263,6 +265,7 @@ class Where(Elementwise):
 @register
 class Cast(Elementwise):
     types = ("Cast",)
+    widens = False  # one conversion, one rounding: int64 -> float -> float16 would round twice
 
     def check(self, node):
         from onnx import helper
@@ -276,11 +279,14 @@ class Cast(Elementwise):
         return [(np.dtype(helper.tensor_dtype_to_np_dtype(node.attr("to"))), node.inputs[0].shape)]
 
     def expr(self, node, args, cg):
-        return f"exporter_rt::cast<{cg.ctype(node.outputs[0].dtype)}>({args[0]})"
+        to = node.outputs[0].dtype
+        # saturate=0 (float8 targets only): out-of-range values become inf/NaN instead of the largest value
+        fn = "cast_unsaturated" if to.name.startswith("float8") and not node.attr("saturate", 1) else "cast"
+        return f"exporter_rt::{fn}<{cg.ctype(to)}>({args[0]})"
 
     def value(self, node):
         known = node.inputs[0].known_ints()
-        to_float = self.infer(node)[0][0].kind == "f"
+        to_float = self.infer(node)[0][0] in FLOATS
         return None if known is None or _float_inputs(node) or to_float else [known]
 
 
@@ -324,7 +330,7 @@ class Clip(Elementwise):
 
 
 class Activation(Elementwise):
-    dtypes = FLOAT
+    dtypes = LOOP_FLOAT
 
 
 def _activation(name, build, costly=False):
@@ -353,7 +359,7 @@ _activation("Celu", lambda n, x, t: f"(std::max({t}(0), {x}) + std::min({t}(0), 
 @register
 class PRelu(Elementwise):
     types = ("PRelu",)
-    dtypes = FLOAT
+    dtypes = LOOP_FLOAT
 
     def expr(self, node, args, cg):
         return f"({args[0]} < 0 ? {args[0]} * {args[1]} : {args[0]})"
@@ -363,7 +369,7 @@ class PRelu(Elementwise):
 class BatchNormalization(Elementwise):
     """Inference batch norm: per-channel (axis 1) affine map; constant statistics fold into scale/shift."""
     types = ("BatchNormalization",)
-    dtypes = FLOAT
+    dtypes = LOOP_FLOAT
 
     def check(self, node):
         if node.attr("training_mode", 0) or len([o for o in node.outputs if o is not None]) > 1:
