@@ -129,9 +129,10 @@ template <typename T> void cumulative(bool product, const T* x, T* y, int64_t ou
 
 // ---- normalization and softmax -----------------------------------------------------------------------
 template <typename T> void softmax(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool log);
-// y = (x - mean) / sqrt(var + eps) * scale + bias over rows of length n; scale/bias may be null.
+// y = (x - mean) / sqrt(var + eps) * scale + bias over rows of length n; scale/bias may be null. mean_out and
+// inv_std_out (one per row, ONNX's optional outputs with stash_type float32) are written when not null.
 template <typename T> void layer_norm(const T* x, const T* scale, const T* bias, T* y, int64_t rows, int64_t n,
-                                      T eps);
+                                      T eps, float* mean_out = nullptr, float* inv_std_out = nullptr);
 
 // ---- data movement -----------------------------------------------------------------------------------
 // out = transpose(in, perm) for a tensor of `rank` dims (rank <= 8).

@@ -85,7 +85,8 @@ void softmax(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool log
 }
 
 template <typename T>
-void layer_norm(const T* x, const T* scale, const T* bias, T* y, int64_t rows, int64_t n, T eps) {
+void layer_norm(const T* x, const T* scale, const T* bias, T* y, int64_t rows, int64_t n, T eps, float* mean_out,
+                float* inv_std_out) {
     const bool parallel = rows * n >= kParallelWork && rows > 1;
 #pragma omp parallel for schedule(static) if (parallel)
     for (int64_t r = 0; r < rows; ++r) {
@@ -98,6 +99,8 @@ void layer_norm(const T* x, const T* scale, const T* bias, T* y, int64_t rows, i
         for (int64_t k = 0; k < n; ++k) var += (p[k] - mean) * (p[k] - mean);
         var /= T(n);
         const T inv = T(1) / std::sqrt(var + eps);
+        if (mean_out) mean_out[r] = float(mean);
+        if (inv_std_out) inv_std_out[r] = float(inv);
         for (int64_t k = 0; k < n; ++k) {
             T v = (p[k] - mean) * inv;
             if (scale) v *= scale[k];
@@ -117,7 +120,7 @@ EXPORTER_FLOATS(EXPORTER_NORM_INSTANTIATE)
 
 #define EXPORTER_SOFTMAX_FLOAT(T) \
     template void softmax<T>(const T*, T*, int64_t, int64_t, int64_t, bool); \
-    template void layer_norm<T>(const T*, const T*, const T*, T*, int64_t, int64_t, T);
+    template void layer_norm<T>(const T*, const T*, const T*, T*, int64_t, int64_t, T, float*, float*);
 EXPORTER_FLOATS(EXPORTER_SOFTMAX_FLOAT)
 #undef EXPORTER_SOFTMAX_FLOAT
 

@@ -442,6 +442,21 @@ for dt in FLOATS:
                                     beta=0.75, bias=1.5)(x)),
          rand(("B", 4, 3, 5), dt), rand((4,), dt), rand((4,), dt), dynamic=BATCH)
 
+
+
+def _layer_norm_stats(x, scale, bias, axis, eps=1e-5):
+    """LayerNormalization with its optional Mean and InvStdDev outputs (stash_type float32)."""
+    axes = tuple(range(axis, x.ndim))
+    v = x.astype(np.float64)
+    mean = v.mean(axis=axes, keepdims=True)
+    inv = 1 / np.sqrt(v.var(axis=axes, keepdims=True) + eps)
+    return ((v - mean) * inv * scale + bias).astype(x.dtype), mean.astype(np.float32), inv.astype(np.float32)
+
+
+case("onnx_layer_norm_stats", lambda x, s, b: onnx_node(
+        "LayerNormalization", lambda a, sc, bi: _layer_norm_stats(a, sc, bi, 1), outputs=3, axis=1)(x, s, b),
+     rand(("B", 3, 5), F32), rand((3, 5), F32), rand((3, 5), F32), dynamic=BATCH)
+
 # Gemm: transposed operands, alpha/beta, a broadcast C
 _gemm_w = np.random.default_rng(7).uniform(-1, 1, (4, 5)).astype(np.float32)
 case("onnx_gemm", lambda x, c: (

@@ -53,13 +53,15 @@ static void test_layer_norm(std::mt19937& rng) {
                 auto x = random_reals<T>(rows * n, rng, -5, 5);
                 auto scale = random_reals<T>(n, rng), bias = random_reals<T>(n, rng);
                 const double eps = 1e-5;
-                std::vector<double> want(x.size());
+                std::vector<double> want(x.size()), want_mean(rows), want_inv(rows);
                 for (int64_t r = 0; r < rows; ++r) {
                     double mean = 0, var = 0;
                     for (int64_t k = 0; k < n; ++k) mean += double(x[r * n + k]);
                     mean /= double(n);
                     for (int64_t k = 0; k < n; ++k) var += (double(x[r * n + k]) - mean) * (double(x[r * n + k]) - mean);
                     var /= double(n);
+                    want_mean[r] = mean;
+                    want_inv[r] = 1 / std::sqrt(var + eps);
                     for (int64_t k = 0; k < n; ++k) {
                         double v = (double(x[r * n + k]) - mean) / std::sqrt(var + eps);
                         if (affine >= 1) v *= double(scale[k]);
@@ -68,8 +70,14 @@ static void test_layer_norm(std::mt19937& rng) {
                     }
                 }
                 std::vector<T> y(x.size());
+                std::vector<float> mean(rows), inv(rows);
                 rt::layer_norm<T>(x.data(), affine >= 1 ? scale.data() : nullptr, affine >= 2 ? bias.data() : nullptr,
-                                  y.data(), rows, n, T(eps));
+                                  y.data(), rows, n, T(eps), mean.data(), affine == 1 ? nullptr : inv.data());
+                CHECK(all_close(mean, want_mean, 20 * tol<float>(), 20 * tol<float>()), "layer_norm mean rows=%lld n=%lld",
+                      (long long)rows, (long long)n);
+                if (affine != 1)
+                    CHECK(all_close(inv, want_inv, 20 * tol<float>(), 20 * tol<float>()), "layer_norm inv_std rows=%lld",
+                          (long long)rows);
                 CHECK(all_close(y, want, 20 * tol<T>(), 20 * tol<T>()), "layer_norm rows=%lld n=%lld affine=%d",
                       (long long)rows, (long long)n, affine);
             }

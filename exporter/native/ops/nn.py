@@ -223,8 +223,8 @@ class LayerNormalization(OpDef):
     dtypes = FLOAT
 
     def check(self, node):
-        if len([o for o in node.outputs if o is not None]) > 1:
-            return "Mean/InvStdDev outputs"
+        if any(o is not None for o in node.outputs[1:]) and node.attr("stash_type", 1) != 1:
+            return "Mean/InvStdDev outputs with a stash_type other than float32"
         x = node.inputs[0]
         axis = norm_axis(node.attr("axis", -1), x.rank)
         for v in node.inputs[1:]:
@@ -233,13 +233,20 @@ class LayerNormalization(OpDef):
         return super().check(node)
 
     def infer(self, node):
-        return [(node.inputs[0].dtype, node.inputs[0].shape)]
+        x = node.inputs[0]
+        axis = norm_axis(node.attr("axis", -1), x.rank)
+        # Mean and InvStdDev keep the input's rank with the normalised axes set to 1, in stash_type (float32)
+        stats = (np.dtype(np.float32), list(x.shape[:axis]) + [1] * (x.rank - axis))
+        return [(x.dtype, x.shape), stats, stats]
 
     def emit(self, node, cg):
         x, scale = node.inputs[:2]
         bias = node.input(2)
         axis = norm_axis(node.attr("axis", -1), x.rank)
+        out = lambda i: cg.var(node.outputs[i]) if i < len(node.outputs) and node.outputs[i] is not None \
+            else "nullptr"  # noqa: E731
         return [{"template": "layer_norm", "src": cg.var(x), "dst": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype),
+                 "mean": out(1), "inv_std": out(2),
                  "scale": cg.var(scale), "bias": cg.var(bias) if bias else "nullptr",
                  "rows": cg.dim(D.prod(x.shape[:axis])), "n": cg.dim(D.prod(x.shape[axis:])),
                  "eps": literal(node.attr("epsilon", 1e-5), x.dtype)}]
