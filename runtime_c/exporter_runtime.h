@@ -113,6 +113,8 @@ struct Pool2dShape {
 };
 template <typename T> void max_pool2d(const Pool2dShape& s, const T* x, T* y);
 template <typename T> void avg_pool2d(const Pool2dShape& s, const T* x, T* y, bool count_include_pad);
+// LpPool: (sum of |x|^p over the window's in-image taps)^(1/p); padding adds nothing.
+template <typename T> void lp_pool2d(const Pool2dShape& s, const T* x, T* y, double p);
 template <typename T> void global_avg_pool(int64_t nc, int64_t hw, const T* x, T* y);
 template <typename T> void global_max_pool(int64_t nc, int64_t hw, const T* x, T* y);
 

@@ -110,11 +110,27 @@ void layer_norm(const T* x, const T* scale, const T* bias, T* y, int64_t rows, i
     }
 }
 
+template <typename T>
+void lp_norm(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, int p) {
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+            const int64_t base = o * n * inner + i;
+            double acc = 0;
+            for (int64_t k = 0; k < n; ++k) {
+                const double v = double(x[base + k * inner]);
+                acc += p == 1 ? std::fabs(v) : v * v;
+            }
+            const double norm = p == 1 ? acc : std::sqrt(acc);
+            for (int64_t k = 0; k < n; ++k) y[base + k * inner] = norm == 0 ? T(0) : T(double(x[base + k * inner]) / norm);
+        }
+}
+
 #include "dtypes.inc"  // EXPORTER_FLOATS
 
 #define EXPORTER_NORM_INSTANTIATE(T)                                                                 \
     template void lrn<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t, double, double, double); \
-    template void group_norm<T>(const T*, const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, bool, double);
+    template void group_norm<T>(const T*, const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, bool, double); \
+    template void lp_norm<T>(const T*, T*, int64_t, int64_t, int64_t, int);
 EXPORTER_FLOATS(EXPORTER_NORM_INSTANTIATE)
 #undef EXPORTER_NORM_INSTANTIATE
 

@@ -457,6 +457,26 @@ case("onnx_layer_norm_stats", lambda x, s, b: onnx_node(
         "LayerNormalization", lambda a, sc, bi: _layer_norm_stats(a, sc, bi, 1), outputs=3, axis=1)(x, s, b),
      rand(("B", 3, 5), F32), rand((3, 5), F32), rand((3, 5), F32), dynamic=BATCH)
 
+def _lp_pool(x, p, k, stride, pad):
+    """LpPool over 2-D windows (k x k, stride, symmetric zero padding that adds nothing to the sums)."""
+    v = np.pad(np.abs(x.astype(np.float64)) ** p, [(0, 0), (0, 0), (pad, pad), (pad, pad)])
+    oh, ow = (v.shape[2] - k) // stride + 1, (v.shape[3] - k) // stride + 1
+    out = np.zeros(x.shape[:2] + (oh, ow))
+    for i in range(k):
+        for j in range(k):
+            out += v[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride]
+    return (out ** (1 / p)).astype(x.dtype)
+
+
+case("onnx_lp", lambda x: (
+        onnx_node("LpNormalization", lambda a: (a / np.abs(a).sum(axis=1, keepdims=True)).astype(a.dtype), p=1,
+                  axis=1)(x),
+        onnx_node("LpNormalization", lambda a: (a / np.sqrt((a.astype(np.float64) ** 2).sum(-1, keepdims=True)))
+                  .astype(a.dtype))(x),
+        onnx_node("LpPool", lambda a: _lp_pool(a, 3, 3, 2, 1), p=3, kernel_shape=[3, 3], strides=[2, 2],
+                  pads=[1, 1, 1, 1])(x)),
+     rand(("B", 3, 5, 6), F32), dynamic=BATCH)
+
 # Gemm: transposed operands, alpha/beta, a broadcast C
 _gemm_w = np.random.default_rng(7).uniform(-1, 1, (4, 5)).astype(np.float32)
 case("onnx_gemm", lambda x, c: (

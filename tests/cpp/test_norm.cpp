@@ -84,6 +84,30 @@ static void test_layer_norm(std::mt19937& rng) {
 }
 
 template <typename T>
+static void test_lp_norm(std::mt19937& rng) {
+    const int64_t outer = 3, n = 5, inner = 4;
+    auto x = random_reals<T>(outer * n * inner, rng, -5, 5);
+    for (int64_t k = 0; k < n; ++k) x[k * inner] = T(0);  // one all-zero lane: ONNX gives 0, not 0/0
+    for (int p : {1, 2}) {
+        std::vector<double> want(x.size());
+        for (int64_t o = 0; o < outer; ++o)
+            for (int64_t i = 0; i < inner; ++i) {
+                double norm = 0;
+                for (int64_t k = 0; k < n; ++k) {
+                    const double v = double(x[(o * n + k) * inner + i]);
+                    norm += p == 1 ? std::fabs(v) : v * v;
+                }
+                if (p == 2) norm = std::sqrt(norm);
+                for (int64_t k = 0; k < n; ++k)
+                    want[(o * n + k) * inner + i] = norm == 0 ? 0.0 : double(x[(o * n + k) * inner + i]) / norm;
+            }
+        std::vector<T> y(x.size());
+        rt::lp_norm<T>(x.data(), y.data(), outer, n, inner, p);
+        CHECK(all_close(y, want, 4 * tol<T>(), 4 * tol<T>()), "lp_norm p=%d", p);
+    }
+}
+
+template <typename T>
 static void test_lrn(std::mt19937& rng) {
     for (int64_t c : {1, 4, 9})
         for (int64_t size : {1, 2, 3, 5}) {
@@ -142,6 +166,8 @@ int main() {
     std::mt19937 rng(1234);
     test_softmax<float>(rng);
     test_softmax<double>(rng);
+    test_lp_norm<float>(rng);
+    test_lp_norm<double>(rng);
     test_layer_norm<float>(rng);
     test_layer_norm<double>(rng);
     test_lrn<float>(rng);

@@ -1,4 +1,4 @@
-"""Neural-network kernels: Conv, pooling, Softmax/LogSoftmax, LayerNormalization, LSTM and GRU."""
+"""Neural-network kernels: Conv, pooling (Max, Average, Lp), Softmax/LogSoftmax, LayerNormalization, LSTM and GRU."""
 from __future__ import annotations
 
 import numpy as np
@@ -142,10 +142,13 @@ class Conv(Windowed):
 class Pool(Windowed):
     """MaxPool / AveragePool, 1-D to 3-D. A 3-D window is separable: a 2-D pool of every depth slice into
     scratch, then a pool of that along depth (a (kd x 1) window over [d, oh * ow]). Max of maxima is the max;
-    for averages the 3-D divisor (counted or padded) is the product of the two, so the mean of means is the mean."""
-    types = ("MaxPool", "AveragePool")
+    for averages the 3-D divisor (counted or padded) is the product of the two, so the mean of means is the mean;
+    LpPool's p-th power of a 2-D result is its window's sum of |x|^p, so the depth pass with the same p completes it."""
+    types = ("MaxPool", "AveragePool", "LpPool")
 
     def check(self, node):
+        if node.op == "LpPool" and float(node.attr("p", 2)) <= 0:
+            return f"p={node.attr('p')} (a positive p expected)"
         if len([o for o in node.outputs if o is not None]) > 1 or node.attr("storage_order", 0):
             return "Indices output"
         x = node.inputs[0]
@@ -181,6 +184,7 @@ class Pool(Windowed):
                  "sh": sh, "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl, "pb": pb, "pr": pr}
         return [{"template": "pool", "max": node.op == "MaxPool", "x": cg.var(x), "y": cg.var(out),
                  "ctype": cg.ctype(x.dtype), "count_include_pad": bool(node.attr("count_include_pad", 0)),
+                 "p": repr(float(node.attr("p", 2))) if node.op == "LpPool" else None,
                  "shape": {k: cg.dim(v) for k, v in shape.items()},
                  "depth": {k: cg.dim(v) for k, v in depth.items()} if depth else None,
                  "scratch": cg.scratch_var(node) if depth else None}]
