@@ -147,19 +147,23 @@ enum class PadMode { Constant, Edge, Reflect, Wrap };
 void pad(const void* in, void* out, size_t elem, int rank, const int64_t* in_shape, const int64_t* pads, PadMode mode,
          const void* value);
 
-// ---- recurrent cells (ONNX LSTM / GRU, layout 0, gate order as in ONNX) -------------------------------
+// ---- recurrent cells (ONNX LSTM / GRU / RNN, layout 0, gate order as in ONNX) -------------------------
 struct RnnShape {
     int64_t seq, batch, input, hidden, directions;
     bool reverse;  // a single direction that runs backwards (direction="reverse")
 };
 // scratch: (input + hidden + seq * batch + batch) * gates * hidden + 2 * batch * hidden elements (gates: 4 for
-// LSTM, 3 for GRU), as the op's scratch rule in exporter/native/ops/nn.py sizes it.
+// LSTM, 3 for GRU, 1 for RNN), as the op's scratch rule in exporter/native/ops/nn.py sizes it.
 template <typename T>
 void lstm(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const T* h0, const T* c0, T* y, T* yh,
           T* yc, T* scratch);
 template <typename T>
 void gru(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const T* h0, bool linear_before_reset,
          T* y, T* yh, T* scratch);
+// ONNX RNN with its default activation: H_t = tanh(X_t W^T + H_{t-1} R^T + Wb + Rb).
+template <typename T>
+void simple_rnn(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const T* h0, T* y, T* yh,
+                T* scratch);
 
 // ---- dimension helpers (mirrored in exporter/native/dims.py) ------------------------------------------
 // a / b for sizes, 0 when b is a run-time size that is 0 (a batch of 0 must not trap)

@@ -526,7 +526,9 @@ def _rnn(kind, x, W, R, B, h0, c0=None, direction="forward", linear_before_reset
         steps = range(seq - 1, -1, -1) if d == 1 or direction == "reverse" else range(seq)
         for t in steps:
             xw, hr = x[t] @ w.T + wb, h @ r.T + rb
-            if kind == "LSTM":
+            if kind == "RNN":
+                h = np.tanh(xw + hr)
+            elif kind == "LSTM":
                 i, o, f, g = np.split(xw + hr, 4, axis=1)
                 c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
                 h = _sigmoid(o) * np.tanh(c)
@@ -547,6 +549,7 @@ def _rnn(kind, x, W, R, B, h0, c0=None, direction="forward", linear_before_reset
 _rnn_rng = np.random.default_rng(9)
 _lstm_weights = [_rnn_rng.uniform(-0.6, 0.6, s).astype(np.float32) for s in ((2, 20, 3), (2, 20, 5), (2, 40))]
 _gru_weights = [_rnn_rng.uniform(-0.6, 0.6, s).astype(np.float32) for s in ((1, 15, 3), (1, 15, 5), (1, 30))]
+_simple_rnn_weights = [_rnn_rng.uniform(-0.6, 0.6, s).astype(np.float32) for s in ((2, 5, 3), (2, 5, 5), (2, 10))]
 case("onnx_lstm", lambda x, h0, c0: (
         *onnx_node("LSTM", lambda *a: _rnn("LSTM", a[0], a[1], a[2], a[3], a[5], a[6], "bidirectional"), outputs=3,
                   hidden_size=5, direction="bidirectional")(x, *_lstm_weights, None, h0, c0),
@@ -559,6 +562,12 @@ case("onnx_gru", lambda x, h0: (
                   hidden_size=5, linear_before_reset=1)(x, *_gru_weights, None, h0),
         onnx_node("GRU", lambda a, w, r, b: _rnn("GRU", a, w, r, b, None)[0], hidden_size=5)(x, *_gru_weights)),
      rand((4, "B", 3), F32, -1, 1), rand((1, "B", 5), F32, -1, 1), dynamic={"x": {1: "batch"}, "h0": {1: "batch"}})
+case("onnx_simple_rnn", lambda x, h0: (
+        *onnx_node("RNN", lambda *a: _rnn("RNN", a[0], a[1], a[2], a[3], a[5], direction="bidirectional"), outputs=2,
+                   hidden_size=5, direction="bidirectional")(x, *_simple_rnn_weights, None, h0),
+        onnx_node("RNN", lambda a, w, r: _rnn("RNN", a, w, r, None, None, direction="reverse")[0], hidden_size=5,
+                  direction="reverse", activations=["Tanh"])(x, _simple_rnn_weights[0][:1], _simple_rnn_weights[1][:1])),
+     rand((4, "B", 3), F32, -1, 1), rand((2, "B", 5), F32, -1, 1), dynamic={"x": {1: "batch"}, "h0": {1: "batch"}})
 
 
 # losses

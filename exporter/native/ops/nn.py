@@ -1,4 +1,5 @@
-"""Neural-network kernels: Conv, pooling (Max, Average, Lp), Softmax/LogSoftmax, LayerNormalization, LSTM and GRU."""
+"""Neural-network kernels: Conv, pooling (Max, Average, Lp), Softmax/LogSoftmax, LayerNormalization, LSTM, GRU
+and RNN."""
 from __future__ import annotations
 
 import numpy as np
@@ -258,14 +259,17 @@ class LayerNormalization(OpDef):
 
 @register
 class Recurrent(OpDef):
-    """ONNX LSTM and GRU (layout 0, default activations, no peepholes or sequence lengths)."""
-    types = ("LSTM", "GRU")
+    """ONNX LSTM, GRU and RNN (layout 0, default activations, no peepholes or sequence lengths)."""
+    types = ("LSTM", "GRU", "RNN")
     dtypes = FLOAT
 
     def check(self, node):
         if node.attr("layout", 0):
             return "layout=1"
-        if node.attr("clip") is not None or node.attr("activations") or node.attr("input_forget", 0):
+        activations = [a.decode() if isinstance(a, bytes) else a for a in node.attr("activations") or []]
+        if node.op == "RNN" and all(a == "Tanh" for a in activations):
+            activations = []  # RNN's default, spelled out
+        if node.attr("clip") is not None or activations or node.attr("input_forget", 0):
             return "clip/custom activations/input_forget"
         if node.input(4) is not None:
             return "sequence_lens"
@@ -287,7 +291,7 @@ class Recurrent(OpDef):
 
     def scratch(self, node):
         seq, batch, inp, hidden, _ = self._dims(node)
-        g = (4 if node.op == "LSTM" else 3) * hidden
+        g = {"LSTM": 4, "GRU": 3, "RNN": 1}[node.op] * hidden
         return D.add(D.add(D.add(D.mul(inp, g), D.mul(hidden, g)), D.mul(D.mul(seq, batch), g)),
                      D.add(D.mul(batch, g), D.mul(2 * hidden, batch)))
 
