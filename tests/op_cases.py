@@ -617,6 +617,22 @@ case("onnx_indexing", lambda x, i, u: (
             x, np.array([[2], [0]], np.int64), x[1:] * 2)),
      rand((3, 4), F32), rand((2, 3), I64, -5, 4), rand((3, 3), F32))
 
+def _reverse_sequence(x, lens, time_axis):
+    y = x.copy()
+    for b, n in enumerate(lens):
+        index = (slice(None), b) if time_axis == 0 else (b,)
+        y[index][:n] = x[index][:n][::-1]
+    return y
+
+
+_rs_lens = np.array([5, 1, 2, 3], np.int64)
+case("onnx_eye_reverse", lambda x: (
+        onnx_node("EyeLike", lambda a: np.eye(*a.shape, k=1, dtype=np.int64), k=1, dtype=7)(x),
+        onnx_node("EyeLike", lambda a: np.eye(*a.shape, k=-2, dtype=a.dtype), k=-2)(x),
+        onnx_node("ReverseSequence", lambda a, n: _reverse_sequence(a, n, 1), batch_axis=0, time_axis=1)(x, _rs_lens),
+        onnx_node("ReverseSequence", lambda a, n: _reverse_sequence(a, n, 0))(x.T, _rs_lens)),
+     rand((4, 5), F32))
+
 # control flow (exporter.cond -> If, exporter.fori_loop / while_loop / scan -> Loop), over a dynamic batch
 def _clip_rows(x):
     norm = np.sqrt((x * x).sum())
