@@ -414,6 +414,28 @@ case("onnx_image_ops",
      rand((2, 8, 4, 6), F32))
 
 
+def _grid_sample_bilinear_zeros(x, grid):
+    """GridSample, linear mode, zeros padding, align_corners=0: each point mixes its 4 neighbouring pixels."""
+    n, c, h, w = x.shape
+    out = np.zeros((n, c) + grid.shape[1:3])
+    sx = ((grid[..., 0].astype(np.float64) + 1) * w - 1) / 2
+    sy = ((grid[..., 1].astype(np.float64) + 1) * h - 1) / 2
+    x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            xi, yi = x0 + dx, y0 + dy
+            weight = (1 - np.abs(sx - xi)) * (1 - np.abs(sy - yi))
+            inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+            for b in range(n):
+                vals = x[b][:, np.clip(yi[b], 0, h - 1), np.clip(xi[b], 0, w - 1)]
+                out[b] += np.where(inside[b], weight[b], 0) * vals
+    return out.astype(x.dtype)
+
+
+case("onnx_grid_sample", lambda x, g: onnx_node("GridSample", _grid_sample_bilinear_zeros)(x, g),
+     rand(("B", 2, 4, 5), F32), rand(("B", 3, 6, 2), F32, -1.2, 1.2), dynamic={"x": {0: "batch"}, "g": {0: "batch"}})
+
+
 # normalisation: InstanceNormalization, GroupNormalization (opset 21: scale/bias per channel), LRN
 def _group_norm(x, scale, bias, groups, eps=1e-5):
     n, c = x.shape[:2]
