@@ -529,6 +529,24 @@ case("onnx_conv_transpose", lambda x, b: onnx_node(
      rand(("B", 3, 4, 5), F32), rand((2,), F32), dynamic=BATCH)
 
 
+
+def _col2im(cols, image, block, stride):
+    """Col2Im in 2-D with equal strides and no padding or dilation."""
+    n, cb, _ = cols.shape
+    c = cb // (block[0] * block[1])
+    wins = [(image[d] - block[d]) // stride + 1 for d in range(2)]
+    out = np.zeros((n, c) + tuple(image))
+    v = cols.reshape(n, c, block[0], block[1], wins[0], wins[1])
+    for i in range(block[0]):
+        for j in range(block[1]):
+            out[:, :, i:i + stride * wins[0]:stride, j:j + stride * wins[1]:stride] += v[:, :, i, j]
+    return out.astype(cols.dtype)
+
+
+case("onnx_col2im", lambda x: onnx_node("Col2Im", lambda a, im, bl: _col2im(a, im, bl, 2), strides=[2, 2])(
+        x, np.array([5, 7], np.int64), np.array([3, 2], np.int64)),
+     rand(("B", 12, 6), F32), dynamic=BATCH)
+
 # recurrent cells against the ONNX equations (default activations, layout 0)
 def _sigmoid(v):
     return 1 / (1 + np.exp(-v))
