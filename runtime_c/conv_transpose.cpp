@@ -42,10 +42,45 @@ void conv_transpose2d(const ConvTranspose2dShape& s, const T* x, const T* w, con
         }
 }
 
+template <typename T>
+void col2im(const T* x, T* y, int64_t n, int64_t c, int rank, const int64_t* image, const int64_t* block,
+            const int64_t* strides, const int64_t* dilations, const int64_t* pads) {
+    int64_t windows[8], image_size = 1, block_size = 1, columns = 1;
+    for (int d = 0; d < rank; ++d) {
+        const int64_t span = dilations[d] * (block[d] - 1) + 1;
+        windows[d] = (image[d] + pads[d] + pads[rank + d] - span) / strides[d] + 1;
+        image_size *= image[d];
+        block_size *= block[d];
+        columns *= windows[d] > 0 ? windows[d] : 0;
+    }
+    for (int64_t i = 0; i < n * c * image_size; ++i) y[i] = T(0);
+    if (block_size == 0 || columns == 0) return;  // run-time shapes with no window: nothing to add
+    for (int64_t nc = 0; nc < n * c; ++nc)
+        for (int64_t k = 0; k < block_size; ++k)
+            for (int64_t l = 0; l < columns; ++l) {
+                // block offset k and window l as multi-indices (last axis fastest), giving the image position
+                int64_t at = 0, kr = k, lr = l, stride_k = block_size, stride_l = columns;
+                bool inside = true;
+                for (int d = 0; d < rank; ++d) {
+                    stride_k /= block[d];
+                    stride_l /= windows[d];
+                    const int64_t kd = kr / stride_k, ld = lr / stride_l;
+                    kr %= stride_k;
+                    lr %= stride_l;
+                    const int64_t pos = ld * strides[d] - pads[d] + kd * dilations[d];
+                    inside = inside && pos >= 0 && pos < image[d];
+                    at = at * image[d] + pos;
+                }
+                if (inside) y[nc * image_size + at] += x[(nc * block_size + k) * columns + l];
+            }
+}
+
 #include "dtypes.inc"  // EXPORTER_FLOATS
 
 #define EXPORTER_CONV_TRANSPOSE_INSTANTIATE(T) \
-    template void conv_transpose2d<T>(const ConvTranspose2dShape&, const T*, const T*, const T*, T*, T*);
+    template void conv_transpose2d<T>(const ConvTranspose2dShape&, const T*, const T*, const T*, T*, T*); \
+    template void col2im<T>(const T*, T*, int64_t, int64_t, int, const int64_t*, const int64_t*, const int64_t*, \
+                            const int64_t*, const int64_t*);
 EXPORTER_FLOATS(EXPORTER_CONV_TRANSPOSE_INSTANTIATE)
 #undef EXPORTER_CONV_TRANSPOSE_INSTANTIATE
 

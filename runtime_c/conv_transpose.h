@@ -1,4 +1,5 @@
-// exporter runtime: transposed convolution (ONNX ConvTranspose), NCHW; 1-D runs as 2-D with height 1.
+// exporter runtime: transposed convolution (ONNX ConvTranspose), NCHW; 1-D runs as 2-D with height 1. And
+// ONNX Col2Im, the scatter-add half of it on its own.
 #ifndef EXPORTER_CONV_TRANSPOSE_H
 #define EXPORTER_CONV_TRANSPOSE_H
 
@@ -25,6 +26,13 @@ inline int64_t conv_transpose2d_scratch_size(const ConvTranspose2dShape& s) {
 // (columns = x^T @ w) and a col2im that adds every column into the output window it came from.
 template <typename T>
 void conv_transpose2d(const ConvTranspose2dShape& s, const T* x, const T* w, const T* bias, T* y, T* scratch);
+
+// ONNX Col2Im over `rank` spatial axes (at most 8): x [n, c * prod(block), L] -> y [n, c, image...], every column
+// entry added into the image position its block offset and sliding-window position give (positions in the
+// padding are dropped). pads: the rank begin pads, then the rank end pads.
+template <typename T>
+void col2im(const T* x, T* y, int64_t n, int64_t c, int rank, const int64_t* image, const int64_t* block,
+            const int64_t* strides, const int64_t* dilations, const int64_t* pads);
 
 }  // namespace exporter_rt
 

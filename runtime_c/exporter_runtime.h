@@ -223,6 +223,8 @@ struct Pool2dShape {
 };
 template <typename T> void max_pool2d(const Pool2dShape& s, const T* x, T* y);
 template <typename T> void avg_pool2d(const Pool2dShape& s, const T* x, T* y, bool count_include_pad);
+// LpPool: (sum of |x|^p over the window's in-image taps)^(1/p); padding adds nothing.
+template <typename T> void lp_pool2d(const Pool2dShape& s, const T* x, T* y, double p);
 template <typename T> void global_avg_pool(int64_t nc, int64_t hw, const T* x, T* y);
 template <typename T> void global_max_pool(int64_t nc, int64_t hw, const T* x, T* y);
 
@@ -245,9 +247,10 @@ template <typename T> void cumulative(bool product, const T* x, T* y, int64_t ou
 
 // ---- normalization and softmax -----------------------------------------------------------------------
 template <typename T> void softmax(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool log);
-// y = (x - mean) / sqrt(var + eps) * scale + bias over rows of length n; scale/bias may be null.
+// y = (x - mean) / sqrt(var + eps) * scale + bias over rows of length n; scale/bias may be null. mean_out and
+// inv_std_out (one per row, ONNX's optional outputs with stash_type float32) are written when not null.
 template <typename T> void layer_norm(const T* x, const T* scale, const T* bias, T* y, int64_t rows, int64_t n,
-                                      T eps);
+                                      T eps, float* mean_out = nullptr, float* inv_std_out = nullptr);
 
 // ---- data movement -----------------------------------------------------------------------------------
 // out = transpose(in, perm) for a tensor of `rank` dims (rank <= 8).
@@ -260,19 +263,23 @@ enum class PadMode { Constant, Edge, Reflect, Wrap };
 void pad(const void* in, void* out, size_t elem, int rank, const int64_t* in_shape, const int64_t* pads, PadMode mode,
          const void* value);
 
-// ---- recurrent cells (ONNX LSTM / GRU, layout 0, gate order as in ONNX) -------------------------------
+// ---- recurrent cells (ONNX LSTM / GRU / RNN, layout 0, gate order as in ONNX) -------------------------
 struct RnnShape {
     int64_t seq, batch, input, hidden, directions;
     bool reverse;  // a single direction that runs backwards (direction="reverse")
 };
 // scratch: (input + hidden + seq * batch + batch) * gates * hidden + 2 * batch * hidden elements (gates: 4 for
-// LSTM, 3 for GRU), as the op's scratch rule in exporter/native/ops/nn.py sizes it.
+// LSTM, 3 for GRU, 1 for RNN), as the op's scratch rule in exporter/native/ops/nn.py sizes it.
 template <typename T>
 void lstm(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const T* h0, const T* c0, T* y, T* yh,
           T* yc, T* scratch);
 template <typename T>
 void gru(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const T* h0, bool linear_before_reset,
          T* y, T* yh, T* scratch);
+// ONNX RNN with its default activation: H_t = tanh(X_t W^T + H_{t-1} R^T + Wb + Rb).
+template <typename T>
+void simple_rnn(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const T* h0, T* y, T* yh,
+                T* scratch);
 
 // ---- dimension helpers (mirrored in exporter/native/dims.py) ------------------------------------------
 // a / b for sizes, 0 when b is a run-time size that is 0 (a batch of 0 must not trap)

@@ -59,7 +59,8 @@ void softmax_row(const float* p, float* q, int64_t n, bool log) {
 
 // One float32 layer-norm row: mean, then variance about it (two passes: no cancellation), then the
 // affine map, in vectors with a scalar tail.
-void layer_norm_row(const float* p, const float* scale, const float* bias, float* q, int64_t n, float eps) {
+void layer_norm_row(const float* p, const float* scale, const float* bias, float* q, int64_t n, float eps,
+                    float* mean_out, float* inv_std_out) {
     V acc = S::set1(0.0f);
     int64_t i = 0;
     for (; i + S::L <= n; i += S::L) acc = S::add(acc, S::load(p + i));
@@ -76,6 +77,8 @@ void layer_norm_row(const float* p, const float* scale, const float* bias, float
     for (int64_t k = i; k < n; ++k) var += (p[k] - mean) * (p[k] - mean);
     var /= float(n);
     const float inv = 1.0f / std::sqrt(var + eps);
+    if (mean_out) *mean_out = mean;
+    if (inv_std_out) *inv_std_out = inv;
     const V vinv = S::set1(inv);
     for (i = 0; i + S::L <= n; i += S::L) {
         V v = S::mul(S::sub(S::load(p + i), vmean), vinv);
@@ -176,11 +179,14 @@ void softmax(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool log
 }
 
 template <typename T>
-void layer_norm(const T* x, const T* scale, const T* bias, T* y, int64_t rows, int64_t n, T eps) {
+void layer_norm(const T* x, const T* scale, const T* bias, T* y, int64_t rows, int64_t n, T eps, float* mean_out,
+                float* inv_std_out) {
     if constexpr (std::is_same_v<T, float>) {
         const bool parallel = rows * n >= kRowParallelWork && rows > 1;
 #pragma omp parallel for schedule(static) if (parallel)
-        for (int64_t r = 0; r < rows; ++r) layer_norm_row(x + r * n, scale, bias, y + r * n, n, eps);
+        for (int64_t r = 0; r < rows; ++r)
+            layer_norm_row(x + r * n, scale, bias, y + r * n, n, eps, mean_out ? mean_out + r : nullptr,
+                           inv_std_out ? inv_std_out + r : nullptr);
         return;
     }
     const bool parallel = rows * n >= kParallelWork && rows > 1;
@@ -195,6 +201,8 @@ void layer_norm(const T* x, const T* scale, const T* bias, T* y, int64_t rows, i
         for (int64_t k = 0; k < n; ++k) var += (p[k] - mean) * (p[k] - mean);
         var /= T(n);
         const T inv = T(1) / std::sqrt(var + eps);
+        if (mean_out) mean_out[r] = float(mean);
+        if (inv_std_out) inv_std_out[r] = float(inv);
         for (int64_t k = 0; k < n; ++k) {
             T v = (p[k] - mean) * inv;
             if (scale) v *= scale[k];
@@ -204,17 +212,33 @@ void layer_norm(const T* x, const T* scale, const T* bias, T* y, int64_t rows, i
     }
 }
 
+template <typename T>
+void lp_norm(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, int p) {
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+            const int64_t base = o * n * inner + i;
+            double acc = 0;
+            for (int64_t k = 0; k < n; ++k) {
+                const double v = double(x[base + k * inner]);
+                acc += p == 1 ? std::fabs(v) : v * v;
+            }
+            const double norm = p == 1 ? acc : std::sqrt(acc);
+            for (int64_t k = 0; k < n; ++k) y[base + k * inner] = norm == 0 ? T(0) : T(double(x[base + k * inner]) / norm);
+        }
+}
+
 #include "dtypes.inc"  // EXPORTER_FLOATS
 
 #define EXPORTER_NORM_INSTANTIATE(T)                                                                 \
     template void lrn<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t, double, double, double); \
-    template void group_norm<T>(const T*, const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, bool, double);
+    template void group_norm<T>(const T*, const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, bool, double); \
+    template void lp_norm<T>(const T*, T*, int64_t, int64_t, int64_t, int);
 EXPORTER_FLOATS(EXPORTER_NORM_INSTANTIATE)
 #undef EXPORTER_NORM_INSTANTIATE
 
 #define EXPORTER_SOFTMAX_FLOAT(T) \
     template void softmax<T>(const T*, T*, int64_t, int64_t, int64_t, bool); \
-    template void layer_norm<T>(const T*, const T*, const T*, T*, int64_t, int64_t, T);
+    template void layer_norm<T>(const T*, const T*, const T*, T*, int64_t, int64_t, T, float*, float*);
 EXPORTER_FLOATS(EXPORTER_SOFTMAX_FLOAT)
 #undef EXPORTER_SOFTMAX_FLOAT
 

@@ -1,5 +1,5 @@
 // exporter runtime: normalisation kernels over NCHW-style tensors viewed as [n, c, spatial]
-// (LRN, InstanceNormalization, GroupNormalization). Pure functions; no allocation.
+// (LRN, InstanceNormalization, GroupNormalization, LpNormalization). Pure functions; no allocation.
 #ifndef EXPORTER_NORM_H
 #define EXPORTER_NORM_H
 
@@ -18,6 +18,11 @@ void lrn(const T* x, T* y, int64_t n, int64_t c, int64_t spatial, int64_t size, 
 template <typename T>
 void group_norm(const T* x, const T* scale, const T* bias, T* y, int64_t n, int64_t c, int64_t spatial,
                 int64_t groups, bool per_group, double eps);
+
+// ONNX LpNormalization (p = 1 or 2) along the middle axis of [outer, n, inner]: y = x / ||x||_p, and 0
+// where the norm is 0 (as ONNX's reference does, instead of 0/0).
+template <typename T>
+void lp_norm(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, int p);
 
 }  // namespace exporter_rt
 

@@ -1,7 +1,8 @@
-// exporter runtime: pooling over NCHW (max, average, global). See exporter_runtime.h for the contracts.
+// exporter runtime: pooling over NCHW (max, average, Lp, global). See exporter_runtime.h for the contracts.
 #include "exporter_runtime.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace exporter_rt {
@@ -85,6 +86,29 @@ void avg_pool2d(const Pool2dShape& s, const T* x, T* y, bool count_include_pad) 
 }
 
 template <typename T>
+void lp_pool2d(const Pool2dShape& s, const T* x, T* y, double p) {
+    const bool parallel = s.n * s.c * s.oh * s.ow * s.kh * s.kw >= kParallelWork;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
+        const T* in = x + nc * s.h * s.w;
+        T* out = y + nc * s.oh * s.ow;
+        for (int64_t oy = 0; oy < s.oh; ++oy)
+            for (int64_t ox = 0; ox < s.ow; ++ox) {
+                double sum = 0;  // double: |x|^p of float32 values overflows or loses digits early
+                for (int64_t ki = 0; ki < s.kh; ++ki) {
+                    const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
+                    if (iy < 0 || iy >= s.h) continue;
+                    for (int64_t kj = 0; kj < s.kw; ++kj) {
+                        const int64_t ix = ox * s.sw - s.pl + kj * s.dw;
+                        if (ix >= 0 && ix < s.w) sum += std::pow(std::fabs(double(in[iy * s.w + ix])), p);
+                    }
+                }
+                out[oy * s.ow + ox] = T(std::pow(sum, 1.0 / p));
+            }
+    }
+}
+
+template <typename T>
 void global_avg_pool(int64_t nc, int64_t hw, const T* x, T* y) {
     for (int64_t i = 0; i < nc; ++i) {
         T sum = 0;
@@ -115,6 +139,7 @@ template void max_pool2d<uint8_t>(const Pool2dShape&, const uint8_t*, uint8_t*);
 
 #define EXPORTER_POOL_FLOAT(T) \
     template void avg_pool2d<T>(const Pool2dShape&, const T*, T*, bool); \
+    template void lp_pool2d<T>(const Pool2dShape&, const T*, T*, double); \
     template void global_avg_pool<T>(int64_t, int64_t, const T*, T*);
 EXPORTER_FLOATS(EXPORTER_POOL_FLOAT)
 #undef EXPORTER_POOL_FLOAT

@@ -2,6 +2,7 @@
 // coefficients follow ONNX's reference implementation (onnx/reference/ops/op_resize.py) exactly.
 #include "resize.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace exporter_rt {
@@ -114,11 +115,110 @@ void resize_axis(const ResizeParams& p, const T* in, T* out, int64_t outer, int6
         }
 }
 
+namespace {
+
+// Folds v into [lo, hi] by reflecting at the borders, as often as it takes (GridSample's reflection padding).
+double reflect(double v, double lo, double hi) {
+    const double range = hi - lo;
+    if (range <= 0) return lo;
+    if (v >= lo && v <= hi) return v;
+    const bool below = v < lo;
+    const double d = below ? lo - v : v - hi;
+    const int64_t flips = static_cast<int64_t>(d / range);
+    const double r = d - double(flips) * range;
+    return (flips % 2 == 0) == below ? lo + r : hi - r;
+}
+
+// GridSample's weights of the 4 cubic taps at offsets -1..2 from floor(x), t = x - floor(x) (Keys, a = -0.75).
+void grid_cubic_weights(double t, double* wt) {
+    const double a = -0.75;
+    auto near = [&](double d) { return ((a + 2) * d - (a + 3)) * d * d + 1; };         // |d| <= 1
+    auto far = [&](double d) { return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a; };    // 1 < |d| < 2
+    wt[0] = far(t + 1);
+    wt[1] = near(t);
+    wt[2] = near(1 - t);
+    wt[3] = far(2 - t);
+}
+
+}  // namespace
+
+template <typename T>
+void grid_sample2d(const T* x, const T* grid, T* y, int64_t n, int64_t c, int64_t h, int64_t w, int64_t oh,
+                   int64_t ow, ResizeMode mode, GridPadding padding, bool align_corners) {
+    // the sampling area: pixel centres with align_corners, pixel edges without
+    const double lo_x = align_corners ? 0 : -0.5, hi_x = align_corners ? double(w - 1) : double(w) - 0.5;
+    const double lo_y = align_corners ? 0 : -0.5, hi_y = align_corners ? double(h - 1) : double(h) - 0.5;
+    auto denormalize = [&](double v, int64_t len) {
+        return align_corners ? (v + 1) / 2 * double(len - 1) : ((v + 1) * double(len) - 1) / 2;
+    };
+    // a source coordinate outside the area, moved in by the padding mode (zeros leaves it: its taps read 0)
+    auto pad_coord = [&](double v, double lo, double hi, int64_t len) {
+        if (v >= lo && v <= hi) return v;
+        if (padding == GridPadding::Border) return std::min(std::max(v, 0.0), double(len - 1));
+        if (padding == GridPadding::Reflection) return reflect(v, lo, hi);
+        return v;
+    };
+    // one tap's index along an axis, or -1 for a zero (zeros padding outside the image)
+    auto tap = [&](int64_t i, double lo, double hi, int64_t len) -> int64_t {
+        if (i >= 0 && i < len) return i;
+        if (padding == GridPadding::Zeros) return -1;
+        if (padding == GridPadding::Border) return i < 0 ? 0 : len - 1;
+        return static_cast<int64_t>(reflect(double(i), lo, hi));
+    };
+    for (int64_t b = 0; b < n; ++b)
+        for (int64_t p = 0; p < oh * ow; ++p) {
+            const T* g = grid + (b * oh * ow + p) * 2;
+            // coordinates in float, as ONNX's reference keeps them
+            double sx = float(denormalize(double(g[0]), w)), sy = float(denormalize(double(g[1]), h));
+            if (mode == ResizeMode::Nearest) { sx = std::nearbyint(sx); sy = std::nearbyint(sy); }
+            sx = pad_coord(sx, lo_x, hi_x, w);
+            sy = pad_coord(sy, lo_y, hi_y, h);
+            int64_t ix[4], iy[4];
+            double wx[4], wy[4];
+            int taps;
+            if (mode == ResizeMode::Nearest) {
+                taps = 1;
+                ix[0] = tap(static_cast<int64_t>(sx), lo_x, hi_x, w);
+                iy[0] = tap(static_cast<int64_t>(sy), lo_y, hi_y, h);
+                wx[0] = wy[0] = 1;
+            } else {
+                const double fx = std::floor(sx), fy = std::floor(sy);
+                const int64_t first = mode == ResizeMode::Linear ? 0 : -1;
+                taps = mode == ResizeMode::Linear ? 2 : 4;
+                if (mode == ResizeMode::Linear) {
+                    wx[0] = 1 - (sx - fx); wx[1] = sx - fx;
+                    wy[0] = 1 - (sy - fy); wy[1] = sy - fy;
+                } else {
+                    grid_cubic_weights(sx - fx, wx);
+                    grid_cubic_weights(sy - fy, wy);
+                }
+                for (int k = 0; k < taps; ++k) {
+                    ix[k] = tap(static_cast<int64_t>(fx) + first + k, lo_x, hi_x, w);
+                    iy[k] = tap(static_cast<int64_t>(fy) + first + k, lo_y, hi_y, h);
+                }
+            }
+            for (int64_t ch = 0; ch < c; ++ch) {
+                const T* img = x + (b * c + ch) * h * w;
+                double acc = 0;
+                for (int r = 0; r < taps; ++r) {
+                    if (iy[r] < 0) continue;
+                    double row = 0;
+                    for (int k = 0; k < taps; ++k)
+                        if (ix[k] >= 0) row += wx[k] * double(img[iy[r] * w + ix[k]]);
+                    acc += wy[r] * row;
+                }
+                y[(b * c + ch) * oh * ow + p] = T(acc);
+            }
+        }
+}
+
 #include "dtypes.inc"  // EXPORTER_FLOATS
 
 #define EXPORTER_RESIZE_INSTANTIATE(T)                                                                  \
     template void resize_axis<T>(const ResizeParams&, const T*, T*, int64_t, int64_t, int64_t, int64_t, double, \
-                                 double, double);
+                                 double, double); \
+    template void grid_sample2d<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
+                                   ResizeMode, GridPadding, bool);
 EXPORTER_FLOATS(EXPORTER_RESIZE_INSTANTIATE)
 #undef EXPORTER_RESIZE_INSTANTIATE
 

@@ -1,4 +1,4 @@
-// exporter runtime: ONNX Resize / Upsample, one axis at a time (nearest, linear and cubic interpolation
+// exporter runtime: ONNX Resize / Upsample and GridSample; one axis at a time (nearest, linear and cubic interpolation
 // are separable, as in ONNX's reference). Pure functions; no allocation.
 #ifndef EXPORTER_RESIZE_H
 #define EXPORTER_RESIZE_H
@@ -28,6 +28,13 @@ void resize_axis(const ResizeParams& p, const T* in, T* out, int64_t outer, int6
 
 // Output length for a given scale: floor(in * scale), as ONNX defines it.
 inline int64_t resize_out(int64_t in, double scale) { return static_cast<int64_t>(double(in) * scale); }
+
+// ONNX GridSample over 2-D images: x [n, c, h, w], grid [n, oh, ow, 2] of (x, y) in [-1, 1] -> y [n, c, oh, ow].
+// mode 0 nearest (ties to even), 1 linear, 2 cubic (a = -0.75); padding 0 zeros, 1 border, 2 reflection.
+enum class GridPadding { Zeros, Border, Reflection };
+template <typename T>
+void grid_sample2d(const T* x, const T* grid, T* y, int64_t n, int64_t c, int64_t h, int64_t w, int64_t oh,
+                   int64_t ow, ResizeMode mode, GridPadding padding, bool align_corners);
 
 }  // namespace exporter_rt
 

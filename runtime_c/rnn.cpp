@@ -1,4 +1,4 @@
-// exporter runtime: recurrent cells (ONNX LSTM and GRU, layout 0). See exporter_runtime.h for the contracts.
+// exporter runtime: recurrent cells (ONNX LSTM, GRU and RNN, layout 0). See exporter_runtime.h for the contracts.
 #include "exporter_runtime.h"
 
 #include <cmath>
@@ -14,6 +14,16 @@ template <typename T> static void transpose_matrix(const T* m, T* t, int64_t row
         for (int64_t j = 0; j < cols; ++j) t[j * rows + i] = m[i * cols + j];
 }
 
+// One direction's setup, shared by the cells: W and R transposed into wt / rt (G = gates * hidden columns) and
+// the input projections of every step at once, xw = x W^T ([seq*batch, G]).
+template <typename T>
+static void project_inputs(const RnnShape& s, const T* x, const T* W, const T* R, int64_t dir, int64_t G, T* wt, T* rt,
+                           T* xw) {
+    transpose_matrix(W + dir * G * s.input, wt, G, s.input);
+    transpose_matrix(R + dir * G * s.hidden, rt, G, s.hidden);
+    gemm<T>(s.seq * s.batch, G, s.input, x, s.input, wt, G, xw, G, false);
+}
+
 template <typename T>
 void lstm(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const T* h0, const T* c0, T* y, T* yh,
           T* yc, T* scratch) {
@@ -25,9 +35,7 @@ void lstm(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, con
     T* h = gates + batch * G;               // [batch, H]
     T* c = h + batch * H;                   // [batch, H]
     for (int64_t dir = 0; dir < s.directions; ++dir) {
-        transpose_matrix(W + dir * G * s.input, wt, G, s.input);
-        transpose_matrix(R + dir * G * H, rt, G, H);
-        gemm<T>(s.seq * batch, G, s.input, x, s.input, wt, G, xw, G, false);
+        project_inputs(s, x, W, R, dir, G, wt, rt, xw);
         const T* bias = B ? B + dir * 2 * G : nullptr;
         for (int64_t i = 0; i < batch * H; ++i) {
             h[i] = h0 ? h0[dir * batch * H + i] : T(0);
@@ -68,9 +76,7 @@ void gru(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, cons
     T* h = rec + batch * G;
     T* hr = h + batch * H;            // r * h, for linear_before_reset = 0
     for (int64_t dir = 0; dir < s.directions; ++dir) {
-        transpose_matrix(W + dir * G * s.input, wt, G, s.input);
-        transpose_matrix(R + dir * G * H, rt, G, H);
-        gemm<T>(s.seq * batch, G, s.input, x, s.input, wt, G, xw, G, false);
+        project_inputs(s, x, W, R, dir, G, wt, rt, xw);
         const T* wb = B ? B + dir * 2 * G : nullptr;
         const T* rb = B ? wb + G : nullptr;
         for (int64_t i = 0; i < batch * H; ++i) h[i] = h0 ? h0[dir * batch * H + i] : T(0);
@@ -117,11 +123,40 @@ void gru(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, cons
     }
 }
 
+template <typename T>
+void simple_rnn(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const T* h0, T* y, T* yh,
+                T* scratch) {
+    const int64_t H = s.hidden, batch = s.batch;
+    T* wt = scratch;                   // [input, H]
+    T* rt = wt + s.input * H;          // [H, H]
+    T* xw = rt + H * H;                // [seq*batch, H]
+    T* pre = xw + s.seq * batch * H;   // [batch, H]: h @ R^T
+    T* h = pre + batch * H;            // [batch, H]
+    for (int64_t dir = 0; dir < s.directions; ++dir) {
+        project_inputs(s, x, W, R, dir, H, wt, rt, xw);
+        const T* bias = B ? B + dir * 2 * H : nullptr;
+        for (int64_t i = 0; i < batch * H; ++i) h[i] = h0 ? h0[dir * batch * H + i] : T(0);
+        for (int64_t step = 0; step < s.seq; ++step) {
+            const int64_t t = (dir == 1 || s.reverse) ? s.seq - 1 - step : step;
+            gemm<T>(batch, H, H, h, H, rt, H, pre, H, false);
+            for (int64_t b = 0; b < batch; ++b)
+                for (int64_t j = 0; j < H; ++j)
+                    h[b * H + j] = std::tanh(pre[b * H + j] + xw[(t * batch + b) * H + j] +
+                                             (bias ? bias[j] + bias[H + j] : T(0)));
+            if (y)
+                for (int64_t b = 0; b < batch; ++b)
+                    std::memcpy(y + ((t * s.directions + dir) * batch + b) * H, h + b * H, H * sizeof(T));
+        }
+        if (yh) std::memcpy(yh + dir * batch * H, h, batch * H * sizeof(T));
+    }
+}
+
 #include "dtypes.inc"  // EXPORTER_ALL_NUMERIC, EXPORTER_FLOATS
 
 #define EXPORTER_RNN_FLOAT(T) \
     template void lstm<T>(const RnnShape&, const T*, const T*, const T*, const T*, const T*, const T*, T*, T*, T*, T*); \
-    template void gru<T>(const RnnShape&, const T*, const T*, const T*, const T*, const T*, bool, T*, T*, T*);
+    template void gru<T>(const RnnShape&, const T*, const T*, const T*, const T*, const T*, bool, T*, T*, T*); \
+    template void simple_rnn<T>(const RnnShape&, const T*, const T*, const T*, const T*, const T*, T*, T*, T*);
 EXPORTER_FLOATS(EXPORTER_RNN_FLOAT)
 #undef EXPORTER_RNN_FLOAT
 

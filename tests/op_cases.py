@@ -414,6 +414,28 @@ case("onnx_image_ops",
      rand((2, 8, 4, 6), F32))
 
 
+def _grid_sample_bilinear_zeros(x, grid):
+    """GridSample, linear mode, zeros padding, align_corners=0: each point mixes its 4 neighbouring pixels."""
+    n, c, h, w = x.shape
+    out = np.zeros((n, c) + grid.shape[1:3])
+    sx = ((grid[..., 0].astype(np.float64) + 1) * w - 1) / 2
+    sy = ((grid[..., 1].astype(np.float64) + 1) * h - 1) / 2
+    x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            xi, yi = x0 + dx, y0 + dy
+            weight = (1 - np.abs(sx - xi)) * (1 - np.abs(sy - yi))
+            inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+            for b in range(n):
+                vals = x[b][:, np.clip(yi[b], 0, h - 1), np.clip(xi[b], 0, w - 1)]
+                out[b] += np.where(inside[b], weight[b], 0) * vals
+    return out.astype(x.dtype)
+
+
+case("onnx_grid_sample", lambda x, g: onnx_node("GridSample", _grid_sample_bilinear_zeros)(x, g),
+     rand(("B", 2, 4, 5), F32), rand(("B", 3, 6, 2), F32, -1.2, 1.2), dynamic={"x": {0: "batch"}, "g": {0: "batch"}})
+
+
 # normalisation: InstanceNormalization, GroupNormalization (opset 21: scale/bias per channel), LRN
 def _group_norm(x, scale, bias, groups, eps=1e-5):
     n, c = x.shape[:2]
@@ -441,6 +463,41 @@ for dt in FLOATS:
                           onnx_node("LRN", lambda a: _lrn(a, 3, 2.0 ** -6, 0.75, 1.5), size=3, alpha=2.0 ** -6,
                                     beta=0.75, bias=1.5)(x)),
          rand(("B", 4, 3, 5), dt), rand((4,), dt), rand((4,), dt), dynamic=BATCH)
+
+
+
+def _layer_norm_stats(x, scale, bias, axis, eps=1e-5):
+    """LayerNormalization with its optional Mean and InvStdDev outputs (stash_type float32)."""
+    axes = tuple(range(axis, x.ndim))
+    v = x.astype(np.float64)
+    mean = v.mean(axis=axes, keepdims=True)
+    inv = 1 / np.sqrt(v.var(axis=axes, keepdims=True) + eps)
+    return ((v - mean) * inv * scale + bias).astype(x.dtype), mean.astype(np.float32), inv.astype(np.float32)
+
+
+case("onnx_layer_norm_stats", lambda x, s, b: onnx_node(
+        "LayerNormalization", lambda a, sc, bi: _layer_norm_stats(a, sc, bi, 1), outputs=3, axis=1)(x, s, b),
+     rand(("B", 3, 5), F32), rand((3, 5), F32), rand((3, 5), F32), dynamic=BATCH)
+
+def _lp_pool(x, p, k, stride, pad):
+    """LpPool over 2-D windows (k x k, stride, symmetric zero padding that adds nothing to the sums)."""
+    v = np.pad(np.abs(x.astype(np.float64)) ** p, [(0, 0), (0, 0), (pad, pad), (pad, pad)])
+    oh, ow = (v.shape[2] - k) // stride + 1, (v.shape[3] - k) // stride + 1
+    out = np.zeros(x.shape[:2] + (oh, ow))
+    for i in range(k):
+        for j in range(k):
+            out += v[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride]
+    return (out ** (1 / p)).astype(x.dtype)
+
+
+case("onnx_lp", lambda x: (
+        onnx_node("LpNormalization", lambda a: (a / np.abs(a).sum(axis=1, keepdims=True)).astype(a.dtype), p=1,
+                  axis=1)(x),
+        onnx_node("LpNormalization", lambda a: (a / np.sqrt((a.astype(np.float64) ** 2).sum(-1, keepdims=True)))
+                  .astype(a.dtype))(x),
+        onnx_node("LpPool", lambda a: _lp_pool(a, 3, 3, 2, 1), p=3, kernel_shape=[3, 3], strides=[2, 2],
+                  pads=[1, 1, 1, 1])(x)),
+     rand(("B", 3, 5, 6), F32), dynamic=BATCH)
 
 # Gemm: transposed operands, alpha/beta, a broadcast C
 _gemm_w = np.random.default_rng(7).uniform(-1, 1, (4, 5)).astype(np.float32)
@@ -472,6 +529,24 @@ case("onnx_conv_transpose", lambda x, b: onnx_node(
      rand(("B", 3, 4, 5), F32), rand((2,), F32), dynamic=BATCH)
 
 
+
+def _col2im(cols, image, block, stride):
+    """Col2Im in 2-D with equal strides and no padding or dilation."""
+    n, cb, _ = cols.shape
+    c = cb // (block[0] * block[1])
+    wins = [(image[d] - block[d]) // stride + 1 for d in range(2)]
+    out = np.zeros((n, c) + tuple(image))
+    v = cols.reshape(n, c, block[0], block[1], wins[0], wins[1])
+    for i in range(block[0]):
+        for j in range(block[1]):
+            out[:, :, i:i + stride * wins[0]:stride, j:j + stride * wins[1]:stride] += v[:, :, i, j]
+    return out.astype(cols.dtype)
+
+
+case("onnx_col2im", lambda x: onnx_node("Col2Im", lambda a, im, bl: _col2im(a, im, bl, 2), strides=[2, 2])(
+        x, np.array([5, 7], np.int64), np.array([3, 2], np.int64)),
+     rand(("B", 12, 6), F32), dynamic=BATCH)
+
 # recurrent cells against the ONNX equations (default activations, layout 0)
 def _sigmoid(v):
     return 1 / (1 + np.exp(-v))
@@ -491,7 +566,9 @@ def _rnn(kind, x, W, R, B, h0, c0=None, direction="forward", linear_before_reset
         steps = range(seq - 1, -1, -1) if d == 1 or direction == "reverse" else range(seq)
         for t in steps:
             xw, hr = x[t] @ w.T + wb, h @ r.T + rb
-            if kind == "LSTM":
+            if kind == "RNN":
+                h = np.tanh(xw + hr)
+            elif kind == "LSTM":
                 i, o, f, g = np.split(xw + hr, 4, axis=1)
                 c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
                 h = _sigmoid(o) * np.tanh(c)
@@ -512,6 +589,7 @@ def _rnn(kind, x, W, R, B, h0, c0=None, direction="forward", linear_before_reset
 _rnn_rng = np.random.default_rng(9)
 _lstm_weights = [_rnn_rng.uniform(-0.6, 0.6, s).astype(np.float32) for s in ((2, 20, 3), (2, 20, 5), (2, 40))]
 _gru_weights = [_rnn_rng.uniform(-0.6, 0.6, s).astype(np.float32) for s in ((1, 15, 3), (1, 15, 5), (1, 30))]
+_simple_rnn_weights = [_rnn_rng.uniform(-0.6, 0.6, s).astype(np.float32) for s in ((2, 5, 3), (2, 5, 5), (2, 10))]
 case("onnx_lstm", lambda x, h0, c0: (
         *onnx_node("LSTM", lambda *a: _rnn("LSTM", a[0], a[1], a[2], a[3], a[5], a[6], "bidirectional"), outputs=3,
                   hidden_size=5, direction="bidirectional")(x, *_lstm_weights, None, h0, c0),
@@ -524,6 +602,12 @@ case("onnx_gru", lambda x, h0: (
                   hidden_size=5, linear_before_reset=1)(x, *_gru_weights, None, h0),
         onnx_node("GRU", lambda a, w, r, b: _rnn("GRU", a, w, r, b, None)[0], hidden_size=5)(x, *_gru_weights)),
      rand((4, "B", 3), F32, -1, 1), rand((1, "B", 5), F32, -1, 1), dynamic={"x": {1: "batch"}, "h0": {1: "batch"}})
+case("onnx_simple_rnn", lambda x, h0: (
+        *onnx_node("RNN", lambda *a: _rnn("RNN", a[0], a[1], a[2], a[3], a[5], direction="bidirectional"), outputs=2,
+                   hidden_size=5, direction="bidirectional")(x, *_simple_rnn_weights, None, h0),
+        onnx_node("RNN", lambda a, w, r: _rnn("RNN", a, w, r, None, None, direction="reverse")[0], hidden_size=5,
+                  direction="reverse", activations=["Tanh"])(x, _simple_rnn_weights[0][:1], _simple_rnn_weights[1][:1])),
+     rand((4, "B", 3), F32, -1, 1), rand((2, "B", 5), F32, -1, 1), dynamic={"x": {1: "batch"}, "h0": {1: "batch"}})
 
 
 # losses
@@ -572,6 +656,22 @@ case("onnx_indexing", lambda x, i, u: (
         onnx_node("ScatterND", lambda a, b, c: np.concatenate([c[1:2], a[1:2], c[0:1]]))(
             x, np.array([[2], [0]], np.int64), x[1:] * 2)),
      rand((3, 4), F32), rand((2, 3), I64, -5, 4), rand((3, 3), F32))
+
+def _reverse_sequence(x, lens, time_axis):
+    y = x.copy()
+    for b, n in enumerate(lens):
+        index = (slice(None), b) if time_axis == 0 else (b,)
+        y[index][:n] = x[index][:n][::-1]
+    return y
+
+
+_rs_lens = np.array([5, 1, 2, 3], np.int64)
+case("onnx_eye_reverse", lambda x: (
+        onnx_node("EyeLike", lambda a: np.eye(*a.shape, k=1, dtype=np.int64), k=1, dtype=7)(x),
+        onnx_node("EyeLike", lambda a: np.eye(*a.shape, k=-2, dtype=a.dtype), k=-2)(x),
+        onnx_node("ReverseSequence", lambda a, n: _reverse_sequence(a, n, 1), batch_axis=0, time_axis=1)(x, _rs_lens),
+        onnx_node("ReverseSequence", lambda a, n: _reverse_sequence(a, n, 0))(x.T, _rs_lens)),
+     rand((4, 5), F32))
 
 # control flow (exporter.cond -> If, exporter.fori_loop / while_loop / scan -> Loop), over a dynamic batch
 def _clip_rows(x):
@@ -788,7 +888,9 @@ NATIVE_OPS_WITHOUT_ROWS = {
             "tests/native/test_control_flow.py (forward, reverse, other axes, state, nesting) and by ONNX's "
             "test_scan9_* node tests in tests/backend",
     "CumProd": "new in opset 26 (traced models use 21); ONNX's test_cumprod_* node tests run in "
-               "tests/backend/test_onnx_node_tests.py::test_cumprod_node_tests_pass (same rule and kernel as CumSum)",
+               "tests/backend/test_onnx_node_tests.py::test_opset_26_node_tests_pass (same rule and kernel as CumSum)",
+    "BitCast": "new in opset 26 (traced models use 21, ONNX Runtime has no kernel for it); ONNX's test_bitcast_* "
+               "node tests run in tests/backend/test_onnx_node_tests.py::test_opset_26_node_tests_pass",
     "Upsample": "deprecated in opset 10 for Resize (same rule class, rows above); ONNX's test_upsample_nearest "
                 "runs in tests/backend/test_node_tests_fixed_inputs.py::test_resize_cases_with_fixed_scales_and_sizes",
 }

@@ -55,9 +55,44 @@ static void test_conv_transpose(std::mt19937& rng) {
     }
 }
 
+// Col2Im in 2-D against the loops written out per axis (strides, dilations, uneven pads), and a 1-D case.
+template <typename T>
+static void test_col2im(std::mt19937& rng) {
+    const int64_t n = 2, c = 3, image[2] = {5, 6}, block[2] = {2, 3}, strides[2] = {2, 1}, dilations[2] = {1, 2};
+    const int64_t pads[4] = {1, 0, 0, 2};
+    int64_t win[2];
+    for (int d = 0; d < 2; ++d)
+        win[d] = (image[d] + pads[d] + pads[2 + d] - (dilations[d] * (block[d] - 1) + 1)) / strides[d] + 1;
+    const int64_t B = block[0] * block[1], L = win[0] * win[1];
+    auto x = random_reals<T>(n * c * B * L, rng);
+    std::vector<double> want(n * c * image[0] * image[1], 0.0);
+    for (int64_t nc = 0; nc < n * c; ++nc)
+        for (int64_t ki = 0; ki < block[0]; ++ki)
+            for (int64_t kj = 0; kj < block[1]; ++kj)
+                for (int64_t li = 0; li < win[0]; ++li)
+                    for (int64_t lj = 0; lj < win[1]; ++lj) {
+                        const int64_t r = li * strides[0] - pads[0] + ki * dilations[0];
+                        const int64_t q = lj * strides[1] - pads[1] + kj * dilations[1];
+                        if (r < 0 || r >= image[0] || q < 0 || q >= image[1]) continue;
+                        want[(nc * image[0] + r) * image[1] + q] +=
+                            double(x[((nc * B) + ki * block[1] + kj) * L + li * win[1] + lj]);
+                    }
+    std::vector<T> y(want.size(), T(9));
+    rt::col2im<T>(x.data(), y.data(), n, c, 2, image, block, strides, dilations, pads);
+    CHECK(all_close(y, want, 4 * tol<T>(), 4 * tol<T>()), "col2im 2-D");
+    // 1-D: image 4, block 2, stride 2: the windows tile the image, so the result is x rearranged
+    const T cols[4] = {T(1), T(3), T(2), T(4)};  // [1, 2 (block), 2 (windows)]
+    const int64_t im1[1] = {4}, bl1[1] = {2}, one[1] = {1}, two[1] = {2}, nopad[2] = {0, 0};
+    T out[4];
+    rt::col2im<T>(cols, out, 1, 1, 1, im1, bl1, two, one, nopad);
+    CHECK(out[0] == T(1) && out[1] == T(2) && out[2] == T(3) && out[3] == T(4), "col2im 1-D tiling");
+}
+
 int main() {
     std::mt19937 rng(1234);
     test_conv_transpose<float>(rng);
     test_conv_transpose<double>(rng);
+    test_col2im<float>(rng);
+    test_col2im<double>(rng);
     return finish("conv_transpose");
 }

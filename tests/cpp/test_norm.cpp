@@ -66,13 +66,15 @@ static void test_layer_norm(std::mt19937& rng) {
                 auto x = random_reals<T>(rows * n, rng, -5, 5);
                 auto scale = random_reals<T>(n, rng), bias = random_reals<T>(n, rng);
                 const double eps = 1e-5;
-                std::vector<double> want(x.size());
+                std::vector<double> want(x.size()), want_mean(rows), want_inv(rows);
                 for (int64_t r = 0; r < rows; ++r) {
                     double mean = 0, var = 0;
                     for (int64_t k = 0; k < n; ++k) mean += double(x[r * n + k]);
                     mean /= double(n);
                     for (int64_t k = 0; k < n; ++k) var += (double(x[r * n + k]) - mean) * (double(x[r * n + k]) - mean);
                     var /= double(n);
+                    want_mean[r] = mean;
+                    want_inv[r] = 1 / std::sqrt(var + eps);
                     for (int64_t k = 0; k < n; ++k) {
                         double v = (double(x[r * n + k]) - mean) / std::sqrt(var + eps);
                         if (affine >= 1) v *= double(scale[k]);
@@ -81,11 +83,41 @@ static void test_layer_norm(std::mt19937& rng) {
                     }
                 }
                 std::vector<T> y(x.size());
+                std::vector<float> mean(rows), inv(rows);
                 rt::layer_norm<T>(x.data(), affine >= 1 ? scale.data() : nullptr, affine >= 2 ? bias.data() : nullptr,
-                                  y.data(), rows, n, T(eps));
+                                  y.data(), rows, n, T(eps), mean.data(), affine == 1 ? nullptr : inv.data());
+                CHECK(all_close(mean, want_mean, 20 * tol<float>(), 20 * tol<float>()), "layer_norm mean rows=%lld n=%lld",
+                      (long long)rows, (long long)n);
+                if (affine != 1)
+                    CHECK(all_close(inv, want_inv, 20 * tol<float>(), 20 * tol<float>()), "layer_norm inv_std rows=%lld",
+                          (long long)rows);
                 CHECK(all_close(y, want, 20 * tol<T>(), 20 * tol<T>()), "layer_norm rows=%lld n=%lld affine=%d",
                       (long long)rows, (long long)n, affine);
             }
+}
+
+template <typename T>
+static void test_lp_norm(std::mt19937& rng) {
+    const int64_t outer = 3, n = 5, inner = 4;
+    auto x = random_reals<T>(outer * n * inner, rng, -5, 5);
+    for (int64_t k = 0; k < n; ++k) x[k * inner] = T(0);  // one all-zero lane: ONNX gives 0, not 0/0
+    for (int p : {1, 2}) {
+        std::vector<double> want(x.size());
+        for (int64_t o = 0; o < outer; ++o)
+            for (int64_t i = 0; i < inner; ++i) {
+                double norm = 0;
+                for (int64_t k = 0; k < n; ++k) {
+                    const double v = double(x[(o * n + k) * inner + i]);
+                    norm += p == 1 ? std::fabs(v) : v * v;
+                }
+                if (p == 2) norm = std::sqrt(norm);
+                for (int64_t k = 0; k < n; ++k)
+                    want[(o * n + k) * inner + i] = norm == 0 ? 0.0 : double(x[(o * n + k) * inner + i]) / norm;
+            }
+        std::vector<T> y(x.size());
+        rt::lp_norm<T>(x.data(), y.data(), outer, n, inner, p);
+        CHECK(all_close(y, want, 4 * tol<T>(), 4 * tol<T>()), "lp_norm p=%d", p);
+    }
 }
 
 template <typename T>
@@ -147,6 +179,8 @@ int main() {
     std::mt19937 rng(1234);
     test_softmax<float>(rng);
     test_softmax<double>(rng);
+    test_lp_norm<float>(rng);
+    test_lp_norm<double>(rng);
     test_layer_norm<float>(rng);
     test_layer_norm<double>(rng);
     test_lrn<float>(rng);

@@ -1,6 +1,7 @@
 // pool.cpp: max / average / global pooling against naive window loops: padding (symmetric and uneven:
 // count_include_pad counts the padded area up to the end padding pb/pr), strides, dilations, ceil-mode
 // output sizes (windows that run past the padded input), the unpadded fast path of avg_pool2d, 8-bit max.
+#include <cmath>
 #include <limits>
 
 #include "check.h"
@@ -98,6 +99,32 @@ static void test_avg_pool(std::mt19937& rng) {
 }
 
 template <typename T>
+static void test_lp_pool(std::mt19937& rng) {
+    for (const PoolCase& t : kCases)
+        for (double p : {1.0, 2.0, 3.0}) {
+            const rt::Pool2dShape s = shape_of(t);
+            auto x = random_reals<T>(s.n * s.c * s.h * s.w, rng, -3, 3);
+            std::vector<double> want(s.n * s.c * s.oh * s.ow);
+            std::vector<T> y(want.size());
+            for (int64_t nc = 0; nc < s.n * s.c; ++nc)
+                for (int64_t i = 0; i < s.oh; ++i)
+                    for (int64_t j = 0; j < s.ow; ++j) {
+                        double sum = 0;
+                        for (int64_t ki = 0; ki < s.kh; ++ki)
+                            for (int64_t kj = 0; kj < s.kw; ++kj) {
+                                const int64_t iy = i * s.sh - s.pt + ki * s.dh, ix = j * s.sw - s.pl + kj * s.dw;
+                                if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w)
+                                    sum += std::pow(std::fabs(double(x[(nc * s.h + iy) * s.w + ix])), p);
+                            }
+                        want[(nc * s.oh + i) * s.ow + j] = std::pow(sum, 1 / p);
+                    }
+            rt::lp_pool2d<T>(s, x.data(), y.data(), p);
+            CHECK(all_close(y, want, 10 * tol<T>(), 10 * tol<T>()), "lp_pool2d p=%g h=%lld w=%lld k=%lldx%lld ceil=%d", p,
+                  (long long)s.h, (long long)s.w, (long long)s.kh, (long long)s.kw, int(t.ceil));
+        }
+}
+
+template <typename T>
 static void test_global_pool(std::mt19937& rng) {
     for (int64_t nc : {1, 6})
         for (int64_t hw : {1, 7, 64}) {
@@ -135,6 +162,8 @@ int main() {
     test_max_pool<uint8_t>(rng);
     test_avg_pool<float>(rng);
     test_avg_pool<double>(rng);
+    test_lp_pool<float>(rng);
+    test_lp_pool<double>(rng);
     test_global_pool<float>(rng);
     test_global_pool<double>(rng);
     test_global_pool<int32_t>(rng);

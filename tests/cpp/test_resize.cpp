@@ -109,9 +109,42 @@ static void test_resize(std::mt19937& rng) {
     CHECK(rt::resize_out(5, 1.7) == 8 && rt::resize_out(4, 0.25) == 1 && rt::resize_out(3, 0.3) == 0, "resize_out floors");
 }
 
+// GridSample: with align_corners, grid points on pixel centres give back the image in every mode; points
+// outside read 0 (zeros), the edge pixel (border) or the mirrored pixel (reflection); a midpoint is the mean.
+template <typename T>
+static void test_grid_sample(std::mt19937& rng) {
+    const int64_t n = 2, c = 3, h = 4, w = 5;
+    auto x = random_reals<T>(n * c * h * w, rng, -2, 2);
+    std::vector<T> grid(n * h * w * 2);
+    for (int64_t b = 0; b < n; ++b)
+        for (int64_t i = 0; i < h; ++i)
+            for (int64_t j = 0; j < w; ++j) {
+                grid[((b * h + i) * w + j) * 2] = T(2.0 * double(j) / double(w - 1) - 1);
+                grid[((b * h + i) * w + j) * 2 + 1] = T(2.0 * double(i) / double(h - 1) - 1);
+            }
+    for (auto mode : {rt::ResizeMode::Nearest, rt::ResizeMode::Linear, rt::ResizeMode::Cubic}) {
+        std::vector<T> y(x.size());
+        rt::grid_sample2d<T>(x.data(), grid.data(), y.data(), n, c, h, w, h, w, mode, rt::GridPadding::Zeros, true);
+        CHECK(all_close(y, x, 10 * tol<T>(), 10 * tol<T>()), "grid_sample2d identity grid mode=%d", int(mode));
+    }
+    // one image [1, 1, 1, 2] = {1, 3}: x = 3 (a pixel right of the last one), x = 0.5 (between the two)
+    const T img[2] = {T(1), T(3)};
+    const T points[4] = {T(5), T(0), T(0), T(0)};  // normalised x = 5 -> pixel 3; x = 0 -> pixel 0.5
+    struct Want { rt::GridPadding padding; double outside; };
+    for (Want t : {Want{rt::GridPadding::Zeros, 0.0}, Want{rt::GridPadding::Border, 3.0},
+                   Want{rt::GridPadding::Reflection, 3.0}}) {  // reflection folds 3 over [0, 1]: 3 -> -1 -> 1
+        T y[2];
+        rt::grid_sample2d<T>(img, points, y, 1, 1, 1, 2, 1, 2, rt::ResizeMode::Linear, t.padding, true);
+        CHECK(std::fabs(double(y[0]) - t.outside) < 1e-6 && std::fabs(double(y[1]) - 2.0) < 1e-6,
+              "grid_sample2d padding=%d: got %g %g", int(t.padding), double(y[0]), double(y[1]));
+    }
+}
+
 int main() {
     std::mt19937 rng(1234);
     test_resize<float>(rng);
     test_resize<double>(rng);
+    test_grid_sample<float>(rng);
+    test_grid_sample<double>(rng);
     return finish("resize");
 }

@@ -1,4 +1,4 @@
-// rnn.cpp: ONNX LSTM and GRU (layout 0) against the equations of the ONNX operator spec written out
+// rnn.cpp: ONNX LSTM, GRU and RNN (layout 0) against the equations of the ONNX operator spec written out
 // naively in double: forward, reverse and bidirectional, with and without bias and initial state, GRU in
 // both linear_before_reset modes. Scratch is sized by the formula in exporter_runtime.h, with guard
 // elements after it that must stay untouched.
@@ -24,9 +24,14 @@ static double row_dot(const std::vector<double>& M, int64_t dir, int64_t G, int6
     return acc;
 }
 
-static void rnn_reference(bool is_lstm, bool lbr, const rt::RnnShape& s, const RnnData& d, std::vector<double>& y,
+enum class Cell { lstm, gru, rnn };
+static const char* name_of(Cell cell) { return cell == Cell::lstm ? "lstm" : cell == Cell::gru ? "gru" : "rnn"; }
+static int64_t gates_of(Cell cell) { return cell == Cell::lstm ? 4 : cell == Cell::gru ? 3 : 1; }
+
+static void rnn_reference(Cell cell, bool lbr, const rt::RnnShape& s, const RnnData& d, std::vector<double>& y,
                           std::vector<double>& yh, std::vector<double>& yc) {
-    const int64_t H = s.hidden, G = is_lstm ? 4 : 3, I = s.input;
+    const bool is_lstm = cell == Cell::lstm;
+    const int64_t H = s.hidden, G = gates_of(cell), I = s.input;
     y.assign(s.seq * s.directions * s.batch * H, 0);
     yh.assign(s.directions * s.batch * H, 0);
     yc.assign(s.directions * s.batch * H, 0);
@@ -46,7 +51,9 @@ static void rnn_reference(bool is_lstm, bool lbr, const rt::RnnShape& s, const R
                     const int64_t row = gate * H + j;
                     return row_dot(d.W, dir, G, H, I, row, xt) + row_dot(d.R, dir, G, H, H, row, hv) + bias(0, row) + bias(1, row);
                 };
-                if (is_lstm) {  // gates i, o, f, c
+                if (cell == Cell::rnn) {
+                    for (int64_t j = 0; j < H; ++j) next_h[j] = std::tanh(pre(0, j, h.data()));
+                } else if (is_lstm) {  // gates i, o, f, c
                     for (int64_t j = 0; j < H; ++j) {
                         const double it = sigmoid(pre(0, j, h.data())), ot = sigmoid(pre(1, j, h.data()));
                         const double ft = sigmoid(pre(2, j, h.data())), ct = std::tanh(pre(3, j, h.data()));
@@ -87,13 +94,13 @@ static void test_rnn(std::mt19937& rng) {
     const Case cases[] = {{1, 1, 1, 1, 1, false}, {5, 2, 3, 4, 1, false}, {4, 3, 5, 2, 1, true},
                           {6, 2, 4, 3, 2, false}, {3, 1, 7, 17, 2, false}, {2, 5, 33, 20, 1, false}};
     for (const Case& t : cases)
-        for (bool is_lstm : {true, false})
+        for (Cell cell : {Cell::lstm, Cell::gru, Cell::rnn})
             for (int options = 0; options < 4; ++options) {  // bit 0: bias, bit 1: initial state
-                const bool with_bias = options & 1, with_state = options & 2;
+                const bool with_bias = options & 1, with_state = options & 2, is_lstm = cell == Cell::lstm;
                 for (bool lbr : {false, true}) {
-                    if (is_lstm && lbr) continue;
+                    if (cell != Cell::gru && lbr) continue;
                     const rt::RnnShape s{t.seq, t.batch, t.input, t.hidden, t.directions, t.reverse};
-                    const int64_t G = is_lstm ? 4 : 3, H = t.hidden, D = t.directions;
+                    const int64_t G = gates_of(cell), H = t.hidden, D = t.directions;
                     RnnData d;
                     d.x = random_reals<double>(t.seq * t.batch * t.input, rng, -1, 1);
                     d.W = random_reals<double>(D * G * H * t.input, rng, -0.7, 0.7);
@@ -104,7 +111,7 @@ static void test_rnn(std::mt19937& rng) {
                         d.c0 = random_reals<double>(D * t.batch * H, rng, -1, 1);
                     }
                     std::vector<double> want_y, want_yh, want_yc;
-                    rnn_reference(is_lstm, lbr, s, d, want_y, want_yh, want_yc);
+                    rnn_reference(cell, lbr, s, d, want_y, want_yh, want_yc);
                     const auto x = as<T>(d.x), W = as<T>(d.W), R = as<T>(d.R), B = as<T>(d.B), h0 = as<T>(d.h0), c0 = as<T>(d.c0);
                     // the scratch formula documented in exporter_runtime.h
                     const int64_t scratch_size = (t.input + H + t.seq * t.batch + t.batch) * G * H + 2 * t.batch * H;
@@ -115,25 +122,29 @@ static void test_rnn(std::mt19937& rng) {
                     if (is_lstm)
                         rt::lstm<T>(s, x.data(), W.data(), R.data(), b, h, with_state ? c0.data() : nullptr, y.data(),
                                     yh.data(), yc.data(), scratch.data());
-                    else
+                    else if (cell == Cell::gru)
                         rt::gru<T>(s, x.data(), W.data(), R.data(), b, h, lbr, y.data(), yh.data(), scratch.data());
+                    else
+                        rt::simple_rnn<T>(s, x.data(), W.data(), R.data(), b, h, y.data(), yh.data(), scratch.data());
                     const double tolerance = sizeof(T) == 4 ? 2e-5 : 1e-12;
                     const bool ok = all_close(y, want_y, tolerance, tolerance) && all_close(yh, want_yh, tolerance, tolerance) &&
                                     (!is_lstm || all_close(yc, want_yc, tolerance, tolerance));
                     CHECK(ok, "%s seq=%lld batch=%lld input=%lld hidden=%lld directions=%lld reverse=%d bias=%d state=%d lbr=%d",
-                          is_lstm ? "lstm" : "gru", (long long)t.seq, (long long)t.batch, (long long)t.input, (long long)H,
+                          name_of(cell), (long long)t.seq, (long long)t.batch, (long long)t.input, (long long)H,
                           (long long)D, int(t.reverse), int(with_bias), int(with_state), int(lbr));
                     bool guard = true;
                     for (int64_t e = scratch_size; e < scratch_size + 32; ++e) guard = guard && scratch[e] == T(7);
-                    CHECK(guard, "%s wrote past the documented scratch size", is_lstm ? "lstm" : "gru");
+                    CHECK(guard, "%s wrote past the documented scratch size", name_of(cell));
                     // the optional outputs may be null
                     std::vector<T> yh_only(yh.size());
                     if (is_lstm)
                         rt::lstm<T>(s, x.data(), W.data(), R.data(), b, h, with_state ? c0.data() : nullptr, nullptr,
                                     yh_only.data(), nullptr, scratch.data());
-                    else
+                    else if (cell == Cell::gru)
                         rt::gru<T>(s, x.data(), W.data(), R.data(), b, h, lbr, nullptr, yh_only.data(), scratch.data());
-                    CHECK(yh_only == yh, "%s with only Y_h requested", is_lstm ? "lstm" : "gru");
+                    else
+                        rt::simple_rnn<T>(s, x.data(), W.data(), R.data(), b, h, nullptr, yh_only.data(), scratch.data());
+                    CHECK(yh_only == yh, "%s with only Y_h requested", name_of(cell));
                 }
             }
 }

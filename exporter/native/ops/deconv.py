@@ -1,9 +1,9 @@
-"""ConvTranspose (1-D and 2-D, groups, dilations, output_padding, output_shape, auto_pad); kernel in
+"""ConvTranspose (1-D and 2-D, groups, dilations, output_padding, output_shape, auto_pad) and Col2Im; kernels in
 runtime_c/conv_transpose.cpp."""
 from __future__ import annotations
 
 from .. import dims as D
-from . import FLOAT, OpDef, fail, register
+from . import FLOAT, OpDef, fail, register, require_known
 
 
 @register
@@ -77,3 +77,39 @@ class ConvTranspose(OpDef):
                  "y": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype), "scratch": cg.scratch_var(node),
                  "flops": flops,
                  "shape": {k: cg.dim(v) for k, v in s.items()}}]
+
+
+@register
+class Col2Im(OpDef):
+    """Col2Im: columns [N, C * prod(block), L] added back into images [N, C, *image_shape]; image and block
+    shapes known at export time or, from graph inputs, read at run time."""
+    types = ("Col2Im",)
+    dtypes = FLOAT
+    shape_inputs = (1, 2)
+
+    def _params(self, node):
+        image = list(require_known(node, 1, "image_shape", kind="size"))
+        block = list(require_known(node, 2, "block_shape", kind="size"))
+        rank = len(image)
+        strides = node.attr("strides") or [1] * rank
+        dilations = node.attr("dilations") or [1] * rank
+        pads = node.attr("pads") or [0] * (2 * rank)
+        return image, block, list(strides), list(dilations), list(pads)
+
+    def check(self, node):
+        image, block, *_ = self._params(node)
+        if len(image) != len(block) or not 1 <= len(image) <= 8:
+            return f"image_shape of {len(image)} axes with block_shape of {len(block)} (1 to 8, equal, supported)"
+        return super().check(node)
+
+    def infer(self, node):
+        x = node.inputs[0]
+        image, block, *_ = self._params(node)
+        return [(x.dtype, [x.shape[0], D.floordiv(x.shape[1], D.prod(block))] + image)]
+
+    def emit(self, node, cg):
+        x, out = node.inputs[0], node.outputs[0]
+        image, block, strides, dilations, pads = self._params(node)
+        return [{"template": "col2im", "x": cg.var(x), "y": cg.var(out), "ctype": cg.ctype(x.dtype),
+                 "n": cg.dim(out.shape[0]), "c": cg.dim(out.shape[1]), "rank": len(image),
+                 "image": [cg.dim(d) for d in image], "block": [cg.dim(d) for d in block], "strides": strides, "dilations": dilations, "pads": pads}]

@@ -1,5 +1,5 @@
 """Image rearrangements and resampling: DepthToSpace, SpaceToDepth (one 6-D transpose each), Resize and
-Upsample (runtime_c/resize.cpp)."""
+Upsample, GridSample (runtime_c/resize.cpp)."""
 from __future__ import annotations
 
 from .. import dims as D
@@ -278,3 +278,41 @@ class Resize(OpDef):
             shape[axis] = out_len
             src = dst
         return steps
+
+
+@register
+class GridSample(OpDef):
+    """GridSample over 4-D images (opset 16 names bilinear/bicubic and 20 names linear/cubic alike)."""
+    types = ("GridSample",)
+    dtypes = FLOAT
+    MODES = {"nearest": "Nearest", "linear": "Linear", "bilinear": "Linear", "cubic": "Cubic", "bicubic": "Cubic"}
+    PADDINGS = {"zeros": "Zeros", "border": "Border", "reflection": "Reflection"}
+
+    def _attr(self, node, key, default):
+        v = node.attr(key, default)
+        return v.decode() if isinstance(v, bytes) else v
+
+    def check(self, node):
+        x, grid = node.inputs[:2]
+        if x.rank != 4:
+            return f"{x.rank - 2}-D images (only 2-D, N x C x H x W, is supported)"
+        if grid.dtype != x.dtype:
+            return f"grid dtype {grid.dtype} differs from the image's {x.dtype}"
+        if self._attr(node, "mode", "linear") not in self.MODES:
+            return f"mode {self._attr(node, 'mode', 'linear')}"
+        if self._attr(node, "padding_mode", "zeros") not in self.PADDINGS:
+            return f"padding_mode {self._attr(node, 'padding_mode', 'zeros')}"
+        return super().check(node)
+
+    def infer(self, node):
+        x, grid = node.inputs[:2]
+        return [(x.dtype, x.shape[:2] + grid.shape[1:3])]
+
+    def emit(self, node, cg):
+        x, grid = node.inputs[:2]
+        out = node.outputs[0]
+        return [{"template": "grid_sample", "x": cg.var(x), "grid": cg.var(grid), "y": cg.var(out),
+                 "ctype": cg.ctype(x.dtype), "dims": [cg.dim(d) for d in x.shape + out.shape[2:]],
+                 "mode": self.MODES[self._attr(node, "mode", "linear")],
+                 "padding": self.PADDINGS[self._attr(node, "padding_mode", "zeros")],
+                 "align_corners": bool(node.attr("align_corners", 0))}]

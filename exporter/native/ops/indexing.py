@@ -1,11 +1,12 @@
-"""Index-driven ops: ScatterElements (and the older Scatter), ScatterND, OneHot, Trilu, Hardmax."""
+"""Index-driven ops: ScatterElements (and the older Scatter), ScatterND, OneHot, Trilu, EyeLike, Hardmax,
+ReverseSequence."""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import dims as D
 from ..cpp import c_text
-from . import FLOAT, NUMERIC, OpDef, fail, norm_axis, register, require_known, softmax_extents
+from . import ALL, FLOAT, NUMERIC, OpDef, fail, norm_axis, register, require_known, softmax_extents
 
 REDUCTIONS = {"none": "None", "add": "Add", "mul": "Mul", "max": "Max", "min": "Min"}
 
@@ -106,7 +107,35 @@ class Trilu(OpDef):
         k_expr = "0" if k is None else f"static_cast<int64_t>({cg.scalar(k)})"
         return [{"template": "trilu", "x": cg.var(x), "y": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype),
                  "batch": cg.dim(D.prod(x.shape[:-2])), "rows": cg.dim(x.shape[-2]), "cols": cg.dim(x.shape[-1]),
-                 "k": k_expr, "upper": bool(node.attr("upper", 1))}]
+                 "k": k_expr, "upper": bool(node.attr("upper", 1)), "eye": False}]
+
+
+@register
+class EyeLike(OpDef):
+    """Ones on diagonal k of a 2-D tensor shaped like the input (whose values are never read), in the `dtype`
+    attribute's type or the input's; Trilu's loop with an equality band."""
+    types = ("EyeLike",)
+
+    def _dtype(self, node):
+        from onnx import helper
+        to = node.attr("dtype")
+        return node.inputs[0].dtype if to is None else np.dtype(helper.tensor_dtype_to_np_dtype(to))
+
+    def check(self, node):
+        if node.inputs[0].rank != 2:
+            return f"rank {node.inputs[0].rank} input (ONNX's EyeLike is 2-D)"
+        if self._dtype(node) not in ALL:
+            return f"dtype {self._dtype(node)}"
+        return None
+
+    def infer(self, node):
+        return [(self._dtype(node), node.inputs[0].shape)]
+
+    def emit(self, node, cg):
+        out = node.outputs[0]
+        return [{"template": "trilu", "x": None, "y": cg.var(out), "ctype": cg.ctype(out.dtype), "batch": "1",
+                 "rows": cg.dim(out.shape[0]), "cols": cg.dim(out.shape[1]), "k": str(int(node.attr("k", 0))),
+                 "upper": False, "eye": True}]
 
 
 @register
@@ -124,3 +153,25 @@ class Hardmax(OpDef):
                  "outer": cg.dim(outer), "n": cg.dim(n), "inner": cg.dim(inner)}]
 
 
+
+
+@register
+class ReverseSequence(OpDef):
+    """Reverses the first sequence_lens[b] steps along time_axis of every batch entry; the lengths are read
+    at run time (they select elements, no shape depends on them)."""
+    types = ("ReverseSequence",)
+
+    def check(self, node):
+        axes = {int(node.attr("batch_axis", 1)), int(node.attr("time_axis", 0))}
+        if axes != {0, 1}:
+            return f"batch_axis/time_axis {sorted(axes)} (ONNX requires 0 and 1, one each)"
+        return super().check(node)
+
+    def infer(self, node):
+        return [(node.inputs[0].dtype, node.inputs[0].shape)]
+
+    def emit(self, node, cg):
+        x, lens = node.inputs[:2]
+        return [{"template": "reverse_sequence", "x": cg.var(x), "y": cg.var(node.outputs[0]), "lens": cg.var(lens),
+                 "ctype": cg.ctype(x.dtype), "d0": cg.dim(x.shape[0]), "d1": cg.dim(x.shape[1]),
+                 "inner": cg.dim(D.prod(x.shape[2:])), "time_first": int(node.attr("time_axis", 0)) == 0}]

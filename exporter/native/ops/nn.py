@@ -1,4 +1,5 @@
-"""Neural-network kernels: Conv, pooling, Softmax/LogSoftmax, LayerNormalization, LSTM and GRU."""
+"""Neural-network kernels: Conv, pooling (Max, Average, Lp), Softmax/LogSoftmax, LayerNormalization, LSTM, GRU
+and RNN."""
 from __future__ import annotations
 
 import numpy as np
@@ -142,10 +143,13 @@ class Conv(Windowed):
 class Pool(Windowed):
     """MaxPool / AveragePool, 1-D to 3-D. A 3-D window is separable: a 2-D pool of every depth slice into
     scratch, then a pool of that along depth (a (kd x 1) window over [d, oh * ow]). Max of maxima is the max;
-    for averages the 3-D divisor (counted or padded) is the product of the two, so the mean of means is the mean."""
-    types = ("MaxPool", "AveragePool")
+    for averages the 3-D divisor (counted or padded) is the product of the two, so the mean of means is the mean;
+    LpPool's p-th power of a 2-D result is its window's sum of |x|^p, so the depth pass with the same p completes it."""
+    types = ("MaxPool", "AveragePool", "LpPool")
 
     def check(self, node):
+        if node.op == "LpPool" and float(node.attr("p", 2)) <= 0:
+            return f"p={node.attr('p')} (a positive p expected)"
         if len([o for o in node.outputs if o is not None]) > 1 or node.attr("storage_order", 0):
             return "Indices output"
         x = node.inputs[0]
@@ -181,6 +185,7 @@ class Pool(Windowed):
                  "sh": sh, "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl, "pb": pb, "pr": pr}
         return [{"template": "pool", "max": node.op == "MaxPool", "x": cg.var(x), "y": cg.var(out),
                  "ctype": cg.ctype(x.dtype), "count_include_pad": bool(node.attr("count_include_pad", 0)),
+                 "p": repr(float(node.attr("p", 2))) if node.op == "LpPool" else None,
                  "shape": {k: cg.dim(v) for k, v in shape.items()},
                  "depth": {k: cg.dim(v) for k, v in depth.items()} if depth else None,
                  "scratch": cg.scratch_var(node) if depth else None}]
@@ -223,8 +228,8 @@ class LayerNormalization(OpDef):
     dtypes = FLOAT
 
     def check(self, node):
-        if len([o for o in node.outputs if o is not None]) > 1:
-            return "Mean/InvStdDev outputs"
+        if any(o is not None for o in node.outputs[1:]) and node.attr("stash_type", 1) != 1:
+            return "Mean/InvStdDev outputs with a stash_type other than float32"
         x = node.inputs[0]
         axis = norm_axis(node.attr("axis", -1), x.rank)
         for v in node.inputs[1:]:
@@ -233,13 +238,20 @@ class LayerNormalization(OpDef):
         return super().check(node)
 
     def infer(self, node):
-        return [(node.inputs[0].dtype, node.inputs[0].shape)]
+        x = node.inputs[0]
+        axis = norm_axis(node.attr("axis", -1), x.rank)
+        # Mean and InvStdDev keep the input's rank with the normalised axes set to 1, in stash_type (float32)
+        stats = (np.dtype(np.float32), list(x.shape[:axis]) + [1] * (x.rank - axis))
+        return [(x.dtype, x.shape), stats, stats]
 
     def emit(self, node, cg):
         x, scale = node.inputs[:2]
         bias = node.input(2)
         axis = norm_axis(node.attr("axis", -1), x.rank)
+        out = lambda i: cg.var(node.outputs[i]) if i < len(node.outputs) and node.outputs[i] is not None \
+            else "nullptr"  # noqa: E731
         return [{"template": "layer_norm", "src": cg.var(x), "dst": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype),
+                 "mean": out(1), "inv_std": out(2),
                  "scale": cg.var(scale), "bias": cg.var(bias) if bias else "nullptr",
                  "rows": cg.dim(D.prod(x.shape[:axis])), "n": cg.dim(D.prod(x.shape[axis:])),
                  "eps": literal(node.attr("epsilon", 1e-5), x.dtype)}]
@@ -247,14 +259,17 @@ class LayerNormalization(OpDef):
 
 @register
 class Recurrent(OpDef):
-    """ONNX LSTM and GRU (layout 0, default activations, no peepholes or sequence lengths)."""
-    types = ("LSTM", "GRU")
+    """ONNX LSTM, GRU and RNN (layout 0, default activations, no peepholes or sequence lengths)."""
+    types = ("LSTM", "GRU", "RNN")
     dtypes = FLOAT
 
     def check(self, node):
         if node.attr("layout", 0):
             return "layout=1"
-        if node.attr("clip") is not None or node.attr("activations") or node.attr("input_forget", 0):
+        activations = [a.decode() if isinstance(a, bytes) else a for a in node.attr("activations") or []]
+        if node.op == "RNN" and all(a == "Tanh" for a in activations):
+            activations = []  # RNN's default, spelled out
+        if node.attr("clip") is not None or activations or node.attr("input_forget", 0):
             return "clip/custom activations/input_forget"
         if node.input(4) is not None:
             return "sequence_lens"
@@ -276,7 +291,7 @@ class Recurrent(OpDef):
 
     def scratch(self, node):
         seq, batch, inp, hidden, _ = self._dims(node)
-        g = (4 if node.op == "LSTM" else 3) * hidden
+        g = {"LSTM": 4, "GRU": 3, "RNN": 1}[node.op] * hidden
         return D.add(D.add(D.add(D.mul(inp, g), D.mul(hidden, g)), D.mul(D.mul(seq, batch), g)),
                      D.add(D.mul(batch, g), D.mul(2 * hidden, batch)))
 

@@ -1,9 +1,9 @@
-"""Normalisations over channels of NCHW-style tensors: LRN, InstanceNormalization, GroupNormalization
-(kernels in runtime_c/norm.cpp)."""
+"""Normalisations over channels of NCHW-style tensors: LRN, InstanceNormalization, GroupNormalization, and
+LpNormalization along one axis (kernels in runtime_c/norm.cpp)."""
 from __future__ import annotations
 
 from .. import dims as D
-from . import FLOAT, OpDef, register
+from . import FLOAT, OpDef, norm_axis, register
 
 
 def _ncs(x):
@@ -33,6 +33,27 @@ class LRN(OpDef):
                  "n": cg.dim(n), "c": cg.dim(c), "spatial": cg.dim(spatial), "size": int(node.attr("size")),
                  "alpha": repr(float(node.attr("alpha", 1e-4))), "beta": repr(float(node.attr("beta", 0.75))),
                  "bias": repr(float(node.attr("bias", 1.0)))}]
+
+
+@register
+class LpNormalization(OpDef):
+    types = ("LpNormalization",)
+    dtypes = FLOAT
+
+    def check(self, node):
+        if node.attr("p", 2) not in (1, 2):
+            return f"p={node.attr('p')} (ONNX allows 1 or 2)"
+        return super().check(node)
+
+    def infer(self, node):
+        return [(node.inputs[0].dtype, node.inputs[0].shape)]
+
+    def emit(self, node, cg):
+        x = node.inputs[0]
+        axis = norm_axis(node.attr("axis", -1), x.rank)
+        return [{"template": "lp_norm", "x": cg.var(x), "y": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype),
+                 "outer": cg.dim(D.prod(x.shape[:axis])), "n": cg.dim(x.shape[axis]),
+                 "inner": cg.dim(D.prod(x.shape[axis + 1:])), "p": int(node.attr("p", 2))}]
 
 
 @register

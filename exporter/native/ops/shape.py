@@ -1,5 +1,5 @@
 """Shape and data-movement ops: views (Reshape & co.), shape arithmetic (Shape, Size, Range), copies
-(Concat, Split, Slice, Transpose, Tile, Pad) and gathers."""
+(Concat, Split, Slice, Transpose, Tile, Pad, BitCast) and gathers."""
 from __future__ import annotations
 
 import struct
@@ -418,6 +418,38 @@ class Transpose(OpDef):
             return [{"template": "copy", "src": cg.var(x), "dst": cg.var(out), "ctype": cg.ctype(x.dtype), "count": "1"}]
         return [{"template": "transpose", "src": cg.var(x), "dst": cg.var(out), "ctype": cg.ctype(x.dtype),
                  "rank": x.rank, "shape": cg.dims(x.shape), "perm": self._perm(node)}]
+
+
+@register
+class BitCast(OpDef):
+    """BitCast (opset 26): the same bytes read as another dtype of the same width; a copy (not a view, so the
+    planner never sees one buffer under two dtypes)."""
+    types = ("BitCast",)
+
+    def _to(self, node):
+        from onnx import helper
+        return np.dtype(helper.tensor_dtype_to_np_dtype(node.attr("to")))
+
+    def check(self, node):
+        x, to = node.inputs[0], self._to(node)
+        if x.dtype not in self.dtypes or to not in self.dtypes:
+            return f"bitcast {x.dtype} -> {to}"
+        if x.dtype.itemsize != to.itemsize:
+            return f"bitcast between widths ({x.dtype} is {x.dtype.itemsize} bytes, {to} {to.itemsize}); ONNX " \
+                   "requires the same width"
+        return None
+
+    def infer(self, node):
+        return [(self._to(node), node.inputs[0].shape)]
+
+    def constant(self, node):
+        x = node.inputs[0]
+        return None if x.data is None else [np.ascontiguousarray(x.data).view(self._to(node))]
+
+    def emit(self, node, cg):
+        x, out = node.inputs[0], node.outputs[0]
+        return [{"template": "copy", "src": cg.var(x), "dst": cg.var(out), "ctype": cg.ctype(x.dtype),
+                 "count": cg.dim(x.numel)}]
 
 
 @register
