@@ -79,8 +79,10 @@ def _run_cases(cases, prefix="node"):
                 for e, a in zip(expected, got):
                     e = _array(e)
                     assert a.shape == e.shape, f"shape {a.shape} != {e.shape}"
-                    if e.dtype.kind == "f":
-                        np.testing.assert_allclose(a, e, rtol=case.rtol, atol=case.atol, equal_nan=True)
+                    if e.dtype.kind == "f" or e.dtype.kind == "V" and e.dtype.itemsize == 2:  # ml_dtypes' bfloat16
+                        np.testing.assert_allclose(a.astype(np.float32) if a.dtype.kind == "V" else a,
+                                                   e.astype(np.float32) if e.dtype.kind == "V" else e,
+                                                   rtol=case.rtol, atol=case.atol, equal_nan=True)
                     else:
                         np.testing.assert_array_equal(a, e)
             except Exception as exc:  # noqa: BLE001 (collected: one report for all cases)

@@ -129,7 +129,7 @@ def test_cpp_project_builds_with_plain_cmake_and_c_api_works_from_c(tmp_path):
                  "runtime/pool.cpp", "runtime/exporter_runtime.h"):
         assert (out / name).exists(), name
     source = (out / "mlp.cpp").read_text()
-    assert "MatMul" in source and len(source) < 20000, "weights must not be pasted into the source"
+    assert "MatMul" in source and len(source) < 64000, "weights must not be pasted into the source"  # 657 KB of weights as literals would be > 3 MB
     from exporter.native.build import find_cmake
     cmake = find_cmake()
     build = out / "build"

@@ -469,7 +469,7 @@ struct ReportText {
 };
 
 // The table of the runs recorded in ctx: slowest step first, then the total.
-void profile_table(const mlp_ctx* ctx, ReportText& out) {
+static void profile_table(const mlp_ctx* ctx, ReportText& out) {
     const long long runs = ctx->profile_runs;
     int order[kNumSteps > 0 ? kNumSteps : 1];
     double total = 0.0, flops = 0.0;
