@@ -54,8 +54,10 @@ def test_sets_and_listing():
     with pytest.raises(KeyError):
         dtypes.by_name("complex64")
     assert np.dtype(np.float16) in dtypes.NATIVE - dtypes.KERNEL  # stored and moved, not computed by kernels
-    # generated loops and Cast-wrapped kernels compute them in float32
-    assert dtypes.WIDENED == {np.dtype(np.float16), np.dtype("bfloat16")}
+    # generated loops and Cast-wrapped kernels compute float16 in float32; bfloat16 is storage-only (Cast,
+    # shape ops), as per-op float32 arithmetic rounded once per op missed ONNX's reference by 1 ulp
+    assert dtypes.WIDENED == {np.dtype(np.float16)}
+    assert np.dtype("bfloat16") in dtypes.NATIVE - dtypes.WIDENED
 
 
 _FLOAT8_PROGRAM = r"""
