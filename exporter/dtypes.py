@@ -108,7 +108,7 @@ def ctype(dtype) -> str:
 
 
 # ---- the C++ side ----------------------------------------------------------------------------------
-INC_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runtime_c", "dtypes.inc")
+INC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime_c", "dtypes.inc")
 
 
 def render_cpp() -> str:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Prints the polynomial coefficients of runtime_c/vmath.h (float32 exp, erf, tanh), and the fit error.
+"""Prints the polynomial coefficients of exporter/runtime_c/vmath.h (float32 exp, erf, tanh), and the fit error.
 
     python scripts/fit_vmath.py
 

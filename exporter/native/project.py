@@ -31,11 +31,10 @@ MARKER = ".exporter-project"  # marks a directory exporter generated (and may th
 
 
 def data_dir(folder: str) -> Path:
-    """templates/ or runtime_c/: inside the installed package, or at the top of a source checkout."""
+    """exporter/templates or exporter/runtime_c (data folders inside the package)."""
     package = Path(__file__).resolve().parents[1]
-    for candidate in (package / folder, package.parent / folder):
-        if candidate.is_dir():
-            return candidate
+    if (package / folder).is_dir():
+        return package / folder
     raise ExporterError(f"exporter's {folder}/ folder is missing from {package}: reinstall exporter")
 
 

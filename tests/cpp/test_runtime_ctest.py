@@ -33,7 +33,7 @@ UNTESTED_FAMILIES = {
 
 
 def test_every_kernel_family_has_a_test_program():
-    families = {f[:-len(".cpp")] for f in os.listdir(os.path.join(ROOT, "runtime_c")) if f.endswith(".cpp")}
+    families = {f[:-len(".cpp")] for f in os.listdir(os.path.join(ROOT, "exporter", "runtime_c")) if f.endswith(".cpp")}
     tested = {f[len("test_"):-len(".cpp")] for f in os.listdir(os.path.join(ROOT, "tests", "cpp"))
               if f.startswith("test_") and f.endswith(".cpp")}
     missing = sorted(families - tested - set(UNTESTED_FAMILIES))

@@ -76,7 +76,7 @@ def ctest_build(cxx: str, root: str) -> str:
     from exporter.native.build import find_cmake
     # every file the build reads: the runtime's sources and headers (dtypes.inc too) and every test
     # program and header under tests/cpp (one per kernel family, globbed by CMakeLists.txt)
-    files = [os.path.join(root, "CMakeLists.txt")] + [os.path.join(root, d, f) for d in ("runtime_c", "tests/cpp")
+    files = [os.path.join(root, "CMakeLists.txt")] + [os.path.join(root, d, f) for d in ("exporter/runtime_c", "tests/cpp")
                                                       for f in sorted(os.listdir(os.path.join(root, d)))
                                                       if f.endswith((".cpp", ".h", ".inc"))]
     key = _digest(cxx, os.path.abspath(root).encode(), *[open(f, "rb").read() for f in files])

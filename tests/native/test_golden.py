@@ -43,7 +43,7 @@ def test_template_names_never_use_the_generated_prefixes():
     from exporter.native.codegen import GENERATED_PREFIXES
     pattern = re.compile(r"\b(?:%s)\w*" % "|".join(GENERATED_PREFIXES))
     clashes = []
-    for folder in (os.path.join(ROOT, "templates"), os.path.join(ROOT, "templates", "ops")):
+    for folder in (os.path.join(ROOT, "exporter", "templates"), os.path.join(ROOT, "exporter", "templates", "ops")):
         for name in sorted(os.listdir(folder)):
             if name.endswith(".j2") and name != "main.cpp.j2":  # main.cpp is its own translation unit
                 text = re.sub(r"{{.*?}}|{%.*?%}", "", open(os.path.join(folder, name)).read())  # Jinja, not C++

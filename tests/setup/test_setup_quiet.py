@@ -1,6 +1,8 @@
-"""scripts/setup.sh on a fresh copy: one line saying what it installs, no packaging warnings about our
-metadata, nothing at all on a second run; the installed package finds its templates (incl. templates/ops)."""
+"""scripts/setup.sh on a fresh copy: one line saying what it installs and nothing else of ours (no packaging
+warnings, no editable-install notes), nothing at all on a second run; the installed package finds its
+templates (incl. templates/ops)."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def test_setup_prints_one_line_then_nothing(tmp_path):
     copy = tmp_path / "clone"
     copy.mkdir()
-    for item in ("pyproject.toml", "README.md", "exporter", "templates", "runtime_c", "scripts", "examples"):
+    for item in ("pyproject.toml", "README.md", "exporter", "scripts", "examples"):
         src = os.path.join(ROOT, item)
         (shutil.copytree(src, copy / item, ignore=shutil.ignore_patterns("__pycache__"))
          if os.path.isdir(src) else shutil.copy(src, copy / item))
@@ -24,9 +26,10 @@ def test_setup_prints_one_line_then_nothing(tmp_path):
     assert first.returncode == 0, first.stdout + first.stderr
     out = (first.stdout + first.stderr).splitlines()
     assert out[0].startswith("setup: installing exporter")
-    ours = [line for line in out if "license" in line or "is absent from the `packages`" in line
-            or "Package would be ignored" in line or "deprecated" in line.lower()]
-    assert not ours, "\n".join(out)
+    # the only other lines allowed are pip's warnings about the machine's index configuration (a configured
+    # find-links folder that does not exist), which no project metadata can change
+    noise = [line for line in out[1:] if not re.match(r"WARNING: Location '.*' is ignored", line)]
+    assert not noise, "\n".join(out)
     second = subprocess.run(["bash", "scripts/setup.sh"], cwd=copy, capture_output=True, text=True, env=env)
     assert second.returncode == 0 and second.stdout + second.stderr == ""
     probe = subprocess.run([str(copy / ".venv" / "bin" / "python"), "-c",
