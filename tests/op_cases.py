@@ -307,9 +307,11 @@ prelu = onnx_node("PRelu", lambda x, slope: _f32(np.where(x < 0, slope * x, x)))
 selu = onnx_node("Selu", lambda x: _f32(1.05 * np.where(x > 0, x, 1.67 * (np.exp(x) - 1))), alpha=1.67, gamma=1.05)
 softplus = onnx_node("Softplus", lambda x: _f32(np.log(np.exp(x) + 1)))
 softsign = onnx_node("Softsign", lambda x: _f32(x / (1 + np.abs(x))))
+shrink = onnx_node("Shrink", lambda x: _f32(np.where(x < -0.6, x + 0.2, np.where(x > 0.6, x - 0.2, 0))),
+                  lambd=0.6, bias=0.2)
 clip = onnx_node("Clip", lambda x, lo, hi: np.clip(x, lo, hi))
 case("onnx_activations", lambda x, s: (celu(x), elu(x), hard_sigmoid(x), hard_swish(x), leaky_relu(x), mish(x),
-                                       prelu(x, s), selu(x), softplus(x), softsign(x),
+                                       prelu(x, s), selu(x), softplus(x), softsign(x), shrink(x),
                                        clip(x, np.float32(-1), np.float32(2)), clip(x, None, np.float32(0.5))),
      rand(("B", 4), F32), rand((4,), F32, 0, 1), dynamic=BATCH)
 
@@ -891,6 +893,8 @@ NATIVE_OPS_WITHOUT_ROWS = {
                "tests/backend/test_onnx_node_tests.py::test_opset_26_node_tests_pass (same rule and kernel as CumSum)",
     "BitCast": "new in opset 26 (traced models use 21, ONNX Runtime has no kernel for it); ONNX's test_bitcast_* "
                "node tests run in tests/backend/test_onnx_node_tests.py::test_opset_26_node_tests_pass",
+    "Swish": "new in opset 24 (traced models use 21); ONNX's test_swiglu* node tests (whose function body has "
+             "a Swish) run in tests/backend/test_onnx_node_tests.py::test_opset_26_node_tests_pass",
     "Upsample": "deprecated in opset 10 for Resize (same rule class, rows above); ONNX's test_upsample_nearest "
                 "runs in tests/backend/test_node_tests_fixed_inputs.py::test_resize_cases_with_fixed_scales_and_sizes",
 }

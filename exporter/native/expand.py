@@ -30,11 +30,34 @@ def expand_functions(model: onnx.ModelProto, supported, max_rounds: int = 4) -> 
 
 
 def _inline(model: onnx.ModelProto) -> None:
-    inlined = onnx.inliner.inline_local_functions(model)
+    # a body written for another opset than the model's is converted to the model's (the inliner leaves it
+    # uninlined otherwise)
+    try:
+        inlined = onnx.inliner.inline_local_functions(model, convert_version=True)
+    except Exception:  # noqa: BLE001 (no conversion exists, e.g. a body using CastLike in an opset-9 model)
+        inlined = _restore_parked(model)
     model.CopyFrom(inlined)
     kept = [o for o in model.opset_import if o.domain != _DOMAIN]
     del model.opset_import[:]
     model.opset_import.extend(kept)
+
+
+def _restore_parked(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with every parked node back to the op it was (so that a refusal names that op) and the
+    model's own local functions inlined where the inliner can."""
+    restored = onnx.ModelProto()
+    restored.CopyFrom(model)
+    parked = {f.name for f in restored.functions if f.domain == _DOMAIN}
+    for node in restored.graph.node:
+        if node.domain == _DOMAIN and node.op_type in parked:
+            node.domain, node.op_type = "", node.op_type.rsplit("_", 1)[0]
+    kept = [f for f in restored.functions if f.domain != _DOMAIN]
+    del restored.functions[:]
+    restored.functions.extend(kept)
+    try:
+        return onnx.inliner.inline_local_functions(restored)
+    except Exception:  # noqa: BLE001
+        return restored
 
 
 def _park_function_bodies(model: onnx.ModelProto, supported) -> bool:

@@ -352,8 +352,22 @@ _activation("HardSwish", lambda n, x, t: f"({x} * std::max({t}(0), std::min({t}(
 _activation("Gelu", lambda n, x, t: f"exporter_rt::vm::gelu_tanh<{t}>({x})" if n.attr("approximate", "none") == "tanh"
             else f"exporter_rt::vm::gelu<{t}>({x})", True)
 _activation("Mish", lambda n, x, t: f"({x} * std::tanh({x} > {t}(20) ? {x} : std::log1p(std::exp({x}))))", True)
+_activation("Swish", lambda n, x, t: f"({x} * exporter_rt::vm::sigmoid<{t}>({_f(n, 'alpha', 1.0, t)} * {x}))", True)
 _activation("Celu", lambda n, x, t: f"(std::max({t}(0), {x}) + std::min({t}(0), {_f(n, 'alpha', 1.0, t)} * "
             f"std::expm1({x} / {_f(n, 'alpha', 1.0, t)})))", True)
+
+
+@register
+class Shrink(Elementwise):
+    """Shrink: x+bias below -lambd, x-bias above lambd, 0 between (any numeric type; lambd and bias are
+    floats, converted to the element type as ONNX's function body does with CastLike)."""
+    types = ("Shrink",)
+    dtypes = ARITH
+
+    def expr(self, node, args, cg):
+        t, x = cg.ctype(node.outputs[0].dtype), args[0]
+        lambd, bias = _f(node, "lambd", 0.5, t), _f(node, "bias", 0.0, t)
+        return f"({x} < -{lambd} ? {x} + {bias} : ({x} > {lambd} ? {x} - {bias} : {t}(0)))"
 
 
 @register
