@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
-exec python -m pytest -n 2 -q "$@"
+exec python -m pytest -n 2 --dist loadgroup -q "$@"

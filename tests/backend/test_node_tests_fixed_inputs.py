@@ -12,6 +12,10 @@ from onnx import numpy_helper
 
 from tests.backend.test_onnx_node_tests import _array, _run_cases
 
+# one xdist worker renders ONNX's 1,884 node cases once (tests/backend/conftest.py) for both modules
+# (test.sh runs with --dist loadgroup); without the group each worker rendered them all again
+pytestmark = pytest.mark.xdist_group("node_cases")
+
 SAMPLE_EVERY = 4
 RUN_TIME = re.compile(r"\(input '([^']*)'\) is computed from data at run time")
 
