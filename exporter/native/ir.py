@@ -33,6 +33,8 @@ class Value:
     # reads them how (see runtime_values)
     runtime: list | None = None
     uses: dict = field(default_factory=dict)
+    # a float computed from run-time integer values (a Cast of them): its numbers as double bits
+    real: list | None = None
 
     @property
     def rank(self) -> int:
@@ -46,6 +48,8 @@ class Value:
         """Contents as Python ints/Syms when known at generation time (constants or shape arithmetic)."""
         if self.known is not None:
             return list(self.known)
+        if self.runtime is not None:
+            return runtime_values.contents(self)  # while shape-arithmetic rules run (see runtime_values)
         if self.data is not None and self.data.dtype.kind in "iub":
             return [int(v) for v in self.data.reshape(-1)]
         return None
@@ -151,6 +155,11 @@ class Graph:
         # that follow from them (name, expression, node, output, axis) in graph order
         self.value_syms: set = set()
         self.derived: list[tuple] = []
+        # computed run-time values read as shapes: their checks (runtime_values.record_checks), and the
+        # marked inputs by element variable
+        self.value_checks: list[dict] = []
+        self.value_checked: set = set()
+        self.runtime_inputs: dict = {}
         self._unknown: set = set()  # outputs of unsupported nodes
         self._build(model.graph, None)
 
@@ -175,6 +184,8 @@ class Graph:
         g.name, g.opset, g.outer = f"{parent.name}/{owner.name}/{proto.name}", parent.opset, parent
         g.dim_names, g.constraints, g._unknown = parent.dim_names, parent.constraints, parent._unknown
         g.value_syms, g.derived = parent.value_syms, parent.derived
+        g.value_checks, g.value_checked = parent.value_checks, parent.value_checked
+        g.runtime_inputs = parent.runtime_inputs
         g._build(model.graph, input_types, owner)
         return g
 
@@ -247,6 +258,7 @@ class Graph:
                 value = self._graph_input(vi)
                 runtime_values.mark_input(value)
                 self.value_syms |= runtime_values.value_names(value)
+                self.runtime_inputs.update({name: value for name in runtime_values.value_names(value)})
             else:
                 dtype, shape = input_types[k]
                 value = Value(vi.name, np.dtype(dtype), list(shape), is_input=True)
@@ -304,7 +316,8 @@ class Graph:
                 if not problem:
                     _check_inner_dims(node)
                     types = opdef.infer(node)
-                    known = opdef.value(node)
+                    with runtime_values.propagating():
+                        known = opdef.value(node)
                     if len(types) < len([n for n in proto.output if n]):
                         problem = "more outputs than supported"
             except UnsupportedError as exc:
@@ -321,9 +334,9 @@ class Graph:
                 unsupported.setdefault(f"{proto.op_type} ({problem})", []).append(node.name)
                 self._unknown_outputs(node, proto, unknown)
                 continue
+            runtime_values.record_checks(self, node)
             types = runtime_values.derive(self, node, types)
-            if known and any(D.free_vars(d) & self.value_syms for k in known if k for d in k):
-                known = None  # a run-time value: read from its tensor, not shape arithmetic
+            runtime_values.mark_operands(self, node, known)
             folded = opdef.constant(node)
             if folded is None and known is None:
                 folded = _fold_shape_arithmetic(node, proto, types)
@@ -340,6 +353,8 @@ class Graph:
                 dtype, shape = types[k]
                 value = Value(out_name, np.dtype(dtype), list(shape), producer=node,
                               known=known[k] if known else None)
+                if node.op == "Cast" and value.dtype.kind == "f":
+                    value.real = runtime_values.real_cast(node.inputs[0])
                 self.values[out_name] = value
                 node.outputs.append(value)
             for v in node.inputs + node.outer_reads:

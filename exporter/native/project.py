@@ -192,8 +192,19 @@ def _runtime_values(graph: Graph):
                              "float": value.dtype.kind == "f", "real": runtime_values.read_as_real(value),
                              "elements": [{"slot": s, "element": i} for i, s in enumerate(slots)]})
     derived = [{"cpp": D.cpp_dim_name(name), "index": len(graph.dim_names) + i, "expr": D.cpp(expr),
-                "what": _c_text(node.describe()), "output": _c_text(out), "axis": axis}
+                "what": _c_text(node.describe()), "output": _c_text(out), "axis": axis, "checks": []}
                for i, (name, expr, node, out, axis) in enumerate(graph.derived)]
+    # values computed from them that ops read: checked where they fall among the derived dims (they may use
+    # the dims before them), those after the last dim with an empty entry of their own
+    tail = {"cpp": None, "checks": []}
+    for c in graph.value_checks:
+        bad = [f"v < {c['lo']}"] if c["lo"] else []
+        bad += [f"v > {c['hi']}"] if c["hi"] else []
+        bad += ["v == 0"] if c["nonzero"] else []
+        entry = derived[c["position"]] if c["position"] < len(derived) else tail
+        entry["checks"].append({"expr": D.cpp(c["expr"]), "bad": " || ".join(bad) or "false", "what": _c_text(c["what"])})
+    if tail["checks"]:
+        derived.append(tail)
     return values, value_inputs, derived
 
 

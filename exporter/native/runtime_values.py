@@ -7,10 +7,18 @@ op that reads it needs (`KINDS`) before anything is planned. An output size comp
 becomes a dim of its own (`y.shape[1]`), checked from 0 to the maximum dim when the values are read,
 so the rest of the backend (arena plan, overflow bound, output shapes) treats it as a dynamic dim.
 
-Covered: the value comes straight from a graph input. Values computed from inputs by other ops stay
-refused (they would need those ops evaluated before planning).
+A value computed inside the graph from such inputs and from sizes by shape arithmetic (Shape, Size,
+Cast, Gather, Concat, Add/Sub/Mul/Div, Max/Min, Split, ... : every op's `value` rule, the one evaluator of
+known contents) is read at run time too: while those rules run (`propagating`), a marked integer input's
+contents are its element variables, so the computed value's contents are expressions of them (`computed`).
+An op reading it as a shape gets the expressions; the generated code evaluates them when the values are
+set (`resolve`, before planning), checks them against what the op needs (`record_checks`, in graph order
+with the derived dims) and fills the value itself from them where it is read as data. A float Cast of such
+an integer keeps the number as double bits (`Value.real`), for ops that read floats (Range's bounds).
 """
 from __future__ import annotations
+
+import contextlib
 
 from . import dims as D
 
@@ -36,11 +44,46 @@ KINDS = {
     # them), and a positive double's bits are an integer from 1 up
     "scale": (1, None, True, False, "a positive number"),
     "real": (None, None, True, False, "a number"),
+    # an integer input read only to compute other values from (clamped like an index; never refused)
+    "operand": (None, None, True, True, "any number"),
 }
 # Kinds an op may also give as a float: OneHot's depth, read as its integer part (truncated toward zero);
 # REAL_KINDS (Resize's scales and roi) are float-only and keep the number itself.
 FLOAT_KINDS = {"count", "scale", "real"}
 REAL_KINDS = {"scale", "real"}
+
+
+# element variables of every marked input: an expression over one of them is a run-time value, not a size
+# (it may be negative: integer Div of it truncates, see elementwise.Div)
+_NAMES: set = set()
+_PROPAGATING = [False]
+
+
+@contextlib.contextmanager
+def propagating():
+    """While shape-arithmetic rules run: a marked integer input's contents are its element variables."""
+    _PROPAGATING[0] = True
+    try:
+        yield
+    finally:
+        _PROPAGATING[0] = False
+
+
+def contents(value):
+    """A marked integer input's element variables while `propagating`, else None."""
+    if _PROPAGATING[0] and value.runtime is not None and value.dtype.kind in "iu":
+        return list(value.runtime)
+    return None
+
+
+def depends(d) -> bool:
+    """Whether the Dim `d` depends on values read at run time."""
+    return bool(D.free_vars(d) & _NAMES)
+
+
+def computed(value) -> bool:
+    """A value computed in the graph from values read at run time (its known contents are expressions)."""
+    return value.runtime is None and value.known is not None and any(depends(d) for d in value.known)
 
 
 def mark_input(value) -> None:
@@ -52,6 +95,7 @@ def mark_input(value) -> None:
     count = D.prod(value.shape)
     if count <= MAX_ELEMENTS:
         value.runtime = [D.Sym.var(f"{value.name}[{i}]") for i in range(count)]
+        _NAMES.update(f"{value.name}[{i}]" for i in range(count))
 
 
 def readable(value, kind: str | None) -> bool:
@@ -80,6 +124,79 @@ def use(node, value, what: str, kind: str, rank: int | None = None) -> list:
     if key not in value.uses:
         value.uses[key] = (node.describe(), what, kind, rank)
     return list(value.runtime)
+
+
+def use_computed(node, value, what: str, kind: str | None, rank: int | None = None) -> list | None:
+    """Record that `node` reads the computed `value` as `what` of `kind` (checked when resolved, see
+    record_checks); its contents as expressions (clamped for the clamped kinds). None when the op cannot
+    take it at run time (`kind` None or a float-only kind)."""
+    if kind is None or kind in REAL_KINDS or kind in FLOAT_KINDS:
+        return None
+    key = (node.name, what)
+    if key not in value.uses:
+        value.uses[key] = (node.describe(), what, kind, rank)
+    if KINDS[kind][3]:
+        return [D.call("clamp_value", [e], clamp_value) for e in value.known]
+    return list(value.known)
+
+
+def clamp_value(v: int) -> int:
+    """An index or step clamped into +-INDEX_LIMIT (mirrors exporter_rt::clamp_value)."""
+    return max(-INDEX_LIMIT, min(INDEX_LIMIT, v))
+
+
+def record_checks(graph, node) -> None:
+    """After `node`'s rules ran: the checks of the computed values it reads (in graph.value_checks, at the
+    current position among the derived dims), and a use of every marked input its known contents need."""
+    for value in node.inputs:
+        if value is None or not computed(value):
+            continue
+        for key, (described, what, kind, rank) in value.uses.items():
+            if key[0] != node.name or (value.name, key) in graph.value_checked:
+                continue
+            graph.value_checked.add((value.name, key))
+            lo, hi, zero, _, needs = KINDS[kind]
+            if rank is not None:
+                needs = needs.replace("-rank to rank-1", f"{-rank} to {rank - 1}")
+            if lo is None and hi is None and zero:
+                continue  # clamped, never refused
+            for element, expr in enumerate(value.known):
+                if depends(expr):
+                    graph.value_checks.append({
+                        "position": len(graph.derived), "expr": expr, "lo": _cpp_bound(lo, rank),
+                        "hi": _cpp_bound(hi, rank), "nonzero": not zero,
+                        "what": f"{described} reads element {element} of '{value.name}' as {what}: {needs}"})
+
+
+def mark_operands(graph, node, known) -> None:
+    """Marked inputs whose element variables `known` (a node's computed contents) uses are read at run time."""
+    names = set()
+    for k in known or []:
+        for d in k or []:
+            names |= D.free_vars(d) & graph.value_syms
+    for name in names:
+        value = graph.runtime_inputs[name]
+        key = ("", "operand")
+        if key not in value.uses:
+            value.uses[key] = ("the graph", "an operand of values computed from it", "operand", None)
+
+
+def real_cast(value) -> list | None:
+    """The numbers of a float Cast of `value` as double bits, when its integer contents depend on values
+    read at run time (see Value.real); else None."""
+    with propagating():
+        ints = value.known_ints() if value.dtype.kind in "iu" else None
+    if ints is None or not any(depends(d) for d in ints):
+        return None
+    if value.runtime is not None and ("", "operand") not in value.uses:
+        value.uses[("", "operand")] = ("the graph", "an operand of values computed from it", "operand", None)
+    return [D.call("real_of_int", [d], real_of_int) for d in ints]
+
+
+def real_of_int(v: int) -> int:
+    """The bits of the double nearest the integer `v` (mirrors exporter_rt::real_of_int)."""
+    import struct
+    return struct.unpack("<q", struct.pack("<d", float(v)))[0]
 
 
 def value_names(value) -> set:

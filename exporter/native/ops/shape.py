@@ -112,7 +112,7 @@ class Unsqueeze(View):
     def infer(self, node):
         x = node.inputs[0]
         # run-time axes count in the output's rank (one per element)
-        rank = x.rank + len(node.input(1).runtime) if read_at_run_time(node, 1) else None
+        rank = x.rank + node.input(1).numel if read_at_run_time(node, 1) else None
         axes = _axes(node, rank=rank)
         rank = x.rank + len(axes)
         if read_at_run_time(node, 1):
@@ -224,6 +224,9 @@ class Range(OpDef):
             if read_at_run_time(node, i):
                 bits.append(require_known(node, i, what, kind="real")[0])
                 continue
+            if value.real is not None and len(value.real) == 1:  # a Cast of values read at run time
+                bits.append(value.real[0])
+                continue
             if value.data is not None and value.data.size == 1:
                 number = float(value.data.reshape(-1)[0])
             else:  # shape arithmetic cast to float: a number only if it is fixed
@@ -315,6 +318,19 @@ class Split(OpDef):
                 total = D.add(total, size)
             node.checks.append((total, x.shape[axis], f"the split sizes add up to axis {axis}"))
         return [(x.dtype, x.shape[:axis] + [s] + x.shape[axis + 1:]) for s in split]
+
+    def value(self, node):
+        known = node.inputs[0].known_ints()
+        if known is None or node.inputs[0].rank != 1:
+            return None
+        _, split = self._sizes(node)
+        if any(isinstance(size, D.Sym) for size in split):
+            return None
+        out, start = [], 0
+        for size in split:
+            out.append(known[start:start + size])
+            start += size
+        return out
 
     def emit(self, node, cg):
         x = node.inputs[0]
@@ -573,7 +589,7 @@ class Pad(OpDef):
         x = node.inputs[0]
         pads = self._pads(node)
         if read_at_run_time(node, 3):
-            n = len(node.input(3).runtime)
+            n = node.input(3).numel
             node.checks.append((D.call("axes_valid", [x.rank, n] + require_known(node, 3, "axes", kind="axis",
                                                                                  rank=x.rank), D.axes_valid),
                                 1, "its axes are valid and distinct"))
