@@ -189,7 +189,7 @@ def _runtime_values(graph: Graph):
             checks.append({"slot": slots[c["element"]], "element": c["element"], "bad": " || ".join(bad) or "false",
                            "clamp": c["clamp"], "what": _c_text(c["what"])})
         value_inputs.append({"index": k, "ctype": dtypes.ctype(value.dtype), "checks": checks,
-                             "float": value.dtype.kind == "f", "real": runtime_values.read_as_real(value),
+                             "float": runtime_values.is_float(value.dtype), "real": runtime_values.read_as_real(value),
                              "elements": [{"slot": s, "element": i} for i, s in enumerate(slots)]})
     derived = [{"cpp": D.cpp_dim_name(name), "index": len(graph.dim_names) + i, "expr": D.cpp(expr),
                 "what": _c_text(node.describe()), "output": _c_text(out), "axis": axis, "checks": []}

@@ -86,10 +86,15 @@ def computed(value) -> bool:
     return value.runtime is None and value.known is not None and any(depends(d) for d in value.known)
 
 
+def is_float(dtype) -> bool:
+    """float16, bfloat16, float32 and float64: read as doubles (bfloat16 is a NumPy record type, not kind f)."""
+    return dtype.kind == "f" or dtype.name == "bfloat16"
+
+
 def mark_input(value) -> None:
     """Give a graph input that could define shapes its element variables (used only if an op asks)."""
     integer = value.dtype.kind == "i" and value.dtype.itemsize in (4, 8)
-    real = value.dtype.kind == "f" and value.dtype.itemsize in (4, 8)
+    real = is_float(value.dtype)
     if not (integer or real) or not D.is_static(value.shape):
         return
     count = D.prod(value.shape)
@@ -103,7 +108,7 @@ def readable(value, kind: str | None) -> bool:
     only a float one for REAL_KINDS; a float read as a number by one op is not read as an integer by another)."""
     if kind is None or value.runtime is None:
         return False
-    if value.dtype.kind != "f":
+    if not is_float(value.dtype):
         return kind not in REAL_KINDS
     kinds = {k for _, _, k, _ in value.uses.values()} | {kind}
     return kinds <= FLOAT_KINDS and (kinds <= REAL_KINDS or not kinds & REAL_KINDS)

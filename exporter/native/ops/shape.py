@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import dims as D
 from ..cpp import c_text, literal
+from ..runtime_values import is_float
 from . import OpDef, fail, norm_axis, read_at_run_time, register, require_known
 
 INT64_MAX = np.iinfo(np.int64).max
@@ -203,7 +204,7 @@ class Range(OpDef):
     types = ("Range",)
 
     def infer(self, node):
-        if node.inputs[0].dtype.kind == "f":
+        if is_float(node.inputs[0].dtype):
             return [(node.inputs[0].dtype, [self._float_count(node)])]
         start, limit, delta = (require_known(node, i, what, kind=kind) for i, what, kind in
                                ((0, "start", "bound"), (1, "limit", "bound"), (2, "delta", "delta")))
@@ -242,7 +243,7 @@ class Range(OpDef):
 
     def value(self, node):
         start, limit, delta = (node.inputs[i].known_ints() for i in range(3))
-        if node.inputs[0].dtype.kind == "f" or None in (start, limit, delta) or any(
+        if is_float(node.inputs[0].dtype) or None in (start, limit, delta) or any(
                 isinstance(v, D.Sym) for v in start + limit + delta):
             return None
         return [list(range(start[0], limit[0], delta[0]))]
@@ -250,8 +251,9 @@ class Range(OpDef):
     def emit(self, node, cg):
         out = node.outputs[0]
         start, delta = node.inputs[0], node.inputs[2]
+        narrow = out.dtype.itemsize == 2 and out.dtype.kind != "i"  # float16, bfloat16: computed in float
         return [{"template": "range", "out": cg.var(out), "ctype": cg.ctype(out.dtype), "count": cg.dim(out.numel),
-                 "start": cg.scalar(start), "delta": cg.scalar(delta)}]
+                 "start": cg.scalar(start), "delta": cg.scalar(delta), "compute": "float" if narrow else None}]
 
 
 def _blocks(shape, axis):
