@@ -136,6 +136,61 @@ CASES = {
                     [([np.array(v, np.float32) for v in (1, 2, 0)], "no valid size for axis 0"),
                      ([np.array(v, np.float32) for v in (1, np.inf, 1)], "element 0 is inf; a finite number")]),
 }
+
+
+def computed(nodes, inputs, constants=(), out_type=F, opset=18):
+    """A model whose shape-defining value is computed inside the graph (nodes as (op, inputs, outputs,
+    attrs); the last one's output is the graph's) from graph inputs [(name, elem type, shape)]."""
+    made = [helper.make_node(op, ins, outs, name=f"{op.lower()}_{k}", **attrs)
+            for k, (op, ins, outs, attrs) in enumerate(nodes)]
+    graph = helper.make_graph(made, "computed", [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+                              [helper.make_tensor_value_info(nodes[-1][2][0], out_type, None)],
+                              [onnx.numpy_helper.from_array(v, n) for n, v in constants])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+# Values computed inside the graph from inputs' values and shapes (runtime_values: `computed`): evaluated
+# and checked when the values are set, before planning. name -> (model, runs, bad runs, NumPy reference)
+COMPUTED = {
+    # CenterCropPad's body: pads = Concat((max(shape(x), target) - shape(x)) / 2, the rest)
+    "computed_pad": (computed([("Shape", ["x"], ["s"], {}), ("Max", ["s", "target"], ["m"], {}),
+                               ("Sub", ["m", "s"], ["amount"], {}), ("Div", ["amount", "two"], ["left"], {}),
+                               ("Sub", ["amount", "left"], ["right"], {}),
+                               ("Concat", ["left", "right"], ["pads"], {"axis": 0}), ("Pad", ["x", "pads"], ["y"], {})],
+                              [("x", F, [2, 3, 4]), ("target", I64, [3])], [("two", i64(2))]),
+                     [[X, i64(4, 3, 7)], [X, i64(1, 6, 4)]],
+                     [([X, i64(2, 3, 2**40)], "Pad node 'pad_6' reads element 2 of 'pads' as pads")],
+                     lambda x, t: np.pad(x, [((max(d, n) - d) // 2, max(d, n) - d - (max(d, n) - d) // 2)
+                                             for d, n in zip(x.shape, t)])),
+    # an integer Range whose limit is computed: Range(0, 2 * n, 1)
+    "computed_range": (computed([("Mul", ["n", "two"], ["limit"], {}), ("Range", ["zero", "limit", "one"], ["y"], {})],
+                                [("n", I64, [])], [("two", np.array(2, np.int64)), ("zero", np.array(0, np.int64)),
+                                                   ("one", np.array(1, np.int64))], out_type=I64),
+                       [[np.array(3)], [np.array(5)]],
+                       [([np.array(2**40)], "Range node 'range_1' reads element 0 of 'limit' as limit")],
+                       lambda n: np.arange(0, 2 * n, 1)),
+    # a float Range over a Cast of an integer input (the window functions' bodies)
+    "computed_range_cast": (computed([("Cast", ["n"], ["nf"], {"to": F}), ("Range", ["zero", "nf", "half"], ["y"], {})],
+                                     [("n", I32, [])], [("zero", np.array(0, np.float32)),
+                                                        ("half", np.array(0.5, np.float32))]),
+                            [[i32(3)], [i32(5)]], [],
+                            lambda n: np.arange(0, float(n), 0.5, dtype=np.float32)),
+    # ConstantOfShape of shape + 1: a size below 0 is refused
+    "computed_constantofshape": (computed([("Add", ["shape", "ones"], ["s1"], {}),
+                                           ("ConstantOfShape", ["s1"], ["y"], {})],
+                                          [("shape", I64, [2])], [("ones", i64(1, 1))]),
+                                 [[i64(2, 3)], [i64(0, 6)]],
+                                 [([i64(-3, 1)], "reads element 0 of 's1' as shape: a size from 0")],
+                                 lambda s: np.zeros(tuple(s + 1), np.float32)),
+    # Div of a negative run-time value truncates toward zero, as ONNX's Div: (n - 5) / 2 as a Slice start
+    "computed_div_trunc": (computed([("Sub", ["n", "five"], ["d"], {}), ("Div", ["d", "two"], ["start"], {}),
+                                     ("Slice", ["x", "start", "end", "axis"], ["y"], {})],
+                                    [("x", F, [2, 3, 4]), ("n", I64, [1])],
+                                    [("five", i64(5)), ("two", i64(2)), ("end", i64(100)), ("axis", i64(2))]),
+                           [[X, i64(2)], [X, i64(8)]], [],
+                           lambda x, n: x[..., int(np.trunc((n[0] - 5) / 2)):]),
+}
+CASES.update({name: (m, runs, bad) for name, (m, runs, bad, _) in COMPUTED.items()})
 # every output of reduce_logsumexp_all is a scalar, and CumSum's keep their input's shape: one shape for both runs
 SAME_SHAPES = {"reduce_logsumexp_all", "cumsum", "cumprod"}
 
@@ -162,6 +217,15 @@ def test_two_values_one_build(libraries, name):
         with pytest.raises(ExporterError, match=message):
             native(*inputs)
     assert_same(run_onnxruntime(m, runs[1]), native(*runs[1]), where=name)  # usable after a refusal
+
+
+@pytest.mark.parametrize("name", sorted(COMPUTED))
+def test_computed_values_match_numpy(libraries, name):
+    """Three-way: the NumPy reference, ONNX Runtime (test_two_values_one_build) and the native program."""
+    m, runs, _, reference = COMPUTED[name]
+    native = NativeModel(libraries[f"rtshape_{name}"], f"rtshape_{name}")
+    for inputs in runs:
+        np.testing.assert_allclose(native(*inputs)[0], reference(*inputs), rtol=1e-6)
 
 
 def test_known_values_still_fold():
@@ -238,4 +302,29 @@ def test_program_reads_values_and_refuses_bad_ones(tmp_path):
             np.testing.assert_array_equal(got, X.reshape(*[d if d else X.shape[i] for i, d in enumerate(shape)]))
         else:
             assert run.returncode == 2 and run.stderr.count("\n") == 1 and "error:" in run.stderr, run.stderr
+            assert not out.exists()
+
+
+def test_program_refuses_bad_computed_values(tmp_path):
+    """A shape value computed in the graph that no size can follow from: exit 2, one line naming the op."""
+    from tests.cli.test_export_onnx import exporter
+    path = tmp_path / "pad.onnx"
+    m = onnx.ModelProto.FromString(COMPUTED["computed_pad"][0].SerializeToString())
+    del m.graph.output[:]
+    m.graph.output.append(helper.make_tensor_value_info("y", F, ["a", "b", "c"]))  # a file needs output shapes
+    onnx.save(m, path)
+    exe = tmp_path / "pad"
+    result = exporter("export", str(path), "--to", "exe", "-o", str(exe))
+    assert result.returncode == 0, result.stderr
+    np.save(tmp_path / "x.npy", X)
+    for k, (target, ok) in enumerate(((i64(4, 3, 7), True), (i64(2, 3, 2**40), False))):
+        np.save(tmp_path / "t.npy", target)
+        out = tmp_path / f"out{k}"
+        run = subprocess.run([str(exe), "--out", str(out), str(tmp_path / "x.npy"), str(tmp_path / "t.npy")],
+                             capture_output=True, text=True)
+        if ok:
+            assert run.returncode == 0, run.stderr
+            np.testing.assert_array_equal(np.load(out / "output_0.npy"), COMPUTED["computed_pad"][3](X, target))
+        else:
+            assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Pad node" in run.stderr, run.stderr
             assert not out.exists()
