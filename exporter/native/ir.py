@@ -73,6 +73,9 @@ class Node:
     outer_reads: list = field(default_factory=list)
     # (a, b, what): sizes that must be equal at run time, from values read then (Split's sizes sum to the axis)
     checks: list = field(default_factory=list)
+    # (output index, axis, upper bound): sizes known only once the node ran (NonZero's count), see
+    # runtime_values.result_dims
+    results: list = field(default_factory=list)
 
     def attr(self, key, default=None):
         return self.attrs.get(key, default)
@@ -160,6 +163,7 @@ class Graph:
         self.value_checks: list[dict] = []
         self.value_checked: set = set()
         self.runtime_inputs: dict = {}
+        self.result_dims: list[str] = []  # dims a node sets when it runs (runtime_values.result_dims)
         self._unknown: set = set()  # outputs of unsupported nodes
         self._build(model.graph, None)
 
@@ -186,6 +190,7 @@ class Graph:
         g.value_syms, g.derived = parent.value_syms, parent.derived
         g.value_checks, g.value_checked = parent.value_checks, parent.value_checked
         g.runtime_inputs = parent.runtime_inputs
+        g.result_dims = parent.result_dims
         g._build(model.graph, input_types, owner)
         return g
 
@@ -336,6 +341,7 @@ class Graph:
                 continue
             runtime_values.record_checks(self, node)
             types = runtime_values.derive(self, node, types)
+            types = runtime_values.result_dims(self, node, types)
             runtime_values.mark_operands(self, node, known)
             folded = opdef.constant(node)
             if folded is None and known is None:
@@ -380,6 +386,8 @@ class Graph:
             if self.owns(value):  # a body may return an outer value as is: it stays the outer graph's
                 value.is_output = True
             self.outputs.append(value)
+        if self.outer is None:
+            runtime_values.check_results(self)
         for value in list(self.inputs) + self.outputs:
             if value.dtype not in dtypes.NATIVE:
                 raise UnsupportedError(f"{'input' if value.is_input else 'output'} '{value.name}' has dtype "

@@ -127,7 +127,10 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
 
     data = {
         "name": name, "graph_name": _c_text(model.graph.name or name), "version": __version__,
-        "dims": [{"name": _c_text(d), "cpp": D.cpp_dim_name(d)} for d in graph.dim_names + [d[0] for d in graph.derived]],
+        "dims": [{"name": _c_text(d), "cpp": D.cpp_dim_name(d),
+                  "result": graph.result_dims.index(d) if d in graph.result_dims else None}
+                 for d in graph.dim_names + [d[0] for d in graph.derived]],
+        "num_results": len(graph.result_dims),
         "num_input_dims": len(graph.dim_names), "values": values, "value_inputs": value_inputs, "derived": derived,
         "value_input_indices": [vi["index"] for vi in value_inputs],
         "inputs": [signature(v, cg.var(v)) for v in graph.inputs],

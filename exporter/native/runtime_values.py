@@ -227,6 +227,48 @@ def derive(graph, node, types):
     return result
 
 
+def result_dims(graph, node, types):
+    """`types` with each size known only once `node` ran (node.results: output, axis, upper bound) replaced
+    by a dim of its own: planned at the bound (in graph.derived, like a derived dim) and set by the node's
+    step when it runs (graph.result_dims: the program reports it as the output's size)."""
+    if not node.results:
+        return types
+    types = [(dtype, list(shape)) for dtype, shape in types]
+    for k, axis, bound in node.results:
+        out = node.outputs[k].name if k < len(node.outputs) and node.outputs[k] is not None else f"{node.name}:{k}"
+        name = f"{out}.shape[{axis}]"
+        graph.derived.append((name, bound, node, out, axis))
+        graph.result_dims.append(name)
+        types[k][1][axis] = D.Sym.var(name)
+    return types
+
+
+def result_index(cg, value, axis: int) -> int:
+    """The slot (in the context's results) of the size of `value`'s axis set when its node runs."""
+    return cg.g.result_dims.index(value.shape[axis].args[0])
+
+
+def check_results(graph) -> None:
+    """A size known only once its node ran is supported for graph outputs no other node reads (the caller's
+    buffer is allocated at the bound); anything else is refused, naming the node."""
+    from ..errors import UnsupportedError
+    bad = {}
+    for node in graph.nodes:
+        for k, _, _ in node.results:
+            value = node.outputs[k] if k < len(node.outputs) else None
+            if value is None:
+                continue
+            if value.consumers or not value.is_output or value in graph.inputs:
+                bad.setdefault(f"{node.op} (its output '{value.name}' has a size known only once it ran; supported "
+                               "when that output is a graph output no other node reads)", []).append(node.name)
+    if bad:
+        lines = [f"  {op}: {len(names)} node(s), e.g. {names[0]}" for op, names in sorted(bad.items())]
+        exc = UnsupportedError("the native backend does not support these ops in the model:\n" + "\n".join(lines)
+                               + "\n  (see the README for the supported ops)")
+        exc.unsupported = bad
+        raise exc
+
+
 def checks(value) -> list:
     """Per element of a marked input that ops read: [{element, lo, hi, nonzero, clamp, what}], the bounds
     as C++ over `max_dim`, one entry per reading op."""

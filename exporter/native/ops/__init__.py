@@ -129,4 +129,4 @@ def fail(node, why: str):
     raise ExporterError(f"{node.describe()}: {why}")
 
 
-from . import control, deconv, elementwise, image, indexing, linalg, loss, nn, norm, quant, reduce, shape, sort  # noqa: E402,F401  (registration)
+from . import control, deconv, elementwise, image, indexing, linalg, loss, nn, norm, quant, reduce, select, shape, sort  # noqa: E402,F401,E501  (registration)
