@@ -228,6 +228,63 @@ def test_computed_values_match_numpy(libraries, name):
         np.testing.assert_allclose(native(*inputs)[0], reference(*inputs), rtol=1e-6)
 
 
+B = TensorProto.BOOL
+# Output sizes known only once the node ran: name -> (model, input runs, NumPy reference)
+DATA_DEPENDENT = {
+    "nonzero": (model("NonZero", [("x", F, [2, 3, 4])], out_types=(TensorProto.INT64,), opset=13),
+                [[X % 3], [np.zeros_like(X)], [X]], lambda x: np.array(np.nonzero(x))),
+    "compress_axis": (model("Compress", [("x", F, [2, 3, 4]), ("c", B, [3])], axis=1),
+                      [[X, np.array([1, 0, 1], bool)], [X, np.array([0, 0, 0], bool)]],
+                      lambda x, c: np.compress(c, x, axis=1)),
+    "compress_flat": (model("Compress", [("x", F, [2, 3, 4]), ("c", B, [5])]),
+                      [[X, np.array([0, 1, 1, 0, 1], bool)]], lambda x, c: np.compress(c, x)),
+}
+
+
+@pytest.fixture(scope="module")
+def data_dependent_libraries():
+    return compile_models({f"rtsize_{name}": m for name, (m, _, _) in DATA_DEPENDENT.items()}, jobs=2)
+
+
+@pytest.mark.parametrize("name", sorted(DATA_DEPENDENT))
+def test_data_dependent_sizes(data_dependent_libraries, name):
+    """Three-way (NumPy, ONNX Runtime, native): one build, runs of different output sizes, the actual one reported."""
+    m, runs, reference = DATA_DEPENDENT[name]
+    native = NativeModel(data_dependent_libraries[f"rtsize_{name}"], f"rtsize_{name}")
+    for inputs in runs + runs[:1]:
+        got = native(*inputs)
+        assert_same(run_onnxruntime(m, inputs), got, where=name)
+        np.testing.assert_array_equal(got[0], reference(*inputs))
+
+
+def test_program_writes_the_actual_size(tmp_path):
+    """The program writes a data-dependent output in the size the run reports, not its bound."""
+    from tests.cli.test_export_onnx import exporter
+    path = tmp_path / "nonzero.onnx"
+    m = onnx.ModelProto.FromString(DATA_DEPENDENT["nonzero"][0].SerializeToString())
+    del m.graph.output[:]
+    m.graph.output.append(helper.make_tensor_value_info("y0", TensorProto.INT64, [3, "n"]))
+    onnx.save(m, path)
+    exe = tmp_path / "nonzero"
+    result = exporter("export", str(path), "--to", "exe", "-o", str(exe))
+    assert result.returncode == 0, result.stderr
+    x = X % 5
+    np.save(tmp_path / "x.npy", x)
+    run = subprocess.run([str(exe), "--out", str(tmp_path / "out"), str(tmp_path / "x.npy")], capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / "output_0.npy"), np.array(np.nonzero(x)))
+
+
+def test_data_dependent_size_read_by_another_node_is_refused():
+    from exporter.native import render
+    m = model("NonZero", [("x", F, [2, 3])], out_types=(TensorProto.INT64,), opset=13)
+    m.graph.node.append(helper.make_node("Neg", ["y0"], ["z"], name="neg"))
+    m.graph.output[0].name = "z"
+    with pytest.raises(ExporterError, match="NonZero .*'y0' has a size known only once it ran"):
+        render(m, "bad")
+
+
 def test_known_values_still_fold():
     """A shape known at export time (an initializer) is folded: no input reads values at run time."""
     from exporter.native import render
