@@ -886,6 +886,9 @@ NATIVE_OPS_WITHOUT_ROWS = {
     "NonZero": "a data-dependent output size; three-way (NumPy, ONNX Runtime, native) in "
                "tests/native/test_runtime_shapes.py::test_data_dependent_sizes, and every test_nonzero* node test in "
                "tests/backend/test_onnx_node_tests.py::test_data_dependent_size_node_tests_pass",
+    "Unique": "data-dependent output sizes; three-way in tests/native/test_runtime_shapes.py::"
+              "test_data_dependent_sizes, and every test_unique* node test in "
+              "tests/backend/test_onnx_node_tests.py::test_data_dependent_size_node_tests_pass",
     "Compress": "a data-dependent output size; three-way in tests/native/test_runtime_shapes.py::"
                 "test_data_dependent_sizes, and every test_compress* node test in "
                 "tests/backend/test_onnx_node_tests.py::test_data_dependent_size_node_tests_pass",

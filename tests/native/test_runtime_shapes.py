@@ -238,6 +238,19 @@ DATA_DEPENDENT = {
                       lambda x, c: np.compress(c, x, axis=1)),
     "compress_flat": (model("Compress", [("x", F, [2, 3, 4]), ("c", B, [5])]),
                       [[X, np.array([0, 1, 1, 0, 1], bool)]], lambda x, c: np.compress(c, x)),
+    # sorted (NumPy's order) and by first occurrence; the four outputs (NumPy's unique gives the same)
+    "unique_sorted": (model("Unique", [("x", F, [6])], out_types=(F, TensorProto.INT64, TensorProto.INT64,
+                                                                   TensorProto.INT64), opset=11),
+                      [[np.array([3, 1, 3, 2, 1, 3], np.float32)], [np.array([5, 5, 5, 5, 5, 5], np.float32)]],
+                      lambda x: np.unique(x)),
+    "unique_axis": (model("Unique", [("x", F, [4, 2])], out_types=(F, TensorProto.INT64, TensorProto.INT64,
+                                                                    TensorProto.INT64), opset=11, axis=0),
+                    [[np.array([[1, 2], [0, 5], [1, 2], [0, 4]], np.float32)],
+                     [np.array([[1, 2], [1, 2], [1, 2], [1, 2]], np.float32)]],
+                    lambda x: np.unique(x, axis=0)),
+    "unique_unsorted": (model("Unique", [("x", I64, [6])], out_types=(I64, I64, I64, I64), opset=11, sorted=0),
+                        [[i64(3, 1, 3, 2, 1, 3)], [i64(0, 0, 1, 1, 2, 2)]],
+                        lambda x: x[np.sort(np.unique(x, return_index=True)[1])]),
 }
 
 

@@ -75,3 +75,48 @@ class Compress(OpDef):
         return [{"template": "compress", "src": cg.var(x), "cond": cg.var(cond), "out": cg.var(out),
                  "ctype": cg.ctype(x.dtype), "outer": cg.dim(outer), "n": cg.dim(n), "inner": cg.dim(inner),
                  "length": cg.dim(cond.shape[0]), "slot": result_index(cg, out, k)}]
+
+
+@register
+class Unique(OpDef):
+    """Y (the distinct slices along `axis`, or elements of the flattened input), indices (first occurrences),
+    inverse_indices (each slice's place in Y; a fixed size) and counts; sorted ascending (slices compared
+    lexicographically) or in order of first occurrence."""
+    types = ("Unique",)
+    dtypes = ALL
+
+    def _extents(self, node):
+        x = node.inputs[0]
+        axis = node.attr("axis")
+        if axis is None:
+            return None, 1, x.numel, 1
+        axis = norm_axis(axis, x.rank)
+        return axis, D.prod(x.shape[:axis]), x.shape[axis], D.prod(x.shape[axis + 1:])
+
+    def infer(self, node):
+        x = node.inputs[0]
+        axis, _, n, _ = self._extents(node)
+        y = [n] if axis is None else list(x.shape)
+        types = [(x.dtype, y), (np.dtype(np.int64), [n]), (np.dtype(np.int64), [n]), (np.dtype(np.int64), [n])]
+        present = [k for k, o in enumerate(node.outputs) if o is not None]
+        node.results = [(k, 0 if k or axis is None else axis, n) for k in present if k != 2]
+        return types[:len(node.outputs)]
+
+    def scratch(self, node):
+        # three int64 arrays of n (sorted order, first occurrence of each group, place in Y), counted in
+        # elements of the input dtype
+        return D.mul(self._extents(node)[2], 3 * -(-8 // node.inputs[0].dtype.itemsize))
+
+    def emit(self, node, cg):
+        x = node.inputs[0]
+        axis, outer, n, inner = self._extents(node)
+        outs = (node.outputs + [None] * 4)[:4]
+        narrow = x.dtype.itemsize == 2 and x.dtype.kind not in "iu"
+        ptr = lambda v: cg.var(v) if v is not None else "nullptr"  # noqa: E731
+        slots = [result_index(cg, o, 0 if k or axis is None else axis) for k, o in enumerate(outs)
+                 if o is not None and k != 2]
+        return [{"template": "unique", "src": cg.var(x), "ctype": cg.ctype(x.dtype),
+                 "key": "float" if narrow else cg.ctype(x.dtype), "y": ptr(outs[0]), "first": ptr(outs[1]),
+                 "inverse": ptr(outs[2]), "counts": ptr(outs[3]), "outer": cg.dim(outer), "n": cg.dim(n),
+                 "inner": cg.dim(inner), "sorted": bool(node.attr("sorted", 1)), "scratch": cg.scratch_var(node),
+                 "slots": slots}]
