@@ -889,6 +889,9 @@ NATIVE_OPS_WITHOUT_ROWS = {
     "Unique": "data-dependent output sizes; three-way in tests/native/test_runtime_shapes.py::"
               "test_data_dependent_sizes, and every test_unique* node test in "
               "tests/backend/test_onnx_node_tests.py::test_data_dependent_size_node_tests_pass",
+    "NonMaxSuppression": "a data-dependent output size; three-way in tests/native/test_runtime_shapes.py::"
+                         "test_data_dependent_sizes, and every test_nonmaxsuppression* node test in "
+                         "tests/backend/test_onnx_node_tests.py::test_data_dependent_size_node_tests_pass",
     "Compress": "a data-dependent output size; three-way in tests/native/test_runtime_shapes.py::"
                 "test_data_dependent_sizes, and every test_compress* node test in "
                 "tests/backend/test_onnx_node_tests.py::test_data_dependent_size_node_tests_pass",

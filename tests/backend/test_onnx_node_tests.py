@@ -138,7 +138,7 @@ def test_computed_shape_values_node_tests_pass(prefix):
 
 # Output sizes known only once the node ran (runtime_values.result_dims): planned at their bound, reported
 # after the run.
-@pytest.mark.parametrize("prefix", ["nonzero", "compress", "unique"])
+@pytest.mark.parametrize("prefix", ["nonzero", "compress", "unique", "nonmaxsuppression"])
 def test_data_dependent_size_node_tests_pass(prefix):
     cases = [c for c in _node_cases() if c.name.startswith(f"test_{prefix}")]
     accepted = accept(cases)

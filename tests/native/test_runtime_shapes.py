@@ -229,6 +229,41 @@ def test_computed_values_match_numpy(libraries, name):
 
 
 B = TensorProto.BOOL
+NMS_BOXES = np.array([[[0, 0, 1, 1], [0, 0.1, 1, 1.1], [1, 1, 0, 0.1], [0, 10, 1, 11], [0, 10.2, 1, 11.2]]],
+                     np.float32)
+NMS_SCORES = np.array([[[0.9, 0.75, 0.6, 0.95, 0.5], [0.1, 0.2, 0.9, 0.3, 0.3]]], np.float32)
+
+
+def _corners(b):
+    """Center boxes (x, y, w, h) as corners (y1, x1, y2, x2)."""
+    x, y, w, h = np.moveaxis(b, -1, 0)
+    return np.stack([y - h / 2, x - w / 2, y + h / 2, x + w / 2], -1)
+
+
+def _nms(boxes, scores, m, iou, score_threshold):
+    """NumPy reference: greedy by score (ties by box number), IoU against the kept boxes."""
+    def area(b):
+        return (max(b[2], b[0]) - min(b[2], b[0])) * (max(b[3], b[1]) - min(b[3], b[1]))
+
+    def overlap(a, b):
+        h = min(max(a[0], a[2]), max(b[0], b[2])) - max(min(a[0], a[2]), min(b[0], b[2]))
+        w = min(max(a[1], a[3]), max(b[1], b[3])) - max(min(a[1], a[3]), min(b[1], b[3]))
+        if h <= 0 or w <= 0:
+            return False
+        inter = h * w
+        return inter / (area(a) + area(b) - inter) > iou
+    rows = []
+    for b in range(scores.shape[0]):
+        for c in range(scores.shape[1]):
+            order = sorted((i for i in range(scores.shape[2])
+                            if score_threshold is None or scores[b, c, i] > score_threshold),
+                           key=lambda i: (-scores[b, c, i], i))
+            kept = []
+            for i in order:
+                if len(kept) < m and not any(overlap(boxes[b, k], boxes[b, i]) for k in kept):
+                    kept.append(i)
+            rows += [[b, c, i] for i in kept]
+    return np.array(rows, np.int64).reshape(-1, 3)
 # Output sizes known only once the node ran: name -> (model, input runs, NumPy reference)
 DATA_DEPENDENT = {
     "nonzero": (model("NonZero", [("x", F, [2, 3, 4])], out_types=(TensorProto.INT64,), opset=13),
@@ -238,6 +273,16 @@ DATA_DEPENDENT = {
                       lambda x, c: np.compress(c, x, axis=1)),
     "compress_flat": (model("Compress", [("x", F, [2, 3, 4]), ("c", B, [5])]),
                       [[X, np.array([0, 1, 1, 0, 1], bool)]], lambda x, c: np.compress(c, x)),
+    # boxes as corners (one flipped) or centers; max_output_boxes_per_class, thresholds as inputs
+    "nms": (model("NonMaxSuppression", [("boxes", F, [1, 5, 4]), ("scores", F, [1, 2, 5]), ("m", I64, [1]),
+                                         ("iou", F, [1]), ("st", F, [1])], out_types=(I64,), opset=11),
+            [[NMS_BOXES, NMS_SCORES, i64(3), np.array([0.5], np.float32), np.array([0.0], np.float32)],
+             [NMS_BOXES, NMS_SCORES, i64(1), np.array([0.2], np.float32), np.array([0.5], np.float32)]],
+            lambda b, s, m, iou, st: _nms(b, s, int(m[0]), float(iou[0]), float(st[0]))),
+    "nms_center": (model("NonMaxSuppression", [("boxes", F, [1, 5, 4]), ("scores", F, [1, 2, 5]), ("m", I64, [1]),
+                                                ("iou", F, [1])], out_types=(I64,), opset=11, center_point_box=1),
+                   [[NMS_BOXES, NMS_SCORES, i64(5), np.array([0.3], np.float32)]],
+                   lambda b, s, m, iou: _nms(_corners(b), s, int(m[0]), float(iou[0]), None)),
     # sorted (NumPy's order) and by first occurrence; the four outputs (NumPy's unique gives the same)
     "unique_sorted": (model("Unique", [("x", F, [6])], out_types=(F, TensorProto.INT64, TensorProto.INT64,
                                                                    TensorProto.INT64), opset=11),

@@ -120,3 +120,51 @@ class Unique(OpDef):
                  "inverse": ptr(outs[2]), "counts": ptr(outs[3]), "outer": cg.dim(outer), "n": cg.dim(n),
                  "inner": cg.dim(inner), "sorted": bool(node.attr("sorted", 1)), "scratch": cg.scratch_var(node),
                  "slots": slots}]
+
+
+@register
+class NonMaxSuppression(OpDef):
+    """Per batch and class: boxes by score (highest first, ties by box number), each kept unless it overlaps
+    a kept one by more than iou_threshold (IoU), at most max_output_boxes_per_class; corner (y1, x1, y2, x2)
+    or center (x, y, w, h) boxes. The count is known once it ran (bound: batches x classes x boxes)."""
+    types = ("NonMaxSuppression",)
+    dtypes = {np.dtype(np.float32), np.dtype(np.float64)}
+
+    def check(self, node):
+        boxes, scores = node.inputs[:2]
+        if boxes.rank != 3 or scores.rank != 3:
+            return f"boxes of rank {boxes.rank} and scores of rank {scores.rank} (3 and 3 expected)"
+        if scores.dtype != boxes.dtype:
+            return f"scores of dtype {scores.dtype} with boxes of dtype {boxes.dtype}"
+        if node.attr("center_point_box", 0) not in (0, 1):
+            return f"center_point_box = {node.attr('center_point_box')}"
+        for k in (2, 3, 4):
+            v = node.input(k)
+            if v is not None and not D.is_static(v.shape) or v is not None and D.prod(v.shape) > 1:
+                return f"input {k} ('{v.name}') of shape {v.shape} (one element expected)"
+        return super().check(node)
+
+    def infer(self, node):
+        boxes, scores = node.inputs[:2]
+        bound = D.prod([scores.shape[0], scores.shape[1], boxes.shape[1]])
+        node.results = [(0, 0, bound)]
+        return [(np.dtype(np.int64), [bound, 3])]
+
+    def scratch(self, node):
+        # two int64 arrays of the boxes (candidates by score, those kept), in elements of the box dtype
+        return D.mul(node.inputs[0].shape[1], 2 * -(-8 // node.inputs[0].dtype.itemsize))
+
+    def emit(self, node, cg):
+        boxes, scores = node.inputs[:2]
+        out = node.outputs[0]
+
+        def scalar(k, default):
+            v = node.input(k)
+            return default if v is None or D.prod(v.shape) == 0 else cg.scalar(v)
+        threshold = node.input(4)
+        return [{"template": "nms", "boxes": cg.var(boxes), "scores": cg.var(scores), "out": cg.var(out),
+                 "ctype": cg.ctype(boxes.dtype), "batches": cg.dim(scores.shape[0]), "classes": cg.dim(scores.shape[1]),
+                 "n": cg.dim(boxes.shape[1]), "max_out": scalar(2, "0"), "iou": scalar(3, "0"),
+                 "score": None if threshold is None or D.prod(threshold.shape) == 0 else cg.scalar(threshold),
+                 "center": bool(node.attr("center_point_box", 0)), "scratch": cg.scratch_var(node),
+                 "slot": result_index(cg, out, 0)}]
