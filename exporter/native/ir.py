@@ -33,6 +33,9 @@ class Value:
     # reads them how (see runtime_values)
     runtime: list | None = None
     uses: dict = field(default_factory=dict)
+    # contents computed from values read at run time, as expressions of their element variables (the node
+    # still computes the data; ops read these as shapes, see runtime_values)
+    computed: list | None = None
     # a float computed from run-time integer values (a Cast of them): its numbers as double bits
     real: list | None = None
 
@@ -48,7 +51,7 @@ class Value:
         """Contents as Python ints/Syms when known at generation time (constants or shape arithmetic)."""
         if self.known is not None:
             return list(self.known)
-        if self.runtime is not None:
+        if self.runtime is not None or self.computed is not None:
             return runtime_values.contents(self)  # while shape-arithmetic rules run (see runtime_values)
         if self.data is not None and self.data.dtype.kind in "iub":
             return [int(v) for v in self.data.reshape(-1)]
@@ -342,7 +345,7 @@ class Graph:
             runtime_values.record_checks(self, node)
             types = runtime_values.derive(self, node, types)
             types = runtime_values.result_dims(self, node, types)
-            runtime_values.mark_operands(self, node, known)
+            computed = runtime_values.split_computed(known, whole=opdef.kind == "control")
             folded = opdef.constant(node)
             if folded is None and known is None:
                 folded = _fold_shape_arithmetic(node, proto, types)
@@ -358,7 +361,7 @@ class Graph:
                     continue
                 dtype, shape = types[k]
                 value = Value(out_name, np.dtype(dtype), list(shape), producer=node,
-                              known=known[k] if known else None)
+                              known=known[k] if known else None, computed=computed[k] if computed else None)
                 if node.op == "Cast" and value.dtype.kind == "f":
                     value.real = runtime_values.real_cast(node.inputs[0])
                 self.values[out_name] = value

@@ -70,8 +70,13 @@ def propagating():
 
 
 def contents(value):
-    """A marked integer input's element variables while `propagating`, else None."""
-    if _PROPAGATING[0] and value.runtime is not None and value.dtype.kind in "iu":
+    """While `propagating`: a marked integer input's element variables, a computed value's expressions;
+    else None."""
+    if not _PROPAGATING[0]:
+        return None
+    if value.computed is not None:
+        return list(value.computed)
+    if value.runtime is not None and value.dtype.kind in "iu":
         return list(value.runtime)
     return None
 
@@ -82,8 +87,25 @@ def depends(d) -> bool:
 
 
 def computed(value) -> bool:
-    """A value computed in the graph from values read at run time (its known contents are expressions)."""
-    return value.runtime is None and value.known is not None and any(depends(d) for d in value.known)
+    """A value computed in the graph from values read at run time (its contents are expressions of them)."""
+    return value.computed is not None
+
+
+def split_computed(known, whole: bool = False):
+    """Per output of a node's `known` contents: those that depend on values read at run time, as its
+    computed contents (taken out of `known`, which it edits: the node still runs and computes the data).
+    `whole` (a control-flow node, which writes all its outputs or none): all of them once one depends."""
+    if not known:
+        return None
+    whole = whole and any(c is not None and any(depends(d) for d in c) for c in known)
+    out = []
+    for k, contents_k in enumerate(known):
+        if contents_k is not None and (whole or any(depends(d) for d in contents_k)):
+            out.append(list(contents_k))
+            known[k] = None
+        else:
+            out.append(None)
+    return out if any(c is not None for c in out) else None
 
 
 def is_float(dtype) -> bool:
@@ -141,8 +163,8 @@ def use_computed(node, value, what: str, kind: str | None, rank: int | None = No
     if key not in value.uses:
         value.uses[key] = (node.describe(), what, kind, rank)
     if KINDS[kind][3]:
-        return [D.call("clamp_value", [e], clamp_value) for e in value.known]
-    return list(value.known)
+        return [D.call("clamp_value", [e], clamp_value) for e in value.computed]
+    return list(value.computed)
 
 
 def clamp_value(v: int) -> int:
@@ -150,22 +172,33 @@ def clamp_value(v: int) -> int:
     return max(-INDEX_LIMIT, min(INDEX_LIMIT, v))
 
 
+def use_real(node, value, what: str) -> list:
+    """Record that `node` reads `value` (a float Cast of values read at run time) as the number `what`;
+    its numbers' bits."""
+    value.uses.setdefault((node.name, what), (node.describe(), what, "real", None))
+    return list(value.real)
+
+
 def record_checks(graph, node) -> None:
-    """After `node`'s rules ran: the checks of the computed values it reads (in graph.value_checks, at the
-    current position among the derived dims), and a use of every marked input its known contents need."""
+    """After `node`'s rules ran: for each computed value it reads as a shape, the checks (in
+    graph.value_checks, at the current position among the derived dims) and a use of every marked input
+    its expressions need (read then, before planning)."""
     for value in node.inputs:
-        if value is None or not computed(value):
+        exprs = value.computed if value is not None and value.computed is not None else (
+            value.real if value is not None else None)
+        if exprs is None:
             continue
         for key, (described, what, kind, rank) in value.uses.items():
             if key[0] != node.name or (value.name, key) in graph.value_checked:
                 continue
             graph.value_checked.add((value.name, key))
+            _mark_operands(graph, exprs)
             lo, hi, zero, _, needs = KINDS[kind]
             if rank is not None:
                 needs = needs.replace("-rank to rank-1", f"{-rank} to {rank - 1}")
             if lo is None and hi is None and zero:
                 continue  # clamped, never refused
-            for element, expr in enumerate(value.known):
+            for element, expr in enumerate(exprs):
                 if depends(expr):
                     graph.value_checks.append({
                         "position": len(graph.derived), "expr": expr, "lo": _cpp_bound(lo, rank),
@@ -173,12 +206,11 @@ def record_checks(graph, node) -> None:
                         "what": f"{described} reads element {element} of '{value.name}' as {what}: {needs}"})
 
 
-def mark_operands(graph, node, known) -> None:
-    """Marked inputs whose element variables `known` (a node's computed contents) uses are read at run time."""
+def _mark_operands(graph, exprs) -> None:
+    """Marked inputs whose element variables the expressions `exprs` use are read at run time."""
     names = set()
-    for k in known or []:
-        for d in k or []:
-            names |= D.free_vars(d) & graph.value_syms
+    for d in exprs:
+        names |= D.free_vars(d) & graph.value_syms
     for name in names:
         value = graph.runtime_inputs[name]
         key = ("", "operand")
@@ -193,8 +225,6 @@ def real_cast(value) -> list | None:
         ints = value.known_ints() if value.dtype.kind in "iu" else None
     if ints is None or not any(depends(d) for d in ints):
         return None
-    if value.runtime is not None and ("", "operand") not in value.uses:
-        value.uses[("", "operand")] = ("the graph", "an operand of values computed from it", "operand", None)
     return [D.call("real_of_int", [d], real_of_int) for d in ints]
 
 

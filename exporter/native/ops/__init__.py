@@ -107,9 +107,10 @@ def require_known(node, index: int, what: str, kind: str | None = None, rank: in
     from ..runtime_values import computed, readable, use, use_computed
     if value.runtime is not None and readable(value, kind):
         return use(node, value, what, kind, rank)
-    known = None if value.runtime is not None else value.known_ints()
-    if known is not None and computed(value):  # computed in the graph from values read at run time
+    if computed(value):  # computed in the graph from values read at run time: expressions of them
         known = use_computed(node, value, what, kind, rank)
+    else:
+        known = None if value.runtime is not None else value.known_ints()
     if known is None:
         raise UnsupportedError(f"{node.describe()}: its {what} (input '{value.name}') is computed from data at run "
                                "time; the native backend needs it fixed when the model is exported")

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import dims as D
 from ..cpp import c_text, literal
-from ..runtime_values import is_float
+from ..runtime_values import is_float, use_real
 from . import OpDef, fail, norm_axis, read_at_run_time, register, require_known
 
 INT64_MAX = np.iinfo(np.int64).max
@@ -226,7 +226,7 @@ class Range(OpDef):
                 bits.append(require_known(node, i, what, kind="real")[0])
                 continue
             if value.real is not None and len(value.real) == 1:  # a Cast of values read at run time
-                bits.append(value.real[0])
+                bits.append(use_real(node, value, what)[0])
                 continue
             if value.data is not None and value.data.size == 1:
                 number = float(value.data.reshape(-1)[0])
