@@ -375,11 +375,7 @@ class Graph:
             for a, b, what in node.checks:
                 self.constraints.append((a, b, f"{node.describe()}: {what}", None))
         if unsupported:
-            lines = [f"  {op}: {len(names)} node(s), e.g. {names[0]}" for op, names in sorted(unsupported.items())]
-            exc = UnsupportedError("the native backend does not support these ops in the model:\n" + "\n".join(lines)
-                                   + "\n  (see the README for the supported ops)")
-            exc.unsupported = unsupported
-            raise exc
+            raise _unsupported(unsupported)
         self.outputs = []
         names = [vi.name for vi in g.output]
         if len(set(names)) != len(names):
@@ -389,8 +385,8 @@ class Graph:
             if self.owns(value):  # a body may return an outer value as is: it stays the outer graph's
                 value.is_output = True
             self.outputs.append(value)
-        if self.outer is None:
-            runtime_values.check_results(self)
+        if self.outer is None and runtime_values.check_results(self):
+            raise _unsupported(runtime_values.check_results(self))
         for value in list(self.inputs) + self.outputs:
             if value.dtype not in dtypes.NATIVE:
                 raise UnsupportedError(f"{'input' if value.is_input else 'output'} '{value.name}' has dtype "
@@ -538,6 +534,15 @@ class Graph:
                 self.values[out_name] = value
                 node.outputs.append(value)
                 unknown.add(value)
+
+
+def _unsupported(unsupported: dict) -> UnsupportedError:
+    """The refusal of a model: each unsupported op (with its reason) and how many nodes, naming one."""
+    lines = [f"  {op}: {len(names)} node(s), e.g. {names[0]}" for op, names in sorted(unsupported.items())]
+    exc = UnsupportedError("the native backend does not support these ops in the model:\n" + "\n".join(lines)
+                           + "\n  (see the README for the supported ops)")
+    exc.unsupported = unsupported
+    return exc
 
 
 _FOLD_LIMIT = 4096  # elements: shape arithmetic, not data

@@ -278,10 +278,9 @@ def result_index(cg, value, axis: int) -> int:
     return cg.g.result_dims.index(value.shape[axis].args[0])
 
 
-def check_results(graph) -> None:
+def check_results(graph) -> dict:
     """A size known only once its node ran is supported for graph outputs no other node reads (the caller's
-    buffer is allocated at the bound); anything else is refused, naming the node."""
-    from ..errors import UnsupportedError
+    buffer is allocated at the bound); the others as {refusal: [node names]}."""
     bad = {}
     for node in graph.nodes:
         for k, _, _ in node.results:
@@ -291,12 +290,7 @@ def check_results(graph) -> None:
             if value.consumers or not value.is_output or value in graph.inputs:
                 bad.setdefault(f"{node.op} (its output '{value.name}' has a size known only once it ran; supported "
                                "when that output is a graph output no other node reads)", []).append(node.name)
-    if bad:
-        lines = [f"  {op}: {len(names)} node(s), e.g. {names[0]}" for op, names in sorted(bad.items())]
-        exc = UnsupportedError("the native backend does not support these ops in the model:\n" + "\n".join(lines)
-                               + "\n  (see the README for the supported ops)")
-        exc.unsupported = bad
-        raise exc
+    return bad
 
 
 def checks(value) -> list:

@@ -197,7 +197,8 @@ SAME_SHAPES = {"reduce_logsumexp_all", "cumsum", "cumprod"}
 
 @pytest.fixture(scope="module")
 def libraries():
-    return compile_models({f"rtshape_{name}": m for name, (m, _, _) in CASES.items()}, jobs=2)
+    return compile_models({**{f"rtshape_{name}": m for name, (m, _, _) in CASES.items()},
+                           **{f"rtsize_{name}": m for name, (m, _, _) in DATA_DEPENDENT.items()}}, jobs=2)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -299,39 +300,15 @@ DATA_DEPENDENT = {
 }
 
 
-@pytest.fixture(scope="module")
-def data_dependent_libraries():
-    return compile_models({f"rtsize_{name}": m for name, (m, _, _) in DATA_DEPENDENT.items()}, jobs=2)
-
-
 @pytest.mark.parametrize("name", sorted(DATA_DEPENDENT))
-def test_data_dependent_sizes(data_dependent_libraries, name):
+def test_data_dependent_sizes(libraries, name):
     """Three-way (NumPy, ONNX Runtime, native): one build, runs of different output sizes, the actual one reported."""
     m, runs, reference = DATA_DEPENDENT[name]
-    native = NativeModel(data_dependent_libraries[f"rtsize_{name}"], f"rtsize_{name}")
+    native = NativeModel(libraries[f"rtsize_{name}"], f"rtsize_{name}")
     for inputs in runs + runs[:1]:
         got = native(*inputs)
         assert_same(run_onnxruntime(m, inputs), got, where=name)
         np.testing.assert_array_equal(got[0], reference(*inputs))
-
-
-def test_program_writes_the_actual_size(tmp_path):
-    """The program writes a data-dependent output in the size the run reports, not its bound."""
-    from tests.cli.test_export_onnx import exporter
-    path = tmp_path / "nonzero.onnx"
-    m = onnx.ModelProto.FromString(DATA_DEPENDENT["nonzero"][0].SerializeToString())
-    del m.graph.output[:]
-    m.graph.output.append(helper.make_tensor_value_info("y0", TensorProto.INT64, [3, "n"]))
-    onnx.save(m, path)
-    exe = tmp_path / "nonzero"
-    result = exporter("export", str(path), "--to", "exe", "-o", str(exe))
-    assert result.returncode == 0, result.stderr
-    x = X % 5
-    np.save(tmp_path / "x.npy", x)
-    run = subprocess.run([str(exe), "--out", str(tmp_path / "out"), str(tmp_path / "x.npy")], capture_output=True,
-                         text=True)
-    assert run.returncode == 0, run.stderr
-    np.testing.assert_array_equal(np.load(tmp_path / "out" / "output_0.npy"), np.array(np.nonzero(x)))
 
 
 def test_data_dependent_size_read_by_another_node_is_refused():
@@ -393,53 +370,61 @@ def test_known_onehot_depth_is_checked(depth, message):
         render(m2, "bad")
 
 
-def test_program_reads_values_and_refuses_bad_ones(tmp_path):
+def _program(tmp_path, m, name, output, output_type=F):
+    """`m` exported as a program (its output declared as `output`: a file needs output shapes), and a
+    function running it on arrays: (the CompletedProcess, the directory it writes to)."""
     from tests.cli.test_export_onnx import exporter
-    path = tmp_path / "reshape.onnx"
-    m = CASES["reshape"][0]
     m = onnx.ModelProto.FromString(m.SerializeToString())
     del m.graph.output[:]
-    m.graph.output.append(helper.make_tensor_value_info("y0", F, ["a", "b", "c"]))  # a file needs output shapes
-    onnx.save(m, path)
-    exe = tmp_path / "reshape"
-    result = exporter("export", str(path), "--to", "exe", "-o", str(exe))
+    m.graph.output.append(helper.make_tensor_value_info(output[0], output_type, output[1]))
+    onnx.save(m, tmp_path / f"{name}.onnx")
+    exe = tmp_path / name
+    result = exporter("export", str(tmp_path / f"{name}.onnx"), "--to", "exe", "-o", str(exe))
     assert result.returncode == 0, result.stderr
-    np.save(tmp_path / "x.npy", X)
-    for k, (shape, ok) in enumerate(((i64(6, -1, 2), True), (i64(0, 4, 3), True), (i64(7, -1, 1), False),
-                                     (i64(2, 3, 2**40), False))):
-        np.save(tmp_path / "s.npy", shape)
-        out = tmp_path / f"out{k}"
-        run = subprocess.run([str(exe), "--out", str(out), str(tmp_path / "x.npy"), str(tmp_path / "s.npy")],
-                             capture_output=True, text=True)
+    runs = []
+
+    def run(*arrays):
+        paths = []
+        for k, a in enumerate(arrays):
+            paths.append(str(tmp_path / f"in{k}.npy"))
+            np.save(paths[-1], a)
+        out = tmp_path / f"out{len(runs)}"
+        runs.append(out)
+        return subprocess.run([str(exe), "--out", str(out)] + paths, capture_output=True, text=True), out
+    return run
+
+
+def _refused(run, out, says="error:"):
+    """Exit 2, one line saying `says`, nothing written."""
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and says in run.stderr, run.stderr
+    assert not out.exists()
+
+
+def test_program_reads_values_and_refuses_bad_ones(tmp_path):
+    program = _program(tmp_path, CASES["reshape"][0], "reshape", ("y0", ["a", "b", "c"]))
+    for shape, ok in ((i64(6, -1, 2), True), (i64(0, 4, 3), True), (i64(7, -1, 1), False), (i64(2, 3, 2**40), False)):
+        run, out = program(X, shape)
         if ok:
             assert run.returncode == 0, run.stderr
             got = np.load(out / "output_0.npy")
             np.testing.assert_array_equal(got, X.reshape(*[d if d else X.shape[i] for i, d in enumerate(shape)]))
         else:
-            assert run.returncode == 2 and run.stderr.count("\n") == 1 and "error:" in run.stderr, run.stderr
-            assert not out.exists()
+            _refused(run, out)
 
 
 def test_program_refuses_bad_computed_values(tmp_path):
     """A shape value computed in the graph that no size can follow from: exit 2, one line naming the op."""
-    from tests.cli.test_export_onnx import exporter
-    path = tmp_path / "pad.onnx"
-    m = onnx.ModelProto.FromString(COMPUTED["computed_pad"][0].SerializeToString())
-    del m.graph.output[:]
-    m.graph.output.append(helper.make_tensor_value_info("y", F, ["a", "b", "c"]))  # a file needs output shapes
-    onnx.save(m, path)
-    exe = tmp_path / "pad"
-    result = exporter("export", str(path), "--to", "exe", "-o", str(exe))
-    assert result.returncode == 0, result.stderr
-    np.save(tmp_path / "x.npy", X)
-    for k, (target, ok) in enumerate(((i64(4, 3, 7), True), (i64(2, 3, 2**40), False))):
-        np.save(tmp_path / "t.npy", target)
-        out = tmp_path / f"out{k}"
-        run = subprocess.run([str(exe), "--out", str(out), str(tmp_path / "x.npy"), str(tmp_path / "t.npy")],
-                             capture_output=True, text=True)
-        if ok:
-            assert run.returncode == 0, run.stderr
-            np.testing.assert_array_equal(np.load(out / "output_0.npy"), COMPUTED["computed_pad"][3](X, target))
-        else:
-            assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Pad node" in run.stderr, run.stderr
-            assert not out.exists()
+    program = _program(tmp_path, COMPUTED["computed_pad"][0], "pad", ("y", ["a", "b", "c"]))
+    run, out = program(X, i64(4, 3, 7))
+    assert run.returncode == 0, run.stderr
+    np.testing.assert_array_equal(np.load(out / "output_0.npy"), COMPUTED["computed_pad"][3](X, i64(4, 3, 7)))
+    _refused(*program(X, i64(2, 3, 2**40)), says="Pad node")
+
+
+def test_program_writes_the_actual_size(tmp_path):
+    """The program writes a data-dependent output in the size the run reports, not its bound."""
+    program = _program(tmp_path, DATA_DEPENDENT["nonzero"][0], "nonzero", ("y0", [3, "n"]), TensorProto.INT64)
+    x = X % 5
+    run, out = program(x)
+    assert run.returncode == 0, run.stderr
+    np.testing.assert_array_equal(np.load(out / "output_0.npy"), np.array(np.nonzero(x)))
