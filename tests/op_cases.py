@@ -882,6 +882,19 @@ case("onnx_conv_3d", lambda x: (ops.relu(onnx_node(
 # Registered native ops that no row above runs, and the tests that exercise them instead
 # (tests/native/test_op_registry.py fails for an op with neither, and for an entry here that has a row now).
 NATIVE_OPS_WITHOUT_ROWS = {
+    # output sizes known only once the node ran: no traced function emits them (NumPy's tracer needs sizes)
+    "NonZero": "a data-dependent output size; three-way (NumPy, ONNX Runtime, native) in "
+               "tests/native/test_runtime_shapes.py::test_data_dependent_sizes, and every test_nonzero* node test in "
+               "tests/backend/test_onnx_node_tests.py::test_data_dependent_size_node_tests_pass",
+    "Unique": "data-dependent output sizes; three-way in tests/native/test_runtime_shapes.py::"
+              "test_data_dependent_sizes, and every test_unique* node test in "
+              "tests/backend/test_onnx_node_tests.py::test_data_dependent_size_node_tests_pass",
+    "NonMaxSuppression": "a data-dependent output size; three-way in tests/native/test_runtime_shapes.py::"
+                         "test_data_dependent_sizes, and every test_nonmaxsuppression* node test in "
+                         "tests/backend/test_onnx_node_tests.py::test_data_dependent_size_node_tests_pass",
+    "Compress": "a data-dependent output size; three-way in tests/native/test_runtime_shapes.py::"
+                "test_data_dependent_sizes, and every test_compress* node test in "
+                "tests/backend/test_onnx_node_tests.py::test_data_dependent_size_node_tests_pass",
     # gone from ONNX before opset 21, the opset traced models use, so no traced function can emit them
     "Scatter": "deprecated in opset 11 for ScatterElements (same rule class, rows above); ONNX's node tests "
                "test_scatter_with_axis / test_scatter_without_axis run in tests/backend/test_onnx_node_tests.py "

@@ -480,6 +480,14 @@ def range_count_real(start_bits: int, limit_bits: int, delta_bits: int) -> int:
     return max(0, math.ceil(n))
 
 
+def div_trunc(a: int, b: int) -> int:
+    """Integer division toward zero (ONNX's Div of integers); 0 for a zero divisor (no trap)."""
+    if b == 0:
+        return 0
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q
+
+
 def at_most(value: int, limit: int) -> int:
     """`value` when it is at most `limit`, else -1 (no valid size)."""
     return value if value <= limit else -1

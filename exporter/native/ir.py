@@ -33,6 +33,11 @@ class Value:
     # reads them how (see runtime_values)
     runtime: list | None = None
     uses: dict = field(default_factory=dict)
+    # contents computed from values read at run time, as expressions of their element variables (the node
+    # still computes the data; ops read these as shapes, see runtime_values)
+    computed: list | None = None
+    # a float computed from run-time integer values (a Cast of them): its numbers as double bits
+    real: list | None = None
 
     @property
     def rank(self) -> int:
@@ -46,6 +51,8 @@ class Value:
         """Contents as Python ints/Syms when known at generation time (constants or shape arithmetic)."""
         if self.known is not None:
             return list(self.known)
+        if self.runtime is not None or self.computed is not None:
+            return runtime_values.contents(self)  # while shape-arithmetic rules run (see runtime_values)
         if self.data is not None and self.data.dtype.kind in "iub":
             return [int(v) for v in self.data.reshape(-1)]
         return None
@@ -69,6 +76,9 @@ class Node:
     outer_reads: list = field(default_factory=list)
     # (a, b, what): sizes that must be equal at run time, from values read then (Split's sizes sum to the axis)
     checks: list = field(default_factory=list)
+    # (output index, axis, upper bound): sizes known only once the node ran (NonZero's count), see
+    # runtime_values.result_dims
+    results: list = field(default_factory=list)
 
     def attr(self, key, default=None):
         return self.attrs.get(key, default)
@@ -151,6 +161,12 @@ class Graph:
         # that follow from them (name, expression, node, output, axis) in graph order
         self.value_syms: set = set()
         self.derived: list[tuple] = []
+        # computed run-time values read as shapes: their checks (runtime_values.record_checks), and the
+        # marked inputs by element variable
+        self.value_checks: list[dict] = []
+        self.value_checked: set = set()
+        self.runtime_inputs: dict = {}
+        self.result_dims: list[str] = []  # dims a node sets when it runs (runtime_values.result_dims)
         self._unknown: set = set()  # outputs of unsupported nodes
         self._build(model.graph, None)
 
@@ -175,6 +191,9 @@ class Graph:
         g.name, g.opset, g.outer = f"{parent.name}/{owner.name}/{proto.name}", parent.opset, parent
         g.dim_names, g.constraints, g._unknown = parent.dim_names, parent.constraints, parent._unknown
         g.value_syms, g.derived = parent.value_syms, parent.derived
+        g.value_checks, g.value_checked = parent.value_checks, parent.value_checked
+        g.runtime_inputs = parent.runtime_inputs
+        g.result_dims = parent.result_dims
         g._build(model.graph, input_types, owner)
         return g
 
@@ -247,6 +266,7 @@ class Graph:
                 value = self._graph_input(vi)
                 runtime_values.mark_input(value)
                 self.value_syms |= runtime_values.value_names(value)
+                self.runtime_inputs.update({name: value for name in runtime_values.value_names(value)})
             else:
                 dtype, shape = input_types[k]
                 value = Value(vi.name, np.dtype(dtype), list(shape), is_input=True)
@@ -304,7 +324,8 @@ class Graph:
                 if not problem:
                     _check_inner_dims(node)
                     types = opdef.infer(node)
-                    known = opdef.value(node)
+                    with runtime_values.propagating():
+                        known = opdef.value(node)
                     if len(types) < len([n for n in proto.output if n]):
                         problem = "more outputs than supported"
             except UnsupportedError as exc:
@@ -321,9 +342,10 @@ class Graph:
                 unsupported.setdefault(f"{proto.op_type} ({problem})", []).append(node.name)
                 self._unknown_outputs(node, proto, unknown)
                 continue
+            runtime_values.record_checks(self, node)
             types = runtime_values.derive(self, node, types)
-            if known and any(D.free_vars(d) & self.value_syms for k in known if k for d in k):
-                known = None  # a run-time value: read from its tensor, not shape arithmetic
+            types = runtime_values.result_dims(self, node, types)
+            computed = runtime_values.split_computed(known, whole=opdef.kind == "control")
             folded = opdef.constant(node)
             if folded is None and known is None:
                 folded = _fold_shape_arithmetic(node, proto, types)
@@ -339,7 +361,9 @@ class Graph:
                     continue
                 dtype, shape = types[k]
                 value = Value(out_name, np.dtype(dtype), list(shape), producer=node,
-                              known=known[k] if known else None)
+                              known=known[k] if known else None, computed=computed[k] if computed else None)
+                if node.op == "Cast" and value.dtype.kind == "f":
+                    value.real = runtime_values.real_cast(node.inputs[0])
                 self.values[out_name] = value
                 node.outputs.append(value)
             for v in node.inputs + node.outer_reads:
@@ -351,11 +375,7 @@ class Graph:
             for a, b, what in node.checks:
                 self.constraints.append((a, b, f"{node.describe()}: {what}", None))
         if unsupported:
-            lines = [f"  {op}: {len(names)} node(s), e.g. {names[0]}" for op, names in sorted(unsupported.items())]
-            exc = UnsupportedError("the native backend does not support these ops in the model:\n" + "\n".join(lines)
-                                   + "\n  (see the README for the supported ops)")
-            exc.unsupported = unsupported
-            raise exc
+            raise _unsupported(unsupported)
         self.outputs = []
         names = [vi.name for vi in g.output]
         if len(set(names)) != len(names):
@@ -365,6 +385,8 @@ class Graph:
             if self.owns(value):  # a body may return an outer value as is: it stays the outer graph's
                 value.is_output = True
             self.outputs.append(value)
+        if self.outer is None and runtime_values.check_results(self):
+            raise _unsupported(runtime_values.check_results(self))
         for value in list(self.inputs) + self.outputs:
             if value.dtype not in dtypes.NATIVE:
                 raise UnsupportedError(f"{'input' if value.is_input else 'output'} '{value.name}' has dtype "
@@ -512,6 +534,15 @@ class Graph:
                 self.values[out_name] = value
                 node.outputs.append(value)
                 unknown.add(value)
+
+
+def _unsupported(unsupported: dict) -> UnsupportedError:
+    """The refusal of a model: each unsupported op (with its reason) and how many nodes, naming one."""
+    lines = [f"  {op}: {len(names)} node(s), e.g. {names[0]}" for op, names in sorted(unsupported.items())]
+    exc = UnsupportedError("the native backend does not support these ops in the model:\n" + "\n".join(lines)
+                           + "\n  (see the README for the supported ops)")
+    exc.unsupported = unsupported
+    return exc
 
 
 _FOLD_LIMIT = 4096  # elements: shape arithmetic, not data

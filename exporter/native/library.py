@@ -204,6 +204,8 @@ class NativeModel:
         self.input_ranks = [fn("input_rank", i, i)(k) for k in range(n_in)]
         self.output_ranks = [fn("output_rank", i, i)(k) for k in range(n_out)]
         self._n_in = n_in
+        # outputs whose sizes are known only once the model ran: trimmed to the sizes the run reports
+        self._results = bool(getattr(self._lib, f"{name}_num_results", None) and fn("num_results", i)())
         # inputs whose values define sizes: given again (and the outputs re-shaped) when their values change
         self._value_inputs = [k for k in range(n_in) if fn("input_sets_shapes", i, i)(k)]
         self._values = None
@@ -250,7 +252,17 @@ class NativeModel:
         if self._run(self._ctx, self._in_ptrs, self._out_ptrs) != 0:
             raise ExporterError(self._error())
         # outputs are computed into buffers owned here (their addresses are set once) and copied out
+        if self._results:
+            return [self._written(k, o) for k, o in enumerate(self._out_buffers)]
         return [o.copy() for o in self._out_buffers]
+
+    def _written(self, k, buffer):
+        """Output k as the last run wrote it: its first elements, in the shape the run reports."""
+        dims = (ctypes.c_int64 * max(1, self.output_ranks[k]))()
+        if self._output_shape(self._ctx, k, dims) != 0:
+            raise ExporterError(self._error())
+        shape = tuple(dims[:self.output_ranks[k]])
+        return buffer.reshape(-1)[:int(np.prod(shape, dtype=np.int64))].reshape(shape).copy()
 
     def profile(self, *arrays, repeat: int = 10) -> Profile:
         """Run on `arrays` once to warm up, then `repeat` times recording each step's time; returns the

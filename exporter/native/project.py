@@ -127,7 +127,10 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
 
     data = {
         "name": name, "graph_name": _c_text(model.graph.name or name), "version": __version__,
-        "dims": [{"name": _c_text(d), "cpp": D.cpp_dim_name(d)} for d in graph.dim_names + [d[0] for d in graph.derived]],
+        "dims": [{"name": _c_text(d), "cpp": D.cpp_dim_name(d),
+                  "result": graph.result_dims.index(d) if d in graph.result_dims else None}
+                 for d in graph.dim_names + [d[0] for d in graph.derived]],
+        "num_results": len(graph.result_dims),
         "num_input_dims": len(graph.dim_names), "values": values, "value_inputs": value_inputs, "derived": derived,
         "value_input_indices": [vi["index"] for vi in value_inputs],
         "inputs": [signature(v, cg.var(v)) for v in graph.inputs],
@@ -189,11 +192,22 @@ def _runtime_values(graph: Graph):
             checks.append({"slot": slots[c["element"]], "element": c["element"], "bad": " || ".join(bad) or "false",
                            "clamp": c["clamp"], "what": _c_text(c["what"])})
         value_inputs.append({"index": k, "ctype": dtypes.ctype(value.dtype), "checks": checks,
-                             "float": value.dtype.kind == "f", "real": runtime_values.read_as_real(value),
+                             "float": runtime_values.is_float(value.dtype), "real": runtime_values.read_as_real(value),
                              "elements": [{"slot": s, "element": i} for i, s in enumerate(slots)]})
     derived = [{"cpp": D.cpp_dim_name(name), "index": len(graph.dim_names) + i, "expr": D.cpp(expr),
-                "what": _c_text(node.describe()), "output": _c_text(out), "axis": axis}
+                "what": _c_text(node.describe()), "output": _c_text(out), "axis": axis, "checks": []}
                for i, (name, expr, node, out, axis) in enumerate(graph.derived)]
+    # values computed from them that ops read: checked where they fall among the derived dims (they may use
+    # the dims before them), those after the last dim with an empty entry of their own
+    tail = {"cpp": None, "checks": []}
+    for c in graph.value_checks:
+        bad = [f"v < {c['lo']}"] if c["lo"] else []
+        bad += [f"v > {c['hi']}"] if c["hi"] else []
+        bad += ["v == 0"] if c["nonzero"] else []
+        entry = derived[c["position"]] if c["position"] < len(derived) else tail
+        entry["checks"].append({"expr": D.cpp(c["expr"]), "bad": " || ".join(bad) or "false", "what": _c_text(c["what"])})
+    if tail["checks"]:
+        derived.append(tail)
     return values, value_inputs, derived
 
 

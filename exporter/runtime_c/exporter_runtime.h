@@ -443,6 +443,20 @@ inline int64_t range_count_real(int64_t start_bits, int64_t limit_bits, int64_t 
     return count > 0 ? count : 0;
 }
 inline int64_t at_most(int64_t value, int64_t limit) { return value <= limit ? value : -1; }
+// Integer division toward zero (ONNX's Div of integers) of values computed at run time; 0 for a zero divisor.
+inline int64_t div_trunc(int64_t a, int64_t b) { return b != 0 ? a / b : 0; }
+// An index or step computed at run time, clamped past every size (as the read ones are).
+inline int64_t clamp_value(int64_t v) {
+    const int64_t limit = int64_t(1) << 56;
+    return v < -limit ? -limit : (v > limit ? limit : v);
+}
+// The bits of the double nearest the integer v (a Cast to float of a value computed at run time).
+inline int64_t real_of_int(int64_t v) {
+    const double f = double(v);
+    int64_t bits;
+    std::memcpy(&bits, &f, sizeof(bits));
+    return bits;
+}
 // A slice step no larger than the axis: a bigger one takes the same single element, and strides stay small.
 inline int64_t slice_step(int64_t dim, int64_t step) {
     const int64_t bound = dim > 1 ? dim : 1;

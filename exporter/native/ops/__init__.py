@@ -99,14 +99,18 @@ def softmax_extents(node, x):
 def require_known(node, index: int, what: str, kind: str | None = None, rank: int | None = None):
     """Contents of input `index` (a shape, axes, pads...): known at generation time, or, when the op can
     take it at run time (`kind`, see runtime_values.KINDS; `rank` for axes) and it is a graph input,
-    variables read from that input's data before planning."""
+    variables read from that input's data before planning, or a value computed from such inputs,
+    expressions of those variables (evaluated and checked before planning)."""
     value = node.input(index)
     if value is None:
         return None
-    known = value.known_ints()
-    from ..runtime_values import readable, use
-    if known is None and readable(value, kind):
+    from ..runtime_values import computed, readable, use, use_computed
+    if value.runtime is not None and readable(value, kind):
         return use(node, value, what, kind, rank)
+    if computed(value):  # computed in the graph from values read at run time: expressions of them
+        known = use_computed(node, value, what, kind, rank)
+    else:
+        known = None if value.runtime is not None else value.known_ints()
     if known is None:
         raise UnsupportedError(f"{node.describe()}: its {what} (input '{value.name}') is computed from data at run "
                                "time; the native backend needs it fixed when the model is exported")
@@ -116,13 +120,14 @@ def require_known(node, index: int, what: str, kind: str | None = None, rank: in
 def read_at_run_time(node, index: int) -> bool:
     """True when input `index` is a shape-defining graph input read at run time (require_known gives its
     element variables)."""
+    from ..runtime_values import computed
     value = node.input(index)
     # (a float input is read only as a kind that takes floats, which require_known checks)
-    return value is not None and value.known_ints() is None and value.runtime is not None
+    return value is not None and (value.runtime is not None or computed(value))
 
 
 def fail(node, why: str):
     raise ExporterError(f"{node.describe()}: {why}")
 
 
-from . import control, deconv, elementwise, image, indexing, linalg, loss, nn, norm, quant, reduce, shape, sort  # noqa: E402,F401  (registration)
+from . import control, deconv, elementwise, image, indexing, linalg, loss, nn, norm, quant, reduce, select, shape, sort  # noqa: E402,F401,E501  (registration)

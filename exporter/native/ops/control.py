@@ -152,7 +152,8 @@ class If(Control):
         if len(node.bodies) != 1:
             return None
         known = [v.known if v.known is not None else (
-            v.known_ints() if v.data is not None and v.data.size <= 64 else None) for v in self._outputs(node)]
+            v.known_ints() if v.data is not None and v.data.size <= 64 or v.computed is not None else None)
+            for v in self._outputs(node)]
         return known if any(k is not None for k in known) else None
 
     def constant(self, node):

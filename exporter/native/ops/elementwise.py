@@ -65,6 +65,15 @@ class Elementwise(OpDef):
             return None
 
 
+def _div(a, b):
+    """Integer Div of known contents: a quotient of sizes as a Dim; one of values read at run time (which
+    may be negative) truncates toward zero, as ONNX's Div does."""
+    from ..runtime_values import depends
+    if depends(a) or depends(b):
+        return D.call("div_trunc", [a, b], D.div_trunc)
+    return D.floordiv(a, b)
+
+
 def _def(name, formula, dtypes=ALL, out_dtype=None, fold=None, costly=False):
     cls = type(name, (Elementwise,), {"types": (name,), "formula": formula, "dtypes": dtypes, "costly": costly,
                                       "out_dtype": np.dtype(out_dtype) if out_dtype else None})
@@ -76,7 +85,7 @@ def _def(name, formula, dtypes=ALL, out_dtype=None, fold=None, costly=False):
 _def("Add", "{0} + {1}", ARITH, fold=lambda a, b: D.add(a, b))
 _def("Sub", "{0} - {1}", ARITH, fold=lambda a, b: D.sub(a, b))
 _def("Mul", "{0} * {1}", ARITH, fold=lambda a, b: D.mul(a, b))
-_def("Div", "exporter_rt::div<{T}>({0}, {1})", ARITH, fold=lambda a, b: D.floordiv(a, b))
+_def("Div", "exporter_rt::div<{T}>({0}, {1})", ARITH, fold=lambda a, b: _div(a, b))
 _def("Neg", "-{0}", ARITH)
 _def("Sign", "exporter_rt::sign<{T}>({0})", ARITH)
 _def("Reciprocal", "{T}(1) / {0}", LOOP_FLOAT)
@@ -232,13 +241,19 @@ class Variadic(Elementwise):
         knowns = [v.known_ints() for v in node.inputs]
         if node.op not in ("Max", "Min") or any(k is None for k in knowns):
             return None
-        if any(isinstance(x, D.Sym) for k in knowns for x in k):
-            return None
+        from ..runtime_values import depends
+        if any(isinstance(x, D.Sym) and not depends(x) for k in knowns for x in k):
+            return None  # (sizes alone: left to the step; values read at run time: expressions)
         n = _flat_size(node, knowns)
         if n is None:
             return None
-        pick = max if node.op == "Max" else min
-        return [[pick(k[i if len(k) > 1 else 0] for k in knowns) for i in range(n)]]
+
+        def pick(*args):
+            out = args[0]
+            for x in args[1:]:
+                out = D.maximum(out, x) if node.op == "Max" else D.mul(-1, D.maximum(D.mul(-1, out), D.mul(-1, x)))
+            return out
+        return [[pick(*[k[i if len(k) > 1 else 0] for k in knowns]) for i in range(n)]]
 
 
 @register

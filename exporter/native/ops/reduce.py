@@ -36,7 +36,7 @@ class Reduce(OpDef):
 
     def _runtime_axes(self, node):
         """The axes' element variables when they are a graph input read at run time (and not empty)."""
-        if not (self._axes_as_input(node) and read_at_run_time(node, 1) and node.input(1).runtime):
+        if not (self._axes_as_input(node) and read_at_run_time(node, 1) and node.input(1).numel):
             return None
         x = node.inputs[0]
         axes = require_known(node, 1, "axes", kind="axis", rank=x.rank)

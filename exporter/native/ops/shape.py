@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import dims as D
 from ..cpp import c_text, literal
+from ..runtime_values import is_float, use_real
 from . import OpDef, fail, norm_axis, read_at_run_time, register, require_known
 
 INT64_MAX = np.iinfo(np.int64).max
@@ -112,7 +113,7 @@ class Unsqueeze(View):
     def infer(self, node):
         x = node.inputs[0]
         # run-time axes count in the output's rank (one per element)
-        rank = x.rank + len(node.input(1).runtime) if read_at_run_time(node, 1) else None
+        rank = x.rank + node.input(1).numel if read_at_run_time(node, 1) else None
         axes = _axes(node, rank=rank)
         rank = x.rank + len(axes)
         if read_at_run_time(node, 1):
@@ -203,7 +204,7 @@ class Range(OpDef):
     types = ("Range",)
 
     def infer(self, node):
-        if node.inputs[0].dtype.kind == "f":
+        if is_float(node.inputs[0].dtype):
             return [(node.inputs[0].dtype, [self._float_count(node)])]
         start, limit, delta = (require_known(node, i, what, kind=kind) for i, what, kind in
                                ((0, "start", "bound"), (1, "limit", "bound"), (2, "delta", "delta")))
@@ -224,6 +225,9 @@ class Range(OpDef):
             if read_at_run_time(node, i):
                 bits.append(require_known(node, i, what, kind="real")[0])
                 continue
+            if value.real is not None and len(value.real) == 1:  # a Cast of values read at run time
+                bits.append(use_real(node, value, what)[0])
+                continue
             if value.data is not None and value.data.size == 1:
                 number = float(value.data.reshape(-1)[0])
             else:  # shape arithmetic cast to float: a number only if it is fixed
@@ -239,7 +243,7 @@ class Range(OpDef):
 
     def value(self, node):
         start, limit, delta = (node.inputs[i].known_ints() for i in range(3))
-        if node.inputs[0].dtype.kind == "f" or None in (start, limit, delta) or any(
+        if is_float(node.inputs[0].dtype) or None in (start, limit, delta) or any(
                 isinstance(v, D.Sym) for v in start + limit + delta):
             return None
         return [list(range(start[0], limit[0], delta[0]))]
@@ -247,8 +251,9 @@ class Range(OpDef):
     def emit(self, node, cg):
         out = node.outputs[0]
         start, delta = node.inputs[0], node.inputs[2]
+        narrow = out.dtype.itemsize == 2 and out.dtype.kind != "i"  # float16, bfloat16: computed in float
         return [{"template": "range", "out": cg.var(out), "ctype": cg.ctype(out.dtype), "count": cg.dim(out.numel),
-                 "start": cg.scalar(start), "delta": cg.scalar(delta)}]
+                 "start": cg.scalar(start), "delta": cg.scalar(delta), "compute": "float" if narrow else None}]
 
 
 def _blocks(shape, axis):
@@ -315,6 +320,19 @@ class Split(OpDef):
                 total = D.add(total, size)
             node.checks.append((total, x.shape[axis], f"the split sizes add up to axis {axis}"))
         return [(x.dtype, x.shape[:axis] + [s] + x.shape[axis + 1:]) for s in split]
+
+    def value(self, node):
+        known = node.inputs[0].known_ints()
+        if known is None or node.inputs[0].rank != 1:
+            return None
+        _, split = self._sizes(node)
+        if any(isinstance(size, D.Sym) for size in split):
+            return None
+        out, start = [], 0
+        for size in split:
+            out.append(known[start:start + size])
+            start += size
+        return out
 
     def emit(self, node, cg):
         x = node.inputs[0]
@@ -573,7 +591,7 @@ class Pad(OpDef):
         x = node.inputs[0]
         pads = self._pads(node)
         if read_at_run_time(node, 3):
-            n = len(node.input(3).runtime)
+            n = node.input(3).numel
             node.checks.append((D.call("axes_valid", [x.rank, n] + require_known(node, 3, "axes", kind="axis",
                                                                                  rank=x.rank), D.axes_valid),
                                 1, "its axes are valid and distinct"))

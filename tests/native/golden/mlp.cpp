@@ -42,6 +42,8 @@ constexpr int kNumDims = 1;
 // shape-defining inputs (mlp_set_input_data), computed by resolve().
 constexpr int kNumInputDims = 1;
 constexpr int kNumValues = 0;
+// sizes known only once a node ran (NonZero's count): planned at their bound, reported after a run
+constexpr int kNumResults = 0;
 const int kInputSetsShapes[] = {0};
 
 // What each step computes, for the profile (mlp_profile_step): its kernel family and the ONNX nodes
@@ -104,6 +106,7 @@ struct mlp_ctx {
     int64_t planned[kNumDims > 0 ? kNumDims : 1];  // dims the arena was last planned for
     int dim_given[kNumDims > 0 ? kNumDims : 1];    // input that set the dim since the last run (-1: none)
     int64_t values[kNumValues > 0 ? kNumValues : 1];  // elements of shape-defining inputs, as checked
+    int64_t results[kNumResults > 0 ? kNumResults : 1];  // sizes set by the last run (-1: none since the inputs)
     bool values_set[1];
     bool planned_once = false;
     size_t offsets[kNumSlots > 0 ? kNumSlots : 1];
@@ -149,6 +152,7 @@ static int unset(mlp_ctx* ctx, int i) {
 // a size from 0 to the maximum dim, so the plan's overflow bound covers it like an input's dim.
 static int resolve(mlp_ctx* ctx) {
     for (int i = kNumInputDims; i < kNumDims; ++i) ctx->dims[i] = -1;
+    for (int j = 0; j < kNumResults; ++j) ctx->results[j] = -1;
     (void)ctx;
     return 0;
 }
@@ -262,6 +266,7 @@ const char* mlp_output_dtype(int k) { return k >= 0 && k < 1 ? kOutputDtypes[k] 
 int mlp_input_rank(int k) { return k >= 0 && k < 1 ? kInputRanks[k] : -1; }
 int mlp_output_rank(int k) { return k >= 0 && k < 1 ? kOutputRanks[k] : -1; }
 int mlp_num_dims(void) { return kNumInputDims; }
+int mlp_num_results(void) { return kNumResults; }
 const char* mlp_dim_name(int i) { return i >= 0 && i < kNumInputDims ? kDimNames[i] : nullptr; }
 int mlp_input_sets_shapes(int k) { return k >= 0 && k < 1 ? kInputSetsShapes[k] : 0; }
 
