@@ -125,4 +125,4 @@ def fail(node, why: str):
     raise ExporterError(f"{node.describe()}: {why}")
 
 
-from . import control, deconv, elementwise, image, indexing, linalg, loss, nn, norm, quant, reduce, shape, signal, sort, training  # noqa: E402,F401  (registration)
+from . import control, deconv, elementwise, image, indexing, linalg, loss, ml, nn, norm, quant, reduce, shape, signal, sort, training  # noqa: E402,F401  (registration)
