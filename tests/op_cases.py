@@ -916,6 +916,12 @@ case("onnx_stft", lambda x, w: _stft(x, np.asarray(5, np.int64), w), rand((2, 40
      rtol=1e-4)
 
 
+_det = onnx_node("Det", lambda x: np.linalg.det(x).astype(x.dtype))
+# batched, with a singular matrix (two equal rows) among them; float32 only (ONNX Runtime has no double Det)
+case("onnx_det_float32", lambda x: (_det(x), _det(np.concatenate([x[:1, :1], x[:1, :1], x[:1, 2:]], 1))),
+     rand((3, 4, 4), F32), rtol=1e-4)
+
+
 def _mel_reference(bins, length, rate, lower, upper):
     bins, length, rate = int(bins), int(length), int(rate)
     mel = 2595 * np.log1p(np.asarray([lower, upper], np.float32) / np.float32(700)) / np.float32(np.log(10))
@@ -956,6 +962,16 @@ case("onnx_windows", lambda x, n: (_hann(n) * x, _hamming(n), _blackman(n)), ran
 # Registered native ops that no row above runs, and the tests that exercise them instead
 # (tests/native/test_op_registry.py fails for an op with neither, and for an entry here that has a row now).
 NATIVE_OPS_WITHOUT_ROWS = {
+    # ops of other domains than ONNX's default (the NumPy front end emits only that one) or newer than opset
+    # 21: ONNX's node tests for each run in tests/backend/test_onnx_node_tests.py::test_signal_and_domain_node_tests_pass
+    "TensorScatter": "new in opset 24 (traced models use 21); ONNX's test_tensorscatter* node tests run in "
+                     "tests/backend/test_onnx_node_tests.py::test_signal_and_domain_node_tests_pass",
+    **{f"ai.onnx.preview.training.{op}": "ai.onnx.preview.training domain (the front end emits only ai.onnx); "
+       f"ONNX's node tests for {op} run in tests/backend/test_onnx_node_tests.py::test_signal_and_domain_node_tests_pass"
+       for op in ("Adagrad", "Momentum", "Adam")},
+    **{f"ai.onnx.ml.{op}": "ai.onnx.ml domain (the front end emits only ai.onnx); ONNX's test_ai_onnx_ml_* node "
+       "tests for it run in tests/backend/test_onnx_node_tests.py::test_signal_and_domain_node_tests_pass"
+       for op in ("Binarizer", "ArrayFeatureExtractor")},
     # gone from ONNX before opset 21, the opset traced models use, so no traced function can emit them
     "Scatter": "deprecated in opset 11 for ScatterElements (same rule class, rows above); ONNX's node tests "
                "test_scatter_with_axis / test_scatter_without_axis run in tests/backend/test_onnx_node_tests.py "
