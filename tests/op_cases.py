@@ -971,7 +971,7 @@ NATIVE_OPS_WITHOUT_ROWS = {
        for op in ("Adagrad", "Momentum", "Adam")},
     **{f"ai.onnx.ml.{op}": "ai.onnx.ml domain (the front end emits only ai.onnx); ONNX's test_ai_onnx_ml_* node "
        "tests for it run in tests/backend/test_onnx_node_tests.py::test_signal_and_domain_node_tests_pass"
-       for op in ("Binarizer", "ArrayFeatureExtractor")},
+       for op in ("Binarizer", "ArrayFeatureExtractor", "TreeEnsemble")},
     # gone from ONNX before opset 21, the opset traced models use, so no traced function can emit them
     "Scatter": "deprecated in opset 11 for ScatterElements (same rule class, rows above); ONNX's node tests "
                "test_scatter_with_axis / test_scatter_without_axis run in tests/backend/test_onnx_node_tests.py "
