@@ -891,6 +891,10 @@ def _dft_reference(x, length, axis, inverse=False, onesided=False):
     return np.stack([y.real, y.imag], -1).astype(x.dtype)
 
 
+def _i64(v):
+    return np.asarray(v, np.int64)
+
+
 _dft = onnx_node("DFT", lambda x, n, a: _dft_reference(x, None, a))
 _rfft = onnx_node("DFT", lambda x, n, a: _dft_reference(x, int(n), a, onesided=True), onesided=1)
 _idft = onnx_node("DFT", lambda x, n, a: _dft_reference(x, None, a, inverse=True), inverse=1)
@@ -899,8 +903,8 @@ _irfft = onnx_node("DFT", lambda x, n, a: _dft_reference(x, int(n), a, inverse=T
 for dt in FLOATS:
     # lengths 16 (radix 2), 12 and 9 (direct sums); truncated and zero-padded lines
     case(f"onnx_dft_{np.dtype(dt).name}",
-         lambda x, c: (_dft(x, None, np.asarray(1, np.int64)), _rfft(x, np.asarray(12, np.int64), np.asarray(-2, np.int64)),
-                       _idft(c, None, np.asarray(2, np.int64)), _irfft(c, np.asarray(16, np.int64), np.asarray(1, np.int64))),
+         lambda x, c: (_dft(x, None, _i64(1)), _rfft(x, _i64(12), _i64(-2)), _idft(c, None, _i64(2)),
+                       _irfft(c, _i64(16), _i64(1))),
          rand((2, 16, 3, 1), dt), rand((2, 9, 4, 2), dt), rtol=1e-4)
 
 
@@ -963,11 +967,13 @@ case("onnx_windows", lambda x, n: (_hann(n) * x, _hamming(n), _blackman(n)), ran
 # (tests/native/test_op_registry.py fails for an op with neither, and for an entry here that has a row now).
 NATIVE_OPS_WITHOUT_ROWS = {
     # ops of other domains than ONNX's default (the NumPy front end emits only that one) or newer than opset
-    # 21: ONNX's node tests for each run in tests/backend/test_onnx_node_tests.py::test_signal_and_domain_node_tests_pass
+    # 21: ONNX's node tests for each run in
+    # tests/backend/test_onnx_node_tests.py::test_signal_and_domain_node_tests_pass
     "TensorScatter": "new in opset 24 (traced models use 21); ONNX's test_tensorscatter* node tests run in "
                      "tests/backend/test_onnx_node_tests.py::test_signal_and_domain_node_tests_pass",
     **{f"ai.onnx.preview.training.{op}": "ai.onnx.preview.training domain (the front end emits only ai.onnx); "
-       f"ONNX's node tests for {op} run in tests/backend/test_onnx_node_tests.py::test_signal_and_domain_node_tests_pass"
+       f"ONNX's node tests for {op} run in "
+       "tests/backend/test_onnx_node_tests.py::test_signal_and_domain_node_tests_pass"
        for op in ("Adagrad", "Momentum", "Adam")},
     **{f"ai.onnx.ml.{op}": "ai.onnx.ml domain (the front end emits only ai.onnx); ONNX's test_ai_onnx_ml_* node "
        "tests for it run in tests/backend/test_onnx_node_tests.py::test_signal_and_domain_node_tests_pass"
