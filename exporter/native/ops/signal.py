@@ -7,6 +7,7 @@ import numpy as np
 from onnx import helper
 
 from .. import dims as D
+from ..cpp import c_text
 from . import NUMERIC, OpDef, fail, read_at_run_time, register, require_known
 
 REAL = {np.dtype(np.float32), np.dtype(np.float64)}   # types of the signal kernels
@@ -179,7 +180,7 @@ class MelWeightMatrix(OpDef):
     def emit(self, node, cg):
         y = node.outputs[0]
         lower, upper = node.inputs[3:5]
-        return [{"template": "mel_weight_matrix", "y": cg.var(y), "ctype": cg.ctype(y.dtype),
+        return [{"template": "mel_weight_matrix", "node": c_text(node.name), "y": cg.var(y), "ctype": cg.ctype(y.dtype),
                  "etype": cg.ctype(lower.dtype), "bins": cg.dim(y.shape[1]),
                  "length": cg.dim(_one(node, 1, "dft_length", "size")),
                  "rate": f"int64_t({cg.scalar(node.inputs[2])})", "lower": cg.scalar(lower),
