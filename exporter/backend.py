@@ -34,12 +34,13 @@ class NativeRep(BackendRep):
 def shape_only_inputs(model: onnx.ModelProto) -> list[str]:
     """Graph inputs read only where the native backend needs values at export time (TopK's k, Reshape's
     shape, axes...): ONNX's node tests pass these as inputs. Such a model is compiled per distinct value."""
+    from .native.expand import op_key
     from .native.ops import OPS
     init = {t.name for t in model.graph.initializer}
     names = [i.name for i in model.graph.input if i.name not in init]
     uses: dict = {name: [] for name in names}
     for node in model.graph.node:
-        opdef = OPS.get(node.op_type)
+        opdef = OPS.get(op_key(node.domain, node.op_type))
         for k, name in enumerate(node.input):
             if name in uses:
                 uses[name].append(opdef is not None and k in opdef.shape_inputs)

@@ -879,6 +879,90 @@ case("onnx_conv_3d", lambda x: (ops.relu(onnx_node(
         pads=[1, 0, 1, 1, 1, 0], group=2)(x, _conv3d_w, _conv3d_b)),),
      rand(("B", 4, 5, 4, 6), F32), dynamic=BATCH, rtol=1e-5)
 
+# signal processing: DFT (axis as an input, opset 20), STFT, MelWeightMatrix, window functions
+def _dft_reference(x, length, axis, inverse=False, onesided=False):
+    z = x[..., 0] if x.shape[-1] == 1 else x[..., 0] + 1j * x[..., 1]
+    axis = int(axis) % x.ndim
+    if inverse and onesided:
+        return np.fft.irfft(z, n=length, axis=axis)[..., None].astype(x.dtype)
+    y = np.fft.ifft(z, n=length, axis=axis) if inverse else np.fft.fft(z, n=length, axis=axis)
+    if onesided:
+        y = np.take(y, np.arange(y.shape[axis] // 2 + 1), axis=axis)
+    return np.stack([y.real, y.imag], -1).astype(x.dtype)
+
+
+def _i64(v):
+    return np.asarray(v, np.int64)
+
+
+_dft = onnx_node("DFT", lambda x, n, a: _dft_reference(x, None, a))
+_rfft = onnx_node("DFT", lambda x, n, a: _dft_reference(x, int(n), a, onesided=True), onesided=1)
+_idft = onnx_node("DFT", lambda x, n, a: _dft_reference(x, None, a, inverse=True), inverse=1)
+_irfft = onnx_node("DFT", lambda x, n, a: _dft_reference(x, int(n), a, inverse=True, onesided=True), inverse=1,
+                   onesided=1)
+for dt in FLOATS:
+    # lengths 16 (radix 2), 12 and 9 (direct sums); truncated and zero-padded lines
+    case(f"onnx_dft_{np.dtype(dt).name}",
+         lambda x, c: (_dft(x, None, _i64(1)), _rfft(x, _i64(12), _i64(-2)), _idft(c, None, _i64(2)),
+                       _irfft(c, _i64(16), _i64(1))),
+         rand((2, 16, 3, 1), dt), rand((2, 9, 4, 2), dt), rtol=1e-4)
+
+
+def _stft_reference(x, step, window):
+    length, z = window.shape[0], x[..., 0]
+    frames = (x.shape[1] - length) // int(step) + 1
+    y = np.stack([np.fft.rfft(z[:, f * int(step):f * int(step) + length] * window, axis=1) for f in range(frames)], 1)
+    return np.stack([y.real, y.imag], -1).astype(x.dtype)
+
+
+_stft = onnx_node("STFT", _stft_reference, onesided=1)
+case("onnx_stft", lambda x, w: _stft(x, np.asarray(5, np.int64), w), rand((2, 40, 1), F32), rand((12,), F32, 0, 1),
+     rtol=1e-4)
+
+
+_det = onnx_node("Det", lambda x: np.linalg.det(x).astype(x.dtype))
+# batched, with a singular matrix (two equal rows) among them; float32 only (ONNX Runtime has no double Det)
+case("onnx_det_float32", lambda x: (_det(x), _det(np.concatenate([x[:1, :1], x[:1, :1], x[:1, 2:]], 1))),
+     rand((3, 4, 4), F32), rtol=1e-4)
+
+
+def _mel_reference(bins, length, rate, lower, upper):
+    bins, length, rate = int(bins), int(length), int(rate)
+    mel = 2595 * np.log1p(np.asarray([lower, upper], np.float32) / np.float32(700)) / np.float32(np.log(10))
+    step = (mel[1] - mel[0]) / np.float32(bins + 2)
+    hz = 700 * np.expm1((np.arange(bins + 2) * np.float64(step) + np.float64(mel[0])) / 2595 * np.log(10))
+    points = np.floor((length + 1) * hz / rate).astype(np.int64)
+    out = np.zeros((length // 2 + 1, bins), np.float32)
+    for i in range(bins):
+        lo, center, hi = points[i:i + 3]
+        rows = np.arange(lo, hi + 1)
+        rising = (rows - lo) / max(center - lo, 1) if center > lo else (rows == center).astype(float)
+        falling = (hi - rows) / max(hi - center, 1)
+        out[rows[rows <= center], i] = rising[rows <= center]
+        out[rows[(rows >= center) & (rows < hi)], i] = falling[(rows >= center) & (rows < hi)]
+    return out
+
+
+_mel = onnx_node("MelWeightMatrix", _mel_reference)
+# num_mel_bins and dft_length are model inputs (read at run time)
+case("onnx_mel_weight_matrix", lambda b, n: _mel(b, n, np.asarray(16000, np.int64), np.asarray(20, np.float32),
+                                                 np.asarray(7000, np.float32)),
+     rand((), I64, 10, 10), rand((), I64, 64, 64))
+
+
+def _window(op_type, a0, a1, a2, periodic):
+    def reference(n):
+        k = np.arange(int(n))
+        period = int(n) if periodic else int(n) - 1
+        return (a0 - a1 * np.cos(2 * np.pi * k / period) + a2 * np.cos(4 * np.pi * k / period)).astype(np.float32)
+    return onnx_node(op_type, reference, periodic=int(periodic))
+
+
+_hann, _hamming = _window("HannWindow", 0.5, 0.5, 0, True), _window("HammingWindow", 25 / 46, 21 / 46, 0, False)
+_blackman = _window("BlackmanWindow", 0.42, 0.5, 0.08, True)
+# the size is a model input (read at run time); times x keeps a data input
+case("onnx_windows", lambda x, n: (_hann(n) * x, _hamming(n), _blackman(n)), rand((10,), F32), rand((), I64, 10, 10))
+
 # Registered native ops that no row above runs, and the tests that exercise them instead
 # (tests/native/test_op_registry.py fails for an op with neither, and for an entry here that has a row now).
 NATIVE_OPS_WITHOUT_ROWS = {
@@ -895,6 +979,18 @@ NATIVE_OPS_WITHOUT_ROWS = {
     "Compress": "a data-dependent output size; three-way in tests/native/test_runtime_shapes.py::"
                 "test_data_dependent_sizes, and every test_compress* node test in "
                 "tests/backend/test_onnx_node_tests.py::test_data_dependent_size_node_tests_pass",
+    # ops of other domains than ONNX's default (the NumPy front end emits only that one) or newer than opset
+    # 21: ONNX's node tests for each run in
+    # tests/backend/test_onnx_node_tests.py::test_signal_and_domain_node_tests_pass
+    "TensorScatter": "new in opset 24 (traced models use 21); ONNX's test_tensorscatter* node tests run in "
+                     "tests/backend/test_onnx_node_tests.py::test_signal_and_domain_node_tests_pass",
+    **{f"ai.onnx.preview.training.{op}": "ai.onnx.preview.training domain (the front end emits only ai.onnx); "
+       f"ONNX's node tests for {op} run in "
+       "tests/backend/test_onnx_node_tests.py::test_signal_and_domain_node_tests_pass"
+       for op in ("Adagrad", "Momentum", "Adam")},
+    **{f"ai.onnx.ml.{op}": "ai.onnx.ml domain (the front end emits only ai.onnx); ONNX's test_ai_onnx_ml_* node "
+       "tests for it run in tests/backend/test_onnx_node_tests.py::test_signal_and_domain_node_tests_pass"
+       for op in ("Binarizer", "ArrayFeatureExtractor", "TreeEnsemble")},
     # gone from ONNX before opset 21, the opset traced models use, so no traced function can emit them
     "Scatter": "deprecated in opset 11 for ScatterElements (same rule class, rows above); ONNX's node tests "
                "test_scatter_with_axis / test_scatter_without_axis run in tests/backend/test_onnx_node_tests.py "

@@ -10,7 +10,19 @@ import onnx.defs
 import onnx.inliner
 from onnx import helper
 
-_DOMAIN = "exporter.expanded"  # where a node's function body is parked until the inliner splices it in
+_DOMAIN = "exporter.expanded"
+# ONNX domains whose function ops are expanded (FlexAttention is in the preview domain)
+_DOMAINS = ("ai.onnx", "ai.onnx.preview")
+
+
+def op_key(domain: str, op_type: str) -> str:
+    """The key of an op in the native op table: its name, qualified by its domain outside the default one
+    ("ai.onnx.ml.Binarizer")."""
+    return op_type if domain in ("", "ai.onnx") else f"{domain}.{op_type}"
+
+
+def _key(node) -> str:
+    return op_key(node.domain, node.op_type)  # where a node's function body is parked until the inliner splices it in
 
 
 def expand_functions(model: onnx.ModelProto, supported, max_rounds: int = 4) -> bool:
@@ -47,10 +59,10 @@ def _restore_parked(model: onnx.ModelProto) -> onnx.ModelProto:
     model's own local functions inlined where the inliner can."""
     restored = onnx.ModelProto()
     restored.CopyFrom(model)
-    parked = {f.name for f in restored.functions if f.domain == _DOMAIN}
+    parked = {f.name: f.doc_string for f in restored.functions if f.domain == _DOMAIN}
     for node in restored.graph.node:
         if node.domain == _DOMAIN and node.op_type in parked:
-            node.domain, node.op_type = "", node.op_type.rsplit("_", 1)[0]
+            node.domain, node.op_type = parked[node.op_type], node.op_type.rsplit("_", 1)[0]
     kept = [f for f in restored.functions if f.domain != _DOMAIN]
     del restored.functions[:]
     restored.functions.extend(kept)
@@ -62,18 +74,22 @@ def _restore_parked(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def _park_function_bodies(model: onnx.ModelProto, supported) -> bool:
     """Turn each expandable node into a call of a model-local function holding its body."""
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 21)
-    candidates = [n for n in model.graph.node if n.domain in ("", "ai.onnx") and n.op_type not in supported]
+    opsets = {o.domain or "ai.onnx": o.version for o in model.opset_import}
+    opsets.setdefault("ai.onnx", 21)
+    candidates = [n for n in model.graph.node if (n.domain or "ai.onnx") in _DOMAINS
+                  and _key(n) not in supported and (n.domain or "ai.onnx") in opsets]
     if not candidates:
         return False
     types = _value_types(model)
     parked = 0
     for node in candidates:
+        opset = opsets[node.domain or "ai.onnx"]
         _add_default_attributes(node, opset)
         body = _function_body(node, opset, types)
         if body is None:
             continue
-        body.domain, body.name = _DOMAIN, f"{node.op_type}_{parked}"
+        # the op's own domain kept in the doc string, for _restore_parked
+        body.domain, body.name, body.doc_string = _DOMAIN, f"{node.op_type}_{parked}", node.domain
         node.domain, node.op_type = _DOMAIN, body.name
         model.functions.append(body)
         parked += 1

@@ -14,7 +14,7 @@ from ..errors import ExporterError, InternalError, UnsupportedError
 from ..passes import NATIVE_PASSES, optimize
 from . import dims as D
 from . import runtime_values
-from .expand import expand_functions
+from .expand import expand_functions, op_key
 
 
 
@@ -281,13 +281,13 @@ class Graph:
             if widened:
                 queue[:0] = widened
                 continue
-            node = Node(proto.op_type, proto.name or f"{proto.op_type}_{len(self.nodes)}",
+            key = op_key(proto.domain, proto.op_type)  # ops of other domains: "ai.onnx.ml.Binarizer"
+            node = Node(key, proto.name or f"{proto.op_type}_{len(self.nodes)}",
                         [self.lookup(i) if i else None for i in proto.input], [],
                         {a.name: _attr_value(a) for a in proto.attribute}, self.opset, proto.domain)
-            opdef = OPS.get(proto.op_type) if proto.domain in ("", "ai.onnx") else None
+            opdef = OPS.get(key)
             if opdef is None:
-                unsupported.setdefault(proto.op_type if not proto.domain else f"{proto.domain}.{proto.op_type}",
-                                       []).append(node.name)
+                unsupported.setdefault(key, []).append(node.name)
                 self._unknown_outputs(node, proto, unknown)
                 continue
             if any(v is not None and v in unknown for v in node.inputs):

@@ -584,6 +584,7 @@ template <typename To, typename From> inline To cast(From a) {
 #include "norm.h"
 #include "quant.h"
 #include "resize.h"
+#include "signal.h"
 #include "sort.h"
 #include "vmath.h"
 

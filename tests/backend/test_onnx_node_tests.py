@@ -5,6 +5,7 @@ expected outputs with ONNX's tolerances. By default a fixed sample of them runs 
 case, to fit the CI budget); `pytest -m slow` runs them all, plus onnx's BackendTest harness itself.
 """
 import os
+import re
 import warnings
 
 import numpy as np
@@ -145,6 +146,33 @@ def test_computed_shape_values_node_tests_pass(prefix):
 @pytest.mark.parametrize("prefix", ["nonzero", "compress", "unique", "nonmaxsuppression"])
 def test_data_dependent_size_node_tests_pass(prefix):
     _all_accepted_and_pass([c for c in _node_cases() if c.name.startswith(f"test_{prefix}")], prefix)
+
+
+# Ops ONNX Runtime 1.32 cannot check as op-table rows (other domains, or function ops whose node tests the
+# rows do not cover): every case of ONNX's suite for them is accepted and passes. FlexAttention
+# (ai.onnx.preview) runs as its function body, score_mod/prob_mod subgraphs inlined; the window functions'
+# size is a model input read at run time (their _expanded forms are Range-limit cases, not these).
+SIGNAL_AND_DOMAIN_CASES = {
+    "flexattention": r"test_flexattention",
+    "windows": r"test_(hann|hamming|blackman)window(_symmetric)?$",
+    "signal": r"test_(dft|stft|melweightmatrix)",
+    "training": r"test_(adagrad|adam|momentum|nesterov_momentum)",
+    "ml": r"test_ai_onnx_ml_(binarizer|array_feature_extractor|tree_ensemble)",
+    "linalg": r"test_(det|tensorscatter)",
+}
+# ONNX's expected outputs for these carry float32 rounding noise of NumPy's FFT (1.9e-7 where the exact
+# value is 0, above the case's atol of 1e-7); the native transform, in double, gives ~1e-15 there.
+KNOWN_WRONG = {"test_dft_inverse", "test_dft_inverse_opset19"}
+
+
+@pytest.mark.parametrize("family", sorted(SIGNAL_AND_DOMAIN_CASES))
+def test_signal_and_domain_node_tests_pass(family):
+    pattern = re.compile(SIGNAL_AND_DOMAIN_CASES[family])
+    cases = [c for c in _node_cases() if pattern.match(c.name) and c.name not in KNOWN_WRONG]
+    accepted = accept(cases)
+    assert cases and sorted(c.name for c, _, _ in accepted) == sorted(c.name for c in cases)
+    failures = _run_cases(accepted, prefix=family)
+    assert not failures, "\n".join(failures)
 
 
 def test_specialized_backend_runs_top_k_through_its_api():

@@ -130,4 +130,5 @@ def fail(node, why: str):
     raise ExporterError(f"{node.describe()}: {why}")
 
 
-from . import control, deconv, elementwise, image, indexing, linalg, loss, nn, norm, quant, reduce, select, shape, sort  # noqa: E402,F401,E501  (registration)
+from . import (control, deconv, elementwise, image, indexing, linalg, loss, ml, nn, norm, quant,  # noqa: E402,F401
+               reduce, select, shape, signal, sort, training)  # (registration)

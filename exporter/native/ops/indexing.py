@@ -175,3 +175,54 @@ class ReverseSequence(OpDef):
         return [{"template": "reverse_sequence", "x": cg.var(x), "y": cg.var(node.outputs[0]), "lens": cg.var(lens),
                  "ctype": cg.ctype(x.dtype), "d0": cg.dim(x.shape[0]), "d1": cg.dim(x.shape[1]),
                  "inner": cg.dim(D.prod(x.shape[2:])), "time_first": int(node.attr("time_axis", 0)) == 0}]
+
+
+@register
+class TensorScatter(OpDef):
+    """TensorScatter (a KV cache update): past_cache with, for each batch b, update's rows along `axis` written
+    from write_indices[b] on (0 when absent); circular mode wraps them around the axis, linear mode
+    requires them inside it (checked when it runs)."""
+    types = ("TensorScatter",)
+
+    def _axis(self, node):
+        past = node.inputs[0]
+        axis = node.attr("axis", -2)
+        if not -past.rank <= axis < past.rank or axis % past.rank == 0:
+            fail(node, f"axis {axis} is not a sequence axis of its rank-{past.rank} cache (axis 0 is the batch)")
+        return axis % past.rank
+
+    def check(self, node):
+        if node.attr("mode", "linear") not in ("linear", "circular"):
+            return f"mode {node.attr('mode')}"
+        idx = node.input(2)
+        if idx is not None and idx.dtype.kind != "i":
+            return f"write_indices of dtype {idx.dtype}"
+        return super().check(node)
+
+    def infer(self, node):
+        past, update = node.inputs[:2]
+        axis = self._axis(node)
+        if update.rank != past.rank or update.dtype != past.dtype:
+            fail(node, f"its update ({update.dtype}, rank {update.rank}) does not match its cache ({past.dtype}, "
+                       f"rank {past.rank})")
+        for k, (a, b) in enumerate(zip(past.shape, update.shape)):
+            if k != axis and not D.same(a, b):
+                if not isinstance(a, D.Sym) and not isinstance(b, D.Sym):
+                    fail(node, f"its update's size on axis {k} is {b}, its cache's {a}")
+                node.checks.append((a, b, f"its update and cache agree on axis {k}"))
+        if not isinstance(past.shape[axis], D.Sym) and not isinstance(update.shape[axis], D.Sym) \
+                and update.shape[axis] > past.shape[axis]:
+            fail(node, f"its update has {update.shape[axis]} rows on axis {axis}, more than its cache's "
+                       f"{past.shape[axis]}")
+        return [(past.dtype, past.shape)]
+
+    def emit(self, node, cg):
+        past, update = node.inputs[:2]
+        idx = node.input(2)
+        axis = self._axis(node)
+        return [{"template": "tensor_scatter", "node": c_text(node.name), "past": cg.var(past),
+                 "src": cg.var(update), "out": cg.var(node.outputs[0]), "ctype": cg.ctype(past.dtype),
+                 "indices": cg.var(idx) if idx is not None else None, "count": cg.dim(past.numel),
+                 "batch": cg.dim(past.shape[0]), "per_batch": cg.dim(D.prod(past.shape[1:axis])),
+                 "capacity": cg.dim(past.shape[axis]), "rows": cg.dim(update.shape[axis]),
+                 "inner": cg.dim(D.prod(past.shape[axis + 1:])), "circular": node.attr("mode", "linear") == "circular"}]

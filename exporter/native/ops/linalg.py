@@ -8,7 +8,7 @@ import numpy as np
 from .. import dims as D
 from ..cpp import literal
 from ..target import PACK_ROWS, PANEL_BYTES
-from . import NUMERIC, OpDef, broadcast_shapes, register
+from . import NUMERIC, OpDef, broadcast_shapes, fail, register
 
 
 @register
@@ -191,3 +191,30 @@ class Einsum(OpDef):
                  "out_index": index(rhs, out.shape),
                  "factors": [{"var": cg.var(v), "index": index(t, v.shape)} for t, v in zip(terms, node.inputs)]}]
 
+
+
+@register
+class Det(OpDef):
+    """Determinants of [..., M, M] matrices: LU decomposition with partial pivoting, in double (scratch)."""
+    types = ("Det",)
+    dtypes = {np.dtype(np.float32), np.dtype(np.float64)}
+
+    def infer(self, node):
+        x = node.inputs[0]
+        if x.rank < 2:
+            fail(node, f"its input has rank {x.rank}; Det needs [..., M, M]")
+        a, b = x.shape[-2:]
+        if not isinstance(a, D.Sym) and not isinstance(b, D.Sym) and a != b:
+            fail(node, f"its input's matrices are {a}x{b}, not square")
+        if not D.same(a, b):
+            node.checks.append((a, b, "its matrices are square"))
+        return [(x.dtype, list(x.shape[:-2]))]
+
+    def scratch(self, node):
+        x = node.inputs[0]
+        return D.mul(D.mul(x.shape[-1], x.shape[-1]), 8 // x.dtype.itemsize)
+
+    def emit(self, node, cg):
+        x = node.inputs[0]
+        return [{"template": "det", "x": cg.var(x), "y": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype),
+                 "batch": cg.dim(D.prod(x.shape[:-2])), "m": cg.dim(x.shape[-1]), "scratch": cg.scratch_var(node)}]
