@@ -296,6 +296,24 @@ def _f32(v):
     return np.asarray(v, np.float32)
 
 
+def onnx_reference(op_type, outputs=1, opset=21, **attrs):
+    """ONNX's own reference implementation (NumPy, onnx.reference) of one `op_type` node as the eager
+    meaning, for ops whose definition is long (RoiAlign, DeformConv...); None arguments are omitted inputs."""
+    def run(*args):
+        from onnx import TensorProto, helper
+        from onnx.reference import ReferenceEvaluator
+        names = ["" if a is None else f"i{k}" for k, a in enumerate(args)]
+        graph_inputs = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(np.asarray(a).dtype), None)
+                        for n, a in zip(names, args) if n]
+        outs = [f"o{k}" for k in range(outputs)]
+        graph = helper.make_graph([helper.make_node(op_type, names, outs, **attrs)], "ref", graph_inputs,
+                                  [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None) for o in outs])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+        got = ReferenceEvaluator(model).run(None, {n: np.asarray(a) for n, a in zip(names, args) if n})
+        return got[0] if outputs == 1 else tuple(got)
+    return run
+
+
 # elementwise activations with attributes, and Clip with its bounds as inputs
 celu = onnx_node("Celu", lambda x: _f32(np.maximum(x, 0) + np.minimum(0, 1.5 * (np.exp(x / 1.5) - 1))), alpha=1.5)
 elu = onnx_node("Elu", lambda x: _f32(np.where(x < 0, 0.7 * (np.exp(x) - 1), x)), alpha=0.7)
@@ -436,6 +454,20 @@ def _grid_sample_bilinear_zeros(x, grid):
 
 case("onnx_grid_sample", lambda x, g: onnx_node("GridSample", _grid_sample_bilinear_zeros)(x, g),
      rand(("B", 2, 4, 5), F32), rand(("B", 3, 6, 2), F32, -1.2, 1.2), dynamic={"x": {0: "batch"}, "g": {0: "batch"}})
+# 3-D images (N x C x D x H x W, grid points (x, y, z)): nearest and linear, border and reflection padding
+case("onnx_grid_sample_3d",
+     lambda x, g: tuple(onnx_node("GridSample", onnx_reference("GridSample", mode=m, padding_mode=p, align_corners=a),
+                                  mode=m, padding_mode=p, align_corners=a)(x, g)
+                        for m, p, a in (("linear", "zeros", 0), ("nearest", "border", 1), ("linear", "reflection", 0))),
+     rand((2, 2, 3, 4, 5), F32), rand((2, 2, 3, 4, 3), F32, -1.2, 1.2))
+
+# Resize with antialias: linear and cubic downsampling (the filter widened by 1 / scale), by scales and sizes
+case("onnx_resize_antialias",
+     lambda x: (onnx_node("Resize", onnx_reference("Resize", mode="linear", antialias=1), mode="linear", antialias=1)(
+                    x, None, np.array([1, 1, 0.5, 0.3], np.float32)),
+                onnx_node("Resize", onnx_reference("Resize", mode="cubic", antialias=1), mode="cubic", antialias=1)(
+                    x, None, None, np.array([2, 3, 5, 4], np.int64))),
+     rand((2, 3, 8, 13), F32))
 
 
 # normalisation: InstanceNormalization, GroupNormalization (opset 21: scale/bias per channel), LRN

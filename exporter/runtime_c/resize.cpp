@@ -87,11 +87,72 @@ int taps_for(const ResizeParams& p, double x, int64_t in_len, int64_t* index, do
     return n;
 }
 
+// Antialiased linear / cubic downsampling: the filter stretched by 1 / scale over `n` taps (even); the
+// weights are the filter at (first tap - ratio) * scale onwards, normalised to sum 1.
+int antialias_taps(const ResizeParams& p, double scale) {
+    const double s = std::min(scale, 1.0);
+    const double reach = p.mode == ResizeMode::Cubic ? 2.0 : 1.0;
+    return 2 - 2 * int(std::floor(-reach / s) + 1);
+}
+
+double antialias_weight(const ResizeParams& p, double d) {  // the unstretched filter at distance d
+    d = std::fabs(d);
+    if (p.mode == ResizeMode::Linear) return d < 1 ? 1 - d : 0.0;
+    const double A = p.cubic_a;
+    if (d <= 1) return ((A + 2) * d - (A + 3)) * d * d + 1;
+    if (d < 2) return ((A * d - 5 * A) * d + 8 * A) * d - 4 * A;
+    return 0.0;
+}
+
+template <typename T>
+void resize_axis_antialias(const ResizeParams& p, const T* in, T* out, int64_t outer, int64_t in_len, int64_t out_len,
+                           int64_t inner, double scale, double roi_start, double roi_end) {
+    const int n = antialias_taps(p, scale);
+    const double s = std::min(scale, 1.0);
+    const bool parallel = outer * out_len * inner * n >= (1 << 15);
+#pragma omp parallel for collapse(2) schedule(static) if (parallel)
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t y = 0; y < out_len; ++y) {
+            bool outside;
+            const double x = source_coordinate(p, y, in_len, out_len, scale, roi_start, roi_end, outside);
+            T* dst = out + (o * out_len + y) * inner;
+            for (int64_t i = 0; i < inner; ++i) dst[i] = T(0);
+            if (outside || in_len == 0) {
+                for (int64_t i = 0; i < inner; ++i) dst[i] = T(p.extrapolation);
+                continue;
+            }
+            const double fl = std::floor(x);
+            const bool integer = x == fl;
+            const double ratio = integer ? 1.0 : x - fl;
+            const int64_t first = (integer ? int64_t(fl) - 1 : int64_t(fl)) - (n / 2 - 1);
+            const int64_t offset = 1 - n / 2;  // the filter's first tap relative to the left neighbour
+            double sum = 0;  // the weights' total (taps outside the input count unless exclude_outside)
+            for (int t = 0; t < n; ++t) {
+                const int64_t k = first + t;
+                if (!(p.exclude_outside && (k < 0 || k >= in_len))) sum += antialias_weight(p, (double(offset + t) - ratio) * s);
+            }
+            if (sum == 0) sum = 1;
+            const T* src = in + o * in_len * inner;
+            for (int t = 0; t < n; ++t) {  // accumulated in the output (one weight at a time: n is unbounded)
+                const int64_t k = first + t;
+                if (p.exclude_outside && (k < 0 || k >= in_len)) continue;
+                const double w = antialias_weight(p, (double(offset + t) - ratio) * s) / sum;
+                if (w == 0) continue;
+                const T* line = src + (k < 0 ? 0 : (k >= in_len ? in_len - 1 : k)) * inner;  // edge
+                for (int64_t i = 0; i < inner; ++i) dst[i] = T(double(dst[i]) + w * double(line[i]));
+            }
+        }
+}
+
 }  // namespace
 
 template <typename T>
 void resize_axis(const ResizeParams& p, const T* in, T* out, int64_t outer, int64_t in_len, int64_t out_len,
                  int64_t inner, double scale, double roi_start, double roi_end) {
+    if (p.antialias && p.mode != ResizeMode::Nearest && scale < 1.0) {
+        resize_axis_antialias(p, in, out, outer, in_len, out_len, inner, scale, roi_start, roi_end);
+        return;
+    }
     const bool parallel = outer * out_len * inner >= (1 << 15);
 #pragma omp parallel for collapse(2) schedule(static) if (parallel)
     for (int64_t o = 0; o < outer; ++o)
@@ -143,71 +204,64 @@ void grid_cubic_weights(double t, double* wt) {
 }  // namespace
 
 template <typename T>
-void grid_sample2d(const T* x, const T* grid, T* y, int64_t n, int64_t c, int64_t h, int64_t w, int64_t oh,
-                   int64_t ow, ResizeMode mode, GridPadding padding, bool align_corners) {
-    // the sampling area: pixel centres with align_corners, pixel edges without
-    const double lo_x = align_corners ? 0 : -0.5, hi_x = align_corners ? double(w - 1) : double(w) - 0.5;
-    const double lo_y = align_corners ? 0 : -0.5, hi_y = align_corners ? double(h - 1) : double(h) - 0.5;
-    auto denormalize = [&](double v, int64_t len) {
-        return align_corners ? (v + 1) / 2 * double(len - 1) : ((v + 1) * double(len) - 1) / 2;
-    };
-    // a source coordinate outside the area, moved in by the padding mode (zeros leaves it: its taps read 0)
-    auto pad_coord = [&](double v, double lo, double hi, int64_t len) {
-        if (v >= lo && v <= hi) return v;
-        if (padding == GridPadding::Border) return std::min(std::max(v, 0.0), double(len - 1));
-        if (padding == GridPadding::Reflection) return reflect(v, lo, hi);
-        return v;
-    };
-    // one tap's index along an axis, or -1 for a zero (zeros padding outside the image)
-    auto tap = [&](int64_t i, double lo, double hi, int64_t len) -> int64_t {
-        if (i >= 0 && i < len) return i;
-        if (padding == GridPadding::Zeros) return -1;
-        if (padding == GridPadding::Border) return i < 0 ? 0 : len - 1;
-        return static_cast<int64_t>(reflect(double(i), lo, hi));
-    };
+void grid_sample(const T* x, const T* grid, T* y, int64_t n, int64_t c, int rank, const int64_t* in,
+                 const int64_t* out, ResizeMode mode, GridPadding padding, bool align_corners) {
+    int64_t in_count = 1, out_count = 1, stride[3];
+    for (int a = rank - 1; a >= 0; --a) {
+        stride[a] = in_count;
+        in_count *= in[a];
+        out_count *= out[a];
+    }
+    const int taps = mode == ResizeMode::Nearest ? 1 : (mode == ResizeMode::Linear ? 2 : 4);
+    int64_t combos = 1;  // taps^rank points mixed per output value
+    for (int a = 0; a < rank; ++a) combos *= taps;
     for (int64_t b = 0; b < n; ++b)
-        for (int64_t p = 0; p < oh * ow; ++p) {
-            const T* g = grid + (b * oh * ow + p) * 2;
-            // coordinates in float, as ONNX's reference keeps them
-            double sx = float(denormalize(double(g[0]), w)), sy = float(denormalize(double(g[1]), h));
-            if (mode == ResizeMode::Nearest) { sx = std::nearbyint(sx); sy = std::nearbyint(sy); }
-            sx = pad_coord(sx, lo_x, hi_x, w);
-            sy = pad_coord(sy, lo_y, hi_y, h);
-            int64_t ix[4], iy[4];
-            double wx[4], wy[4];
-            int taps;
-            if (mode == ResizeMode::Nearest) {
-                taps = 1;
-                ix[0] = tap(static_cast<int64_t>(sx), lo_x, hi_x, w);
-                iy[0] = tap(static_cast<int64_t>(sy), lo_y, hi_y, h);
-                wx[0] = wy[0] = 1;
-            } else {
-                const double fx = std::floor(sx), fy = std::floor(sy);
-                const int64_t first = mode == ResizeMode::Linear ? 0 : -1;
-                taps = mode == ResizeMode::Linear ? 2 : 4;
-                if (mode == ResizeMode::Linear) {
-                    wx[0] = 1 - (sx - fx); wx[1] = sx - fx;
-                    wy[0] = 1 - (sy - fy); wy[1] = sy - fy;
-                } else {
-                    grid_cubic_weights(sx - fx, wx);
-                    grid_cubic_weights(sy - fy, wy);
+        for (int64_t p = 0; p < out_count; ++p) {
+            const T* g = grid + (b * out_count + p) * rank;
+            int64_t index[3][4];  // per spatial axis: tap indices (-1: a zero of zeros padding) and weights
+            double weight[3][4];
+            for (int a = 0; a < rank; ++a) {
+                const int64_t len = in[a];
+                // the sampling area: pixel centres with align_corners, pixel edges without
+                const double lo = align_corners ? 0 : -0.5, hi = align_corners ? double(len - 1) : double(len) - 0.5;
+                const double v = double(g[rank - 1 - a]);  // grid components run x (last axis) first
+                // coordinates in float, as ONNX's reference keeps them
+                double s = float(align_corners ? (v + 1) / 2 * double(len - 1) : ((v + 1) * double(len) - 1) / 2);
+                if (mode == ResizeMode::Nearest) s = std::nearbyint(s);
+                if (!(s >= lo && s <= hi)) {  // outside the area: moved in by the padding mode (zeros leaves it)
+                    if (padding == GridPadding::Border) s = std::min(std::max(s, 0.0), double(len - 1));
+                    else if (padding == GridPadding::Reflection) s = reflect(s, lo, hi);
                 }
+                const double f = mode == ResizeMode::Nearest ? s : std::floor(s);
+                const int64_t first = mode == ResizeMode::Cubic ? -1 : 0;
+                if (mode == ResizeMode::Nearest) weight[a][0] = 1;
+                else if (mode == ResizeMode::Linear) { weight[a][0] = 1 - (s - f); weight[a][1] = s - f; }
+                else grid_cubic_weights(s - f, weight[a]);
                 for (int k = 0; k < taps; ++k) {
-                    ix[k] = tap(static_cast<int64_t>(fx) + first + k, lo_x, hi_x, w);
-                    iy[k] = tap(static_cast<int64_t>(fy) + first + k, lo_y, hi_y, h);
+                    int64_t i = static_cast<int64_t>(f) + first + k;
+                    if (i < 0 || i >= len) {
+                        if (padding == GridPadding::Zeros) i = -1;
+                        else if (padding == GridPadding::Border) i = i < 0 ? 0 : len - 1;
+                        else i = static_cast<int64_t>(reflect(double(i), lo, hi));
+                    }
+                    index[a][k] = i;
                 }
             }
             for (int64_t ch = 0; ch < c; ++ch) {
-                const T* img = x + (b * c + ch) * h * w;
+                const T* img = x + (b * c + ch) * in_count;
                 double acc = 0;
-                for (int r = 0; r < taps; ++r) {
-                    if (iy[r] < 0) continue;
-                    double row = 0;
-                    for (int k = 0; k < taps; ++k)
-                        if (ix[k] >= 0) row += wx[k] * double(img[iy[r] * w + ix[k]]);
-                    acc += wy[r] * row;
+                for (int64_t k = 0; k < combos; ++k) {
+                    int64_t offset = 0, rest = k;
+                    double w = 1;
+                    for (int a = rank - 1; a >= 0 && offset >= 0; --a) {
+                        const int64_t t = rest % taps, i = index[a][t];
+                        rest /= taps;
+                        offset = i < 0 ? -1 : offset + i * stride[a];
+                        w *= weight[a][t];
+                    }
+                    if (offset >= 0) acc += w * double(img[offset]);
                 }
-                y[(b * c + ch) * oh * ow + p] = T(acc);
+                y[(b * c + ch) * out_count + p] = T(acc);
             }
         }
 }
@@ -217,8 +271,8 @@ void grid_sample2d(const T* x, const T* grid, T* y, int64_t n, int64_t c, int64_
 #define EXPORTER_RESIZE_INSTANTIATE(T)                                                                  \
     template void resize_axis<T>(const ResizeParams&, const T*, T*, int64_t, int64_t, int64_t, int64_t, double, \
                                  double, double); \
-    template void grid_sample2d<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
-                                   ResizeMode, GridPadding, bool);
+    template void grid_sample<T>(const T*, const T*, T*, int64_t, int64_t, int, const int64_t*, const int64_t*, \
+                                 ResizeMode, GridPadding, bool);
 EXPORTER_FLOATS(EXPORTER_RESIZE_INSTANTIATE)
 #undef EXPORTER_RESIZE_INSTANTIATE
 
