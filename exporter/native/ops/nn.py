@@ -259,13 +259,12 @@ class LayerNormalization(OpDef):
 
 @register
 class Recurrent(OpDef):
-    """ONNX LSTM, GRU and RNN (layout 0, default activations, no peepholes or sequence lengths)."""
+    """ONNX LSTM, GRU and RNN (default activations, no peepholes or sequence lengths). layout=1 (batch-major X,
+    Y, initial and final states) runs the layout-0 kernel between transposes through scratch memory."""
     types = ("LSTM", "GRU", "RNN")
     dtypes = FLOAT
 
     def check(self, node):
-        if node.attr("layout", 0):
-            return "layout=1"
         activations = [a.decode() if isinstance(a, bytes) else a for a in node.attr("activations") or []]
         if node.op == "RNN" and all(a == "Tanh" for a in activations):
             activations = []  # RNN's default, spelled out
@@ -281,30 +280,80 @@ class Recurrent(OpDef):
         x = node.inputs[0]
         hidden = node.attr("hidden_size") or node.inputs[2].shape[2]
         directions = 2 if node.attr("direction", "forward") == "bidirectional" else 1
+        if node.attr("layout", 0):
+            return x.shape[1], x.shape[0], x.shape[2], hidden, directions
         return x.shape[0], x.shape[1], x.shape[2], hidden, directions
 
     def infer(self, node):
         seq, batch, _, hidden, directions = self._dims(node)
         dtype = node.inputs[0].dtype
+        if node.attr("layout", 0):
+            types = [(dtype, [batch, seq, directions, hidden]), (dtype, [batch, directions, hidden])]
+            return types + [(dtype, [batch, directions, hidden])] if node.op == "LSTM" else types
         types = [(dtype, [seq, directions, batch, hidden]), (dtype, [directions, batch, hidden])]
         return types + [(dtype, [directions, batch, hidden])] if node.op == "LSTM" else types
 
-    def scratch(self, node):
+    def _kernel_scratch(self, node):
         seq, batch, inp, hidden, _ = self._dims(node)
         g = {"LSTM": 4, "GRU": 3, "RNN": 1}[node.op] * hidden
         return D.add(D.add(D.add(D.mul(inp, g), D.mul(hidden, g)), D.mul(D.mul(seq, batch), g)),
                      D.add(D.mul(batch, g), D.mul(2 * hidden, batch)))
+
+    def _batchwise_buffers(self, node):
+        """layout=1: the layout-0 copies of X, Y and the states, as (name, elements) in scratch order."""
+        seq, batch, inp, hidden, directions = self._dims(node)
+        state = D.mul(D.mul(directions, batch), hidden)
+        return [("x", D.mul(D.mul(seq, batch), inp)), ("y", D.mul(seq, state)), ("h0", state), ("c0", state),
+                ("yh", state), ("yc", state)]
+
+    def scratch(self, node):
+        total = self._kernel_scratch(node)
+        if node.attr("layout", 0):
+            for _, size in self._batchwise_buffers(node):
+                total = D.add(total, size)
+        return total
 
     def emit(self, node, cg):
         seq, batch, inp, hidden, directions = self._dims(node)
         var = lambda i: cg.var(node.input(i)) if node.input(i) is not None else "nullptr"  # noqa: E731
         out = lambda i: cg.var(node.outputs[i]) if i < len(node.outputs) and node.outputs[i] is not None \
             else "nullptr"  # noqa: E731
-        return [{"template": "rnn", "cell": node.op.lower(), "ctype": cg.ctype(node.inputs[0].dtype),
+        step = self._step(node, cg, var, out)
+        if not node.attr("layout", 0):
+            return [step]
+        # batch-major: transpose the inputs into scratch, run, transpose the outputs back
+        ctype, buffer = cg.ctype(node.inputs[0].dtype), cg.scratch_var(node)
+        offset, at = self._kernel_scratch(node), {}
+        for name, size in self._batchwise_buffers(node):
+            at[name] = f"({buffer} + {cg.dim(offset)})"
+            offset = D.add(offset, size)
+
+        def swap(src, dst, shape, perm):
+            return {"template": "transpose", "src": src, "dst": dst, "ctype": ctype, "rank": len(shape),
+                    "shape": cg.dims(shape), "perm": perm}
+
+        before, after = [swap(var(0), at["x"], [batch, seq, inp], [1, 0, 2])], []
+        for key, index in (("h0", 5), ("c0", 6)):
+            if step[key] != "nullptr":
+                before.append(swap(step[key], at[key], [batch, directions, hidden], [1, 0, 2]))
+                step[key] = at[key]
+        if step["y"] != "nullptr":
+            after.append(swap(at["y"], step["y"], [seq, directions, batch, hidden], [2, 0, 1, 3]))
+            step["y"] = at["y"]
+        for key in ("yh", "yc"):
+            if step[key] != "nullptr":
+                after.append(swap(at[key], step[key], [directions, batch, hidden], [1, 0, 2]))
+                step[key] = at[key]
+        step["x"] = at["x"]
+        return before + [step] + after
+
+    def _step(self, node, cg, var, out):
+        seq, batch, inp, hidden, directions = self._dims(node)
+        return {"template": "rnn", "cell": node.op.lower(), "ctype": cg.ctype(node.inputs[0].dtype),
                  "shape": {"seq": cg.dim(seq), "batch": cg.dim(batch), "input": cg.dim(inp), "hidden": cg.dim(hidden),
                            "directions": str(directions)},
                  "reverse": node.attr("direction", "forward") == "reverse",
                  "x": var(0), "w": var(1), "r": var(2), "b": var(3), "h0": var(5), "c0": var(6),
                  "y": out(0), "yh": out(1), "yc": out(2), "scratch": cg.scratch_var(node),
-                 "linear_before_reset": bool(node.attr("linear_before_reset", 0))}]
+                 "linear_before_reset": bool(node.attr("linear_before_reset", 0))}
 
