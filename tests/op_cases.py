@@ -577,6 +577,16 @@ def _col2im(cols, image, block, stride):
     return out.astype(cols.dtype)
 
 
+_deform_weights = np.random.default_rng(5).uniform(-1, 1, (4, 2, 3, 3)).astype(np.float32)
+# DeformConv: offsets moving every tap, a mask, bias, groups and offset groups, stride and padding
+case("onnx_deform_conv",
+     lambda x, off, mask: (
+         onnx_node("DeformConv", onnx_reference("DeformConv", opset=22, kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                                                strides=[2, 2], group=2, offset_group=2),
+                   kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2], group=2, offset_group=2)(
+             x, _deform_weights, off, _deform_weights[:4, 0, 0, 0], mask)),
+     rand((2, 4, 5, 6), F32), rand((2, 36, 3, 3), F32, -1.5, 1.5), rand((2, 18, 3, 3), F32, 0, 1))
+
 case("onnx_col2im", lambda x: onnx_node("Col2Im", lambda a, im, bl: _col2im(a, im, bl, 2), strides=[2, 2])(
         x, np.array([5, 7], np.int64), np.array([3, 2], np.int64)),
      rand(("B", 12, 6), F32), dynamic=BATCH)

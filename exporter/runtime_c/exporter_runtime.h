@@ -217,6 +217,22 @@ template <typename T>
 void conv3d(const Conv3dShape& s, const T* x, const T* w, bool w_packed, int64_t w_slice, const T* bias, T* y,
             T* scratch);
 
+// ONNX DeformConv (2-D): every kernel tap samples the input bilinearly (zeros outside) at its position moved
+// by `offset` ([n, offset_groups * kh * kw * 2, oh, ow], (dy, dx) per tap), scaled by `mask` ([n, offset_groups
+// * kh * kw, oh, ow], or nullptr for ones); the sampled columns then meet the weights [m, c/groups, kh, kw] in
+// one GEMM per group. `bias` may be nullptr. scratch: c * kh * kw * oh * ow elements (one image's columns).
+struct DeformConvShape {
+    int64_t n, c, h, w;
+    int64_t m, kh, kw;
+    int64_t oh, ow;
+    int64_t sh, sw, dh, dw;
+    int64_t pt, pl;
+    int64_t groups, offset_groups;
+};
+template <typename T>
+void deform_conv2d(const DeformConvShape& s, const T* x, const T* w, const T* offset, const T* mask, const T* bias, T* y,
+                   T* scratch);
+
 struct Pool2dShape {
     int64_t n, c, h, w, kh, kw, oh, ow, sh, sw, dh, dw, pt, pl;
     int64_t pb, pr;  // bottom / right padding: where count_include_pad's padded area ends

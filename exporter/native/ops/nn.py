@@ -140,6 +140,54 @@ class Conv(Windowed):
 
 
 @register
+class DeformConv(OpDef):
+    """DeformConv over 2-D images: each kernel tap reads the input bilinearly (zeros outside) at its place moved
+    by the offsets, scaled by the optional mask; the sampled columns (scratch) meet the weights in a GEMM."""
+    types = ("DeformConv",)
+    dtypes = FLOAT
+
+    def check(self, node):
+        x, w, offset = node.inputs[:3]
+        if x.rank != 4:
+            return f"{x.rank - 2}-D images (2-D, N x C x H x W, is supported)"
+        if any(v is not None and v.dtype != x.dtype for v in node.inputs[1:]):
+            return "inputs of different dtypes"
+        return super().check(node)
+
+    def _kernel(self, node):
+        return node.attr("kernel_shape") or [int(d) for d in node.inputs[1].shape[2:]]
+
+    def _shape(self, node):
+        x, w = node.inputs[:2]
+        rows, cols = _spatial(node, x, self._kernel(node))
+        (h, kh, sh, dh, pt, _), (wd, kw, sw, dw, pl, _) = rows, cols
+        groups, offset_groups = node.attr("group", 1), node.attr("offset_group", 1)
+        c, m = x.shape[1], w.shape[0]
+        static = [d for d in (c, m) if not isinstance(d, D.Sym)]
+        if len(static) == 2 and (c % groups or m % groups or c % offset_groups):
+            fail(node, f"{c} input and {m} output channels do not split into {groups} groups and {offset_groups} "
+                       "offset groups")
+        return {"n": x.shape[0], "c": c, "h": h, "w": wd, "m": m, "kh": kh, "kw": kw,
+                "oh": _out_size(*rows), "ow": _out_size(*cols),
+                "sh": sh, "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl, "groups": groups,
+                "offset_groups": offset_groups}
+
+    def infer(self, node):
+        d = self._shape(node)
+        return [(node.inputs[0].dtype, [d["n"], d["m"], d["oh"], d["ow"]])]
+
+    def scratch(self, node):
+        d = self._shape(node)
+        return D.mul(D.mul(d["c"], d["kh"] * d["kw"]), D.mul(d["oh"], d["ow"]))
+
+    def emit(self, node, cg):
+        var = lambda i: cg.var(node.input(i)) if node.input(i) is not None else "nullptr"  # noqa: E731
+        return [{"template": "deform_conv", "ctype": cg.ctype(node.inputs[0].dtype), "x": var(0), "w": var(1),
+                 "offset": var(2), "bias": var(3), "mask": var(4), "y": cg.var(node.outputs[0]),
+                 "scratch": cg.scratch_var(node), "shape": {k: cg.dim(v) for k, v in self._shape(node).items()}}]
+
+
+@register
 class Pool(Windowed):
     """MaxPool / AveragePool, 1-D to 3-D. A 3-D window is separable: a 2-D pool of every depth slice into
     scratch, then a pool of that along depth (a (kd x 1) window over [d, oh * ow]). Max of maxima is the max;
