@@ -461,6 +461,16 @@ case("onnx_grid_sample_3d",
                         for m, p, a in (("linear", "zeros", 0), ("nearest", "border", 1), ("linear", "reflection", 0))),
      rand((2, 2, 3, 4, 5), F32), rand((2, 2, 3, 4, 3), F32, -1.2, 1.2))
 
+# RoiAlign: avg and max bins, half_pixel and output_half_pixel coordinates, fixed and adaptive sampling grids
+_rois = np.array([[0.5, 1.0, 6.2, 4.8], [2.0, 0.0, 3.0, 7.5], [1.3, 2.2, 1.3, 2.9]], np.float32)
+case("onnx_roi_align",
+     lambda x: tuple(onnx_node("RoiAlign", onnx_reference("RoiAlign", **attrs), **attrs)(
+                         x, _rois, np.array([1, 0, 1], np.int64))
+                     for attrs in ({"output_height": 3, "output_width": 2, "sampling_ratio": 2, "spatial_scale": 0.9},
+                                   {"output_height": 2, "output_width": 4, "mode": "max",
+                                    "coordinate_transformation_mode": "output_half_pixel"})),
+     rand((2, 3, 8, 7), F32))
+
 # Resize with antialias: linear and cubic downsampling (the filter widened by 1 / scale), by scales and sizes
 case("onnx_resize_antialias",
      lambda x: (onnx_node("Resize", onnx_reference("Resize", mode="linear", antialias=1), mode="linear", antialias=1)(

@@ -38,6 +38,16 @@ template <typename T>
 void grid_sample(const T* x, const T* grid, T* y, int64_t n, int64_t c, int rank, const int64_t* in,
                  const int64_t* out, ResizeMode mode, GridPadding padding, bool align_corners);
 
+// ONNX RoiAlign: x [n, c, h, w], rois [num_rois, 4] of (x1, y1, x2, y2) in input units times spatial_scale,
+// batch_indices [num_rois] -> y [num_rois, c, oh, ow]. Each output bin averages (or takes the largest
+// weighted tap of) a sampling grid of bilinear samples; sampling_ratio 0 picks ceil(roi size / bins).
+// half_pixel shifts coordinates by -0.5 (output_half_pixel, the opset-10 behaviour, makes rois at least 1 x 1).
+// Returns false on a batch index out of range.
+template <typename T>
+bool roi_align(const T* x, const T* rois, const int64_t* batch_indices, T* y, int64_t n, int64_t c, int64_t h,
+               int64_t w, int64_t num_rois, int64_t oh, int64_t ow, int64_t sampling_ratio, double spatial_scale,
+               bool half_pixel, bool max_mode);
+
 }  // namespace exporter_rt
 
 #endif  // EXPORTER_RESIZE_H

@@ -183,6 +183,22 @@ static void test_antialias() {
     }
 }
 
+// RoiAlign: a roi covering a constant image averages to the constant; max mode gives the largest weighted
+// tap; a batch index out of range is reported.
+template <typename T>
+static void test_roi_align() {
+    T x[32];
+    for (int i = 0; i < 32; ++i) x[i] = T(i < 16 ? 2 : 5);  // batch 0 all 2, batch 1 all 5
+    const T rois[8] = {T(0.5), T(0.5), T(3), T(3), T(1), T(1), T(2), T(2)};
+    const int64_t batch[2] = {1, 0};
+    T y[2 * 2 * 2];
+    CHECK(rt::roi_align<T>(x, rois, batch, y, 2, 1, 4, 4, 2, 2, 2, 2, 1.0, true, false), "roi_align ran");
+    for (int i = 0; i < 8; ++i)
+        CHECK(std::fabs(double(y[i]) - (i < 4 ? 5.0 : 2.0)) < 1e-5, "roi_align avg [%d]: got %g", i, double(y[i]));
+    const int64_t bad[2] = {0, 2};
+    CHECK(!rt::roi_align<T>(x, rois, bad, y, 2, 1, 4, 4, 2, 2, 2, 2, 1.0, true, false), "roi_align bad batch index");
+}
+
 int main() {
     std::mt19937 rng(1234);
     test_resize<float>(rng);
@@ -191,5 +207,7 @@ int main() {
     test_grid_sample<double>(rng);
     test_antialias<float>();
     test_antialias<double>();
+    test_roi_align<float>();
+    test_roi_align<double>();
     return finish("resize");
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import dims as D
 from ...errors import UnsupportedError
+from ..cpp import c_text
 from . import FLOAT, OpDef, fail, norm_axis, read_at_run_time, register, require_known
 
 
@@ -323,3 +324,50 @@ class GridSample(OpDef):
                  "mode": self.MODES[self._attr(node, "mode", "linear")],
                  "padding": self.PADDINGS[self._attr(node, "padding_mode", "zeros")],
                  "align_corners": bool(node.attr("align_corners", 0))}]
+
+
+@register
+class RoiAlign(OpDef):
+    """RoiAlign: avg or max over each bin's grid of bilinear samples; half_pixel (opset 16's default) or
+    output_half_pixel (opset 10's behaviour) coordinates."""
+    types = ("RoiAlign",)
+    dtypes = FLOAT
+
+    def _attr(self, node, key, default):
+        v = node.attr(key, default)
+        return v.decode() if isinstance(v, bytes) else v
+
+    def _coords(self, node):
+        return self._attr(node, "coordinate_transformation_mode", "half_pixel" if node.opset >= 16 else
+                          "output_half_pixel")
+
+    def check(self, node):
+        x, rois, indices = node.inputs[:3]
+        if x.rank != 4:
+            return f"rank {x.rank} input (N x C x H x W expected)"
+        if rois.dtype != x.dtype:
+            return f"rois dtype {rois.dtype} differs from the input's {x.dtype}"
+        if indices.dtype.name != "int64":
+            return f"batch_indices dtype {indices.dtype}"
+        if self._attr(node, "mode", "avg") not in ("avg", "max"):
+            return f"mode {self._attr(node, 'mode', 'avg')}"
+        if self._coords(node) not in ("half_pixel", "output_half_pixel"):
+            return f"coordinate_transformation_mode {self._coords(node)}"
+        return super().check(node)
+
+    def infer(self, node):
+        x, rois = node.inputs[:2]
+        if rois.rank != 2 or (not isinstance(rois.shape[1], D.Sym) and rois.shape[1] != 4):
+            fail(node, f"rois of shape {rois.shape} (num_rois x 4 expected)")
+        return [(x.dtype, [rois.shape[0], x.shape[1], int(node.attr("output_height", 1)),
+                           int(node.attr("output_width", 1))])]
+
+    def emit(self, node, cg):
+        x, rois, indices = node.inputs[:3]
+        out = node.outputs[0]
+        dims = list(x.shape) + [rois.shape[0]] + out.shape[2:]
+        return [{"template": "roi_align", "node": c_text(node.name), "ctype": cg.ctype(x.dtype), "x": cg.var(x),
+                 "rois": cg.var(rois), "batch_indices": cg.var(indices), "y": cg.var(out),
+                 "dims": [cg.dim(d) for d in dims], "sampling_ratio": str(int(node.attr("sampling_ratio", 0))),
+                 "spatial_scale": repr(float(node.attr("spatial_scale", 1.0))),
+                 "half_pixel": self._coords(node) == "half_pixel", "max_mode": self._attr(node, "mode", "avg") == "max"}]
