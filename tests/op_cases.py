@@ -471,6 +471,21 @@ case("onnx_roi_align",
                                     "coordinate_transformation_mode": "output_half_pixel"})),
      rand((2, 3, 8, 7), F32))
 
+def _batchnorm_training(x, scale, bias, mean, var, momentum=0.8, eps=1e-3):
+    axes = (0,) + tuple(range(2, x.ndim))
+    m, v = x.mean(axis=axes, dtype=np.float64), x.var(axis=axes, dtype=np.float64)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    y = (x - m.reshape(shape)) / np.sqrt(v.reshape(shape) + eps) * scale.reshape(shape) + bias.reshape(shape)
+    return y.astype(x.dtype), _f32(mean * momentum + m * (1 - momentum)), _f32(var * momentum + v * (1 - momentum))
+
+
+# BatchNormalization in training mode: normalised by the batch's statistics, running statistics updated
+case("onnx_batchnorm_training",
+     lambda x, s, b, m, v: onnx_node("BatchNormalization", _batchnorm_training, outputs=3, training_mode=1,
+                                     momentum=0.8, epsilon=1e-3)(x, s, b, m, v),
+     rand(("B", 3, 4, 5), F32), rand((3,), F32), rand((3,), F32), rand((3,), F32), rand((3,), F32, 0.5, 2),
+     dynamic=BATCH)
+
 # Resize with antialias: linear and cubic downsampling (the filter widened by 1 / scale), by scales and sizes
 case("onnx_resize_antialias",
      lambda x: (onnx_node("Resize", onnx_reference("Resize", mode="linear", antialias=1), mode="linear", antialias=1)(
