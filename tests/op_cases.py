@@ -486,6 +486,19 @@ case("onnx_batchnorm_training",
      rand(("B", 3, 4, 5), F32), rand((3,), F32), rand((3,), F32), rand((3,), F32), rand((3,), F32, 0.5, 2),
      dynamic=BATCH)
 
+def _pool_unpool(x):
+    pooled, where = onnx_node("MaxPool", onnx_reference("MaxPool", outputs=2, kernel_shape=[3, 2], strides=[2, 2],
+                                                        pads=[1, 0, 1, 0]), outputs=2, kernel_shape=[3, 2],
+                              strides=[2, 2], pads=[1, 0, 1, 0])(x)
+    restored = onnx_node("MaxUnpool", onnx_reference("MaxUnpool", kernel_shape=[3, 2], strides=[2, 2], pads=[1, 0, 1, 0]),
+                         kernel_shape=[3, 2], strides=[2, 2], pads=[1, 0, 1, 0])(pooled, where)
+    return pooled, where, restored
+
+
+# MaxPool's Indices output and MaxUnpool putting the maxima back (storage_order=1, column-major indices: ONNX
+# Runtime 1.32 disagrees with ONNX's reference and node test; test_maxpool_with_argmax_2d_precomputed_strides)
+case("onnx_max_pool_indices_unpool", _pool_unpool, rand((2, 3, 7, 6), F32))
+
 # Resize with antialias: linear and cubic downsampling (the filter widened by 1 / scale), by scales and sizes
 case("onnx_resize_antialias",
      lambda x: (onnx_node("Resize", onnx_reference("Resize", mode="linear", antialias=1), mode="linear", antialias=1)(

@@ -239,6 +239,15 @@ struct Pool2dShape {
 };
 template <typename T> void max_pool2d(const Pool2dShape& s, const T* x, T* y);
 template <typename T> void avg_pool2d(const Pool2dShape& s, const T* x, T* y, bool count_include_pad);
+// MaxPool with its Indices output: each maximum's flat index into x ([n, c, h, w] row-major, or with
+// column_major (storage_order 1) each plane counted column by column); the first of equal maxima wins.
+template <typename T>
+void max_pool2d_indices(const Pool2dShape& s, const T* x, T* y, int64_t* indices, bool column_major);
+// MaxUnpool: y = 0, then x[i] at indices[i], a flat index into the pooling's inverse shape `grid` (rank
+// extents), placed at the same coordinates of y (shape `out`, at least `grid` on every axis: ONNX pads the
+// inverse shape's result at the end). False on an index out of range or a `grid` larger than `out`.
+template <typename T>
+bool max_unpool(const T* x, const int64_t* indices, int64_t n, T* y, int rank, const int64_t* grid, const int64_t* out);
 // LpPool: (sum of |x|^p over the window's in-image taps)^(1/p); padding adds nothing.
 template <typename T> void lp_pool2d(const Pool2dShape& s, const T* x, T* y, double p);
 template <typename T> void global_avg_pool(int64_t nc, int64_t hw, const T* x, T* y);

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dims as D
-from ..cpp import literal
-from . import FLOAT, OpDef, fail, norm_axis, register, softmax_extents
+from ..cpp import c_text, literal
+from . import FLOAT, OpDef, fail, norm_axis, register, require_known, softmax_extents
 
 
 def _spatial(node, x, kernel):
@@ -198,14 +198,17 @@ class Pool(Windowed):
     def check(self, node):
         if node.op == "LpPool" and float(node.attr("p", 2)) <= 0:
             return f"p={node.attr('p')} (a positive p expected)"
-        if len([o for o in node.outputs if o is not None]) > 1 or node.attr("storage_order", 0):
-            return "Indices output"
         x = node.inputs[0]
+        if self._indices(node) and (x.rank == 5 or x.dtype not in FLOAT):
+            return f"Indices output of a {x.rank - 2}-D {x.dtype} MaxPool (1-D and 2-D float pools give indices)"
         if node.op == "MaxPool" and x.dtype in (np.int8, np.uint8) and x.rank in (3, 4, 5):
             return None  # quantised models pool their 8-bit data (maxima commute with the monotone quantisation)
         if x.rank == 5:
             return OpDef.check(self, node)
         return super().check(node)
+
+    def _indices(self, node):
+        return node.op == "MaxPool" and len(node.outputs) > 1 and node.outputs[1] is not None
 
     def scratch(self, node):
         x, out = node.inputs[0], node.outputs[0]
@@ -215,7 +218,8 @@ class Pool(Windowed):
         x = node.inputs[0]
         spatial = _spatial(node, x, node.attr("kernel_shape"))
         ceil = node.attr("ceil_mode", 0)
-        return [(x.dtype, x.shape[:2] + [_out_size(*s, ceil) for s in spatial])]
+        shape = x.shape[:2] + [_out_size(*s, ceil) for s in spatial]
+        return [(x.dtype, shape)] + ([(np.dtype(np.int64), shape)] if self._indices(node) else [])
 
     def emit(self, node, cg):
         x, out = node.inputs[0], node.outputs[0]
@@ -231,12 +235,53 @@ class Pool(Windowed):
         n = D.prod(x.shape[:3]) if depth else x.shape[0]
         shape = {"n": n, "c": 1 if depth else x.shape[1], "h": h, "w": wd, "kh": kh, "kw": kw, "oh": oh, "ow": ow,
                  "sh": sh, "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl, "pb": pb, "pr": pr}
+        indices = cg.var(node.outputs[1]) if self._indices(node) else None
         return [{"template": "pool", "max": node.op == "MaxPool", "x": cg.var(x), "y": cg.var(out),
+                 "indices": indices, "column_major": bool(node.attr("storage_order", 0)),
                  "ctype": cg.ctype(x.dtype), "count_include_pad": bool(node.attr("count_include_pad", 0)),
                  "p": repr(float(node.attr("p", 2))) if node.op == "LpPool" else None,
                  "shape": {k: cg.dim(v) for k, v in shape.items()},
                  "depth": {k: cg.dim(v) for k, v in depth.items()} if depth else None,
                  "scratch": cg.scratch_var(node) if depth else None}]
+
+
+@register
+class MaxUnpool(OpDef):
+    """MaxUnpool: zeros, with each input value written at its index (MaxPool's Indices) into the output, whose
+    shape is output_shape (fixed at export time or read at run time) or the pooling's inverse by default."""
+    types = ("MaxUnpool",)
+    dtypes = FLOAT
+    shape_inputs = (2,)
+
+    def check(self, node):
+        if node.inputs[1].dtype != np.int64:
+            return f"indices dtype {node.inputs[1].dtype}"
+        return super().check(node)
+
+    def infer(self, node):
+        x = node.inputs[0]
+        if node.input(2) is not None:
+            shape = list(require_known(node, 2, "output shape", kind="size"))
+            if len(shape) != x.rank:
+                fail(node, f"output_shape has {len(shape)} entries for a rank-{x.rank} input")
+            return [(x.dtype, shape)]
+        return [(x.dtype, self._grid(node))]
+
+    def _grid(self, node):
+        """The pooling's inverse shape, which the indices address."""
+        x = node.inputs[0]
+        kernel = node.attr("kernel_shape")
+        n = len(kernel)
+        strides, pads = node.attr("strides") or [1] * n, node.attr("pads") or [0] * (2 * n)
+        spatial = [D.add(D.mul(D.add(x.shape[2 + i], -1), strides[i]), kernel[i] - pads[i] - pads[n + i])
+                   for i in range(n)]
+        return x.shape[:2] + spatial
+
+    def emit(self, node, cg):
+        x, out = node.inputs[0], node.outputs[0]
+        return [{"template": "max_unpool", "node": c_text(node.name), "ctype": cg.ctype(x.dtype), "x": cg.var(x),
+                 "indices": cg.var(node.inputs[1]), "y": cg.var(out), "n": cg.dim(x.numel), "rank": x.rank,
+                 "grid": cg.dims(self._grid(node)), "out": cg.dims(out.shape)}]
 
 
 @register
