@@ -499,6 +499,20 @@ def _pool_unpool(x):
 # Runtime 1.32 disagrees with ONNX's reference and node test; test_maxpool_with_argmax_2d_precomputed_strides)
 case("onnx_max_pool_indices_unpool", _pool_unpool, rand((2, 3, 7, 6), F32))
 
+def _gather_nd_batched(data, indices, batch_dims=1):
+    lead = data.shape[:batch_dims]
+    flat_d = data.reshape((-1,) + data.shape[batch_dims:])
+    flat_i = indices.reshape((-1,) + indices.shape[batch_dims:])
+    out = [d[tuple(np.moveaxis(i, -1, 0))] for d, i in zip(flat_d, flat_i)]
+    return np.stack(out).reshape(lead + out[0].shape)
+
+
+# GatherND with batch_dims: one gather per batch index
+case("onnx_gather_nd_batch_dims",
+     lambda x: onnx_node("GatherND", _gather_nd_batched, batch_dims=1)(
+         x, np.array([[[0, 1], [2, 0]], [[1, 1], [0, 2]]], np.int64)),
+     rand((2, 3, 3, 4), F32))
+
 # Resize with antialias: linear and cubic downsampling (the filter widened by 1 / scale), by scales and sizes
 case("onnx_resize_antialias",
      lambda x: (onnx_node("Resize", onnx_reference("Resize", mode="linear", antialias=1), mode="linear", antialias=1)(

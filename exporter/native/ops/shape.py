@@ -500,25 +500,33 @@ class GatherElements(OpDef):
 
 @register
 class GatherND(OpDef):
+    """GatherND; with batch_dims b, one gather per index of the b leading (batch) axes of data and indices."""
     types = ("GatherND",)
 
     def check(self, node):
-        if node.attr("batch_dims", 0):
-            return "batch_dims > 0"
-        if isinstance(node.inputs[1].shape[-1], D.Sym):
+        x, idx = node.inputs
+        b = node.attr("batch_dims", 0)
+        if isinstance(idx.shape[-1], D.Sym):
             return "dynamic index depth"
+        if not 0 <= b < min(x.rank, idx.rank) or b + int(idx.shape[-1]) > x.rank:
+            fail(node, f"batch_dims {b} with index depth {idx.shape[-1]} does not fit data of rank {x.rank} and "
+                       f"indices of rank {idx.rank}")
         return super().check(node)
 
     def infer(self, node):
         x, idx = node.inputs
-        k = idx.shape[-1]
-        return [(x.dtype, idx.shape[:-1] + x.shape[k:])]
+        k, b = idx.shape[-1], node.attr("batch_dims", 0)
+        return [(x.dtype, idx.shape[:-1] + x.shape[b + k:])]
 
     def emit(self, node, cg):
         x, idx = node.inputs
-        return [{"template": "gather_nd", "src": cg.var(x), "dst": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype),
-                 "indices": cg.var(idx), "itype": cg.ctype(idx.dtype), "rank": x.rank, "data_shape": cg.dims(x.shape),
-                 "count": cg.dim(D.prod(idx.shape[:-1])), "k": int(idx.shape[-1]), "node": c_text(node.name)}]
+        out = node.outputs[0]
+        b = node.attr("batch_dims", 0)
+        return [{"template": "gather_nd", "src": cg.var(x), "dst": cg.var(out), "ctype": cg.ctype(x.dtype),
+                 "indices": cg.var(idx), "itype": cg.ctype(idx.dtype), "rank": x.rank - b,
+                 "data_shape": cg.dims(x.shape[b:]), "count": cg.dim(D.prod(idx.shape[b:-1])), "k": int(idx.shape[-1]),
+                 "node": c_text(node.name), "batch": cg.dim(D.prod(x.shape[:b])) if b else None,
+                 "strides": [cg.dim(D.prod(v.shape[b:])) for v in (x, idx, out)]}]
 
 
 @register
