@@ -182,6 +182,10 @@ case("matmul_mixed_dtypes", lambda x, w: x @ w, rand((3, 4), F32), rand((4, 2), 
 case("dot_nd", lambda x, y: np.dot(x, y), rand((2, 3, 4), F32), rand((5, 4, 2), F32))
 case("einsum", lambda x, y: (np.einsum("bij,bjk->bik", x, y), np.einsum("bij->bji", x), np.einsum("bij,bij->b", x, x)),
      rand((2, 3, 4), F32), rand((2, 4, 5), F32))
+# an ellipsis: batch axes, a batched diagonal, the implicit output (ellipsis axes first)
+case("einsum_ellipsis", lambda x, y: (np.einsum("...ij,...jk->...ik", x, y), np.einsum("...ii->...i", y[..., :3, :]),
+                                      np.einsum("b...j,b...j", x, x)),
+     rand((2, 3, 3, 4), F32), rand((2, 3, 4, 3), F32))
 case("tensordot", lambda x, y: (np.tensordot(x, y, axes=1), np.tensordot(x, y[:, :, 0], axes=([2, 1], [0, 1]))),
      rand((2, 3, 4), F32), rand((4, 3, 3), F32))
 case("outer", lambda x, y: np.outer(x, y), rand((3,), F32), rand((4,), F32))
