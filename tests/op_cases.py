@@ -618,6 +618,13 @@ case("onnx_conv_transpose", lambda x, b: onnx_node(
         pads=[1, 0, 1, 1], output_padding=[1, 1])(x, _deconv_w, b),
      rand(("B", 3, 4, 5), F32), rand((2,), F32), dynamic=BATCH)
 
+_deconv3d_w = np.random.default_rng(9).uniform(-1, 1, (4, 3, 2, 3, 2)).astype(np.float32)
+# 3-D (NCDHW): strides, pads, dilations (groups: the 2-D row; onnx.reference has no grouped 3-D)
+case("onnx_conv_transpose_3d", lambda x: onnx_node(
+        "ConvTranspose", onnx_reference("ConvTranspose", strides=[2, 1, 2], pads=[1, 0, 0, 0, 1, 1], dilations=[1, 2, 1]),
+        strides=[2, 1, 2], pads=[1, 0, 0, 0, 1, 1], dilations=[1, 2, 1])(x, _deconv3d_w),
+     rand(("B", 4, 3, 4, 3), F32), dynamic=BATCH)
+
 
 
 def _col2im(cols, image, block, stride):
