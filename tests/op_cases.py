@@ -381,6 +381,13 @@ constant_of_shape = traced(
 case("onnx_shape_ops", lambda x: (flatten(x), *split(x, np.array([1, 2], np.int64)), size(x), *dropout(x),
                                   constant_of_shape(x)),
      rand(("B", 3, 2, 2), F32), dynamic=BATCH)
+# Dropout in training mode with ratio 0 (no random mask: the identity, its mask all true), and with
+# training_mode false
+_dropout_deterministic = onnx_node("Dropout", lambda x, r, t: (x.copy(), np.ones(x.shape, bool)), outputs=2)
+case("onnx_dropout_training_ratio_0",
+     lambda x: (*_dropout_deterministic(x, np.array(0.0, np.float32), np.array(True)),
+                *_dropout_deterministic(x, np.array(0.3, np.float32), np.array(False))),
+     rand(("B", 3, 4), F32), dynamic=BATCH)
 
 
 # image: DepthToSpace / SpaceToDepth, global pooling, Resize

@@ -24,13 +24,25 @@ class View(OpDef):
 
 @register
 class Identity(View):
+    """Identity, and Dropout where it is one: at inference, or in training mode with ratio 0 (its mask all
+    true). A nonzero ratio in training mode draws a random mask, which no reference generator would match."""
     types = ("Identity", "Dropout")
 
+    @property
+    def shape_inputs(self):
+        return (1, 2)  # Dropout's ratio and training_mode: needed at export time (exporter.backend fixes them)
+
     def check(self, node):
-        if node.op == "Dropout" and len(node.inputs) > 2 and node.inputs[2] is not None:
+        if node.op == "Dropout" and node.input(2) is not None:
             mode = node.inputs[2].known_ints()
-            if mode != [0]:
-                return "training mode"
+            if mode is None:
+                return ("training mode given at run time (training_mode must be fixed at export time: false, or "
+                        "true with ratio 0)")
+            ratio = node.input(1)
+            rate = 0.5 if ratio is None else (ratio.known_floats() or [None])[0]
+            if mode != [0] and rate != 0:
+                return ("training mode with ratio given at run time (a nonzero ratio draws a random mask)"
+                        if rate is None else f"training mode with ratio {rate:g} (a random mask)")
         return super().check(node)
 
     def infer(self, node):
