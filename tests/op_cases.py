@@ -711,6 +711,36 @@ case("onnx_lstm", lambda x, h0, c0: (
                   direction="reverse")(x, _lstm_weights[0][:1], _lstm_weights[1][:1])),
      rand((4, "B", 3), F32, -1, 1), rand((2, "B", 5), F32, -1, 1), rand((2, "B", 5), F32, -1, 1),
      dynamic={"x": {1: "batch"}, "h0": {1: "batch"}, "c0": {1: "batch"}})
+_peepholes = _rnn_rng.uniform(-0.6, 0.6, (2, 15)).astype(np.float32)
+
+
+def _lstm_peepholes(x, W, R, B, lens, h0, c0, P):
+    """Bidirectional LSTM with peepholes; steps past a sequence's length keep its state and write zeros
+    (onnx.reference ignores sequence_lens)."""
+    seq, batch, _ = x.shape
+    hidden = R.shape[2]
+    y = np.zeros((seq, 2, batch, hidden))
+    yh, yc = np.zeros((2, batch, hidden)), np.zeros((2, batch, hidden))
+    for d in range(2):
+        h, c = h0[d].astype(np.float64), c0[d].astype(np.float64)
+        pi, po, pf = np.split(P[d].astype(np.float64), 3)
+        for t in (range(seq) if d == 0 else range(seq - 1, -1, -1)):
+            live = (t < lens)[:, None]
+            g = x[t] @ W[d].T.astype(np.float64) + h @ R[d].T + B[d, :4 * hidden] + B[d, 4 * hidden:]
+            i, o, f, cand = np.split(g, 4, axis=1)
+            c_new = _sigmoid(f + pf * c) * c + _sigmoid(i + pi * c) * np.tanh(cand)
+            h_new = _sigmoid(o + po * c_new) * np.tanh(c_new)
+            h, c = np.where(live, h_new, h), np.where(live, c_new, c)
+            y[t, d] = np.where(live, h, 0)
+        yh[d], yc[d] = h, c
+    return y.astype(x.dtype), yh.astype(x.dtype), yc.astype(x.dtype)
+
+
+# LSTM with peepholes and per-sequence lengths (steps past a length keep the state and write zeros)
+case("onnx_lstm_peepholes_seq_lens", lambda x, h0, c0: onnx_node(
+        "LSTM", _lstm_peepholes, outputs=3, hidden_size=5, direction="bidirectional")(
+            x, *_lstm_weights, np.array([4, 2, 1], np.int32), h0, c0, _peepholes),
+     rand((4, 3, 3), F32, -1, 1), rand((2, 3, 5), F32, -1, 1), rand((2, 3, 5), F32, -1, 1))
 case("onnx_gru", lambda x, h0: (
         *onnx_node("GRU", lambda *a: _rnn("GRU", a[0], a[1], a[2], a[3], a[5], linear_before_reset=1), outputs=2,
                   hidden_size=5, linear_before_reset=1)(x, *_gru_weights, None, h0),

@@ -298,6 +298,12 @@ struct RnnShape {
 template <typename T>
 void lstm(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const T* h0, const T* c0, T* y, T* yh,
           T* yc, T* scratch);
+// The same with peepholes P [directions, 3 * hidden] (input, output, forget; may be null) and per-batch
+// sequence lengths (may be null): steps past a sequence's length leave its state as it is and write zeros
+// to y. False on a length outside [0, seq].
+template <typename T>
+bool lstm_ex(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const int32_t* seq_lens, const T* h0,
+             const T* c0, const T* P, T* y, T* yh, T* yc, T* scratch);
 template <typename T>
 void gru(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const T* h0, bool linear_before_reset,
          T* y, T* yh, T* scratch);

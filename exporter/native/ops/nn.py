@@ -352,8 +352,8 @@ class LayerNormalization(OpDef):
 
 @register
 class Recurrent(OpDef):
-    """ONNX LSTM, GRU and RNN (default activations, no peepholes or sequence lengths). layout=1 (batch-major X,
-    Y, initial and final states) runs the layout-0 kernel between transposes through scratch memory."""
+    """ONNX LSTM, GRU and RNN (default activations; LSTM also with peepholes and sequence lengths). layout=1
+    (batch-major X, Y, initial and final states) runs the layout-0 kernel between transposes through scratch."""
     types = ("LSTM", "GRU", "RNN")
     dtypes = FLOAT
 
@@ -363,10 +363,10 @@ class Recurrent(OpDef):
             activations = []  # RNN's default, spelled out
         if node.attr("clip") is not None or activations or node.attr("input_forget", 0):
             return "clip/custom activations/input_forget"
-        if node.input(4) is not None:
-            return "sequence_lens"
-        if node.op == "LSTM" and node.input(7) is not None:
-            return "peepholes"
+        if node.input(4) is not None and node.op != "LSTM":
+            return "sequence_lens (LSTM takes them)"
+        if node.input(4) is not None and node.inputs[4].dtype != np.int32:
+            return f"sequence_lens of dtype {node.inputs[4].dtype}"
         return super().check(node)
 
     def _dims(self, node):
@@ -447,6 +447,7 @@ class Recurrent(OpDef):
                            "directions": str(directions)},
                  "reverse": node.attr("direction", "forward") == "reverse",
                  "x": var(0), "w": var(1), "r": var(2), "b": var(3), "h0": var(5), "c0": var(6),
+                 "seq_lens": var(4), "p": var(7), "node": c_text(node.name),
                  "y": out(0), "yh": out(1), "yc": out(2), "scratch": cg.scratch_var(node),
                  "linear_before_reset": bool(node.attr("linear_before_reset", 0))}
 
