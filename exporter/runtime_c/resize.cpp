@@ -104,44 +104,29 @@ double antialias_weight(const ResizeParams& p, double d) {  // the unstretched f
     return 0.0;
 }
 
+// One output line [inner] of an antialiased pass at source coordinate x (n taps, the filter stretched by 1 / s),
+// accumulated in the output one weight at a time (n is unbounded).
 template <typename T>
-void resize_axis_antialias(const ResizeParams& p, const T* in, T* out, int64_t outer, int64_t in_len, int64_t out_len,
-                           int64_t inner, double scale, double roi_start, double roi_end) {
-    const int n = antialias_taps(p, scale);
-    const double s = std::min(scale, 1.0);
-    const bool parallel = outer * out_len * inner * n >= (1 << 15);
-#pragma omp parallel for collapse(2) schedule(static) if (parallel)
-    for (int64_t o = 0; o < outer; ++o)
-        for (int64_t y = 0; y < out_len; ++y) {
-            bool outside;
-            const double x = source_coordinate(p, y, in_len, out_len, scale, roi_start, roi_end, outside);
-            T* dst = out + (o * out_len + y) * inner;
-            for (int64_t i = 0; i < inner; ++i) dst[i] = T(0);
-            if (outside || in_len == 0) {
-                for (int64_t i = 0; i < inner; ++i) dst[i] = T(p.extrapolation);
-                continue;
-            }
-            const double fl = std::floor(x);
-            const bool integer = x == fl;
-            const double ratio = integer ? 1.0 : x - fl;
-            const int64_t first = (integer ? int64_t(fl) - 1 : int64_t(fl)) - (n / 2 - 1);
-            const int64_t offset = 1 - n / 2;  // the filter's first tap relative to the left neighbour
-            double sum = 0;  // the weights' total (taps outside the input count unless exclude_outside)
-            for (int t = 0; t < n; ++t) {
-                const int64_t k = first + t;
-                if (!(p.exclude_outside && (k < 0 || k >= in_len))) sum += antialias_weight(p, (double(offset + t) - ratio) * s);
-            }
-            if (sum == 0) sum = 1;
-            const T* src = in + o * in_len * inner;
-            for (int t = 0; t < n; ++t) {  // accumulated in the output (one weight at a time: n is unbounded)
-                const int64_t k = first + t;
-                if (p.exclude_outside && (k < 0 || k >= in_len)) continue;
-                const double w = antialias_weight(p, (double(offset + t) - ratio) * s) / sum;
-                if (w == 0) continue;
-                const T* line = src + (k < 0 ? 0 : (k >= in_len ? in_len - 1 : k)) * inner;  // edge
-                for (int64_t i = 0; i < inner; ++i) dst[i] = T(double(dst[i]) + w * double(line[i]));
-            }
-        }
+void antialias_line(const ResizeParams& p, double x, int n, double s, const T* src, T* dst, int64_t in_len,
+                    int64_t inner) {
+    const double fl = std::floor(x);
+    const bool integer = x == fl;
+    const double ratio = integer ? 1.0 : x - fl;
+    const int64_t first = (integer ? int64_t(fl) - 1 : int64_t(fl)) - (n / 2 - 1);
+    const int64_t offset = 1 - n / 2;  // the filter's first tap relative to the left neighbour
+    auto skipped = [&](int64_t k) { return p.exclude_outside && (k < 0 || k >= in_len); };
+    double sum = 0;  // the weights' total (taps outside the input count unless exclude_outside)
+    for (int t = 0; t < n; ++t)
+        if (!skipped(first + t)) sum += antialias_weight(p, (double(offset + t) - ratio) * s);
+    if (sum == 0) sum = 1;
+    for (int64_t i = 0; i < inner; ++i) dst[i] = T(0);
+    for (int t = 0; t < n; ++t) {
+        const int64_t k = first + t;
+        const double w = skipped(k) ? 0.0 : antialias_weight(p, (double(offset + t) - ratio) * s) / sum;
+        if (w == 0) continue;
+        const T* line = src + (k < 0 ? 0 : (k >= in_len ? in_len - 1 : k)) * inner;  // edge
+        for (int64_t i = 0; i < inner; ++i) dst[i] = T(double(dst[i]) + w * double(line[i]));
+    }
 }
 
 }  // namespace
@@ -149,11 +134,10 @@ void resize_axis_antialias(const ResizeParams& p, const T* in, T* out, int64_t o
 template <typename T>
 void resize_axis(const ResizeParams& p, const T* in, T* out, int64_t outer, int64_t in_len, int64_t out_len,
                  int64_t inner, double scale, double roi_start, double roi_end) {
-    if (p.antialias && p.mode != ResizeMode::Nearest && scale < 1.0) {
-        resize_axis_antialias(p, in, out, outer, in_len, out_len, inner, scale, roi_start, roi_end);
-        return;
-    }
-    const bool parallel = outer * out_len * inner >= (1 << 15);
+    // antialias (linear / cubic downsampling): more taps, from the filter widened by 1 / scale
+    const bool antialias = p.antialias && p.mode != ResizeMode::Nearest && scale < 1.0;
+    const int wide = antialias ? antialias_taps(p, scale) : 1;
+    const bool parallel = outer * out_len * inner * wide >= (1 << 15);
 #pragma omp parallel for collapse(2) schedule(static) if (parallel)
     for (int64_t o = 0; o < outer; ++o)
         for (int64_t y = 0; y < out_len; ++y) {
@@ -164,10 +148,14 @@ void resize_axis(const ResizeParams& p, const T* in, T* out, int64_t outer, int6
                 for (int64_t i = 0; i < inner; ++i) dst[i] = T(p.extrapolation);
                 continue;
             }
+            const T* src = in + o * in_len * inner;
+            if (antialias) {
+                antialias_line(p, x, wide, scale, src, dst, in_len, inner);
+                continue;
+            }
             int64_t index[4];
             double coeff[4];
             const int n = taps_for(p, x, in_len, index, coeff);
-            const T* src = in + o * in_len * inner;
             for (int64_t i = 0; i < inner; ++i) {
                 double sum = 0;
                 for (int t = 0; t < n; ++t) sum += coeff[t] * double(src[index[t] * inner + i]);
