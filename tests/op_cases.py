@@ -182,6 +182,10 @@ case("matmul_mixed_dtypes", lambda x, w: x @ w, rand((3, 4), F32), rand((4, 2), 
 case("dot_nd", lambda x, y: np.dot(x, y), rand((2, 3, 4), F32), rand((5, 4, 2), F32))
 case("einsum", lambda x, y: (np.einsum("bij,bjk->bik", x, y), np.einsum("bij->bji", x), np.einsum("bij,bij->b", x, x)),
      rand((2, 3, 4), F32), rand((2, 4, 5), F32))
+# an ellipsis: batch axes, a batched diagonal, the implicit output (ellipsis axes first)
+case("einsum_ellipsis", lambda x, y: (np.einsum("...ij,...jk->...ik", x, y), np.einsum("...ii->...i", y[..., :3, :]),
+                                      np.einsum("b...j,b...j", x, x)),
+     rand((2, 3, 3, 4), F32), rand((2, 3, 4, 3), F32))
 case("tensordot", lambda x, y: (np.tensordot(x, y, axes=1), np.tensordot(x, y[:, :, 0], axes=([2, 1], [0, 1]))),
      rand((2, 3, 4), F32), rand((4, 3, 3), F32))
 case("outer", lambda x, y: np.outer(x, y), rand((3,), F32), rand((4,), F32))
@@ -296,6 +300,24 @@ def _f32(v):
     return np.asarray(v, np.float32)
 
 
+def onnx_reference(op_type, outputs=1, opset=21, **attrs):
+    """ONNX's own reference implementation (NumPy, onnx.reference) of one `op_type` node as the eager
+    meaning, for ops whose definition is long (RoiAlign, DeformConv...); None arguments are omitted inputs."""
+    def run(*args):
+        from onnx import TensorProto, helper
+        from onnx.reference import ReferenceEvaluator
+        names = ["" if a is None else f"i{k}" for k, a in enumerate(args)]
+        graph_inputs = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(np.asarray(a).dtype), None)
+                        for n, a in zip(names, args) if n]
+        outs = [f"o{k}" for k in range(outputs)]
+        graph = helper.make_graph([helper.make_node(op_type, names, outs, **attrs)], "ref", graph_inputs,
+                                  [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None) for o in outs])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+        got = ReferenceEvaluator(model).run(None, {n: np.asarray(a) for n, a in zip(names, args) if n})
+        return got[0] if outputs == 1 else tuple(got)
+    return run
+
+
 # elementwise activations with attributes, and Clip with its bounds as inputs
 celu = onnx_node("Celu", lambda x: _f32(np.maximum(x, 0) + np.minimum(0, 1.5 * (np.exp(x / 1.5) - 1))), alpha=1.5)
 elu = onnx_node("Elu", lambda x: _f32(np.where(x < 0, 0.7 * (np.exp(x) - 1), x)), alpha=0.7)
@@ -359,6 +381,13 @@ constant_of_shape = traced(
 case("onnx_shape_ops", lambda x: (flatten(x), *split(x, np.array([1, 2], np.int64)), size(x), *dropout(x),
                                   constant_of_shape(x)),
      rand(("B", 3, 2, 2), F32), dynamic=BATCH)
+# Dropout in training mode with ratio 0 (no random mask: the identity, its mask all true), and with
+# training_mode false
+_dropout_deterministic = onnx_node("Dropout", lambda x, r, t: (x.copy(), np.ones(x.shape, bool)), outputs=2)
+case("onnx_dropout_training_ratio_0",
+     lambda x: (*_dropout_deterministic(x, np.array(0.0, np.float32), np.array(True)),
+                *_dropout_deterministic(x, np.array(0.3, np.float32), np.array(False))),
+     rand(("B", 3, 4), F32), dynamic=BATCH)
 
 
 # image: DepthToSpace / SpaceToDepth, global pooling, Resize
@@ -436,6 +465,72 @@ def _grid_sample_bilinear_zeros(x, grid):
 
 case("onnx_grid_sample", lambda x, g: onnx_node("GridSample", _grid_sample_bilinear_zeros)(x, g),
      rand(("B", 2, 4, 5), F32), rand(("B", 3, 6, 2), F32, -1.2, 1.2), dynamic={"x": {0: "batch"}, "g": {0: "batch"}})
+# 3-D images (N x C x D x H x W, grid points (x, y, z)): nearest and linear, border and reflection padding
+case("onnx_grid_sample_3d",
+     lambda x, g: tuple(onnx_node("GridSample", onnx_reference("GridSample", mode=m, padding_mode=p, align_corners=a),
+                                  mode=m, padding_mode=p, align_corners=a)(x, g)
+                        for m, p, a in (("linear", "zeros", 0), ("nearest", "border", 1), ("linear", "reflection", 0))),
+     rand((2, 2, 3, 4, 5), F32), rand((2, 2, 3, 4, 3), F32, -1.2, 1.2))
+
+# RoiAlign: avg and max bins, half_pixel and output_half_pixel coordinates, fixed and adaptive sampling grids
+_rois = np.array([[0.5, 1.0, 6.2, 4.8], [2.0, 0.0, 3.0, 7.5], [1.3, 2.2, 1.3, 2.9]], np.float32)
+case("onnx_roi_align",
+     lambda x: tuple(onnx_node("RoiAlign", onnx_reference("RoiAlign", **attrs), **attrs)(
+                         x, _rois, np.array([1, 0, 1], np.int64))
+                     for attrs in ({"output_height": 3, "output_width": 2, "sampling_ratio": 2, "spatial_scale": 0.9},
+                                   {"output_height": 2, "output_width": 4, "mode": "max",
+                                    "coordinate_transformation_mode": "output_half_pixel"})),
+     rand((2, 3, 8, 7), F32))
+
+def _batchnorm_training(x, scale, bias, mean, var, momentum=0.8, eps=1e-3):
+    axes = (0,) + tuple(range(2, x.ndim))
+    m, v = x.mean(axis=axes, dtype=np.float64), x.var(axis=axes, dtype=np.float64)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    y = (x - m.reshape(shape)) / np.sqrt(v.reshape(shape) + eps) * scale.reshape(shape) + bias.reshape(shape)
+    return y.astype(x.dtype), _f32(mean * momentum + m * (1 - momentum)), _f32(var * momentum + v * (1 - momentum))
+
+
+# BatchNormalization in training mode: normalised by the batch's statistics, running statistics updated
+case("onnx_batchnorm_training",
+     lambda x, s, b, m, v: onnx_node("BatchNormalization", _batchnorm_training, outputs=3, training_mode=1,
+                                     momentum=0.8, epsilon=1e-3)(x, s, b, m, v),
+     rand(("B", 3, 4, 5), F32), rand((3,), F32), rand((3,), F32), rand((3,), F32), rand((3,), F32, 0.5, 2),
+     dynamic=BATCH)
+
+def _pool_unpool(x):
+    pooled, where = onnx_node("MaxPool", onnx_reference("MaxPool", outputs=2, kernel_shape=[3, 2], strides=[2, 2],
+                                                        pads=[1, 0, 1, 0]), outputs=2, kernel_shape=[3, 2],
+                              strides=[2, 2], pads=[1, 0, 1, 0])(x)
+    restored = onnx_node("MaxUnpool", onnx_reference("MaxUnpool", kernel_shape=[3, 2], strides=[2, 2], pads=[1, 0, 1, 0]),
+                         kernel_shape=[3, 2], strides=[2, 2], pads=[1, 0, 1, 0])(pooled, where)
+    return pooled, where, restored
+
+
+# MaxPool's Indices output and MaxUnpool putting the maxima back (storage_order=1, column-major indices: ONNX
+# Runtime 1.32 disagrees with ONNX's reference and node test; test_maxpool_with_argmax_2d_precomputed_strides)
+case("onnx_max_pool_indices_unpool", _pool_unpool, rand((2, 3, 7, 6), F32))
+
+def _gather_nd_batched(data, indices, batch_dims=1):
+    lead = data.shape[:batch_dims]
+    flat_d = data.reshape((-1,) + data.shape[batch_dims:])
+    flat_i = indices.reshape((-1,) + indices.shape[batch_dims:])
+    out = [d[tuple(np.moveaxis(i, -1, 0))] for d, i in zip(flat_d, flat_i)]
+    return np.stack(out).reshape(lead + out[0].shape)
+
+
+# GatherND with batch_dims: one gather per batch index
+case("onnx_gather_nd_batch_dims",
+     lambda x: onnx_node("GatherND", _gather_nd_batched, batch_dims=1)(
+         x, np.array([[[0, 1], [2, 0]], [[1, 1], [0, 2]]], np.int64)),
+     rand((2, 3, 3, 4), F32))
+
+# Resize with antialias: linear and cubic downsampling (the filter widened by 1 / scale), by scales and sizes
+case("onnx_resize_antialias",
+     lambda x: (onnx_node("Resize", onnx_reference("Resize", mode="linear", antialias=1), mode="linear", antialias=1)(
+                    x, None, np.array([1, 1, 0.5, 0.3], np.float32)),
+                onnx_node("Resize", onnx_reference("Resize", mode="cubic", antialias=1), mode="cubic", antialias=1)(
+                    x, None, None, np.array([2, 3, 5, 4], np.int64))),
+     rand((2, 3, 8, 13), F32))
 
 
 # normalisation: InstanceNormalization, GroupNormalization (opset 21: scale/bias per channel), LRN
@@ -530,6 +625,13 @@ case("onnx_conv_transpose", lambda x, b: onnx_node(
         pads=[1, 0, 1, 1], output_padding=[1, 1])(x, _deconv_w, b),
      rand(("B", 3, 4, 5), F32), rand((2,), F32), dynamic=BATCH)
 
+_deconv3d_w = np.random.default_rng(9).uniform(-1, 1, (4, 3, 2, 3, 2)).astype(np.float32)
+# 3-D (NCDHW): strides, pads, dilations (groups: the 2-D row; onnx.reference has no grouped 3-D)
+case("onnx_conv_transpose_3d", lambda x: onnx_node(
+        "ConvTranspose", onnx_reference("ConvTranspose", strides=[2, 1, 2], pads=[1, 0, 0, 0, 1, 1], dilations=[1, 2, 1]),
+        strides=[2, 1, 2], pads=[1, 0, 0, 0, 1, 1], dilations=[1, 2, 1])(x, _deconv3d_w),
+     rand(("B", 4, 3, 4, 3), F32), dynamic=BATCH)
+
 
 
 def _col2im(cols, image, block, stride):
@@ -544,6 +646,16 @@ def _col2im(cols, image, block, stride):
             out[:, :, i:i + stride * wins[0]:stride, j:j + stride * wins[1]:stride] += v[:, :, i, j]
     return out.astype(cols.dtype)
 
+
+_deform_weights = np.random.default_rng(5).uniform(-1, 1, (4, 2, 3, 3)).astype(np.float32)
+# DeformConv: offsets moving every tap, a mask, bias, groups and offset groups, stride and padding
+case("onnx_deform_conv",
+     lambda x, off, mask: (
+         onnx_node("DeformConv", onnx_reference("DeformConv", opset=22, kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                                                strides=[2, 2], group=2, offset_group=2),
+                   kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2], group=2, offset_group=2)(
+             x, _deform_weights, off, _deform_weights[:4, 0, 0, 0], mask)),
+     rand((2, 4, 5, 6), F32), rand((2, 36, 3, 3), F32, -1.5, 1.5), rand((2, 18, 3, 3), F32, 0, 1))
 
 case("onnx_col2im", lambda x: onnx_node("Col2Im", lambda a, im, bl: _col2im(a, im, bl, 2), strides=[2, 2])(
         x, np.array([5, 7], np.int64), np.array([3, 2], np.int64)),
@@ -599,6 +711,36 @@ case("onnx_lstm", lambda x, h0, c0: (
                   direction="reverse")(x, _lstm_weights[0][:1], _lstm_weights[1][:1])),
      rand((4, "B", 3), F32, -1, 1), rand((2, "B", 5), F32, -1, 1), rand((2, "B", 5), F32, -1, 1),
      dynamic={"x": {1: "batch"}, "h0": {1: "batch"}, "c0": {1: "batch"}})
+_peepholes = _rnn_rng.uniform(-0.6, 0.6, (2, 15)).astype(np.float32)
+
+
+def _lstm_peepholes(x, W, R, B, lens, h0, c0, P):
+    """Bidirectional LSTM with peepholes; steps past a sequence's length keep its state and write zeros
+    (onnx.reference ignores sequence_lens)."""
+    seq, batch, _ = x.shape
+    hidden = R.shape[2]
+    y = np.zeros((seq, 2, batch, hidden))
+    yh, yc = np.zeros((2, batch, hidden)), np.zeros((2, batch, hidden))
+    for d in range(2):
+        h, c = h0[d].astype(np.float64), c0[d].astype(np.float64)
+        pi, po, pf = np.split(P[d].astype(np.float64), 3)
+        for t in (range(seq) if d == 0 else range(seq - 1, -1, -1)):
+            live = (t < lens)[:, None]
+            g = x[t] @ W[d].T.astype(np.float64) + h @ R[d].T + B[d, :4 * hidden] + B[d, 4 * hidden:]
+            i, o, f, cand = np.split(g, 4, axis=1)
+            c_new = _sigmoid(f + pf * c) * c + _sigmoid(i + pi * c) * np.tanh(cand)
+            h_new = _sigmoid(o + po * c_new) * np.tanh(c_new)
+            h, c = np.where(live, h_new, h), np.where(live, c_new, c)
+            y[t, d] = np.where(live, h, 0)
+        yh[d], yc[d] = h, c
+    return y.astype(x.dtype), yh.astype(x.dtype), yc.astype(x.dtype)
+
+
+# LSTM with peepholes and per-sequence lengths (steps past a length keep the state and write zeros)
+case("onnx_lstm_peepholes_seq_lens", lambda x, h0, c0: onnx_node(
+        "LSTM", _lstm_peepholes, outputs=3, hidden_size=5, direction="bidirectional")(
+            x, *_lstm_weights, np.array([4, 2, 1], np.int32), h0, c0, _peepholes),
+     rand((4, 3, 3), F32, -1, 1), rand((2, 3, 5), F32, -1, 1), rand((2, 3, 5), F32, -1, 1))
 case("onnx_gru", lambda x, h0: (
         *onnx_node("GRU", lambda *a: _rnn("GRU", a[0], a[1], a[2], a[3], a[5], linear_before_reset=1), outputs=2,
                   hidden_size=5, linear_before_reset=1)(x, *_gru_weights, None, h0),

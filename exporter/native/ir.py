@@ -277,7 +277,7 @@ class Graph:
         queue = list(g.node)
         while queue:
             proto = queue.pop(0)
-            widened = self._widened(proto)
+            widened = self._widened(proto) or self._batchnorm_training(proto)
             if widened:
                 queue[:0] = widened
                 continue
@@ -403,13 +403,7 @@ class Graph:
         if not inputs or inputs[0] is None or inputs[0].name not in narrow:
             return None
         to = onnx.TensorProto.FLOAT
-
-        def fresh(name):
-            k, out = 0, f"{name}__f32"
-            while self._find(out) is not None or out in self._widened_names:
-                k, out = k + 1, f"{name}__f32_{k + 1}"
-            self._widened_names.add(out)
-            return out
+        fresh = self._fresh
 
         if proto.op_type in ("Softmax", "LogSoftmax") and self.opset >= 13:
             return self._softmax_steps(proto, fresh)
@@ -425,6 +419,62 @@ class Graph:
                 + [wide]
                 + [helper.make_node("Cast", [w], [o], name=f"{base}_rounded", to=narrow_type)
                    for w, o in zip(wide.output, proto.output) if o])
+
+    def _fresh(self, name: str, suffix: str = "__f32") -> str:
+        """A value name of the graph's own not yet taken (for nodes the importer writes)."""
+        k, out = 0, f"{name}{suffix}"
+        while self._find(out) is not None or out in self._widened_names:
+            k, out = k + 1, f"{name}{suffix}_{k + 1}"
+        self._widened_names.add(out)
+        return out
+
+    def _batchnorm_training(self, proto: onnx.NodeProto) -> list | None:
+        """BatchNormalization in training mode (opset 14+) as the statistics of the batch (two ReduceMeans over
+        every axis but the channels), the inference-mode node over them, and the running mean and variance
+        updated by `momentum`; None for any other node."""
+        if proto.domain not in ("", "ai.onnx") or proto.op_type != "BatchNormalization" or self.opset < 14:
+            return None
+        attrs = {a.name: helper.get_attribute_value(a) for a in proto.attribute}
+        if not attrs.get("training_mode", 0):
+            return None
+        x = self._find(proto.input[0])
+        if x is None or x.rank < 2 or len(proto.input) < 5:
+            return None  # the op rule reports it
+        fresh = lambda n: self._fresh(n, "__bn")  # noqa: E731
+        y, base, dtype = proto.output[0], proto.name or "BatchNormalization", x.dtype
+        axes = [0] + list(range(2, x.rank))
+
+        def constant(name, array):
+            name = fresh(name)
+            self.values[name] = Value(name, array.dtype, list(array.shape), data=array)
+            return name
+
+        def reduce_mean(src, dst, tag):
+            if self.opset >= 18:
+                return helper.make_node("ReduceMean", [src, constant(f"{y}_axes", np.array(axes, np.int64))], [dst],
+                                        name=f"{base}_{tag}", keepdims=1)
+            return helper.make_node("ReduceMean", [src], [dst], name=f"{base}_{tag}", keepdims=1, axes=axes)
+
+        mean_k, centred, square, var_k, mean, var = (fresh(f"{y}_{t}") for t in
+                                                     ("batch_mean", "centred", "square", "batch_var", "mean", "var"))
+        flat = constant(f"{y}_channels", np.array([-1], np.int64))
+        steps = [reduce_mean(proto.input[0], mean_k, "mean"),
+                 helper.make_node("Sub", [proto.input[0], mean_k], [centred], name=f"{base}_centre"),
+                 helper.make_node("Mul", [centred, centred], [square], name=f"{base}_square"),
+                 reduce_mean(square, var_k, "var"),
+                 helper.make_node("Reshape", [mean_k, flat], [mean], name=f"{base}_mean_flat"),
+                 helper.make_node("Reshape", [var_k, flat], [var], name=f"{base}_var_flat"),
+                 helper.make_node("BatchNormalization", list(proto.input[:3]) + [mean, var], [y], name=base,
+                                  epsilon=attrs.get("epsilon", 1e-5))]
+        momentum = float(attrs.get("momentum", 0.9))
+        keep, take = constant(f"{y}_momentum", np.array(momentum, dtype)), constant(f"{y}_rest", np.array(1 - momentum, dtype))
+        for k, (running, batch) in enumerate(((proto.input[3], mean), (proto.input[4], var)), start=1):
+            if len(proto.output) > k and proto.output[k]:
+                kept, taken = fresh(f"{proto.output[k]}_kept"), fresh(f"{proto.output[k]}_taken")
+                steps += [helper.make_node("Mul", [running, keep], [kept], name=f"{base}_keep{k}"),
+                          helper.make_node("Mul", [batch, take], [taken], name=f"{base}_take{k}"),
+                          helper.make_node("Add", [kept, taken], [proto.output[k]], name=f"{base}_running{k}")]
+        return steps
 
     def _softmax_steps(self, proto: onnx.NodeProto, fresh) -> list:
         """A float16 (Log)Softmax as the reference computes it, each step rounded to float16: x - max(x), exp,

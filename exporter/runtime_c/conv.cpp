@@ -5,6 +5,7 @@
 // into NR-column micro-panels (the block stays in L2). 1x1 stride-1 unpadded convolutions read x as a
 // plain strided B. One input channel per group (depthwise) runs a direct sliding-window kernel.
 #include "gemm_driver.h"
+#include <cmath>
 
 namespace exporter_rt {
 
@@ -196,12 +197,61 @@ void conv3d(const Conv3dShape& s, const T* x, const T* w, bool w_packed, int64_t
         }
 }
 
+template <typename T>
+void deform_conv2d(const DeformConvShape& s, const T* x, const T* w, const T* offset, const T* mask, const T* bias, T* y,
+                   T* scratch) {
+    const int64_t plane = s.oh * s.ow, taps = s.kh * s.kw, cg = s.c / s.groups, mg = s.m / s.groups;
+    const int64_t c_per_og = s.c / s.offset_groups;
+    for (int64_t b = 0; b < s.n; ++b) {
+        // columns [c * kh * kw, oh * ow]: each tap's bilinear sample (zeros outside the image) times its mask
+#pragma omp parallel for schedule(static) if (s.c * taps * plane >= (1 << 15))
+        for (int64_t ch = 0; ch < s.c; ++ch) {
+            const T* img = x + (b * s.c + ch) * s.h * s.w;
+            const int64_t og = ch / c_per_og;
+            for (int64_t t = 0; t < taps; ++t) {
+                const int64_t ki = t / s.kw, kj = t % s.kw;
+                const T* dy = offset + ((b * s.offset_groups + og) * taps + t) * 2 * plane;
+                const T* dx = dy + plane;
+                const T* mk = mask ? mask + ((b * s.offset_groups + og) * taps + t) * plane : nullptr;
+                T* col = scratch + (ch * taps + t) * plane;
+                for (int64_t i = 0; i < s.oh; ++i)
+                    for (int64_t j = 0; j < s.ow; ++j) {
+                        const int64_t p = i * s.ow + j;
+                        const double py = double(i * s.sh - s.pt + ki * s.dh) + double(dy[p]);
+                        const double px = double(j * s.sw - s.pl + kj * s.dw) + double(dx[p]);
+                        const double fy = std::floor(py), fx = std::floor(px);
+                        const int64_t y0 = int64_t(fy), x0 = int64_t(fx);
+                        const double ly = py - fy, lx = px - fx;
+                        double v = 0;
+                        for (int64_t a = 0; a < 2; ++a) {
+                            const int64_t yy = y0 + a;
+                            if (yy < 0 || yy >= s.h) continue;
+                            const double wy = a ? ly : 1 - ly;
+                            if (x0 >= 0 && x0 < s.w) v += wy * (1 - lx) * double(img[yy * s.w + x0]);
+                            if (x0 + 1 >= 0 && x0 + 1 < s.w) v += wy * lx * double(img[yy * s.w + x0 + 1]);
+                        }
+                        col[p] = T(mk ? v * double(mk[p]) : v);
+                    }
+            }
+        }
+        for (int64_t g = 0; g < s.groups; ++g)
+            gemm<T>(mg, plane, cg * taps, w + g * mg * cg * taps, cg * taps, scratch + g * cg * taps * plane, plane,
+                    y + (b * s.m + g * mg) * plane, plane, false);
+        if (bias)
+            for (int64_t k = 0; k < s.m; ++k) {
+                T* o = y + (b * s.m + k) * plane;
+                for (int64_t p = 0; p < plane; ++p) o[p] += bias[k];
+            }
+    }
+}
+
 #include "dtypes.inc"  // EXPORTER_FLOATS
 
 #define EXPORTER_CONV_INSTANTIATE(T)                                                           \
     template void conv2d_ex<T>(const Conv2dShape&, const T*, const T*, bool, T*, const Epilogue<T>&); \
     template void conv2d<T>(const Conv2dShape&, const T*, const T*, const T*, T*);              \
-    template void conv3d<T>(const Conv3dShape&, const T*, const T*, bool, int64_t, const T*, T*, T*);
+    template void conv3d<T>(const Conv3dShape&, const T*, const T*, bool, int64_t, const T*, T*, T*);          \
+    template void deform_conv2d<T>(const DeformConvShape&, const T*, const T*, const T*, const T*, const T*, T*, T*);
 EXPORTER_FLOATS(EXPORTER_CONV_INSTANTIATE)
 #undef EXPORTER_CONV_INSTANTIATE
 

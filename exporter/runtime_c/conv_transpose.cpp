@@ -6,40 +6,54 @@
 namespace exporter_rt {
 
 template <typename T>
-void conv_transpose2d(const ConvTranspose2dShape& s, const T* x, const T* w, const T* bias, T* y, T* scratch) {
-    const int64_t cg = s.c / s.groups, mg = s.m / s.groups, hw = s.h * s.w, ohw = s.oh * s.ow;
-    const int64_t cols_n = mg * s.kh * s.kw;
-    T* xt = scratch;                // [hw, cg]
-    T* cols = scratch + hw * cg;    // [hw, mg, kh, kw]
+void conv_transpose3d(const ConvTranspose3dShape& s, const T* x, const T* w, const T* bias, T* y, T* scratch) {
+    const int64_t cg = s.c / s.groups, mg = s.m / s.groups, in = s.d * s.h * s.w, out = s.od * s.oh * s.ow;
+    const int64_t taps = s.kd * s.kh * s.kw, cols_n = mg * taps;
+    T* xt = scratch;                // [in, cg]
+    T* cols = scratch + in * cg;    // [in, mg, kd, kh, kw]
     for (int64_t b = 0; b < s.n; ++b)
         for (int64_t g = 0; g < s.groups; ++g) {
-            const T* xg = x + (b * s.c + g * cg) * hw;
-            for (int64_t r = 0; r < hw; ++r)
-                for (int64_t ci = 0; ci < cg; ++ci) xt[r * cg + ci] = xg[ci * hw + r];
-            // w's rows g*cg .. are [cg, mg*kh*kw] contiguous: columns = x^T @ w_g
-            gemm<T>(hw, cols_n, cg, xt, cg, w + g * cg * cols_n, cols_n, cols, cols_n, false);
-            T* yg = y + (b * s.m + g * mg) * ohw;
-            const bool parallel = mg * hw * s.kh * s.kw >= (1 << 15) && mg > 1;
-            // one output plane per thread: no two threads add into the same element
+            const T* xg = x + (b * s.c + g * cg) * in;
+            for (int64_t r = 0; r < in; ++r)
+                for (int64_t ci = 0; ci < cg; ++ci) xt[r * cg + ci] = xg[ci * in + r];
+            // w's rows g*cg .. are [cg, mg*taps] contiguous: columns = x^T @ w_g
+            gemm<T>(in, cols_n, cg, xt, cg, w + g * cg * cols_n, cols_n, cols, cols_n, false);
+            T* yg = y + (b * s.m + g * mg) * out;
+            const bool parallel = mg * in * taps >= (1 << 15) && mg > 1;
+            // one output volume per thread: no two threads add into the same element
 #pragma omp parallel for schedule(static) if (parallel)
             for (int64_t m = 0; m < mg; ++m) {
-                T* plane = yg + m * ohw;
+                T* vol = yg + m * out;
                 const T init = bias ? bias[g * mg + m] : T(0);
-                for (int64_t o = 0; o < ohw; ++o) plane[o] = init;
-                for (int64_t ih = 0; ih < s.h; ++ih)
-                    for (int64_t iw = 0; iw < s.w; ++iw) {
-                        const T* col = cols + (ih * s.w + iw) * cols_n + m * s.kh * s.kw;
-                        for (int64_t ki = 0; ki < s.kh; ++ki) {
-                            const int64_t oh = ih * s.sh - s.pt + ki * s.dh;
-                            if (oh < 0 || oh >= s.oh) continue;
-                            for (int64_t kj = 0; kj < s.kw; ++kj) {
-                                const int64_t ow = iw * s.sw - s.pl + kj * s.dw;
-                                if (ow >= 0 && ow < s.ow) plane[oh * s.ow + ow] += col[ki * s.kw + kj];
+                for (int64_t o = 0; o < out; ++o) vol[o] = init;
+                for (int64_t id = 0; id < s.d; ++id)
+                    for (int64_t ih = 0; ih < s.h; ++ih)
+                        for (int64_t iw = 0; iw < s.w; ++iw) {
+                            const T* col = cols + ((id * s.h + ih) * s.w + iw) * cols_n + m * taps;
+                            for (int64_t kz = 0; kz < s.kd; ++kz) {
+                                const int64_t od = id * s.sd - s.pf + kz * s.dd;
+                                if (od < 0 || od >= s.od) continue;
+                                for (int64_t ki = 0; ki < s.kh; ++ki) {
+                                    const int64_t oh = ih * s.sh - s.pt + ki * s.dh;
+                                    if (oh < 0 || oh >= s.oh) continue;
+                                    T* row = vol + (od * s.oh + oh) * s.ow;
+                                    const T* tap = col + (kz * s.kh + ki) * s.kw;
+                                    for (int64_t kj = 0; kj < s.kw; ++kj) {
+                                        const int64_t ow = iw * s.sw - s.pl + kj * s.dw;
+                                        if (ow >= 0 && ow < s.ow) row[ow] += tap[kj];
+                                    }
+                                }
                             }
                         }
-                    }
             }
         }
+}
+
+template <typename T>
+void conv_transpose2d(const ConvTranspose2dShape& s, const T* x, const T* w, const T* bias, T* y, T* scratch) {
+    const ConvTranspose3dShape d{s.n,  s.c,  1, s.h,  s.w,  s.m,  1,    s.kh, s.kw, 1,      s.oh,
+                                 s.ow, 1,    s.sh, s.sw, 1,    s.dh, s.dw, 0,    s.pt, s.pl, s.groups};
+    conv_transpose3d(d, x, w, bias, y, scratch);
 }
 
 template <typename T>
@@ -79,6 +93,7 @@ void col2im(const T* x, T* y, int64_t n, int64_t c, int rank, const int64_t* ima
 
 #define EXPORTER_CONV_TRANSPOSE_INSTANTIATE(T) \
     template void conv_transpose2d<T>(const ConvTranspose2dShape&, const T*, const T*, const T*, T*, T*); \
+    template void conv_transpose3d<T>(const ConvTranspose3dShape&, const T*, const T*, const T*, T*, T*); \
     template void col2im<T>(const T*, T*, int64_t, int64_t, int, const int64_t*, const int64_t*, const int64_t*, \
                             const int64_t*, const int64_t*);
 EXPORTER_FLOATS(EXPORTER_CONV_TRANSPOSE_INSTANTIATE)

@@ -27,6 +27,21 @@ inline int64_t conv_transpose2d_scratch_size(const ConvTranspose2dShape& s) {
 template <typename T>
 void conv_transpose2d(const ConvTranspose2dShape& s, const T* x, const T* w, const T* bias, T* y, T* scratch);
 
+// The same over 3-D windows (NCDHW; w [c, m/groups, kd, kh, kw]); conv_transpose2d is its depth-1 case.
+struct ConvTranspose3dShape {
+    int64_t n, c, d, h, w;
+    int64_t m, kd, kh, kw;
+    int64_t od, oh, ow;
+    int64_t sd, sh, sw, dd, dh, dw;
+    int64_t pf, pt, pl;  // front / top / left padding (cropped from the full output)
+    int64_t groups;
+};
+inline int64_t conv_transpose3d_scratch_size(const ConvTranspose3dShape& s) {
+    return s.d * s.h * s.w * (s.c / s.groups + s.m / s.groups * s.kd * s.kh * s.kw);
+}
+template <typename T>
+void conv_transpose3d(const ConvTranspose3dShape& s, const T* x, const T* w, const T* bias, T* y, T* scratch);
+
 // ONNX Col2Im over `rank` spatial axes (at most 8): x [n, c * prod(block), L] -> y [n, c, image...], every column
 // entry added into the image position its block offset and sliding-window position give (positions in the
 // padding are dropped). pads: the rank begin pads, then the rank end pads.

@@ -217,12 +217,37 @@ template <typename T>
 void conv3d(const Conv3dShape& s, const T* x, const T* w, bool w_packed, int64_t w_slice, const T* bias, T* y,
             T* scratch);
 
+// ONNX DeformConv (2-D): every kernel tap samples the input bilinearly (zeros outside) at its position moved
+// by `offset` ([n, offset_groups * kh * kw * 2, oh, ow], (dy, dx) per tap), scaled by `mask` ([n, offset_groups
+// * kh * kw, oh, ow], or nullptr for ones); the sampled columns then meet the weights [m, c/groups, kh, kw] in
+// one GEMM per group. `bias` may be nullptr. scratch: c * kh * kw * oh * ow elements (one image's columns).
+struct DeformConvShape {
+    int64_t n, c, h, w;
+    int64_t m, kh, kw;
+    int64_t oh, ow;
+    int64_t sh, sw, dh, dw;
+    int64_t pt, pl;
+    int64_t groups, offset_groups;
+};
+template <typename T>
+void deform_conv2d(const DeformConvShape& s, const T* x, const T* w, const T* offset, const T* mask, const T* bias, T* y,
+                   T* scratch);
+
 struct Pool2dShape {
     int64_t n, c, h, w, kh, kw, oh, ow, sh, sw, dh, dw, pt, pl;
     int64_t pb, pr;  // bottom / right padding: where count_include_pad's padded area ends
 };
 template <typename T> void max_pool2d(const Pool2dShape& s, const T* x, T* y);
 template <typename T> void avg_pool2d(const Pool2dShape& s, const T* x, T* y, bool count_include_pad);
+// MaxPool with its Indices output: each maximum's flat index into x ([n, c, h, w] row-major, or with
+// column_major (storage_order 1) each plane counted column by column); the first of equal maxima wins.
+template <typename T>
+void max_pool2d_indices(const Pool2dShape& s, const T* x, T* y, int64_t* indices, bool column_major);
+// MaxUnpool: y = 0, then x[i] at indices[i], a flat index into the pooling's inverse shape `grid` (rank
+// extents), placed at the same coordinates of y (shape `out`, at least `grid` on every axis: ONNX pads the
+// inverse shape's result at the end). False on an index out of range or a `grid` larger than `out`.
+template <typename T>
+bool max_unpool(const T* x, const int64_t* indices, int64_t n, T* y, int rank, const int64_t* grid, const int64_t* out);
 // LpPool: (sum of |x|^p over the window's in-image taps)^(1/p); padding adds nothing.
 template <typename T> void lp_pool2d(const Pool2dShape& s, const T* x, T* y, double p);
 template <typename T> void global_avg_pool(int64_t nc, int64_t hw, const T* x, T* y);
@@ -273,6 +298,12 @@ struct RnnShape {
 template <typename T>
 void lstm(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const T* h0, const T* c0, T* y, T* yh,
           T* yc, T* scratch);
+// The same with peepholes P [directions, 3 * hidden] (input, output, forget; may be null) and per-batch
+// sequence lengths (may be null): steps past a sequence's length leave its state as it is and write zeros
+// to y. False on a length outside [0, seq].
+template <typename T>
+bool lstm_ex(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const int32_t* seq_lens, const T* h0,
+             const T* c0, const T* P, T* y, T* yh, T* yc, T* scratch);
 template <typename T>
 void gru(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const T* h0, bool linear_before_reset,
          T* y, T* yh, T* scratch);

@@ -37,6 +37,58 @@ void max_pool2d(const Pool2dShape& s, const T* x, T* y) {
 }
 
 template <typename T>
+void max_pool2d_indices(const Pool2dShape& s, const T* x, T* y, int64_t* indices, bool column_major) {
+    const bool parallel = s.n * s.c * s.oh * s.ow * s.kh * s.kw >= kParallelWork;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
+        const T* in = x + nc * s.h * s.w;
+        for (int64_t oy = 0; oy < s.oh; ++oy)
+            for (int64_t ox = 0; ox < s.ow; ++ox) {
+                T best = T(0);
+                int64_t at = -1;  // no tap in the image: 0 and index -1
+                for (int64_t ki = 0; ki < s.kh; ++ki) {
+                    const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
+                    if (iy < 0 || iy >= s.h) continue;
+                    for (int64_t kj = 0; kj < s.kw; ++kj) {
+                        const int64_t ix = ox * s.sw - s.pl + kj * s.dw;
+                        if (ix < 0 || ix >= s.w) continue;
+                        const T v = in[iy * s.w + ix];
+                        if (at < 0 || v > best) {
+                            best = v;
+                            at = column_major ? ix * s.h + iy : iy * s.w + ix;
+                        }
+                    }
+                }
+                const int64_t o = (nc * s.oh + oy) * s.ow + ox;
+                y[o] = best;
+                indices[o] = at < 0 ? -1 : nc * s.h * s.w + at;
+            }
+    }
+}
+
+template <typename T>
+bool max_unpool(const T* x, const int64_t* indices, int64_t n, T* y, int rank, const int64_t* grid, const int64_t* out) {
+    int64_t count = 1, cells = 1;
+    for (int a = 0; a < rank; ++a) {
+        if (grid[a] > out[a]) return false;
+        count *= out[a];
+        cells *= grid[a];
+    }
+    std::fill(y, y + count, T(0));
+    for (int64_t i = 0; i < n; ++i) {
+        int64_t rest = indices[i], at = 0, stride = 1;
+        if (rest < 0 || rest >= cells) return false;
+        for (int a = rank - 1; a >= 0; --a) {  // the coordinates in `grid`, re-flattened over `out`
+            at += (rest % grid[a]) * stride;
+            rest /= grid[a];
+            stride *= out[a];
+        }
+        y[at] = x[i];
+    }
+    return true;
+}
+
+template <typename T>
 void avg_pool2d(const Pool2dShape& s, const T* x, T* y, bool count_include_pad) {
     const bool parallel = s.n * s.c * s.oh * s.ow * s.kh * s.kw >= kParallelWork;
     const bool unpadded = s.pt == 0 && s.pl == 0 && (s.oh - 1) * s.sh + (s.kh - 1) * s.dh < s.h &&
@@ -130,6 +182,8 @@ void global_max_pool(int64_t nc, int64_t hw, const T* x, T* y) {
 
 #define EXPORTER_POOL_NUMERIC(T) \
     template void max_pool2d<T>(const Pool2dShape&, const T*, T*); \
+    template void max_pool2d_indices<T>(const Pool2dShape&, const T*, T*, int64_t*, bool); \
+    template bool max_unpool<T>(const T*, const int64_t*, int64_t, T*, int, const int64_t*, const int64_t*); \
     template void global_max_pool<T>(int64_t, int64_t, const T*, T*);
 EXPORTER_ALL_NUMERIC(EXPORTER_POOL_NUMERIC)
 #undef EXPORTER_POOL_NUMERIC

@@ -87,12 +87,57 @@ int taps_for(const ResizeParams& p, double x, int64_t in_len, int64_t* index, do
     return n;
 }
 
+// Antialiased linear / cubic downsampling: the filter stretched by 1 / scale over `n` taps (even); the
+// weights are the filter at (first tap - ratio) * scale onwards, normalised to sum 1.
+int antialias_taps(const ResizeParams& p, double scale) {
+    const double s = std::min(scale, 1.0);
+    const double reach = p.mode == ResizeMode::Cubic ? 2.0 : 1.0;
+    return 2 - 2 * int(std::floor(-reach / s) + 1);
+}
+
+double antialias_weight(const ResizeParams& p, double d) {  // the unstretched filter at distance d
+    d = std::fabs(d);
+    if (p.mode == ResizeMode::Linear) return d < 1 ? 1 - d : 0.0;
+    const double A = p.cubic_a;
+    if (d <= 1) return ((A + 2) * d - (A + 3)) * d * d + 1;
+    if (d < 2) return ((A * d - 5 * A) * d + 8 * A) * d - 4 * A;
+    return 0.0;
+}
+
+// One output line [inner] of an antialiased pass at source coordinate x (n taps, the filter stretched by 1 / s),
+// accumulated in the output one weight at a time (n is unbounded).
+template <typename T>
+void antialias_line(const ResizeParams& p, double x, int n, double s, const T* src, T* dst, int64_t in_len,
+                    int64_t inner) {
+    const double fl = std::floor(x);
+    const bool integer = x == fl;
+    const double ratio = integer ? 1.0 : x - fl;
+    const int64_t first = (integer ? int64_t(fl) - 1 : int64_t(fl)) - (n / 2 - 1);
+    const int64_t offset = 1 - n / 2;  // the filter's first tap relative to the left neighbour
+    auto skipped = [&](int64_t k) { return p.exclude_outside && (k < 0 || k >= in_len); };
+    double sum = 0;  // the weights' total (taps outside the input count unless exclude_outside)
+    for (int t = 0; t < n; ++t)
+        if (!skipped(first + t)) sum += antialias_weight(p, (double(offset + t) - ratio) * s);
+    if (sum == 0) sum = 1;
+    for (int64_t i = 0; i < inner; ++i) dst[i] = T(0);
+    for (int t = 0; t < n; ++t) {
+        const int64_t k = first + t;
+        const double w = skipped(k) ? 0.0 : antialias_weight(p, (double(offset + t) - ratio) * s) / sum;
+        if (w == 0) continue;
+        const T* line = src + (k < 0 ? 0 : (k >= in_len ? in_len - 1 : k)) * inner;  // edge
+        for (int64_t i = 0; i < inner; ++i) dst[i] = T(double(dst[i]) + w * double(line[i]));
+    }
+}
+
 }  // namespace
 
 template <typename T>
 void resize_axis(const ResizeParams& p, const T* in, T* out, int64_t outer, int64_t in_len, int64_t out_len,
                  int64_t inner, double scale, double roi_start, double roi_end) {
-    const bool parallel = outer * out_len * inner >= (1 << 15);
+    // antialias (linear / cubic downsampling): more taps, from the filter widened by 1 / scale
+    const bool antialias = p.antialias && p.mode != ResizeMode::Nearest && scale < 1.0;
+    const int wide = antialias ? antialias_taps(p, scale) : 1;
+    const bool parallel = outer * out_len * inner * wide >= (1 << 15);
 #pragma omp parallel for collapse(2) schedule(static) if (parallel)
     for (int64_t o = 0; o < outer; ++o)
         for (int64_t y = 0; y < out_len; ++y) {
@@ -103,10 +148,14 @@ void resize_axis(const ResizeParams& p, const T* in, T* out, int64_t outer, int6
                 for (int64_t i = 0; i < inner; ++i) dst[i] = T(p.extrapolation);
                 continue;
             }
+            const T* src = in + o * in_len * inner;
+            if (antialias) {
+                antialias_line(p, x, wide, scale, src, dst, in_len, inner);
+                continue;
+            }
             int64_t index[4];
             double coeff[4];
             const int n = taps_for(p, x, in_len, index, coeff);
-            const T* src = in + o * in_len * inner;
             for (int64_t i = 0; i < inner; ++i) {
                 double sum = 0;
                 for (int t = 0; t < n; ++t) sum += coeff[t] * double(src[index[t] * inner + i]);
@@ -143,73 +192,126 @@ void grid_cubic_weights(double t, double* wt) {
 }  // namespace
 
 template <typename T>
-void grid_sample2d(const T* x, const T* grid, T* y, int64_t n, int64_t c, int64_t h, int64_t w, int64_t oh,
-                   int64_t ow, ResizeMode mode, GridPadding padding, bool align_corners) {
-    // the sampling area: pixel centres with align_corners, pixel edges without
-    const double lo_x = align_corners ? 0 : -0.5, hi_x = align_corners ? double(w - 1) : double(w) - 0.5;
-    const double lo_y = align_corners ? 0 : -0.5, hi_y = align_corners ? double(h - 1) : double(h) - 0.5;
-    auto denormalize = [&](double v, int64_t len) {
-        return align_corners ? (v + 1) / 2 * double(len - 1) : ((v + 1) * double(len) - 1) / 2;
-    };
-    // a source coordinate outside the area, moved in by the padding mode (zeros leaves it: its taps read 0)
-    auto pad_coord = [&](double v, double lo, double hi, int64_t len) {
-        if (v >= lo && v <= hi) return v;
-        if (padding == GridPadding::Border) return std::min(std::max(v, 0.0), double(len - 1));
-        if (padding == GridPadding::Reflection) return reflect(v, lo, hi);
-        return v;
-    };
-    // one tap's index along an axis, or -1 for a zero (zeros padding outside the image)
-    auto tap = [&](int64_t i, double lo, double hi, int64_t len) -> int64_t {
-        if (i >= 0 && i < len) return i;
-        if (padding == GridPadding::Zeros) return -1;
-        if (padding == GridPadding::Border) return i < 0 ? 0 : len - 1;
-        return static_cast<int64_t>(reflect(double(i), lo, hi));
-    };
+void grid_sample(const T* x, const T* grid, T* y, int64_t n, int64_t c, int rank, const int64_t* in,
+                 const int64_t* out, ResizeMode mode, GridPadding padding, bool align_corners) {
+    int64_t in_count = 1, out_count = 1, stride[3];
+    for (int a = rank - 1; a >= 0; --a) {
+        stride[a] = in_count;
+        in_count *= in[a];
+        out_count *= out[a];
+    }
+    const int taps = mode == ResizeMode::Nearest ? 1 : (mode == ResizeMode::Linear ? 2 : 4);
+    int64_t combos = 1;  // taps^rank points mixed per output value
+    for (int a = 0; a < rank; ++a) combos *= taps;
     for (int64_t b = 0; b < n; ++b)
-        for (int64_t p = 0; p < oh * ow; ++p) {
-            const T* g = grid + (b * oh * ow + p) * 2;
-            // coordinates in float, as ONNX's reference keeps them
-            double sx = float(denormalize(double(g[0]), w)), sy = float(denormalize(double(g[1]), h));
-            if (mode == ResizeMode::Nearest) { sx = std::nearbyint(sx); sy = std::nearbyint(sy); }
-            sx = pad_coord(sx, lo_x, hi_x, w);
-            sy = pad_coord(sy, lo_y, hi_y, h);
-            int64_t ix[4], iy[4];
-            double wx[4], wy[4];
-            int taps;
-            if (mode == ResizeMode::Nearest) {
-                taps = 1;
-                ix[0] = tap(static_cast<int64_t>(sx), lo_x, hi_x, w);
-                iy[0] = tap(static_cast<int64_t>(sy), lo_y, hi_y, h);
-                wx[0] = wy[0] = 1;
-            } else {
-                const double fx = std::floor(sx), fy = std::floor(sy);
-                const int64_t first = mode == ResizeMode::Linear ? 0 : -1;
-                taps = mode == ResizeMode::Linear ? 2 : 4;
-                if (mode == ResizeMode::Linear) {
-                    wx[0] = 1 - (sx - fx); wx[1] = sx - fx;
-                    wy[0] = 1 - (sy - fy); wy[1] = sy - fy;
-                } else {
-                    grid_cubic_weights(sx - fx, wx);
-                    grid_cubic_weights(sy - fy, wy);
+        for (int64_t p = 0; p < out_count; ++p) {
+            const T* g = grid + (b * out_count + p) * rank;
+            int64_t index[3][4];  // per spatial axis: tap indices (-1: a zero of zeros padding) and weights
+            double weight[3][4];
+            for (int a = 0; a < rank; ++a) {
+                const int64_t len = in[a];
+                // the sampling area: pixel centres with align_corners, pixel edges without
+                const double lo = align_corners ? 0 : -0.5, hi = align_corners ? double(len - 1) : double(len) - 0.5;
+                const double v = double(g[rank - 1 - a]);  // grid components run x (last axis) first
+                // coordinates in float, as ONNX's reference keeps them
+                double s = float(align_corners ? (v + 1) / 2 * double(len - 1) : ((v + 1) * double(len) - 1) / 2);
+                if (mode == ResizeMode::Nearest) s = std::nearbyint(s);
+                if (!(s >= lo && s <= hi)) {  // outside the area: moved in by the padding mode (zeros leaves it)
+                    if (padding == GridPadding::Border) s = std::min(std::max(s, 0.0), double(len - 1));
+                    else if (padding == GridPadding::Reflection) s = reflect(s, lo, hi);
                 }
+                const double f = mode == ResizeMode::Nearest ? s : std::floor(s);
+                const int64_t first = mode == ResizeMode::Cubic ? -1 : 0;
+                if (mode == ResizeMode::Nearest) weight[a][0] = 1;
+                else if (mode == ResizeMode::Linear) { weight[a][0] = 1 - (s - f); weight[a][1] = s - f; }
+                else grid_cubic_weights(s - f, weight[a]);
                 for (int k = 0; k < taps; ++k) {
-                    ix[k] = tap(static_cast<int64_t>(fx) + first + k, lo_x, hi_x, w);
-                    iy[k] = tap(static_cast<int64_t>(fy) + first + k, lo_y, hi_y, h);
+                    int64_t i = static_cast<int64_t>(f) + first + k;
+                    if (i < 0 || i >= len) {
+                        if (padding == GridPadding::Zeros) i = -1;
+                        else if (padding == GridPadding::Border) i = i < 0 ? 0 : len - 1;
+                        else i = static_cast<int64_t>(reflect(double(i), lo, hi));
+                    }
+                    index[a][k] = i;
                 }
             }
             for (int64_t ch = 0; ch < c; ++ch) {
-                const T* img = x + (b * c + ch) * h * w;
+                const T* img = x + (b * c + ch) * in_count;
                 double acc = 0;
-                for (int r = 0; r < taps; ++r) {
-                    if (iy[r] < 0) continue;
-                    double row = 0;
-                    for (int k = 0; k < taps; ++k)
-                        if (ix[k] >= 0) row += wx[k] * double(img[iy[r] * w + ix[k]]);
-                    acc += wy[r] * row;
+                for (int64_t k = 0; k < combos; ++k) {
+                    int64_t offset = 0, rest = k;
+                    double w = 1;
+                    for (int a = rank - 1; a >= 0 && offset >= 0; --a) {
+                        const int64_t t = rest % taps, i = index[a][t];
+                        rest /= taps;
+                        offset = i < 0 ? -1 : offset + i * stride[a];
+                        w *= weight[a][t];
+                    }
+                    if (offset >= 0) acc += w * double(img[offset]);
                 }
-                y[(b * c + ch) * oh * ow + p] = T(acc);
+                y[(b * c + ch) * out_count + p] = T(acc);
             }
         }
+}
+
+template <typename T>
+bool roi_align(const T* x, const T* rois, const int64_t* batch_indices, T* y, int64_t n, int64_t c, int64_t h,
+               int64_t w, int64_t num_rois, int64_t oh, int64_t ow, int64_t sampling_ratio, double spatial_scale,
+               bool half_pixel, bool max_mode) {
+    for (int64_t r = 0; r < num_rois; ++r)
+        if (batch_indices[r] < 0 || batch_indices[r] >= n) return false;
+    const double shift = half_pixel ? 0.5 : 0.0;
+#pragma omp parallel for schedule(static) if (num_rois * c * oh * ow >= (1 << 14))
+    for (int64_t r = 0; r < num_rois; ++r) {
+        const T* roi = rois + r * 4;
+        const double x0 = double(roi[0]) * spatial_scale - shift, y0 = double(roi[1]) * spatial_scale - shift;
+        double rw = double(roi[2]) * spatial_scale - shift - x0, rh = double(roi[3]) * spatial_scale - shift - y0;
+        if (!half_pixel) { rw = std::max(rw, 1.0); rh = std::max(rh, 1.0); }
+        const double bin_h = rh / double(oh), bin_w = rw / double(ow);
+        const int64_t grid_h = sampling_ratio > 0 ? sampling_ratio : int64_t(std::ceil(rh / double(oh)));
+        const int64_t grid_w = sampling_ratio > 0 ? sampling_ratio : int64_t(std::ceil(rw / double(ow)));
+        const double count = double(std::max<int64_t>(grid_h * grid_w, 1));
+        const T* image = x + batch_indices[r] * c * h * w;
+        for (int64_t ph = 0; ph < oh; ++ph)
+            for (int64_t pw = 0; pw < ow; ++pw) {
+                T* out = y + (r * c * oh + ph) * ow + pw;  // channel k at out[k * oh * ow]
+                for (int64_t k = 0; k < c; ++k) out[k * oh * ow] = T(0);
+                bool first = true;
+                for (int64_t iy = 0; iy < grid_h; ++iy)
+                    for (int64_t ix = 0; ix < grid_w; ++ix) {
+                        double sy = y0 + double(ph) * bin_h + (double(iy) + 0.5) * bin_h / double(grid_h);
+                        double sx = x0 + double(pw) * bin_w + (double(ix) + 0.5) * bin_w / double(grid_w);
+                        // the 4 taps and weights; a sample more than a pixel outside reads nothing (weights 0)
+                        int64_t pos[4] = {0, 0, 0, 0};
+                        double wt[4] = {0, 0, 0, 0};
+                        if (!(sy < -1.0 || sy > double(h) || sx < -1.0 || sx > double(w))) {
+                            sy = std::max(sy, 0.0);
+                            sx = std::max(sx, 0.0);
+                            int64_t ylo = int64_t(sy), xlo = int64_t(sx), yhi, xhi;
+                            if (ylo >= h - 1) { ylo = yhi = h - 1; sy = double(ylo); } else yhi = ylo + 1;
+                            if (xlo >= w - 1) { xlo = xhi = w - 1; sx = double(xlo); } else xhi = xlo + 1;
+                            const double ly = sy - double(ylo), lx = sx - double(xlo);
+                            pos[0] = ylo * w + xlo; pos[1] = ylo * w + xhi; pos[2] = yhi * w + xlo; pos[3] = yhi * w + xhi;
+                            wt[0] = (1 - ly) * (1 - lx); wt[1] = (1 - ly) * lx; wt[2] = ly * (1 - lx); wt[3] = ly * lx;
+                        }
+                        for (int64_t k = 0; k < c; ++k) {
+                            const T* plane = image + k * h * w;
+                            T& o = out[k * oh * ow];
+                            if (max_mode) {  // the largest weighted tap of all samples
+                                double v = wt[0] * double(plane[pos[0]]);
+                                for (int t = 1; t < 4; ++t) v = std::max(v, wt[t] * double(plane[pos[t]]));
+                                o = first ? T(v) : std::max(o, T(v));
+                            } else {
+                                double v = 0;
+                                for (int t = 0; t < 4; ++t) v += wt[t] * double(plane[pos[t]]);
+                                o = T(double(o) + v / count);
+                            }
+                        }
+                        first = false;
+                    }
+            }
+    }
+    return true;
 }
 
 #include "dtypes.inc"  // EXPORTER_FLOATS
@@ -217,8 +319,10 @@ void grid_sample2d(const T* x, const T* grid, T* y, int64_t n, int64_t c, int64_
 #define EXPORTER_RESIZE_INSTANTIATE(T)                                                                  \
     template void resize_axis<T>(const ResizeParams&, const T*, T*, int64_t, int64_t, int64_t, int64_t, double, \
                                  double, double); \
-    template void grid_sample2d<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
-                                   ResizeMode, GridPadding, bool);
+    template void grid_sample<T>(const T*, const T*, T*, int64_t, int64_t, int, const int64_t*, const int64_t*, \
+                                 ResizeMode, GridPadding, bool);                                                   \
+    template bool roi_align<T>(const T*, const T*, const int64_t*, T*, int64_t, int64_t, int64_t, int64_t, int64_t,  \
+                               int64_t, int64_t, int64_t, double, bool, bool);
 EXPORTER_FLOATS(EXPORTER_RESIZE_INSTANTIATE)
 #undef EXPORTER_RESIZE_INSTANTIATE
 

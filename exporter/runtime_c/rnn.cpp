@@ -25,9 +25,12 @@ static void project_inputs(const RnnShape& s, const T* x, const T* W, const T* R
 }
 
 template <typename T>
-void lstm(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const T* h0, const T* c0, T* y, T* yh,
-          T* yc, T* scratch) {
+bool lstm_ex(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const int32_t* seq_lens, const T* h0,
+             const T* c0, const T* P, T* y, T* yh, T* yc, T* scratch) {
     const int64_t H = s.hidden, G = 4 * H, batch = s.batch;
+    if (seq_lens)
+        for (int64_t b = 0; b < batch; ++b)
+            if (seq_lens[b] < 0 || seq_lens[b] > s.seq) return false;
     T* wt = scratch;                        // [input, 4H]
     T* rt = wt + s.input * G;               // [H, 4H]
     T* xw = rt + H * G;                     // [seq*batch, 4H]
@@ -37,6 +40,7 @@ void lstm(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, con
     for (int64_t dir = 0; dir < s.directions; ++dir) {
         project_inputs(s, x, W, R, dir, G, wt, rt, xw);
         const T* bias = B ? B + dir * 2 * G : nullptr;
+        const T* peep = P ? P + dir * 3 * H : nullptr;  // input, output, forget
         for (int64_t i = 0; i < batch * H; ++i) {
             h[i] = h0 ? h0[dir * batch * H + i] : T(0);
             c[i] = c0 ? c0[dir * batch * H + i] : T(0);
@@ -45,24 +49,37 @@ void lstm(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, con
             const int64_t t = (dir == 1 || s.reverse) ? s.seq - 1 - step : step;
             gemm<T>(batch, G, H, h, H, rt, G, gates, G, false);
             for (int64_t b = 0; b < batch; ++b) {
+                if (seq_lens && t >= seq_lens[b]) continue;  // past this sequence's end: its state stays
                 T* g = gates + b * G;
                 const T* xg = xw + (t * batch + b) * G;
                 for (int64_t j = 0; j < G; ++j) g[j] += xg[j] + (bias ? bias[j] + bias[G + j] : T(0));
                 for (int64_t j = 0; j < H; ++j) {  // ONNX gate order: input, output, forget, cell
-                    const T it = sigmoid(g[j]), ot = sigmoid(g[H + j]), ft = sigmoid(g[2 * H + j]);
-                    const T ct = std::tanh(g[3 * H + j]);
                     T& cell = c[b * H + j];
+                    const T it = sigmoid(g[j] + (peep ? peep[j] * cell : T(0)));
+                    const T ft = sigmoid(g[2 * H + j] + (peep ? peep[2 * H + j] * cell : T(0)));
+                    const T ct = std::tanh(g[3 * H + j]);
                     cell = ft * cell + it * ct;
+                    const T ot = sigmoid(g[H + j] + (peep ? peep[H + j] * cell : T(0)));
                     h[b * H + j] = ot * std::tanh(cell);
                 }
             }
             if (y)
-                for (int64_t b = 0; b < batch; ++b)
-                    std::memcpy(y + ((t * s.directions + dir) * batch + b) * H, h + b * H, H * sizeof(T));
+                for (int64_t b = 0; b < batch; ++b) {
+                    T* dst = y + ((t * s.directions + dir) * batch + b) * H;
+                    if (seq_lens && t >= seq_lens[b]) std::memset(dst, 0, H * sizeof(T));
+                    else std::memcpy(dst, h + b * H, H * sizeof(T));
+                }
         }
         if (yh) std::memcpy(yh + dir * batch * H, h, batch * H * sizeof(T));
         if (yc) std::memcpy(yc + dir * batch * H, c, batch * H * sizeof(T));
     }
+    return true;
+}
+
+template <typename T>
+void lstm(const RnnShape& s, const T* x, const T* W, const T* R, const T* B, const T* h0, const T* c0, T* y, T* yh,
+          T* yc, T* scratch) {
+    lstm_ex<T>(s, x, W, R, B, nullptr, h0, c0, nullptr, y, yh, yc, scratch);
 }
 
 template <typename T>
@@ -155,6 +172,8 @@ void simple_rnn(const RnnShape& s, const T* x, const T* W, const T* R, const T* 
 
 #define EXPORTER_RNN_FLOAT(T) \
     template void lstm<T>(const RnnShape&, const T*, const T*, const T*, const T*, const T*, const T*, T*, T*, T*, T*); \
+    template bool lstm_ex<T>(const RnnShape&, const T*, const T*, const T*, const T*, const int32_t*, const T*, const T*, \
+                             const T*, T*, T*, T*, T*); \
     template void gru<T>(const RnnShape&, const T*, const T*, const T*, const T*, const T*, bool, T*, T*, T*); \
     template void simple_rnn<T>(const RnnShape&, const T*, const T*, const T*, const T*, const T*, T*, T*, T*);
 EXPORTER_FLOATS(EXPORTER_RNN_FLOAT)

@@ -67,7 +67,7 @@ def fixed_cases(rendered_cases):
 
 
 def test_resize_cases_with_fixed_scales_and_sizes(fixed_cases):
-    """Every Resize case but the antialiased ones (not supported) builds once its scales/sizes are fixed."""
+    """Every Resize case (the antialiased ones too) builds once its scales/sizes are fixed."""
     resize = [c for c in fixed_cases if c[0].name.startswith(("test_resize_", "test_upsample"))]
     assert len(resize) >= 36
     failures = _run_cases(resize, "fixed")

@@ -130,9 +130,37 @@ static void test_conv3d(std::mt19937& rng) {
     }
 }
 
+// DeformConv: zero offsets and no mask give the plain convolution; whole-pixel offsets read shifted pixels
+// (zeros past the edge); a half-pixel offset mixes two neighbours equally; the mask scales each tap.
+static void test_deform_conv(std::mt19937& rng) {
+    const int64_t n = 2, c = 4, h = 6, w = 7, m = 6, k = 3, groups = 2, offset_groups = 2;
+    const int64_t oh = h, ow = w;  // pads 1, stride 1
+    const rt::Conv2dShape cs{n, c, h, w, m, k, k, oh, ow, 1, 1, 1, 1, 1, 1, groups};
+    const rt::DeformConvShape s{n, c, h, w, m, k, k, oh, ow, 1, 1, 1, 1, 1, 1, groups, offset_groups};
+    auto x = random_ints<float>(n * c * h * w, rng);
+    auto wt = random_ints<float>(m * (c / groups) * k * k, rng);
+    auto b = random_ints<float>(m, rng);
+    std::vector<float> offset(n * offset_groups * k * k * 2 * oh * ow, 0.0f), scratch(c * k * k * oh * ow);
+    std::vector<float> want(n * m * oh * ow), got(want.size());
+    rt::conv2d<float>(cs, x.data(), wt.data(), b.data(), want.data());
+    rt::deform_conv2d<float>(s, x.data(), wt.data(), offset.data(), nullptr, b.data(), got.data(), scratch.data());
+    CHECK(got == want, "deform_conv2d with zero offsets is conv2d");
+    // a 1 x 1 kernel on one channel: offsets (dy, dx) = (0, 1) read the right neighbour, (0.5, 0) the mean of
+    // the pixel and the one below; the mask halves the result
+    const rt::DeformConvShape one{1, 1, 2, 2, 1, 1, 1, 2, 2, 1, 1, 1, 1, 0, 0, 1, 1};
+    const float img[4] = {1, 2, 3, 4}, w1[1] = {1}, mask[4] = {0.5f, 0.5f, 0.5f, 0.5f};
+    const float shifts[8] = {0, 0.5f, 0, 0, 1, 0, 1, 1};  // dy for the 4 outputs, then dx
+    float y[4], cols[4];
+    rt::deform_conv2d<float>(one, img, w1, shifts, mask, nullptr, y, cols);
+    // pixel (0, 1) = 2, the mean of (0, 1) and (1, 1) = 3, pixel (1, 1) = 4, (1, 2) past the edge = 0; halved
+    CHECK(y[0] == 1.0f && std::fabs(y[1] - 1.5f) < 1e-6f && y[2] == 2.0f && y[3] == 0.0f,
+          "deform_conv2d offsets: got %g %g %g %g", y[0], y[1], y[2], y[3]);
+}
+
 int main() {
     std::mt19937 rng(1234);
     test_conv(rng);
+    test_deform_conv(rng);
     test_conv3d(rng);
     return finish("conv");
 }

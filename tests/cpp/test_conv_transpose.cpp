@@ -88,8 +88,32 @@ static void test_col2im(std::mt19937& rng) {
     CHECK(out[0] == T(1) && out[1] == T(2) && out[2] == T(3) && out[3] == T(4), "col2im 1-D tiling");
 }
 
+// 3-D: a 1 x 1 x 1 kernel with strides 2 spreads x * w over every other voxel (zeros and the bias between);
+// a 2 x 2 x 2 kernel of ones with stride 2 gives each input voxel a 2 x 2 x 2 block of its value.
+static void test_conv_transpose3d() {
+    const float x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, w1[1] = {3}, bias[1] = {0.5f};
+    std::vector<float> y(27), scratch(16);
+    const rt::ConvTranspose3dShape s{1, 1, 2, 2, 2, 1, 1, 1, 1, 3, 3, 3, 2, 2, 2, 1, 1, 1, 0, 0, 0, 1};
+    rt::conv_transpose3d<float>(s, x, w1, bias, y.data(), scratch.data());
+    bool ok = true;
+    for (int i = 0; i < 27; ++i) {
+        const int d = i / 9, h = i / 3 % 3, ww = i % 3;
+        const bool hit = d % 2 == 0 && h % 2 == 0 && ww % 2 == 0;
+        ok = ok && y[i] == (hit ? 3 * x[(d / 2 * 2 + h / 2) * 2 + ww / 2] + 0.5f : 0.5f);
+    }
+    CHECK(ok, "conv_transpose3d 1x1x1 stride 2");
+    const float ones[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    std::vector<float> z(64), scratch2(2 * 2 * 2 * (1 + 8));
+    const rt::ConvTranspose3dShape t{1, 1, 2, 2, 2, 1, 2, 2, 2, 4, 4, 4, 2, 2, 2, 1, 1, 1, 0, 0, 0, 1};
+    rt::conv_transpose3d<float>(t, x, ones, nullptr, z.data(), scratch2.data());
+    ok = true;
+    for (int i = 0; i < 64; ++i) ok = ok && z[i] == x[((i / 16 / 2) * 2 + (i / 4 % 4) / 2) * 2 + (i % 4) / 2];
+    CHECK(ok, "conv_transpose3d 2x2x2 blocks");
+}
+
 int main() {
     std::mt19937 rng(1234);
+    test_conv_transpose3d();
     test_conv_transpose<float>(rng);
     test_conv_transpose<double>(rng);
     test_col2im<float>(rng);

@@ -152,8 +152,39 @@ static void test_global_pool(std::mt19937& rng) {
         }
 }
 
+// MaxPool's indices: the maxima of max_pool2d, each at its flat index (row- or column-major planes);
+// MaxUnpool puts them back at those places (zeros elsewhere), also into a larger output.
+static void test_max_pool_indices(std::mt19937& rng) {
+    const rt::Pool2dShape s{2, 3, 5, 6, 2, 3, 3, 2, 2, 2, 1, 1, 1, 1, 1, 0};
+    auto x = random_ints<float>(s.n * s.c * s.h * s.w, rng);
+    std::vector<float> want(s.n * s.c * s.oh * s.ow), y(want.size()), back(x.size());
+    std::vector<int64_t> at(want.size()), at_cm(want.size());
+    rt::max_pool2d<float>(s, x.data(), want.data());
+    rt::max_pool2d_indices<float>(s, x.data(), y.data(), at.data(), false);
+    rt::max_pool2d_indices<float>(s, x.data(), y.data(), at_cm.data(), true);
+    CHECK(y == want, "max_pool2d_indices values");
+    bool ok = true;
+    for (size_t i = 0; i < y.size(); ++i) {
+        const int64_t plane = at[i] / (s.h * s.w), r = at[i] % (s.h * s.w);
+        ok = ok && x[at[i]] == y[i] && at_cm[i] == plane * s.h * s.w + (r % s.w) * s.h + r / s.w;
+    }
+    CHECK(ok, "max_pool2d_indices: x at each index is the maximum; column-major indices agree");
+    const int64_t grid[4] = {s.n, s.c, s.h, s.w}, bigger[4] = {s.n, s.c, s.h + 1, s.w + 2};
+    CHECK(rt::max_unpool<float>(y.data(), at.data(), int64_t(y.size()), back.data(), 4, grid, grid), "max_unpool ran");
+    ok = true;
+    for (size_t i = 0; i < y.size(); ++i) ok = ok && back[at[i]] == y[i];
+    CHECK(ok, "max_unpool puts the maxima back");
+    std::vector<float> wide(s.n * s.c * (s.h + 1) * (s.w + 2));
+    CHECK(rt::max_unpool<float>(y.data(), at.data(), int64_t(y.size()), wide.data(), 4, grid, bigger), "max_unpool wide");
+    const int64_t last = at.back(), r = last % (s.h * s.w), plane = last / (s.h * s.w);
+    CHECK(wide[(plane * (s.h + 1) + r / s.w) * (s.w + 2) + r % s.w] == y.back(), "max_unpool into a larger output");
+    at[0] = int64_t(x.size());
+    CHECK(!rt::max_unpool<float>(y.data(), at.data(), int64_t(y.size()), back.data(), 4, grid, grid), "max_unpool bad index");
+}
+
 int main() {
     std::mt19937 rng(1234);
+    test_max_pool_indices(rng);
     test_max_pool<float>(rng);
     test_max_pool<double>(rng);
     test_max_pool<int32_t>(rng);

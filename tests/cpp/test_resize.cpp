@@ -124,8 +124,9 @@ static void test_grid_sample(std::mt19937& rng) {
             }
     for (auto mode : {rt::ResizeMode::Nearest, rt::ResizeMode::Linear, rt::ResizeMode::Cubic}) {
         std::vector<T> y(x.size());
-        rt::grid_sample2d<T>(x.data(), grid.data(), y.data(), n, c, h, w, h, w, mode, rt::GridPadding::Zeros, true);
-        CHECK(all_close(y, x, 10 * tol<T>(), 10 * tol<T>()), "grid_sample2d identity grid mode=%d", int(mode));
+        const int64_t dims[2] = {h, w};
+        rt::grid_sample<T>(x.data(), grid.data(), y.data(), n, c, 2, dims, dims, mode, rt::GridPadding::Zeros, true);
+        CHECK(all_close(y, x, 10 * tol<T>(), 10 * tol<T>()), "grid_sample 2-D identity grid mode=%d", int(mode));
     }
     // one image [1, 1, 1, 2] = {1, 3}: x = 3 (a pixel right of the last one), x = 0.5 (between the two)
     const T img[2] = {T(1), T(3)};
@@ -134,10 +135,68 @@ static void test_grid_sample(std::mt19937& rng) {
     for (Want t : {Want{rt::GridPadding::Zeros, 0.0}, Want{rt::GridPadding::Border, 3.0},
                    Want{rt::GridPadding::Reflection, 3.0}}) {  // reflection folds 3 over [0, 1]: 3 -> -1 -> 1
         T y[2];
-        rt::grid_sample2d<T>(img, points, y, 1, 1, 1, 2, 1, 2, rt::ResizeMode::Linear, t.padding, true);
+        const int64_t in[2] = {1, 2}, out[2] = {1, 2};
+        rt::grid_sample<T>(img, points, y, 1, 1, 2, in, out, rt::ResizeMode::Linear, t.padding, true);
         CHECK(std::fabs(double(y[0]) - t.outside) < 1e-6 && std::fabs(double(y[1]) - 2.0) < 1e-6,
-              "grid_sample2d padding=%d: got %g %g", int(t.padding), double(y[0]), double(y[1]));
+              "grid_sample padding=%d: got %g %g", int(t.padding), double(y[0]), double(y[1]));
     }
+    // 3-D: an identity grid over [d, h, w] gives back the volume; the centre of a 2 x 2 x 2 cube is its mean
+    const int64_t d = 3, vol[3] = {d, h, w};
+    auto v = random_reals<T>(d * h * w, rng, -2, 2);
+    std::vector<T> g3(d * h * w * 3), y3(v.size());
+    for (int64_t k = 0; k < d; ++k)
+        for (int64_t i = 0; i < h; ++i)
+            for (int64_t j = 0; j < w; ++j) {
+                T* p = &g3[((k * h + i) * w + j) * 3];
+                p[0] = T(2.0 * double(j) / double(w - 1) - 1);
+                p[1] = T(2.0 * double(i) / double(h - 1) - 1);
+                p[2] = T(2.0 * double(k) / double(d - 1) - 1);
+            }
+    for (auto mode : {rt::ResizeMode::Nearest, rt::ResizeMode::Linear}) {
+        rt::grid_sample<T>(v.data(), g3.data(), y3.data(), 1, 1, 3, vol, vol, mode, rt::GridPadding::Zeros, true);
+        CHECK(all_close(y3, v, 10 * tol<T>(), 10 * tol<T>()), "grid_sample 3-D identity grid mode=%d", int(mode));
+    }
+    const T cube[8] = {T(1), T(2), T(3), T(4), T(5), T(6), T(7), T(8)}, centre[3] = {T(0), T(0), T(0)};
+    const int64_t cube_dims[3] = {2, 2, 2}, one[3] = {1, 1, 1};
+    T mean;
+    rt::grid_sample<T>(cube, centre, &mean, 1, 1, 3, cube_dims, one, rt::ResizeMode::Linear, rt::GridPadding::Zeros, true);
+    CHECK(std::fabs(double(mean) - 4.5) < 1e-6, "grid_sample 3-D centre: got %g", double(mean));
+}
+
+// Antialiased downsampling: a constant line stays constant; halving a line with the linear filter widened
+// to 4 taps weights the taps (1, 3, 3, 1) / 8 around each output point.
+template <typename T>
+static void test_antialias() {
+    rt::ResizeParams p{rt::ResizeMode::Linear, rt::ResizeCoord::HalfPixel, rt::NearestMode::RoundPreferFloor, -0.75,
+                       false, 0.0, true};
+    const T line[8] = {T(0), T(8), T(16), T(24), T(32), T(40), T(48), T(56)};
+    T got[4];
+    rt::resize_axis<T>(p, line, got, 1, 8, 4, 1, 0.5, 0.0, 1.0);
+    // output 1 sits at x = 2.5: taps 1..4 = 8, 16, 24, 32 -> (8 + 48 + 72 + 32) / 8 = 20
+    CHECK(std::fabs(double(got[1]) - 20.0) < 1e-4, "antialias linear: got %g", double(got[1]));
+    for (auto mode : {rt::ResizeMode::Linear, rt::ResizeMode::Cubic}) {
+        p.mode = mode;
+        const T flat[8] = {T(3), T(3), T(3), T(3), T(3), T(3), T(3), T(3)};
+        T out[3];
+        rt::resize_axis<T>(p, flat, out, 1, 8, 3, 1, 3.0 / 8.0, 0.0, 1.0);
+        for (T v : out) CHECK(std::fabs(double(v) - 3.0) < 1e-4, "antialias constant mode=%d: got %g", int(mode), double(v));
+    }
+}
+
+// RoiAlign: a roi covering a constant image averages to the constant; max mode gives the largest weighted
+// tap; a batch index out of range is reported.
+template <typename T>
+static void test_roi_align() {
+    T x[32];
+    for (int i = 0; i < 32; ++i) x[i] = T(i < 16 ? 2 : 5);  // batch 0 all 2, batch 1 all 5
+    const T rois[8] = {T(0.5), T(0.5), T(3), T(3), T(1), T(1), T(2), T(2)};
+    const int64_t batch[2] = {1, 0};
+    T y[2 * 2 * 2];
+    CHECK(rt::roi_align<T>(x, rois, batch, y, 2, 1, 4, 4, 2, 2, 2, 2, 1.0, true, false), "roi_align ran");
+    for (int i = 0; i < 8; ++i)
+        CHECK(std::fabs(double(y[i]) - (i < 4 ? 5.0 : 2.0)) < 1e-5, "roi_align avg [%d]: got %g", i, double(y[i]));
+    const int64_t bad[2] = {0, 2};
+    CHECK(!rt::roi_align<T>(x, rois, bad, y, 2, 1, 4, 4, 2, 2, 2, 2, 1.0, true, false), "roi_align bad batch index");
 }
 
 int main() {
@@ -146,5 +205,9 @@ int main() {
     test_resize<double>(rng);
     test_grid_sample<float>(rng);
     test_grid_sample<double>(rng);
+    test_antialias<float>();
+    test_antialias<double>();
+    test_roi_align<float>();
+    test_roi_align<double>();
     return finish("resize");
 }

@@ -149,8 +149,35 @@ static void test_rnn(std::mt19937& rng) {
             }
 }
 
+// lstm_ex: zero peepholes and full lengths give lstm; a sequence of length 1 keeps its first state (Y_h) and
+// writes zeros to Y after it; a length past the sequence is refused.
+static void test_lstm_ex(std::mt19937& rng) {
+    const rt::RnnShape s{3, 2, 2, 3, 1, false};
+    const int64_t G = 12;
+    auto x = random_reals<float>(3 * 2 * 2, rng, -1, 1), W = random_reals<float>(G * 2, rng, -1, 1);
+    auto R = random_reals<float>(G * 3, rng, -1, 1);
+    std::vector<float> P(9, 0.0f), scratch((2 + 3 + 6 + 2) * G + 2 * 2 * 3);
+    std::vector<float> y(18), yh(6), yc(6), y2(18), yh2(6), yc2(6), y1(18), yh1(6), yc1(6);
+    rt::lstm<float>(s, x.data(), W.data(), R.data(), nullptr, nullptr, nullptr, y.data(), yh.data(), yc.data(), scratch.data());
+    const int32_t full[2] = {3, 3}, short_[2] = {3, 1}, bad[2] = {4, 1};
+    CHECK(rt::lstm_ex<float>(s, x.data(), W.data(), R.data(), nullptr, full, nullptr, nullptr, P.data(), y2.data(),
+                             yh2.data(), yc2.data(), scratch.data()) && y2 == y && yh2 == yh && yc2 == yc,
+          "lstm_ex with zero peepholes and full lengths is lstm");
+    rt::lstm_ex<float>(s, x.data(), W.data(), R.data(), nullptr, short_, nullptr, nullptr, nullptr, y1.data(), yh1.data(),
+                       yc1.data(), scratch.data());
+    bool ok = true;
+    for (int j = 0; j < 3; ++j) {
+        ok = ok && yh1[j] == yh[j] && yh1[3 + j] == y[3 + j];             // batch 0 full; batch 1 its step-0 state
+        ok = ok && y1[6 + 3 + j] == 0.0f && y1[12 + 3 + j] == 0.0f;        // batch 1 past its length: zeros
+    }
+    CHECK(ok, "lstm_ex sequence lengths");
+    CHECK(!rt::lstm_ex<float>(s, x.data(), W.data(), R.data(), nullptr, bad, nullptr, nullptr, nullptr, y1.data(),
+                              yh1.data(), yc1.data(), scratch.data()), "lstm_ex refuses a length past the sequence");
+}
+
 int main() {
     std::mt19937 rng(1234);
+    test_lstm_ex(rng);
     test_rnn<float>(rng);
     test_rnn<double>(rng);
     return finish("rnn");

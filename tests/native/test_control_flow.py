@@ -468,12 +468,18 @@ def test_unsupported_op_in_a_body_is_listed_with_its_path():
     assert "Shrink: 1 node(s), e.g. outer_loop/shrink_node" in message
 
 
-def test_scan_opset_8_is_refused():
+def test_scan_opset_8_over_a_batch_is_refused():
+    """The opset-8 form runs over a batch of one sequence (ONNX's test_scan_sum, in test_onnx_node_tests);
+    a larger batch, or sequence_lens, is refused."""
     b = body([helper.make_node("Add", ["s_in", "x_t"], ["s_out"])], [vi("s_in", F, None), vi("x_t", F, None)],
              [vi("s_out", F, None)])
     m = model([helper.make_node("Scan", ["", "s0", "x"], ["s"], body=b, num_scan_inputs=1, name="old")],
-              [vi("s0", F, [1, 2]), vi("x", F, [1, 3, 2])], [vi("s", F)], opset=8)
-    assert "Scan (the opset-8 form" in _refusal(m)
+              [vi("s0", F, [2, 2]), vi("x", F, [2, 3, 2])], [vi("s", F)], opset=8)
+    assert "Scan (the opset-8 form over a batch of more than one sequence" in _refusal(m)
+    m = model([helper.make_node("Scan", ["lens", "s0", "x"], ["s"], body=b, num_scan_inputs=1, name="old")],
+              [vi("lens", helper.TensorProto.INT32, [1]), vi("s0", F, [1, 2]), vi("x", F, [1, 3, 2])], [vi("s", F)],
+              opset=8)
+    assert "Scan (sequence_lens in the opset-8 form" in _refusal(m)
 
 
 def test_check_runs_an_if_model_through_the_program(tmp_path):

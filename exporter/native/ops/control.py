@@ -10,6 +10,8 @@ branch to another, and a loop with scan outputs must have an iteration count kno
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from .. import dims as D
@@ -275,29 +277,42 @@ class Loop(Control):
 
 @register
 class Scan(Control):
+    """Scan (opset 9+), and the opset-8 form over a batch of one sequence (no sequence_lens): its leading batch
+    axis of 1 changes no memory layout, so it runs as the opset-9 loop with scan inputs read along axis 1."""
     types = ("Scan",)
 
     def _split(self, node):
         m = int(node.attr("num_scan_inputs", 0))
-        return node.inputs[:len(node.inputs) - m], node.inputs[len(node.inputs) - m:]
+        first = 1 if node.opset < 9 else 0  # opset 8: sequence_lens first
+        return node.inputs[first:len(node.inputs) - m], node.inputs[len(node.inputs) - m:]
 
     def _axes(self, node, key, count, ranks):
+        if node.opset < 9:  # the batch axis first: scan inputs along axis 1, outputs written as [1, length, ...]
+            return [1 if key == "scan_input_axes" else 0] * count
         axes = list(node.attr(key) or [0] * count)
         if len(axes) != count:
             _refuse(node, f"{key} with {len(axes)} entries for {count} values")
         return [norm_axis(int(a), r) for a, r in zip(axes, ranks)]
 
+    def _in_directions(self, node):
+        return node.attr("scan_input_directions" if node.opset >= 9 else "directions")
+
     def build_bodies(self, node, graph):
-        if node.opset < 9:
-            _refuse(node, "the opset-8 form (with a batch axis); opset 9 or later is supported")
         states, xs = self._split(node)
-        if not xs or any(v is None for v in node.inputs):
+        if not xs or any(v is None for v in states + xs):
             _refuse(node, "no scan input, or an empty input")
+        batch = 0
+        if node.opset < 9:
+            if node.input(0) is not None:
+                _refuse(node, "sequence_lens in the opset-8 form")
+            if any(v.rank < 1 or v.shape[0] != 1 for v in states + xs):
+                _refuse(node, "the opset-8 form over a batch of more than one sequence (a batch of 1 is supported)")
+            batch = 1
         axes = self._axes(node, "scan_input_axes", len(xs), [x.rank for x in xs])
         if any(not 0 <= a < x.rank for a, x in zip(axes, xs)):
             _refuse(node, "a scan_input_axes entry outside its input's rank")
-        types = [(v.dtype, v.shape) for v in states]
-        types += [(x.dtype, x.shape[:a] + x.shape[a + 1:]) for x, a in zip(xs, axes)]
+        types = [(v.dtype, v.shape[batch:]) for v in states]
+        types += [(x.dtype, x.shape[batch:a] + x.shape[a + 1:]) for x, a in zip(xs, axes)]
         node.bodies["body"] = type(graph).body(node.attr("body"), graph, node, types)
 
     def _length(self, node):
@@ -319,14 +334,16 @@ class Scan(Control):
         n = len(states)
         if len(body.outputs) < n:
             return "a body that does not return every state value"
-        problem = self._check_carried(states, body.outputs[:n], "state value")
+        inits = states if node.opset >= 9 else [SimpleNamespace(name=v.name, dtype=v.dtype, shape=v.shape[1:])
+                                                for v in states]  # opset 8: without the batch axis of 1
+        problem = self._check_carried(inits, body.outputs[:n], "state value")
         if problem:
             return problem
         scans = body.outputs[n:]
         if len(node.outputs) != len(body.outputs):
             return "a number of outputs that does not match its body"
         for key, count in (("scan_input_directions", len(xs)), ("scan_output_directions", len(scans))):
-            directions = node.attr(key)
+            directions = self._in_directions(node) if key == "scan_input_directions" else node.attr(key)
             if directions is not None and (len(directions) != count or any(d not in (0, 1) for d in directions)):
                 return f"{key} {list(directions)}"
         if any(not 0 <= a <= v.rank for a, v in zip(self._out_axes(node), scans)):
@@ -337,8 +354,10 @@ class Scan(Control):
         states, _ = self._split(node)
         scans = node.bodies["body"].outputs[len(states):]
         length, _ = self._length(node)
-        return [(v.dtype, v.shape) for v in states] + [
-            (v.dtype, list(v.shape[:a]) + [length] + list(v.shape[a:])) for v, a in zip(scans, self._out_axes(node))]
+        batch = [1] if node.opset < 9 else []
+        return [(v.dtype, list(v.shape)) for v in states] + [
+            (v.dtype, batch + list(v.shape[:a]) + [length] + list(v.shape[a:]))
+            for v, a in zip(scans, self._out_axes(node))]
 
     def emit(self, node, cg):
         states, xs = self._split(node)
@@ -351,7 +370,7 @@ class Scan(Control):
         scratch = _Scratch(body.size)
         carried = self._carried(cg, body, states, node.outputs[:n], 0, 0, scratch, carried_names)
         length, _ = self._length(node)
-        in_dirs = list(node.attr("scan_input_directions") or [0] * len(xs))
+        in_dirs = list(self._in_directions(node) or [0] * len(xs))
         in_axes = self._axes(node, "scan_input_axes", len(xs), [x.rank for x in xs])
         xs_data = []
         for j, (x, axis) in enumerate(zip(xs, in_axes)):

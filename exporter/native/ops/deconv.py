@@ -1,4 +1,4 @@
-"""ConvTranspose (1-D and 2-D, groups, dilations, output_padding, output_shape, auto_pad) and Col2Im; kernels in
+"""ConvTranspose (1-D to 3-D, groups, dilations, output_padding, output_shape, auto_pad) and Col2Im; kernels in
 runtime_c/conv_transpose.cpp."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ class ConvTranspose(OpDef):
 
     def check(self, node):
         x, w = node.inputs[:2]
-        if x.rank not in (3, 4):
-            return f"{x.rank - 2}-D windows (1-D and 2-D are supported)"
+        if x.rank not in (3, 4, 5):
+            return f"{x.rank - 2}-D windows (1-D to 3-D are supported)"
         if any(isinstance(d, D.Sym) for d in x.shape[1:]) or any(isinstance(d, D.Sym) for d in w.shape):
             return "dynamic channel or spatial sizes"
         return super().check(node)
@@ -56,16 +56,16 @@ class ConvTranspose(OpDef):
     def _shape(self, node):
         x, w = node.inputs[:2]
         geometry = self._geometry(node)
-        if len(geometry) == 1:
-            geometry = [(1, 1, 1, 1, 0, 1)] + geometry
-        (h, kh, sh, dh, pt, oh), (wd, kw, sw, dw, pl, ow) = geometry
+        geometry = [(1, 1, 1, 1, 0, 1)] * (3 - len(geometry)) + geometry  # 1-D and 2-D as 3-D of depth 1
+        (d, kd, sd, dd, pf, od), (h, kh, sh, dh, pt, oh), (wd, kw, sw, dw, pl, ow) = geometry
         groups = node.attr("group", 1)
-        return {"n": x.shape[0], "c": x.shape[1], "h": h, "w": wd, "m": w.shape[1] * groups, "kh": kh, "kw": kw,
-                "oh": oh, "ow": ow, "sh": sh, "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl, "groups": groups}
+        return {"n": x.shape[0], "c": x.shape[1], "d": d, "h": h, "w": wd, "m": w.shape[1] * groups, "kd": kd,
+                "kh": kh, "kw": kw, "od": od, "oh": oh, "ow": ow, "sd": sd, "sh": sh, "sw": sw, "dd": dd, "dh": dh,
+                "dw": dw, "pf": pf, "pt": pt, "pl": pl, "groups": groups}
 
     def scratch(self, node):
         s = self._shape(node)
-        return s["h"] * s["w"] * (s["c"] // s["groups"] + s["m"] // s["groups"] * s["kh"] * s["kw"])
+        return s["d"] * s["h"] * s["w"] * (s["c"] // s["groups"] + s["m"] // s["groups"] * s["kd"] * s["kh"] * s["kw"])
 
     def emit(self, node, cg):
         x, w = node.inputs[:2]

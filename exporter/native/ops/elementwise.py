@@ -402,7 +402,8 @@ class BatchNormalization(Elementwise):
 
     def check(self, node):
         if node.attr("training_mode", 0) or len([o for o in node.outputs if o is not None]) > 1:
-            return "training mode"
+            # (opset 14+ training mode is expanded by the importer into the batch's statistics)
+            return "training mode before opset 14 (with saved mean/variance outputs)"
         return super().check(node)
 
     def infer(self, node):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import dims as D
 from ...errors import UnsupportedError
+from ..cpp import c_text
 from . import FLOAT, OpDef, fail, norm_axis, read_at_run_time, register, require_known
 
 
@@ -132,7 +133,9 @@ def _scaled(dim, scale):
 @register
 class Resize(OpDef):
     """Resize (opset 10+) and Upsample: nearest / linear / cubic with every coordinate transformation mode;
-    one separable pass per resized axis (runtime_c/resize.cpp), the scale and size fixed at export time."""
+    one separable pass per resized axis (runtime_c/resize.cpp), the scale and size fixed at export time.
+    antialias (opset 18) widens the linear / cubic filter by 1 / scale when downsampling (ONNX ignores it
+    for nearest)."""
     types = ("Resize", "Upsample")
     dtypes = FLOAT
     shape_inputs = (1, 2, 3)
@@ -140,8 +143,6 @@ class Resize(OpDef):
     def check(self, node):
         if node.attr("mode", "nearest") not in MODES:
             return f"mode {node.attr('mode')}"
-        if node.attr("antialias", 0) and node.attr("mode", "nearest") != "nearest":
-            return "antialias"
         if node.attr("coordinate_transformation_mode", "half_pixel") not in COORDS:
             return f"coordinate_transformation_mode {node.attr('coordinate_transformation_mode')}"
         if node.attr("nearest_mode", "round_prefer_floor") not in NEAREST:
@@ -271,6 +272,7 @@ class Resize(OpDef):
                           "mode": MODES[mode], "coord": COORDS[coord], "nearest": NEAREST[nearest],
                           "cubic_a": repr(float(node.attr("cubic_coeff_a", -0.75))),
                           "exclude_outside": bool(node.attr("exclude_outside", 0)),
+                          "antialias": bool(node.attr("antialias", 0)) and mode != "nearest",
                           "extrapolation": repr(float(node.attr("extrapolation_value", 0.0))),
                           "outer": cg.dim(D.prod(shape[:axis])), "in_len": cg.dim(size), "out_len": cg.dim(out_len),
                           "inner": cg.dim(D.prod(shape[axis + 1:])), "scale": expr, "roi_start": _real(r0),
@@ -282,7 +284,8 @@ class Resize(OpDef):
 
 @register
 class GridSample(OpDef):
-    """GridSample over 4-D images (opset 16 names bilinear/bicubic and 20 names linear/cubic alike)."""
+    """GridSample over 2-D and 3-D images, N x C x [D x] H x W (opset 16 names bilinear/bicubic and 20 names
+    linear/cubic alike; cubic is defined for 2-D images only)."""
     types = ("GridSample",)
     dtypes = FLOAT
     MODES = {"nearest": "Nearest", "linear": "Linear", "bilinear": "Linear", "cubic": "Cubic", "bicubic": "Cubic"}
@@ -294,8 +297,12 @@ class GridSample(OpDef):
 
     def check(self, node):
         x, grid = node.inputs[:2]
-        if x.rank != 4:
-            return f"{x.rank - 2}-D images (only 2-D, N x C x H x W, is supported)"
+        if x.rank not in (4, 5):
+            return f"{x.rank - 2}-D images (2-D and 3-D, N x C x [D x] H x W, are supported)"
+        if grid.rank != x.rank or (grid.shape[-1] != x.rank - 2 and not isinstance(grid.shape[-1], D.Sym)):
+            return f"grid of shape {grid.shape} for {x.rank - 2}-D images (N x [D x] H x W x {x.rank - 2} expected)"
+        if x.rank == 5 and self.MODES.get(self._attr(node, "mode", "linear")) == "Cubic":
+            return "cubic mode on 3-D images (ONNX defines it for 2-D images only)"
         if grid.dtype != x.dtype:
             return f"grid dtype {grid.dtype} differs from the image's {x.dtype}"
         if self._attr(node, "mode", "linear") not in self.MODES:
@@ -306,13 +313,61 @@ class GridSample(OpDef):
 
     def infer(self, node):
         x, grid = node.inputs[:2]
-        return [(x.dtype, x.shape[:2] + grid.shape[1:3])]
+        return [(x.dtype, x.shape[:2] + grid.shape[1:-1])]
 
     def emit(self, node, cg):
         x, grid = node.inputs[:2]
         out = node.outputs[0]
         return [{"template": "grid_sample", "x": cg.var(x), "grid": cg.var(grid), "y": cg.var(out),
-                 "ctype": cg.ctype(x.dtype), "dims": [cg.dim(d) for d in x.shape + out.shape[2:]],
+                 "ctype": cg.ctype(x.dtype), "batch": cg.dim(x.shape[0]), "channels": cg.dim(x.shape[1]),
+                 "rank": x.rank - 2, "in": [cg.dim(d) for d in x.shape[2:]], "out": [cg.dim(d) for d in out.shape[2:]],
                  "mode": self.MODES[self._attr(node, "mode", "linear")],
                  "padding": self.PADDINGS[self._attr(node, "padding_mode", "zeros")],
                  "align_corners": bool(node.attr("align_corners", 0))}]
+
+
+@register
+class RoiAlign(OpDef):
+    """RoiAlign: avg or max over each bin's grid of bilinear samples; half_pixel (opset 16's default) or
+    output_half_pixel (opset 10's behaviour) coordinates."""
+    types = ("RoiAlign",)
+    dtypes = FLOAT
+
+    def _attr(self, node, key, default):
+        v = node.attr(key, default)
+        return v.decode() if isinstance(v, bytes) else v
+
+    def _coords(self, node):
+        return self._attr(node, "coordinate_transformation_mode", "half_pixel" if node.opset >= 16 else
+                          "output_half_pixel")
+
+    def check(self, node):
+        x, rois, indices = node.inputs[:3]
+        if x.rank != 4:
+            return f"rank {x.rank} input (N x C x H x W expected)"
+        if rois.dtype != x.dtype:
+            return f"rois dtype {rois.dtype} differs from the input's {x.dtype}"
+        if indices.dtype.name != "int64":
+            return f"batch_indices dtype {indices.dtype}"
+        if self._attr(node, "mode", "avg") not in ("avg", "max"):
+            return f"mode {self._attr(node, 'mode', 'avg')}"
+        if self._coords(node) not in ("half_pixel", "output_half_pixel"):
+            return f"coordinate_transformation_mode {self._coords(node)}"
+        return super().check(node)
+
+    def infer(self, node):
+        x, rois = node.inputs[:2]
+        if rois.rank != 2 or (not isinstance(rois.shape[1], D.Sym) and rois.shape[1] != 4):
+            fail(node, f"rois of shape {rois.shape} (num_rois x 4 expected)")
+        return [(x.dtype, [rois.shape[0], x.shape[1], int(node.attr("output_height", 1)),
+                           int(node.attr("output_width", 1))])]
+
+    def emit(self, node, cg):
+        x, rois, indices = node.inputs[:3]
+        out = node.outputs[0]
+        dims = list(x.shape) + [rois.shape[0]] + out.shape[2:]
+        return [{"template": "roi_align", "node": c_text(node.name), "ctype": cg.ctype(x.dtype), "x": cg.var(x),
+                 "rois": cg.var(rois), "batch_indices": cg.var(indices), "y": cg.var(out),
+                 "dims": [cg.dim(d) for d in dims], "sampling_ratio": str(int(node.attr("sampling_ratio", 0))),
+                 "spatial_scale": repr(float(node.attr("spatial_scale", 1.0))),
+                 "half_pixel": self._coords(node) == "half_pixel", "max_mode": self._attr(node, "mode", "avg") == "max"}]

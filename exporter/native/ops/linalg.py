@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import string
 
 import numpy as np
 
@@ -136,25 +137,32 @@ def _is_one(d):
 
 @register
 class Einsum(OpDef):
-    """General Einsum as one loop nest over all its letters (no ellipsis)."""
+    """General Einsum as one loop nest over all its letters; an ellipsis stands for letters of its own (its
+    axes broadcast from the right, and lead the output when the equation has no '->')."""
     types = ("Einsum",)
     dtypes = NUMERIC
 
     def _parse(self, node):
         equation = node.attr("equation").replace(" ", "")
-        if "..." in equation:
-            return None
-        lhs, _, rhs = equation.partition("->")
+        lhs, arrow, rhs = equation.partition("->")
         terms = lhs.split(",")
-        if not _:
-            letters = sorted(set(lhs.replace(",", "")))
-            rhs = "".join(c for c in letters if lhs.replace(",", "").count(c) == 1)
-        return terms, rhs
+        named = lhs.replace(",", "").replace("...", "")
+        if not arrow:
+            rhs = "".join(c for c in sorted(set(named)) if named.count(c) == 1)
+        if "..." not in lhs:
+            return terms, rhs
+        # the ellipsis: axes not named by letters, as fresh letters shared by every term (aligned on the right)
+        free = [c for c in string.ascii_letters if c not in equation]
+        ranks = [v.rank - len(t.replace("...", "")) if "..." in t else 0 for t, v in zip(terms, node.inputs)]
+        if min(ranks) < 0 or max(ranks) > len(free):
+            fail(node, f"equation '{equation}' does not fit inputs of ranks {[v.rank for v in node.inputs]}")
+        extra = "".join(free[:max(ranks)])
+        terms = [t.replace("...", extra[len(extra) - r:]) for t, r in zip(terms, ranks)]
+        return terms, (rhs.replace("...", extra) if arrow else extra + rhs)
 
     def check(self, node):
-        if self._parse(node) is None:
-            return "ellipsis in the equation"
-        if not re.fullmatch(r"[a-zA-Z,\->]*", node.attr("equation").replace(" ", "")):
+        lhs, _, rhs = node.attr("equation").replace(" ", "").partition("->")
+        if not all(re.fullmatch(r"[a-zA-Z]*(\.\.\.)?[a-zA-Z]*", t) for t in lhs.split(",") + [rhs]):
             return "equation"
         return super().check(node)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dims as D
-from ..cpp import literal
-from . import FLOAT, OpDef, fail, norm_axis, register, softmax_extents
+from ..cpp import c_text, literal
+from . import FLOAT, OpDef, fail, norm_axis, register, require_known, softmax_extents
 
 
 def _spatial(node, x, kernel):
@@ -140,6 +140,54 @@ class Conv(Windowed):
 
 
 @register
+class DeformConv(OpDef):
+    """DeformConv over 2-D images: each kernel tap reads the input bilinearly (zeros outside) at its place moved
+    by the offsets, scaled by the optional mask; the sampled columns (scratch) meet the weights in a GEMM."""
+    types = ("DeformConv",)
+    dtypes = FLOAT
+
+    def check(self, node):
+        x, w, offset = node.inputs[:3]
+        if x.rank != 4:
+            return f"{x.rank - 2}-D images (2-D, N x C x H x W, is supported)"
+        if any(v is not None and v.dtype != x.dtype for v in node.inputs[1:]):
+            return "inputs of different dtypes"
+        return super().check(node)
+
+    def _kernel(self, node):
+        return node.attr("kernel_shape") or [int(d) for d in node.inputs[1].shape[2:]]
+
+    def _shape(self, node):
+        x, w = node.inputs[:2]
+        rows, cols = _spatial(node, x, self._kernel(node))
+        (h, kh, sh, dh, pt, _), (wd, kw, sw, dw, pl, _) = rows, cols
+        groups, offset_groups = node.attr("group", 1), node.attr("offset_group", 1)
+        c, m = x.shape[1], w.shape[0]
+        static = [d for d in (c, m) if not isinstance(d, D.Sym)]
+        if len(static) == 2 and (c % groups or m % groups or c % offset_groups):
+            fail(node, f"{c} input and {m} output channels do not split into {groups} groups and {offset_groups} "
+                       "offset groups")
+        return {"n": x.shape[0], "c": c, "h": h, "w": wd, "m": m, "kh": kh, "kw": kw,
+                "oh": _out_size(*rows), "ow": _out_size(*cols),
+                "sh": sh, "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl, "groups": groups,
+                "offset_groups": offset_groups}
+
+    def infer(self, node):
+        d = self._shape(node)
+        return [(node.inputs[0].dtype, [d["n"], d["m"], d["oh"], d["ow"]])]
+
+    def scratch(self, node):
+        d = self._shape(node)
+        return D.mul(D.mul(d["c"], d["kh"] * d["kw"]), D.mul(d["oh"], d["ow"]))
+
+    def emit(self, node, cg):
+        var = lambda i: cg.var(node.input(i)) if node.input(i) is not None else "nullptr"  # noqa: E731
+        return [{"template": "deform_conv", "ctype": cg.ctype(node.inputs[0].dtype), "x": var(0), "w": var(1),
+                 "offset": var(2), "bias": var(3), "mask": var(4), "y": cg.var(node.outputs[0]),
+                 "scratch": cg.scratch_var(node), "shape": {k: cg.dim(v) for k, v in self._shape(node).items()}}]
+
+
+@register
 class Pool(Windowed):
     """MaxPool / AveragePool, 1-D to 3-D. A 3-D window is separable: a 2-D pool of every depth slice into
     scratch, then a pool of that along depth (a (kd x 1) window over [d, oh * ow]). Max of maxima is the max;
@@ -150,14 +198,17 @@ class Pool(Windowed):
     def check(self, node):
         if node.op == "LpPool" and float(node.attr("p", 2)) <= 0:
             return f"p={node.attr('p')} (a positive p expected)"
-        if len([o for o in node.outputs if o is not None]) > 1 or node.attr("storage_order", 0):
-            return "Indices output"
         x = node.inputs[0]
+        if self._indices(node) and (x.rank == 5 or x.dtype not in FLOAT):
+            return f"Indices output of a {x.rank - 2}-D {x.dtype} MaxPool (1-D and 2-D float pools give indices)"
         if node.op == "MaxPool" and x.dtype in (np.int8, np.uint8) and x.rank in (3, 4, 5):
             return None  # quantised models pool their 8-bit data (maxima commute with the monotone quantisation)
         if x.rank == 5:
             return OpDef.check(self, node)
         return super().check(node)
+
+    def _indices(self, node):
+        return node.op == "MaxPool" and len(node.outputs) > 1 and node.outputs[1] is not None
 
     def scratch(self, node):
         x, out = node.inputs[0], node.outputs[0]
@@ -167,7 +218,8 @@ class Pool(Windowed):
         x = node.inputs[0]
         spatial = _spatial(node, x, node.attr("kernel_shape"))
         ceil = node.attr("ceil_mode", 0)
-        return [(x.dtype, x.shape[:2] + [_out_size(*s, ceil) for s in spatial])]
+        shape = x.shape[:2] + [_out_size(*s, ceil) for s in spatial]
+        return [(x.dtype, shape)] + ([(np.dtype(np.int64), shape)] if self._indices(node) else [])
 
     def emit(self, node, cg):
         x, out = node.inputs[0], node.outputs[0]
@@ -183,12 +235,53 @@ class Pool(Windowed):
         n = D.prod(x.shape[:3]) if depth else x.shape[0]
         shape = {"n": n, "c": 1 if depth else x.shape[1], "h": h, "w": wd, "kh": kh, "kw": kw, "oh": oh, "ow": ow,
                  "sh": sh, "sw": sw, "dh": dh, "dw": dw, "pt": pt, "pl": pl, "pb": pb, "pr": pr}
+        indices = cg.var(node.outputs[1]) if self._indices(node) else None
         return [{"template": "pool", "max": node.op == "MaxPool", "x": cg.var(x), "y": cg.var(out),
+                 "indices": indices, "column_major": bool(node.attr("storage_order", 0)),
                  "ctype": cg.ctype(x.dtype), "count_include_pad": bool(node.attr("count_include_pad", 0)),
                  "p": repr(float(node.attr("p", 2))) if node.op == "LpPool" else None,
                  "shape": {k: cg.dim(v) for k, v in shape.items()},
                  "depth": {k: cg.dim(v) for k, v in depth.items()} if depth else None,
                  "scratch": cg.scratch_var(node) if depth else None}]
+
+
+@register
+class MaxUnpool(OpDef):
+    """MaxUnpool: zeros, with each input value written at its index (MaxPool's Indices) into the output, whose
+    shape is output_shape (fixed at export time or read at run time) or the pooling's inverse by default."""
+    types = ("MaxUnpool",)
+    dtypes = FLOAT
+    shape_inputs = (2,)
+
+    def check(self, node):
+        if node.inputs[1].dtype != np.int64:
+            return f"indices dtype {node.inputs[1].dtype}"
+        return super().check(node)
+
+    def infer(self, node):
+        x = node.inputs[0]
+        if node.input(2) is not None:
+            shape = list(require_known(node, 2, "output shape", kind="size"))
+            if len(shape) != x.rank:
+                fail(node, f"output_shape has {len(shape)} entries for a rank-{x.rank} input")
+            return [(x.dtype, shape)]
+        return [(x.dtype, self._grid(node))]
+
+    def _grid(self, node):
+        """The pooling's inverse shape, which the indices address."""
+        x = node.inputs[0]
+        kernel = node.attr("kernel_shape")
+        n = len(kernel)
+        strides, pads = node.attr("strides") or [1] * n, node.attr("pads") or [0] * (2 * n)
+        spatial = [D.add(D.mul(D.add(x.shape[2 + i], -1), strides[i]), kernel[i] - pads[i] - pads[n + i])
+                   for i in range(n)]
+        return x.shape[:2] + spatial
+
+    def emit(self, node, cg):
+        x, out = node.inputs[0], node.outputs[0]
+        return [{"template": "max_unpool", "node": c_text(node.name), "ctype": cg.ctype(x.dtype), "x": cg.var(x),
+                 "indices": cg.var(node.inputs[1]), "y": cg.var(out), "n": cg.dim(x.numel), "rank": x.rank,
+                 "grid": cg.dims(self._grid(node)), "out": cg.dims(out.shape)}]
 
 
 @register
@@ -259,52 +352,102 @@ class LayerNormalization(OpDef):
 
 @register
 class Recurrent(OpDef):
-    """ONNX LSTM, GRU and RNN (layout 0, default activations, no peepholes or sequence lengths)."""
+    """ONNX LSTM, GRU and RNN (default activations; LSTM also with peepholes and sequence lengths). layout=1
+    (batch-major X, Y, initial and final states) runs the layout-0 kernel between transposes through scratch."""
     types = ("LSTM", "GRU", "RNN")
     dtypes = FLOAT
 
     def check(self, node):
-        if node.attr("layout", 0):
-            return "layout=1"
         activations = [a.decode() if isinstance(a, bytes) else a for a in node.attr("activations") or []]
         if node.op == "RNN" and all(a == "Tanh" for a in activations):
             activations = []  # RNN's default, spelled out
         if node.attr("clip") is not None or activations or node.attr("input_forget", 0):
             return "clip/custom activations/input_forget"
-        if node.input(4) is not None:
-            return "sequence_lens"
-        if node.op == "LSTM" and node.input(7) is not None:
-            return "peepholes"
+        if node.input(4) is not None and node.op != "LSTM":
+            return "sequence_lens (LSTM takes them)"
+        if node.input(4) is not None and node.inputs[4].dtype != np.int32:
+            return f"sequence_lens of dtype {node.inputs[4].dtype}"
         return super().check(node)
 
     def _dims(self, node):
         x = node.inputs[0]
         hidden = node.attr("hidden_size") or node.inputs[2].shape[2]
         directions = 2 if node.attr("direction", "forward") == "bidirectional" else 1
+        if node.attr("layout", 0):
+            return x.shape[1], x.shape[0], x.shape[2], hidden, directions
         return x.shape[0], x.shape[1], x.shape[2], hidden, directions
 
     def infer(self, node):
         seq, batch, _, hidden, directions = self._dims(node)
         dtype = node.inputs[0].dtype
+        if node.attr("layout", 0):
+            types = [(dtype, [batch, seq, directions, hidden]), (dtype, [batch, directions, hidden])]
+            return types + [(dtype, [batch, directions, hidden])] if node.op == "LSTM" else types
         types = [(dtype, [seq, directions, batch, hidden]), (dtype, [directions, batch, hidden])]
         return types + [(dtype, [directions, batch, hidden])] if node.op == "LSTM" else types
 
-    def scratch(self, node):
+    def _kernel_scratch(self, node):
         seq, batch, inp, hidden, _ = self._dims(node)
         g = {"LSTM": 4, "GRU": 3, "RNN": 1}[node.op] * hidden
         return D.add(D.add(D.add(D.mul(inp, g), D.mul(hidden, g)), D.mul(D.mul(seq, batch), g)),
                      D.add(D.mul(batch, g), D.mul(2 * hidden, batch)))
+
+    def _batchwise_buffers(self, node):
+        """layout=1: the layout-0 copies of X, Y and the states, as (name, elements) in scratch order."""
+        seq, batch, inp, hidden, directions = self._dims(node)
+        state = D.mul(D.mul(directions, batch), hidden)
+        return [("x", D.mul(D.mul(seq, batch), inp)), ("y", D.mul(seq, state)), ("h0", state), ("c0", state),
+                ("yh", state), ("yc", state)]
+
+    def scratch(self, node):
+        total = self._kernel_scratch(node)
+        if node.attr("layout", 0):
+            for _, size in self._batchwise_buffers(node):
+                total = D.add(total, size)
+        return total
 
     def emit(self, node, cg):
         seq, batch, inp, hidden, directions = self._dims(node)
         var = lambda i: cg.var(node.input(i)) if node.input(i) is not None else "nullptr"  # noqa: E731
         out = lambda i: cg.var(node.outputs[i]) if i < len(node.outputs) and node.outputs[i] is not None \
             else "nullptr"  # noqa: E731
-        return [{"template": "rnn", "cell": node.op.lower(), "ctype": cg.ctype(node.inputs[0].dtype),
+        step = self._step(node, cg, var, out)
+        if not node.attr("layout", 0):
+            return [step]
+        # batch-major: transpose the inputs into scratch, run, transpose the outputs back
+        ctype, buffer = cg.ctype(node.inputs[0].dtype), cg.scratch_var(node)
+        offset, at = self._kernel_scratch(node), {}
+        for name, size in self._batchwise_buffers(node):
+            at[name] = f"({buffer} + {cg.dim(offset)})"
+            offset = D.add(offset, size)
+
+        def swap(src, dst, shape, perm):
+            return {"template": "transpose", "src": src, "dst": dst, "ctype": ctype, "rank": len(shape),
+                    "shape": cg.dims(shape), "perm": perm}
+
+        before, after = [swap(var(0), at["x"], [batch, seq, inp], [1, 0, 2])], []
+        for key, index in (("h0", 5), ("c0", 6)):
+            if step[key] != "nullptr":
+                before.append(swap(step[key], at[key], [batch, directions, hidden], [1, 0, 2]))
+                step[key] = at[key]
+        if step["y"] != "nullptr":
+            after.append(swap(at["y"], step["y"], [seq, directions, batch, hidden], [2, 0, 1, 3]))
+            step["y"] = at["y"]
+        for key in ("yh", "yc"):
+            if step[key] != "nullptr":
+                after.append(swap(at[key], step[key], [directions, batch, hidden], [1, 0, 2]))
+                step[key] = at[key]
+        step["x"] = at["x"]
+        return before + [step] + after
+
+    def _step(self, node, cg, var, out):
+        seq, batch, inp, hidden, directions = self._dims(node)
+        return {"template": "rnn", "cell": node.op.lower(), "ctype": cg.ctype(node.inputs[0].dtype),
                  "shape": {"seq": cg.dim(seq), "batch": cg.dim(batch), "input": cg.dim(inp), "hidden": cg.dim(hidden),
                            "directions": str(directions)},
                  "reverse": node.attr("direction", "forward") == "reverse",
                  "x": var(0), "w": var(1), "r": var(2), "b": var(3), "h0": var(5), "c0": var(6),
+                 "seq_lens": var(4), "p": var(7), "node": c_text(node.name),
                  "y": out(0), "yh": out(1), "yc": out(2), "scratch": cg.scratch_var(node),
-                 "linear_before_reset": bool(node.attr("linear_before_reset", 0))}]
+                 "linear_before_reset": bool(node.attr("linear_before_reset", 0))}
 

@@ -25,13 +25,25 @@ class View(OpDef):
 
 @register
 class Identity(View):
+    """Identity, and Dropout where it is one: at inference, or in training mode with ratio 0 (its mask all
+    true). A nonzero ratio in training mode draws a random mask, which no reference generator would match."""
     types = ("Identity", "Dropout")
 
+    @property
+    def shape_inputs(self):
+        return (1, 2)  # Dropout's ratio and training_mode: needed at export time (exporter.backend fixes them)
+
     def check(self, node):
-        if node.op == "Dropout" and len(node.inputs) > 2 and node.inputs[2] is not None:
+        if node.op == "Dropout" and node.input(2) is not None:
             mode = node.inputs[2].known_ints()
-            if mode != [0]:
-                return "training mode"
+            if mode is None:
+                return ("training mode given at run time (training_mode must be fixed at export time: false, or "
+                        "true with ratio 0)")
+            ratio = node.input(1)
+            rate = 0.5 if ratio is None else (ratio.known_floats() or [None])[0]
+            if mode != [0] and rate != 0:
+                return ("training mode with ratio given at run time (a nonzero ratio draws a random mask)"
+                        if rate is None else f"training mode with ratio {rate:g} (a random mask)")
         return super().check(node)
 
     def infer(self, node):
@@ -518,25 +530,33 @@ class GatherElements(OpDef):
 
 @register
 class GatherND(OpDef):
+    """GatherND; with batch_dims b, one gather per index of the b leading (batch) axes of data and indices."""
     types = ("GatherND",)
 
     def check(self, node):
-        if node.attr("batch_dims", 0):
-            return "batch_dims > 0"
-        if isinstance(node.inputs[1].shape[-1], D.Sym):
+        x, idx = node.inputs
+        b = node.attr("batch_dims", 0)
+        if isinstance(idx.shape[-1], D.Sym):
             return "dynamic index depth"
+        if not 0 <= b < min(x.rank, idx.rank) or b + int(idx.shape[-1]) > x.rank:
+            fail(node, f"batch_dims {b} with index depth {idx.shape[-1]} does not fit data of rank {x.rank} and "
+                       f"indices of rank {idx.rank}")
         return super().check(node)
 
     def infer(self, node):
         x, idx = node.inputs
-        k = idx.shape[-1]
-        return [(x.dtype, idx.shape[:-1] + x.shape[k:])]
+        k, b = idx.shape[-1], node.attr("batch_dims", 0)
+        return [(x.dtype, idx.shape[:-1] + x.shape[b + k:])]
 
     def emit(self, node, cg):
         x, idx = node.inputs
-        return [{"template": "gather_nd", "src": cg.var(x), "dst": cg.var(node.outputs[0]), "ctype": cg.ctype(x.dtype),
-                 "indices": cg.var(idx), "itype": cg.ctype(idx.dtype), "rank": x.rank, "data_shape": cg.dims(x.shape),
-                 "count": cg.dim(D.prod(idx.shape[:-1])), "k": int(idx.shape[-1]), "node": c_text(node.name)}]
+        out = node.outputs[0]
+        b = node.attr("batch_dims", 0)
+        return [{"template": "gather_nd", "src": cg.var(x), "dst": cg.var(out), "ctype": cg.ctype(x.dtype),
+                 "indices": cg.var(idx), "itype": cg.ctype(idx.dtype), "rank": x.rank - b,
+                 "data_shape": cg.dims(x.shape[b:]), "count": cg.dim(D.prod(idx.shape[b:-1])), "k": int(idx.shape[-1]),
+                 "node": c_text(node.name), "batch": cg.dim(D.prod(x.shape[:b])) if b else None,
+                 "strides": [cg.dim(D.prod(v.shape[b:])) for v in (x, idx, out)]}]
 
 
 @register
