@@ -68,6 +68,12 @@ TABLE = (
             float(ml_dtypes.finfo(getattr(ml_dtypes, name)).eps))
       for name, onnx in (("float8_e4m3fn", TensorProto.FLOAT8E4M3FN), ("float8_e4m3fnuz", TensorProto.FLOAT8E4M3FNUZ),
                          ("float8_e5m2", TensorProto.FLOAT8E5M2), ("float8_e5m2fnuz", TensorProto.FLOAT8E5M2FNUZ))),
+    # float4_e2m1fn and float8_e8m0fnu (storage: Cast/CastLike, Quantize/DequantizeLinear, data movement), one
+    # code per byte as ml_dtypes holds them (ONNX files pack float4 two per byte: unpacked at export)
+    DType("float4_e2m1fn", TensorProto.FLOAT4E2M1, "exporter_rt::float4e2m1fn", "<V1", ("float4_e2m1fn",), "float",
+          False, False, float(ml_dtypes.finfo(ml_dtypes.float4_e2m1fn).eps)),
+    DType("float8_e8m0fnu", TensorProto.FLOAT8E8M0, "exporter_rt::float8e8m0fnu", "<V1", ("float8_e8m0fnu",),
+          "float", False, False, float(ml_dtypes.finfo(ml_dtypes.float8_e8m0fnu).eps)),
     DType("int32", TensorProto.INT32, "int32_t", "<i4", ("i4", "i", "int32", "intc"), "int", True, True),
     DType("int64", TensorProto.INT64, "int64_t", "<i8", ("i8", "q", "l", "int64", "int"), "int", True, True),
     DType("bool", TensorProto.BOOL, "bool", "|b1", ("b1", "?", "bool"), "bool", True, False),
@@ -77,6 +83,10 @@ TABLE = (
     DType("uint16", TensorProto.UINT16, "uint16_t", "<u2", ("u2", "H", "uint16", "ushort"), "uint", False, False),
     DType("uint32", TensorProto.UINT32, "uint32_t", "<u4", ("u4", "I", "uint32", "uintc"), "uint", False, False),
     DType("uint64", TensorProto.UINT64, "uint64_t", "<u8", ("u8", "Q", "L", "uint64", "uint"), "uint", False, False),
+    # int4, uint4, int2, uint2 (storage like float4): one value per byte in its low bits, as ml_dtypes holds them
+    *(DType(name, onnx, f"exporter_rt::{name}", "<V1", (name,), name.rstrip("24"), False, False)
+      for name, onnx in (("int4", TensorProto.INT4), ("uint4", TensorProto.UINT4), ("int2", TensorProto.INT2),
+                         ("uint2", TensorProto.UINT2))),
 )
 _BY_NAME = {d.name: d for d in TABLE}
 _BY_ONNX = {d.onnx: d for d in TABLE}
