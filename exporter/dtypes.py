@@ -46,7 +46,8 @@ class DType:
 
 
 _ORT_NAMES = {"float32": "float", "float64": "double", "float8_e4m3fn": "float8e4m3fn", "float8_e4m3fnuz": "float8e4m3fnuz",
-              "float8_e5m2": "float8e5m2", "float8_e5m2fnuz": "float8e5m2fnuz"}
+              "float8_e5m2": "float8e5m2", "float8_e5m2fnuz": "float8e5m2fnuz", "float4_e2m1fn": "float4e2m1",
+              "float8_e8m0fnu": "float8e8m0"}
 
 # Order matters only for the generated C++ table (the .npy reader tries them in order).
 # 'l'/'L' are C long: 64 bits on the LP64 systems the generated programs build for.

@@ -194,3 +194,15 @@ def test_small_float_node_tests_pass():
     assert len(cases) > 80 and sorted(c.name for c, _, _ in accepted) == sorted(c.name for c in cases)
     failures = _run_cases(accepted, prefix="smallfloat")
     assert not failures, "\n".join(failures)
+
+
+def test_subbyte_node_tests_pass():
+    """int4, uint4, int2, uint2, float4_e2m1fn and float8_e8m0fnu (storage types, one element per byte):
+    every Cast/CastLike case to or from them is accepted and passes."""
+    import re
+    wanted = re.compile(r"test_cast(like)?_\w*(INT4|INT2|FLOAT4E2M1|E8M0)\w*")
+    cases = [c for c in _node_cases() if wanted.fullmatch(c.name)]
+    accepted = accept(cases)
+    assert len(cases) >= 76 and sorted(c.name for c, _, _ in accepted) == sorted(c.name for c in cases)
+    failures = _run_cases(accepted, prefix="subbyte")
+    assert not failures, "\n".join(failures)
