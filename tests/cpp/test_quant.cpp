@@ -67,6 +67,45 @@ static void test_dequantize_int32() {
     CHECK(y[0] == -5.0f && y[1] == -1.5f && y[2] == float((1 << 20) - 3) * 0.5f, "dequantize_linear<int32>");
 }
 
+// The storage types: int4 clamps to [-8, 7] after rounding half to even and adding the zero point; float8
+// converts x / scale (saturating, or to NaN without saturate); float4 converts x / scale + zero point; a float
+// zero point is not subtracted by DequantizeLinear (ONNX's reference); float16 scales give float16.
+static void test_storage_types() {
+    const rt::QuantAxis a{1, 1, 5, 1, 0, 0, 0};
+    const float x[] = {2.5f, 3.5f, -100.0f, 100.0f, -0.6f}, scale = 1.0f;
+    rt::int4 q4[5];
+    const rt::int4 z4 = 1;
+    rt::quantize_linear<rt::int4>(a, x, &scale, &z4, q4);
+    CHECK(int(q4[0]) == 3 && int(q4[1]) == 5 && int(q4[2]) == -8 && int(q4[3]) == 7 && int(q4[4]) == 0,
+          "quantize_linear<int4>");
+    rt::uint2 q2[5];
+    rt::quantize_linear<rt::uint2>(a, x, &scale, nullptr, q2);
+    CHECK(int(q2[0]) == 2 && int(q2[1]) == 3 && int(q2[2]) == 0 && int(q2[3]) == 3, "quantize_linear<uint2>");
+    float back[5];
+    rt::dequantize_linear<rt::int4>(a, q4, &scale, &z4, back);
+    CHECK(back[0] == 2.0f && back[2] == -9.0f && back[3] == 6.0f, "dequantize_linear<int4>");
+    rt::float8e4m3fn f8[5];
+    const float two = 2.0f;
+    rt::quantize_linear<rt::float8e4m3fn>(a, x, &two, nullptr, f8);
+    CHECK(float(f8[0]) == 1.25f && float(f8[1]) == 1.75f && float(f8[2]) == -48.0f, "quantize_linear<float8e4m3fn>");
+    const float tiny = 1e-3f;
+    rt::quantize_linear<rt::float8e4m3fn>(a, x, &tiny, nullptr, f8, true);
+    CHECK(float(f8[3]) == 448.0f, "quantize_linear<float8e4m3fn> saturates");
+    rt::quantize_linear<rt::float8e4m3fn>(a, x, &tiny, nullptr, f8, false);
+    CHECK(std::isnan(float(f8[3])), "quantize_linear<float8e4m3fn> without saturate");
+    rt::float4e2m1fn f4[5];
+    const rt::float4e2m1fn z = 1.0f;
+    rt::quantize_linear<rt::float4e2m1fn>(a, x, &scale, &z, f4);
+    CHECK(float(f4[0]) == 4.0f && float(f4[1]) == 4.0f && float(f4[2]) == -6.0f && float(f4[4]) == 0.5f,
+          "quantize_linear<float4e2m1fn>");
+    rt::dequantize_linear<rt::float4e2m1fn>(a, f4, &two, &z, back);
+    CHECK(back[0] == 8.0f && back[4] == 1.0f, "dequantize_linear<float4e2m1fn> ignores the zero point");
+    const _Float16 half_scale = _Float16(0.5f);
+    _Float16 h[5];
+    rt::dequantize_linear<rt::int4>(a, q4, &half_scale, nullptr, h);
+    CHECK(float(h[0]) == 1.5f && float(h[2]) == -4.0f, "dequantize_linear<int4, float16>");
+}
+
 static void test_dynamic_quantize(std::mt19937& rng) {
     for (auto [lo, hi] : {std::pair{-3.0, 5.0}, std::pair{1.0, 4.0}, std::pair{-4.0, -1.0}, std::pair{0.0, 0.0}}) {
         auto x = random_reals<float>(37, rng, lo, hi);
@@ -185,6 +224,7 @@ int main() {
     test_quantize_roundtrip<int16_t>(rng);
     test_quantize_roundtrip<uint16_t>(rng);
     test_dequantize_int32();
+    test_storage_types();
     test_dynamic_quantize(rng);
     test_qgemm<uint8_t, uint8_t, int32_t>(rng);
     test_qgemm<uint8_t, int8_t, int32_t>(rng);
