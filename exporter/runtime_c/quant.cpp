@@ -157,12 +157,17 @@ void finish_row(const int32_t* acc, int64_t i, int64_t j0, int64_t nb, TC* c, co
     if constexpr (std::is_same_v<TC, int32_t>) {
         for (int64_t u = 0; u < nb; ++u) c[u] = acc[u];
     } else {
-        const float as = rq->a_scale[i * rq->a_scale_rs];
+        const bool half = rq->a_scale_h != nullptr;
+        const float as = half ? float(rq->a_scale_h[i * rq->a_scale_rs]) : rq->a_scale[i * rq->a_scale_rs];
         const int32_t bias = rq->bias ? rq->bias[i] : 0;
         const double zp = double(rq->y_zero_point);
         constexpr double lo = double(std::numeric_limits<TC>::min()), hi = double(std::numeric_limits<TC>::max());
         for (int64_t u = 0; u < nb; ++u) {
-            const float m = as * rq->b_scale[(j0 + u) * rq->b_scale_cs] / rq->y_scale;
+            // float16: a float16 product is exact in float and a float quotient of float16 values rounds to
+            // float16 as a float16 division would (24 >= 2 * 11 + 2 bits)
+            const float m = half ? float(_Float16(float(_Float16(as * float(rq->b_scale_h[(j0 + u) * rq->b_scale_cs]))) /
+                                                  rq->y_scale))
+                                 : as * rq->b_scale[(j0 + u) * rq->b_scale_cs] / rq->y_scale;
             double v = std::nearbyint(double(acc[u] + bias) * double(m)) + zp;
             v = v >= lo ? v : lo;
             v = v <= hi ? v : hi;
@@ -228,7 +233,7 @@ void qconv2d(const Conv2dShape& s, const TX* x, const TX* x_zp, const TW* w, con
             Requant group_rq;
             if (rq) {  // this group's output channels: its rows of the per-channel scales and bias
                 group_rq = *rq;
-                group_rq.a_scale += g * mg * rq->a_scale_rs;
+                group_rq.a_scale += g * mg * rq->a_scale_rs;  // (QLinearConv: float32 scales only)
                 if (rq->bias) group_rq.bias += g * mg;
             }
             qgemm<TW, TY>(mg, P, K, w + g * mg * K, K, w_zp ? w_zp + g * mg * w_zp_stride : nullptr, w_zp_stride,

@@ -42,6 +42,10 @@ struct Requant {
     int64_t a_scale_rs = 0;
     const float* b_scale = nullptr;
     int64_t b_scale_cs = 0;
+    // float16 scales (QLinearMatMul): read from these instead of a_scale/b_scale, and m computed as ONNX's
+    // reference computes it from float16 arrays: the product and the quotient each rounded to float16
+    const _Float16* a_scale_h = nullptr;
+    const _Float16* b_scale_h = nullptr;
     float y_scale = 1.0f;
     int32_t y_zero_point = 0;
     const int32_t* bias = nullptr;

@@ -199,12 +199,13 @@ def test_small_float_node_tests_pass():
 def test_subbyte_node_tests_pass():
     """int4, uint4, int2, uint2, float4_e2m1fn and float8_e8m0fnu (storage types, one element per byte):
     every Cast/CastLike case to or from them, and every QuantizeLinear/DequantizeLinear case of them and of
-    the float8 types (float16 scales too), is accepted and passes."""
+    the float8 types (float16 scales too), and every QLinearMatMul case with float16 scales, is accepted and
+    passes."""
     import re
     wanted = re.compile(r"test_cast(like)?_\w*(INT4|INT2|FLOAT4E2M1|E8M0)\w*|"
-                        r"test_(de)?quantizelinear_(e4m3fn|e5m2|u?int4|u?int2|float4e2m1)\w*")
+                        r"test_(de)?quantizelinear_(e4m3fn|e5m2|u?int4|u?int2|float4e2m1)\w*|test_qlinearmatmul_\w*float16")
     cases = [c for c in _node_cases() if wanted.fullmatch(c.name)]
     accepted = accept(cases)
-    assert len(cases) >= 92 and sorted(c.name for c, _, _ in accepted) == sorted(c.name for c in cases)
+    assert len(cases) >= 96 and sorted(c.name for c, _, _ in accepted) == sorted(c.name for c in cases)
     failures = _run_cases(accepted, prefix="subbyte")
     assert not failures, "\n".join(failures)

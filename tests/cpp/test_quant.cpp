@@ -127,7 +127,8 @@ template <typename TA, typename TB, typename TC>
 static void test_qgemm(std::mt19937& rng) {
     const int64_t sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {4, 64, 8}, {5, 600, 9}, {17, 97, 33}, {2, 3, 600}};
     for (const auto& sz : sizes)
-        for (int zps = 0; zps < 3; ++zps) {  // none; per tensor; per row of A and per column of B
+        for (int zps = 0; zps < 3; ++zps)  // none; per tensor; per row of A and per column of B
+        for (int half = 0; half < (std::is_same_v<TC, int32_t> ? 1 : 2); ++half) {  // float32 or float16 scales
             const int64_t M = sz[0], N = sz[1], K = sz[2];
             const int lo_a = std::is_signed_v<TA> ? -128 : 0, lo_b = std::is_signed_v<TB> ? -128 : 0;
             auto A = random_ints<TA>(M * K, rng, lo_a, lo_a + 255), B = random_ints<TB>(K * N, rng, lo_b, lo_b + 255);
@@ -138,6 +139,11 @@ static void test_qgemm(std::mt19937& rng) {
             rt::Requant rq;
             rq.a_scale = a_scale.data(), rq.a_scale_rs = a_rs, rq.b_scale = b_scale.data(), rq.b_scale_cs = b_cs;
             rq.y_scale = 0.37f, rq.y_zero_point = 3;
+            std::vector<_Float16> a_half(a_scale.begin(), a_scale.end()), b_half(b_scale.begin(), b_scale.end());
+            if (half) {  // m as ONNX's reference gets it from float16 arrays: product and quotient rounded to float16
+                rq.a_scale = nullptr, rq.b_scale = nullptr, rq.a_scale_h = a_half.data(), rq.b_scale_h = b_half.data();
+                rq.y_scale = float(_Float16(0.37f));
+            }
             std::vector<TC> C(M * N), want(M * N);
             for (int64_t i = 0; i < M; ++i)
                 for (int64_t j = 0; j < N; ++j) {
@@ -148,16 +154,18 @@ static void test_qgemm(std::mt19937& rng) {
                     if constexpr (std::is_same_v<TC, int32_t>) {
                         want[i * N + j] = acc;
                     } else {
-                        const float m = a_scale[i * a_rs] * b_scale[j * b_cs] / rq.y_scale;
+                        const float m = half ? float(_Float16(double(_Float16(double(a_half[i * a_rs]) * double(b_half[j * b_cs]))) /
+                                                              double(rq.y_scale)))
+                                             : a_scale[i * a_rs] * b_scale[j * b_cs] / rq.y_scale;
                         want[i * N + j] = saturate<TC>(std::nearbyint(double(acc) * double(m)) + rq.y_zero_point);
                     }
                 }
             std::vector<int16_t> packed(rt::qpacked_size(K, N));
             rt::qpack_b<TB>(K, N, B.data(), N, zps ? bzp.data() : nullptr, b_cs, packed.data());
             rt::qgemm<TA, TC>(M, N, K, A.data(), K, zps ? azp.data() : nullptr, a_rs, packed.data(), C.data(), N, &rq);
-            CHECK(C == want, "qgemm<%s, %s, %d bytes> M=%lld N=%lld K=%lld zero points %d",
+            CHECK(C == want, "qgemm<%s, %s, %d bytes> M=%lld N=%lld K=%lld zero points %d float16 scales %d",
                   std::is_signed_v<TA> ? "int8" : "uint8", std::is_signed_v<TB> ? "int8" : "uint8", int(sizeof(TC)),
-                  (long long)M, (long long)N, (long long)K, zps);
+                  (long long)M, (long long)N, (long long)K, zps, half);
         }
 }
 

@@ -253,7 +253,9 @@ class IntegerMatMul(OpDef):
         if node.op == "QLinearMatMul":
             if y_zp is None or y_zp.dtype not in I8 or not _one(y_zp) or not _one(y_scale):
                 return "an output scale and zero point that are not one int8/uint8 value"
-            return _scale_problem(node, a_scale, b_scale, y_scale)
+            if len({a_scale.dtype, b_scale.dtype, y_scale.dtype}) > 1:
+                return f"scales of mixed types ({a_scale.dtype}, {b_scale.dtype}, {y_scale.dtype})"
+            return _scale_problem(node, a_scale, b_scale, y_scale, allowed=(F32, F16))
         return None
 
     def infer(self, node):
@@ -286,7 +288,8 @@ class IntegerMatMul(OpDef):
         if node.op == "QLinearMatMul":
             step["requant"] = {"a_scale": cg.var(a_scale), "a_scale_rs": "0" if _one(a_scale) else "1",
                                "b_scale": cg.var(b_scale), "b_scale_cs": "0" if _one(b_scale) else "1",
-                               "y_scale": cg.scalar(y_scale), "y_zp": f"int32_t({cg.scalar(y_zp)})", "bias": None}
+                               "y_scale": cg.scalar(y_scale), "y_zp": f"int32_t({cg.scalar(y_zp)})", "bias": None,
+                               "half": a_scale.dtype == F16}
         per_row = not (_one(a_zp) and (a_scale is None or _one(a_scale)))
         if D.prod(b.shape[:-2]) == 1 and not (per_row and a.rank > 2):
             # B is one matrix: A's batch dims fold into M, one product
@@ -362,7 +365,8 @@ class IntegerConv(Windowed):
         if node.op == "QLinearConv":  # the weights' scale per output channel is the GEMM's per-row scale
             requant = {"a_scale": cg.var(w_scale), "a_scale_rs": "0" if _one(w_scale) else "1",
                        "b_scale": cg.var(x_scale), "b_scale_cs": "0", "y_scale": cg.scalar(y_scale),
-                       "y_zp": f"int32_t({cg.scalar(y_zp)})", "bias": cg.var(bias) if bias is not None else None}
+                       "y_zp": f"int32_t({cg.scalar(y_zp)})", "bias": cg.var(bias) if bias is not None else None,
+                       "half": False}
         return [{"template": "qconv", "tx": cg.ctype(x.dtype), "tw": cg.ctype(w.dtype), "ty": cg.ctype(out.dtype),
                  "x": cg.var(x), "x_zp": cg.var(x_zp) if x_zp is not None else "nullptr", "w": cg.var(w),
                  "w_zp": cg.var(w_zp) if w_zp is not None else "nullptr", "w_zp_stride": "0" if _one(w_zp) else "1",
