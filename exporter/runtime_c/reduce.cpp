@@ -21,13 +21,17 @@ template <typename T> static inline T reduce_init(Reduce kind) {
 }
 
 template <typename T> static inline T reduce_step(Reduce kind, T acc, T v) {
-    switch (kind) {
-        case Reduce::Max: return maximum(acc, v);
-        case Reduce::Min: return minimum(acc, v);
-        case Reduce::Prod: return acc * v;
-        case Reduce::SumSquare: case Reduce::L2: return acc + v * v;
-        case Reduce::L1: return acc + (v < T(0) ? T(0) - v : v);
-        default: return acc + v;
+    if constexpr (std::is_same_v<T, bool>) {
+        return kind == Reduce::Max ? (acc || v) : (acc && v);  // bool: Max and Min only
+    } else {
+        switch (kind) {
+            case Reduce::Max: return maximum(acc, v);
+            case Reduce::Min: return minimum(acc, v);
+            case Reduce::Prod: return acc * v;
+            case Reduce::SumSquare: case Reduce::L2: return acc + v * v;
+            case Reduce::L1: return acc + (v < T(0) ? T(0) - v : v);
+            default: return acc + v;
+        }
     }
 }
 
@@ -169,5 +173,8 @@ void cumulative(bool product, const T* x, T* y, int64_t outer, int64_t n, int64_
     template void cumulative<T>(bool, const T*, T*, int64_t, int64_t, int64_t, bool, bool);
 EXPORTER_ALL_NUMERIC(EXPORTER_REDUCE_NUMERIC)
 #undef EXPORTER_REDUCE_NUMERIC
+// bool: ReduceMax (any; false over nothing) and ReduceMin (all; true over nothing) only (ops/reduce.py)
+template void reduce<bool>(Reduce, const bool*, bool*, int64_t, int64_t, int64_t);
+template void reduce_axes<bool>(Reduce, const bool*, bool*, bool*, int, const int64_t*, int, const int64_t*);
 
 }  // namespace exporter_rt

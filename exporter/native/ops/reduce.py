@@ -17,6 +17,12 @@ class Reduce(OpDef):
     dtypes = NUMERIC
     shape_inputs = (1,)
 
+    def check(self, node):
+        # bool: ReduceMax and ReduceMin (any / all; runtime_c/reduce.cpp instantiates them for bool)
+        if node.op in ("ReduceMax", "ReduceMin") and node.inputs[0].dtype == np.bool_:
+            return None
+        return super().check(node)
+
     def _axes(self, node):
         """The reduced axes, sorted and normalised (known at export time)."""
         x = node.inputs[0]
