@@ -77,6 +77,26 @@ def test_sets_and_listing():
     assert np.dtype("bfloat16") in dtypes.NATIVE - dtypes.WIDENED
 
 
+def _grid_sweep(values):
+    """A format's values (float32), the midpoints between neighbours, and the floats either side of those."""
+    v = np.sort(values)
+    mids = ((v[1:].astype(np.float64) + v[:-1]) / 2).astype(np.float32)
+    return [v, mids, np.nextafter(mids, np.float32(np.inf)), np.nextafter(mids, np.float32(-np.inf))]
+
+
+def _run_program(tmp_path, name, source, xs):
+    """Compile a C++ program against the runtime headers and feed it `xs` (hex floats, signed NaNs); its
+    output lines."""
+    import subprocess
+    path = tmp_path / f"{name}.cpp"
+    path.write_text(source)
+    runtime = os.path.dirname(dtypes.INC_PATH)
+    subprocess.run(["g++", "-std=c++17", "-O1", f"-I{runtime}", str(path), "-o", str(tmp_path / name)], check=True)
+    text = "\n".join(float(x).hex() if np.isfinite(x) else ("-" if np.signbit(x) else "") + str(abs(x)) for x in xs)
+    return iter(subprocess.run([str(tmp_path / name)], input=text, capture_output=True, text=True,
+                               check=True).stdout.splitlines())
+
+
 _FLOAT8_PROGRAM = r"""
 #include <cstdio>
 #include <vector>
@@ -102,7 +122,6 @@ def test_float8_conversions_match_onnx_reference(tmp_path):
     neighbours, infinities, NaN, random magnitudes) encoded with and without saturate, as ONNX's reference
     Cast computes them (numpy_helper.saturate_cast, else ml_dtypes' astype)."""
     import shutil
-    import subprocess
     from onnx import numpy_helper
     if shutil.which("g++") is None:
         pytest.skip("no g++")
@@ -111,17 +130,9 @@ def test_float8_conversions_match_onnx_reference(tmp_path):
           (rng.standard_normal(4000) * 2.0 ** rng.integers(-20, 20, 4000)).astype(np.float32)]
     for name in FLOAT8:
         v = np.arange(256, dtype=np.uint8).view(dtypes.by_name(name).np).astype(np.float32)
-        v = np.sort(v[np.isfinite(v)])
-        mids = ((v[1:].astype(np.float64) + v[:-1]) / 2).astype(np.float32)
-        xs += [v, mids, np.nextafter(mids, np.float32(np.inf)), np.nextafter(mids, np.float32(-np.inf))]
+        xs += _grid_sweep(v[np.isfinite(v)])
     xs = np.concatenate(xs)
-    source = tmp_path / "float8.cpp"
-    source.write_text(_FLOAT8_PROGRAM)
-    runtime = os.path.dirname(dtypes.INC_PATH)
-    subprocess.run(["g++", "-std=c++17", "-O1", f"-I{runtime}", str(source), "-o", str(tmp_path / "float8")], check=True)
-    text = "\n".join(float(x).hex() if np.isfinite(x) else str(x) for x in xs)
-    lines = iter(subprocess.run([str(tmp_path / "float8")], input=text, capture_output=True, text=True,
-                                check=True).stdout.splitlines())
+    lines = _run_program(tmp_path, "float8", _FLOAT8_PROGRAM, xs)
     for name in FLOAT8:
         dt = dtypes.by_name(name).np
         decoded = np.array([float.fromhex(next(lines)) for _ in range(256)], np.float32)
@@ -174,7 +185,6 @@ def test_subbyte_and_e8m0_conversions_match_onnx_reference(tmp_path):
     and onnx.numpy_helper.to_float8e8m0 for e8m0 (each round_mode, with and without saturate). The small
     integers from int32 and int8 keep the low bits."""
     import shutil
-    import subprocess
     import warnings
     from onnx import numpy_helper
     if shutil.which("g++") is None:
@@ -185,18 +195,9 @@ def test_subbyte_and_e8m0_conversions_match_onnx_reference(tmp_path):
           np.arange(-20, 20, 0.25, dtype=np.float32),
           (rng.standard_normal(3000) * 2.0 ** rng.integers(-20, 20, 3000)).astype(np.float32),
           rng.uniform(2.0 ** -130, 2.0 ** 127, 500).astype(np.float32)]
-    v = np.arange(16, dtype=np.uint8).view(dtypes.by_name("float4_e2m1fn").np).astype(np.float32)
-    v = np.sort(v)
-    mids = ((v[1:].astype(np.float64) + v[:-1]) / 2).astype(np.float32)
-    xs += [v, mids, np.nextafter(mids, np.float32(np.inf)), np.nextafter(mids, np.float32(-np.inf))]
+    xs += _grid_sweep(np.arange(16, dtype=np.uint8).view(dtypes.by_name("float4_e2m1fn").np).astype(np.float32))
     xs = np.concatenate(xs)
-    source = tmp_path / "subbyte.cpp"
-    source.write_text(_SUBBYTE_PROGRAM)
-    runtime = os.path.dirname(dtypes.INC_PATH)
-    subprocess.run(["g++", "-std=c++17", "-O1", f"-I{runtime}", str(source), "-o", str(tmp_path / "subbyte")], check=True)
-    text = "\n".join(float(x).hex() if np.isfinite(x) else ("-" if np.signbit(x) else "") + str(abs(x)) for x in xs)
-    lines = iter(subprocess.run([str(tmp_path / "subbyte")], input=text, capture_output=True, text=True,
-                                check=True).stdout.splitlines())
+    lines = _run_program(tmp_path, "subbyte", _SUBBYTE_PROGRAM, xs)
     codes = np.arange(256, dtype=np.uint8)
 
     def take(n, parse=int):
