@@ -210,3 +210,28 @@ def test_subbyte_node_tests_pass():
     assert len(cases) >= 96 and sorted(c.name for c, _, _ in accepted) == sorted(c.name for c in cases)
     failures = _run_cases(accepted, prefix="subbyte")
     assert not failures, "\n".join(failures)
+
+
+def test_cast_to_e8m0_honours_round_mode_and_saturate():
+    """Cast to float8e8m0 with each round_mode, with and without saturate, as ONNX's reference computes it
+    (the node tests cover only round_mode='up' with saturate)."""
+    import ml_dtypes
+    from onnx import TensorProto, helper
+    from onnx.reference import ReferenceEvaluator
+
+    from exporter.native.library import load
+    modes = [(mode, sat) for mode in ("up", "down", "nearest") for sat in (1, 0)]
+    nodes = [helper.make_node("Cast", ["x"], [f"y{k}"], to=TensorProto.FLOAT8E8M0, round_mode=mode, saturate=sat)
+             for k, (mode, sat) in enumerate(modes)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None])],
+                              [helper.make_tensor_value_info(f"y{k}", TensorProto.FLOAT8E8M0, [None])
+                               for k in range(len(modes))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 25)])
+    model.ir_version = 12
+    x = np.array([0.0, 0.124, 0.25, 0.75, 1.5, 3.0, 2.0 ** 127 * 1.5, 2.0 ** 127, 3e38, np.inf, np.nan, 1e-40,
+                  2.0 ** -126 * 1.75, 6.0, 5.0, 1.25], np.float32)
+    want = ReferenceEvaluator(model).run(None, {"x": x})
+    got = load(model, "e8m0")(x)
+    for (mode, sat), g, w in zip(modes, got, want):
+        assert g.dtype == ml_dtypes.float8_e8m0fnu
+        np.testing.assert_array_equal(g.view(np.uint8), w.view(np.uint8), err_msg=f"round_mode={mode} saturate={sat}")
