@@ -197,6 +197,18 @@ def test_small_float_node_tests_pass():
     assert not failures, "\n".join(failures)
 
 
+def test_bfloat16_arithmetic_node_tests_pass():
+    """bfloat16 arithmetic (float32 per op, rounded per op; sums added in bfloat16 as ONNX's reference adds
+    ml_dtypes arrays): every bf16 Attention (plain and expanded), Celu and Einsum case is accepted and passes."""
+    import re
+    wanted = re.compile(r"test_attention_\w*_bf16(_expanded)?|test_celu_bfloat16\w*|test_einsum_\w*_bfloat16")
+    cases = [c for c in _node_cases() if wanted.fullmatch(c.name)]
+    accepted = accept(cases)
+    assert len(cases) >= 15 and sorted(c.name for c, _, _ in accepted) == sorted(c.name for c in cases)
+    failures = _run_cases(accepted, prefix="bf16")
+    assert not failures, "\n".join(failures)
+
+
 def test_subbyte_node_tests_pass():
     """int4, uint4, int2, uint2, float4_e2m1fn and float8_e8m0fnu (storage types, one element per byte):
     every Cast/CastLike case to or from them, and every QuantizeLinear/DequantizeLinear case of them and of

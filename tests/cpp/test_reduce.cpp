@@ -176,9 +176,20 @@ static void test_reduce_bool() {
     CHECK(none[0], "reduce<bool> Min over nothing");
 }
 
+// bfloat16 Sum: in order, each addition rounded to bfloat16 (256 + 1 + 1 stays 256; 1 + 1 + 256 is 258)
+static void test_reduce_bfloat16() {
+    const rt::bfloat16 x[] = {256.0f, 1.0f, 1.0f, 1.0f, 1.0f, 256.0f};
+    rt::bfloat16 rows[2], cols[3];
+    rt::reduce<rt::bfloat16>(rt::Reduce::Sum, x, rows, 2, 3, 1);
+    CHECK(float(rows[0]) == 256.0f && float(rows[1]) == 258.0f, "reduce<bfloat16> rounds each addition");
+    rt::reduce<rt::bfloat16>(rt::Reduce::Sum, x, cols, 1, 2, 3);
+    CHECK(float(cols[0]) == 256.0f && float(cols[1]) == 2.0f && float(cols[2]) == 256.0f, "reduce<bfloat16> strided");
+}
+
 int main() {
     std::mt19937 rng(1234);
     test_reduce_bool();
+    test_reduce_bfloat16();
     test_reduce<float>(rng);
     test_reduce<double>(rng);
     test_reduce<int32_t>(rng);
