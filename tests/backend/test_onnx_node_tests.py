@@ -197,16 +197,22 @@ def test_small_float_node_tests_pass():
     assert not failures, "\n".join(failures)
 
 
+def _all_accepted_and_pass(pattern: str, at_least: int, prefix: str):
+    """Every node case whose name fully matches `pattern` (at least `at_least` of them) is accepted and passes."""
+    import re
+    wanted = re.compile(pattern)
+    cases = [c for c in _node_cases() if wanted.fullmatch(c.name)]
+    accepted = accept(cases)
+    assert len(cases) >= at_least and sorted(c.name for c, _, _ in accepted) == sorted(c.name for c in cases)
+    failures = _run_cases(accepted, prefix=prefix)
+    assert not failures, "\n".join(failures)
+
+
 def test_bfloat16_arithmetic_node_tests_pass():
     """bfloat16 arithmetic (float32 per op, rounded per op; sums added in bfloat16 as ONNX's reference adds
     ml_dtypes arrays): every bf16 Attention (plain and expanded), Celu and Einsum case is accepted and passes."""
-    import re
-    wanted = re.compile(r"test_attention_\w*_bf16(_expanded)?|test_celu_bfloat16\w*|test_einsum_\w*_bfloat16")
-    cases = [c for c in _node_cases() if wanted.fullmatch(c.name)]
-    accepted = accept(cases)
-    assert len(cases) >= 15 and sorted(c.name for c, _, _ in accepted) == sorted(c.name for c in cases)
-    failures = _run_cases(accepted, prefix="bf16")
-    assert not failures, "\n".join(failures)
+    _all_accepted_and_pass(r"test_attention_\w*_bf16(_expanded)?|test_celu_bfloat16\w*|test_einsum_\w*_bfloat16",
+                           15, "bf16")
 
 
 def test_subbyte_node_tests_pass():
@@ -214,14 +220,9 @@ def test_subbyte_node_tests_pass():
     every Cast/CastLike case to or from them, and every QuantizeLinear/DequantizeLinear case of them and of
     the float8 types (float16 scales too), and every QLinearMatMul case with float16 scales, is accepted and
     passes."""
-    import re
-    wanted = re.compile(r"test_cast(like)?_\w*(INT4|INT2|FLOAT4E2M1|E8M0)\w*|"
-                        r"test_(de)?quantizelinear_(e4m3fn|e5m2|u?int4|u?int2|float4e2m1)\w*|test_qlinearmatmul_\w*float16")
-    cases = [c for c in _node_cases() if wanted.fullmatch(c.name)]
-    accepted = accept(cases)
-    assert len(cases) >= 96 and sorted(c.name for c, _, _ in accepted) == sorted(c.name for c in cases)
-    failures = _run_cases(accepted, prefix="subbyte")
-    assert not failures, "\n".join(failures)
+    _all_accepted_and_pass(r"test_cast(like)?_\w*(INT4|INT2|FLOAT4E2M1|E8M0)\w*|"
+                           r"test_(de)?quantizelinear_(e4m3fn|e5m2|u?int4|u?int2|float4e2m1)\w*|"
+                           r"test_qlinearmatmul_\w*float16", 96, "subbyte")
 
 
 def test_cast_to_e8m0_honours_round_mode_and_saturate():
