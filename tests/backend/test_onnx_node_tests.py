@@ -248,3 +248,38 @@ def test_cast_to_e8m0_honours_round_mode_and_saturate():
     for (mode, sat), g, w in zip(modes, got, want):
         assert g.dtype == ml_dtypes.float8_e8m0fnu
         np.testing.assert_array_equal(g.view(np.uint8), w.view(np.uint8), err_msg=f"round_mode={mode} saturate={sat}")
+
+
+@pytest.mark.parametrize("name", ["int4", "uint2", "float4_e2m1fn", "float8_e8m0fnu"])
+def test_storage_types_move_through_shape_ops(name):
+    """Transpose, Concat, Gather, Reshape and Identity move the one-per-byte storage types, and a packed
+    initializer of them (two or four to a byte in the file) is unpacked at export, as ONNX's reference reads it."""
+    import warnings
+
+    import ml_dtypes
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    from exporter import dtypes
+    from exporter.native.library import load
+    dt, elem = getattr(ml_dtypes, name), dtypes.by_name(name).onnx
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (e8m0 has no 0)
+        w = np.arange(6).reshape(2, 3).astype(np.float32).astype(dt)
+        x = (np.arange(6).reshape(2, 3) % 3).astype(np.float32).astype(dt)
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0]),
+             helper.make_node("Concat", ["t", "t"], ["c"], axis=0),
+             helper.make_node("Gather", ["c", "idx"], ["g"], axis=0),
+             helper.make_node("Reshape", ["g", "shape"], ["r"]),
+             helper.make_node("Concat", ["r", "w"], ["y"], axis=0),
+             helper.make_node("Identity", ["y"], ["z"])]
+    inits = [numpy_helper.from_array(np.array([0, 4, 2], np.int64), "idx"),
+             numpy_helper.from_array(np.array([-1, 3], np.int64), "shape"), numpy_helper.from_array(w, "w")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", elem, [2, 3])],
+                              [helper.make_tensor_value_info("z", elem, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 25)])
+    model.ir_version = 12
+    want = ReferenceEvaluator(model).run(None, {"x": x})[0]
+    got = load(model, f"move_{name}")(x)[0]
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
