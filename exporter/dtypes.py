@@ -46,7 +46,8 @@ class DType:
 
 
 _ORT_NAMES = {"float32": "float", "float64": "double", "float8_e4m3fn": "float8e4m3fn", "float8_e4m3fnuz": "float8e4m3fnuz",
-              "float8_e5m2": "float8e5m2", "float8_e5m2fnuz": "float8e5m2fnuz"}
+              "float8_e5m2": "float8e5m2", "float8_e5m2fnuz": "float8e5m2fnuz", "float4_e2m1fn": "float4e2m1",
+              "float8_e8m0fnu": "float8e8m0"}
 
 # Order matters only for the generated C++ table (the .npy reader tries them in order).
 # 'l'/'L' are C long: 64 bits on the LP64 systems the generated programs build for.
@@ -58,16 +59,22 @@ TABLE = (
     DType("float16", TensorProto.FLOAT16, "_Float16", "<f2", ("f2", "e", "float16", "half"), "float", False, False,
           float(np.finfo(np.float16).eps), compute="float32"),
     # NumPy saves ml_dtypes' bfloat16 as raw 2-byte records ('<V2'): the .npy reader takes those as bfloat16.
-    # Storage only (Cast, data movement, selection): computed in float32 and rounded per op, two of ONNX's
-    # bf16 Attention cases came out 1 bf16 ulp off the reference, so bfloat16 arithmetic stays refused.
+    # Generated loops compute it in float32 and round each op's result, as ml_dtypes' ufuncs do; kernels
+    # only where ONNX's reference rounds the same way (native/ops/__init__.py: BF16_WIDENED_KERNELS).
     DType("bfloat16", TensorProto.BFLOAT16, "exporter_rt::bfloat16", "<V2", ("V2", "bfloat16"), "float", False,
-          False, float(ml_dtypes.finfo(ml_dtypes.bfloat16).eps)),
+          False, float(ml_dtypes.finfo(ml_dtypes.bfloat16).eps), compute="float32"),
     # float8 (storage for Cast/CastLike and data movement; no arithmetic). NumPy saves them as '<V1' (E5M2 as
     # '<f1', which NumPy cannot read back): one descr for four types, so the .npy reader takes them by name only
     *(DType(name, onnx, f"exporter_rt::{name.replace('_', '')}", "<V1", (name,), "float", False, False,
             float(ml_dtypes.finfo(getattr(ml_dtypes, name)).eps))
       for name, onnx in (("float8_e4m3fn", TensorProto.FLOAT8E4M3FN), ("float8_e4m3fnuz", TensorProto.FLOAT8E4M3FNUZ),
                          ("float8_e5m2", TensorProto.FLOAT8E5M2), ("float8_e5m2fnuz", TensorProto.FLOAT8E5M2FNUZ))),
+    # float4_e2m1fn and float8_e8m0fnu (storage: Cast/CastLike, Quantize/DequantizeLinear, data movement), one
+    # code per byte as ml_dtypes holds them (ONNX files pack float4 two per byte: unpacked at export)
+    DType("float4_e2m1fn", TensorProto.FLOAT4E2M1, "exporter_rt::float4e2m1fn", "<V1", ("float4_e2m1fn",), "float",
+          False, False, float(ml_dtypes.finfo(ml_dtypes.float4_e2m1fn).eps)),
+    DType("float8_e8m0fnu", TensorProto.FLOAT8E8M0, "exporter_rt::float8e8m0fnu", "<V1", ("float8_e8m0fnu",),
+          "float", False, False, float(ml_dtypes.finfo(ml_dtypes.float8_e8m0fnu).eps)),
     DType("int32", TensorProto.INT32, "int32_t", "<i4", ("i4", "i", "int32", "intc"), "int", True, True),
     DType("int64", TensorProto.INT64, "int64_t", "<i8", ("i8", "q", "l", "int64", "int"), "int", True, True),
     DType("bool", TensorProto.BOOL, "bool", "|b1", ("b1", "?", "bool"), "bool", True, False),
@@ -77,6 +84,10 @@ TABLE = (
     DType("uint16", TensorProto.UINT16, "uint16_t", "<u2", ("u2", "H", "uint16", "ushort"), "uint", False, False),
     DType("uint32", TensorProto.UINT32, "uint32_t", "<u4", ("u4", "I", "uint32", "uintc"), "uint", False, False),
     DType("uint64", TensorProto.UINT64, "uint64_t", "<u8", ("u8", "Q", "L", "uint64", "uint"), "uint", False, False),
+    # int4, uint4, int2, uint2 (storage like float4): one value per byte in its low bits, as ml_dtypes holds them
+    *(DType(name, onnx, f"exporter_rt::{name}", "<V1", (name,), name.rstrip("24"), False, False)
+      for name, onnx in (("int4", TensorProto.INT4), ("uint4", TensorProto.UINT4), ("int2", TensorProto.INT2),
+                         ("uint2", TensorProto.UINT2))),
 )
 _BY_NAME = {d.name: d for d in TABLE}
 _BY_ONNX = {d.onnx: d for d in TABLE}

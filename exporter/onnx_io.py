@@ -203,7 +203,8 @@ def _check_tensor_size(t: onnx.TensorProto, path: str) -> None:
             raise ExporterError(f"{path}: initializer '{t.name}' has unknown data type {t.data_type}") from None
         if t.data_type in (onnx.TensorProto.STRING,):
             return
-        bits = {onnx.TensorProto.INT4: 4, onnx.TensorProto.UINT4: 4}.get(t.data_type)
+        bits = {onnx.TensorProto.INT4: 4, onnx.TensorProto.UINT4: 4, onnx.TensorProto.FLOAT4E2M1: 4,  # packed
+                onnx.TensorProto.INT2: 2, onnx.TensorProto.UINT2: 2}.get(t.data_type)
         expected = (count * bits + 7) // 8 if bits else count * itemsize
         if len(t.raw_data) != expected:
             raise ExporterError(f"{path}: initializer '{t.name}' has {len(t.raw_data)} bytes of data, its shape "

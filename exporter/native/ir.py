@@ -395,13 +395,16 @@ class Graph:
     def _widened(self, proto: onnx.NodeProto) -> list | None:
         """A float16 node of ops.WIDENED_KERNELS as Cast-to-float32, the node in float32 and Cast-back protos
         (see WIDENED_KERNELS); None for any other node."""
-        from .ops import WIDENED_KERNELS
+        from .ops import BF16_WIDENED_KERNELS, WIDENED_KERNELS
         if proto.domain not in ("", "ai.onnx") or proto.op_type not in WIDENED_KERNELS:
             return None
         inputs = [self._find(i) if i else None for i in proto.input]
         narrow = {v.name: v.dtype for v in inputs if v is not None and v.dtype in dtypes.WIDENED}
         if not inputs or inputs[0] is None or inputs[0].name not in narrow:
             return None
+        if inputs[0].dtype == np.dtype("bfloat16") and (proto.op_type not in BF16_WIDENED_KERNELS or (
+                proto.op_type in ("Softmax", "LogSoftmax") and self.opset < 13)):
+            return None  # (see BF16_WIDENED_KERNELS) ReduceSum runs on bfloat16, the others refuse it
         to = onnx.TensorProto.FLOAT
         fresh = self._fresh
 

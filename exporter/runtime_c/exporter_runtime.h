@@ -51,6 +51,21 @@ struct bfloat16 {
     }
 };
 
+// Small float formats (float8, float4): a finite magnitude `a` >= 0 rounded to nearest even on the grid of a
+// format with `m` mantissa bits whose smallest normal exponent is `min_exponent` (subnormals below it), and
+// the exponent/mantissa bits of such a rounded, nonzero, in-range value (`bias`: the format's exponent bias).
+inline double round_to_format(double a, int min_exponent, int m) {
+    int exponent = a > 0 ? std::ilogb(a) : min_exponent;
+    if (exponent < min_exponent) exponent = min_exponent;
+    const double quantum = std::ldexp(1.0, exponent - m);  // the spacing of representable values around a
+    return std::nearbyint(a / quantum) * quantum;          // a / quantum is exact: ties to even
+}
+inline int finite_code(double rounded, int bias, int m) {
+    const int e = std::ilogb(rounded);
+    if (e < 1 - bias) return int(std::ldexp(rounded, bias - 1 + m));  // subnormal
+    return ((e + bias) << m) | (int(std::ldexp(rounded, m - e)) - (1 << m));
+}
+
 // The four float8 types of ONNX (storage only: Cast, CastLike and data movement), written from the Cast
 // spec's table. Layout: sign, E exponent bits, M mantissa bits. "fn" types have no infinity (E4M3FN: the
 // all-ones code S.1111.111 is NaN); "fnuz" types have no infinity and no -0, and their one NaN is 0x80 (bias
@@ -93,23 +108,109 @@ template <int E, int M, bool FNUZ> struct float8 {
         double a = std::fabs(v);
         if (saturate && a > max_finite()) a = max_finite();
         if (std::isinf(a)) return kHasInf ? uint8_t(sign | 0x7c) : nan;
-        // the spacing of representable values around a (the subnormal spacing below the normal range)
-        int exponent = a > 0 ? std::ilogb(a) : 1 - kBias;
-        if (exponent < 1 - kBias) exponent = 1 - kBias;
-        const double quantum = std::ldexp(1.0, exponent - M);
-        const double rounded = std::nearbyint(a / quantum) * quantum;  // a / quantum is exact: ties to even
+        const double rounded = round_to_format(a, 1 - kBias, M);
         if (rounded > max_finite()) return kHasInf ? uint8_t(sign | 0x7c) : nan;
         if (rounded == 0) return FNUZ ? 0 : sign;  // fnuz has no -0
-        int e = std::ilogb(rounded);
-        if (e < 1 - kBias) return uint8_t(sign | int(std::ldexp(rounded, kBias - 1 + M)));  // subnormal
-        const int mantissa = int(std::ldexp(rounded, M - e)) - (1 << M);
-        return uint8_t(sign | ((e + kBias) << M) | mantissa);
+        return uint8_t(sign | finite_code(rounded, kBias, M));
     }
 };
 using float8e4m3fn = float8<4, 3, false>;
 using float8e4m3fnuz = float8<4, 3, true>;
 using float8e5m2 = float8<5, 2, false>;
 using float8e5m2fnuz = float8<5, 2, true>;
+
+// float4_e2m1fn (ONNX FLOAT4E2M1), one code per byte (bits 0-3, as ml_dtypes holds it; ONNX files pack two
+// per byte and the exporter unpacks them): sign, 2 exponent bits (bias 1), 1 mantissa bit; values 0, 0.5,
+// 1, 1.5, 2, 3, 4, 6 and their negatives; no infinity and no NaN. Conversions round to nearest even and
+// saturate (infinities too) to +-6; NaN becomes a zero whose sign is the NaN's sign flipped (-0 for the
+// usual positive NaN), as ml_dtypes (the reference of ONNX's node tests) converts it.
+struct float4e2m1fn {
+    uint8_t bits = 0;
+
+    float4e2m1fn() = default;
+    template <typename T, typename = std::enable_if_t<std::is_convertible_v<T, double>>>
+    float4e2m1fn(T v) : bits(encode(double(v))) {}
+
+    operator float() const {
+        const int exponent = (bits >> 1) & 3, mantissa = bits & 1;
+        const float magnitude = exponent == 0 ? 0.5f * float(mantissa) : std::ldexp(float(2 + mantissa), exponent - 2);
+        return bits & 0x8 ? -magnitude : magnitude;
+    }
+
+    static uint8_t encode(double v) {
+        if (std::isnan(v)) return std::signbit(v) ? 0 : 0x8;
+        const uint8_t sign = std::signbit(v) ? 0x8 : 0;
+        const double rounded = round_to_format(std::fmin(std::fabs(v), 6.0), 0, 1);
+        return rounded == 0 ? sign : uint8_t(sign | finite_code(rounded, 1, 1));
+    }
+};
+
+// float8_e8m0fnu (ONNX FLOAT8E8M0, the scales of MX formats): a bare exponent, 2^(code - 127); no sign, no
+// zero, 0xff is NaN. From other types, Cast reads the float32 value's exponent and rounds by `round_mode`
+// (up: any fraction bumps it, ONNX's default; down: drops it; nearest: on the guard/round/sticky bits, as
+// ONNX's reference to_float8e8m0 does); saturate (the default) keeps 2^127 from rounding up into NaN.
+// Infinities and NaN become NaN; the sign is ignored (negative inputs are undefined in ONNX).
+struct float8e8m0fnu {
+    enum Round { kUp, kDown, kNearest };
+    uint8_t bits = 0;
+
+    float8e8m0fnu() = default;
+    template <typename T, typename = std::enable_if_t<std::is_convertible_v<T, double>>>
+    float8e8m0fnu(T v) : bits(encode(float(v), true, kUp)) {}
+    static float8e8m0fnu from(float v, bool saturate, Round mode) {
+        float8e8m0fnu r;
+        r.bits = encode(v, saturate, mode);
+        return r;
+    }
+
+    operator float() const {
+        return bits == 0xff ? std::numeric_limits<float>::quiet_NaN() : std::ldexp(1.0f, int(bits) - 127);
+    }
+
+    static uint8_t encode(float f, bool saturate, Round mode) {
+        uint32_t u;
+        std::memcpy(&u, &f, sizeof u);
+        const uint32_t exponent = (u >> 23) & 0xff;
+        if (exponent == 0xff) return 0xff;
+        bool up = false;
+        if (mode == kUp) up = (u & 0x7fffffu) != 0;
+        if (mode == kNearest) up = (u & 0x400000u) && ((u & 0x3fffffu) || exponent > 0);
+        if (saturate && exponent == 0xfe) up = false;
+        return uint8_t(exponent + (up ? 1 : 0));  // 0xfe rounded up without saturate: 0xff, NaN
+    }
+};
+
+// int4, uint4, int2, uint2 (ONNX INT4, UINT4, INT2, UINT2), one value per byte in its low BITS bits (as
+// ml_dtypes holds them; ONNX files pack two or four per byte and the exporter unpacks them). From integers
+// and bool, Cast keeps the low bits (two's complement wrap, the Cast spec's rule for fixed point); from
+// floating types it truncates toward zero, and a value out of range (or NaN), which the spec leaves
+// undefined, becomes 0, as ml_dtypes (the reference of ONNX's node tests) does.
+template <typename T, typename = void> struct is_small_int : std::false_type {};
+template <typename T> struct is_small_int<T, std::void_t<decltype(T::kMask)>> : std::true_type {};
+template <int BITS, bool SIGNED> struct small_int {
+    static constexpr int kMin = SIGNED ? -(1 << (BITS - 1)) : 0;
+    static constexpr int kMax = SIGNED ? (1 << (BITS - 1)) - 1 : (1 << BITS) - 1;
+    static constexpr uint8_t kMask = uint8_t((1 << BITS) - 1);
+    uint8_t bits = 0;
+
+    small_int() = default;
+    template <typename T, typename = std::enable_if_t<std::is_convertible_v<T, double>>>
+    small_int(T v) {
+        if constexpr (std::is_integral_v<T>) {
+            bits = uint8_t(v) & kMask;
+        } else if constexpr (is_small_int<T>::value) {
+            bits = uint8_t(int(v)) & kMask;
+        } else {
+            const double t = std::trunc(double(v));
+            bits = t >= kMin && t <= kMax ? uint8_t(int(t)) & kMask : 0;
+        }
+    }
+    operator int() const { return SIGNED && (bits >> (BITS - 1)) ? int(bits) - (1 << BITS) : int(bits); }
+};
+using int4 = small_int<4, true>;
+using uint4 = small_int<4, false>;
+using int2 = small_int<2, true>;
+using uint2 = small_int<2, false>;
 
 // Cast with saturate=0: out-of-range values become infinity or NaN instead of the largest finite value
 template <typename To, typename From> inline To cast_unsaturated(From a) {
@@ -602,7 +703,8 @@ template <typename T, typename E> inline T power(T a, E b) {
 inline float power(float a, float b) { return std::pow(a, b); }
 template <typename T> inline T round_even(T a) { return std::nearbyint(a); }
 template <typename To, typename From> inline To cast(From a) {
-    if constexpr (std::is_same_v<To, bool>) { return a != From(0); }
+    if constexpr (std::is_same_v<To, bool> && std::is_class_v<From>) { return double(a) != 0; }  // e8m0 has no 0
+    else if constexpr (std::is_same_v<To, bool>) { return a != From(0); }
     else { return static_cast<To>(a); }
 }
 

@@ -15,47 +15,64 @@ namespace exporter_rt {
 
 namespace {
 
-template <typename Q> constexpr float qmin() { return float(std::numeric_limits<Q>::min()); }
-template <typename Q> constexpr float qmax() { return float(std::numeric_limits<Q>::max()); }
+template <typename Q> constexpr float qmin() {
+    if constexpr (is_small_int<Q>::value) return float(Q::kMin);
+    else return float(std::numeric_limits<Q>::min());
+}
+template <typename Q> constexpr float qmax() {
+    if constexpr (is_small_int<Q>::value) return float(Q::kMax);
+    else return float(std::numeric_limits<Q>::max());
+}
+template <typename Q> constexpr bool kFloat8 = std::is_same_v<Q, float8e4m3fn> || std::is_same_v<Q, float8e4m3fnuz> ||
+                                               std::is_same_v<Q, float8e5m2> || std::is_same_v<Q, float8e5m2fnuz>;
+template <typename Q> constexpr bool kFloatQ = kFloat8<Q> || std::is_same_v<Q, float4e2m1fn>;
 
 // In float: for 8- and 16-bit Q every sum that can land inside [qmin, qmax] is exact, and one that does not
 // saturates the same either way. NaN goes to qmin, as ONNX's reference gets it (NaN -> int32 min -> clip).
-template <typename Q> inline Q quantize_one(float x, float scale, float zp) {
-    float v = std::nearbyint(x / scale) + zp;
-    v = v >= qmin<Q>() ? v : qmin<Q>();
-    v = v <= qmax<Q>() ? v : qmax<Q>();
-    return Q(v);
+template <typename Q> inline Q quantize_one(float x, float scale, float zp, bool saturate = true) {
+    if constexpr (kFloat8<Q>) {
+        return Q::from(double(x / scale), saturate);
+    } else if constexpr (kFloatQ<Q>) {
+        return Q(x / scale + zp);
+    } else {
+        float v = std::nearbyint(x / scale) + zp;
+        v = v >= qmin<Q>() ? v : qmin<Q>();
+        v = v <= qmax<Q>() ? v : qmax<Q>();
+        return Q(v);
+    }
 }
 
 }  // namespace
 
 template <typename Q>
-void quantize_linear(const QuantAxis& a, const float* x, const float* scale, const Q* zp, Q* y) {
+void quantize_linear(const QuantAxis& a, const float* x, const float* scale, const Q* zp, Q* y, bool saturate) {
     for (int64_t o = 0; o < a.outer; ++o)
         for (int64_t k = 0; k < a.n; ++k) {
             const int64_t at = (o * a.n + k) * a.inner, s_at = o * a.so + (k / a.block) * a.sn;
             if (a.si == 0) {  // one scale for the whole row: a flat loop the compiler vectorises
                 const float s = scale[s_at], z = zp ? float(zp[s_at]) : 0.0f;
-                for (int64_t i = 0; i < a.inner; ++i) y[at + i] = quantize_one<Q>(x[at + i], s, z);
+                for (int64_t i = 0; i < a.inner; ++i) y[at + i] = quantize_one<Q>(x[at + i], s, z, saturate);
             } else {
                 for (int64_t i = 0; i < a.inner; ++i)
-                    y[at + i] = quantize_one<Q>(x[at + i], scale[s_at + i * a.si], zp ? float(zp[s_at + i * a.si]) : 0.0f);
+                    y[at + i] = quantize_one<Q>(x[at + i], scale[s_at + i * a.si],
+                                                zp ? float(zp[s_at + i * a.si]) : 0.0f, saturate);
             }
         }
 }
 
-template <typename Q>
-void dequantize_linear(const QuantAxis& a, const Q* x, const float* scale, const Q* zp, float* y) {
+template <typename Q, typename S>
+void dequantize_linear(const QuantAxis& a, const Q* x, const S* scale, const Q* zp, S* y) {
+    if (kFloatQ<Q>) zp = nullptr;  // ONNX's reference ignores a float zero point
     for (int64_t o = 0; o < a.outer; ++o)
         for (int64_t k = 0; k < a.n; ++k) {
             const int64_t at = (o * a.n + k) * a.inner, s_at = o * a.so + (k / a.block) * a.sn;
             if (a.si == 0) {
-                const float s = scale[s_at], z = zp ? float(zp[s_at]) : 0.0f;
-                for (int64_t i = 0; i < a.inner; ++i) y[at + i] = (float(x[at + i]) - z) * s;
+                const float s = float(scale[s_at]), z = zp ? float(zp[s_at]) : 0.0f;
+                for (int64_t i = 0; i < a.inner; ++i) y[at + i] = S((float(x[at + i]) - z) * s);
             } else {
                 for (int64_t i = 0; i < a.inner; ++i) {
                     const int64_t q = s_at + i * a.si;
-                    y[at + i] = (float(x[at + i]) - (zp ? float(zp[q]) : 0.0f)) * scale[q];
+                    y[at + i] = S((float(x[at + i]) - (zp ? float(zp[q]) : 0.0f)) * float(scale[q]));
                 }
             }
         }
@@ -140,12 +157,17 @@ void finish_row(const int32_t* acc, int64_t i, int64_t j0, int64_t nb, TC* c, co
     if constexpr (std::is_same_v<TC, int32_t>) {
         for (int64_t u = 0; u < nb; ++u) c[u] = acc[u];
     } else {
-        const float as = rq->a_scale[i * rq->a_scale_rs];
+        const bool half = rq->a_scale_h != nullptr;
+        const float as = half ? float(rq->a_scale_h[i * rq->a_scale_rs]) : rq->a_scale[i * rq->a_scale_rs];
         const int32_t bias = rq->bias ? rq->bias[i] : 0;
         const double zp = double(rq->y_zero_point);
         constexpr double lo = double(std::numeric_limits<TC>::min()), hi = double(std::numeric_limits<TC>::max());
         for (int64_t u = 0; u < nb; ++u) {
-            const float m = as * rq->b_scale[(j0 + u) * rq->b_scale_cs] / rq->y_scale;
+            // float16: a float16 product is exact in float and a float quotient of float16 values rounds to
+            // float16 as a float16 division would (24 >= 2 * 11 + 2 bits)
+            const float m = half ? float(_Float16(float(_Float16(as * float(rq->b_scale_h[(j0 + u) * rq->b_scale_cs]))) /
+                                                  rq->y_scale))
+                                 : as * rq->b_scale[(j0 + u) * rq->b_scale_cs] / rq->y_scale;
             double v = std::nearbyint(double(acc[u] + bias) * double(m)) + zp;
             v = v >= lo ? v : lo;
             v = v <= hi ? v : hi;
@@ -211,7 +233,7 @@ void qconv2d(const Conv2dShape& s, const TX* x, const TX* x_zp, const TW* w, con
             Requant group_rq;
             if (rq) {  // this group's output channels: its rows of the per-channel scales and bias
                 group_rq = *rq;
-                group_rq.a_scale += g * mg * rq->a_scale_rs;
+                group_rq.a_scale += g * mg * rq->a_scale_rs;  // (QLinearConv: float32 scales only)
                 if (rq->bias) group_rq.bias += g * mg;
             }
             qgemm<TW, TY>(mg, P, K, w + g * mg * K, K, w_zp ? w_zp + g * mg * w_zp_stride : nullptr, w_zp_stride,
@@ -219,15 +241,27 @@ void qconv2d(const Conv2dShape& s, const TX* x, const TX* x_zp, const TW* w, con
         }
 }
 
-#define EXPORTER_QUANTIZE(Q)                                                                  \
-    template void quantize_linear<Q>(const QuantAxis&, const float*, const float*, const Q*, Q*); \
-    template void dequantize_linear<Q>(const QuantAxis&, const Q*, const float*, const Q*, float*);
+#define EXPORTER_QUANTIZE(Q)                                                                                   \
+    template void quantize_linear<Q>(const QuantAxis&, const float*, const float*, const Q*, Q*, bool);            \
+    template void dequantize_linear<Q, float>(const QuantAxis&, const Q*, const float*, const Q*, float*);          \
+    template void dequantize_linear<Q, _Float16>(const QuantAxis&, const Q*, const _Float16*, const Q*, _Float16*);
 EXPORTER_QUANTIZE(int8_t)
 EXPORTER_QUANTIZE(uint8_t)
 EXPORTER_QUANTIZE(int16_t)
 EXPORTER_QUANTIZE(uint16_t)
+EXPORTER_QUANTIZE(int4)
+EXPORTER_QUANTIZE(uint4)
+EXPORTER_QUANTIZE(int2)
+EXPORTER_QUANTIZE(uint2)
+EXPORTER_QUANTIZE(float4e2m1fn)
+EXPORTER_QUANTIZE(float8e4m3fn)
+EXPORTER_QUANTIZE(float8e4m3fnuz)
+EXPORTER_QUANTIZE(float8e5m2)
+EXPORTER_QUANTIZE(float8e5m2fnuz)
 #undef EXPORTER_QUANTIZE
-template void dequantize_linear<int32_t>(const QuantAxis&, const int32_t*, const float*, const int32_t*, float*);
+template void dequantize_linear<int32_t, float>(const QuantAxis&, const int32_t*, const float*, const int32_t*, float*);
+template void dequantize_linear<int32_t, _Float16>(const QuantAxis&, const int32_t*, const _Float16*, const int32_t*,
+                                                   _Float16*);
 
 #define EXPORTER_QPRODUCT(TA, TX, TC)                                                                             \
     template void qconv2d<TX, TA, TC>(const Conv2dShape&, const TX*, const TX*, const TA*, const TA*, int64_t, TC*, \

@@ -19,13 +19,18 @@ struct QuantAxis {
     int64_t outer, n, inner, block, so, sn, si;
 };
 
-// y = saturate(round_half_even(x / scale) + zero_point); zp may be null (zero). Q: int8, uint8, int16, uint16.
+// y = saturate(round_half_even(x / scale) + zero_point); zp may be null (zero). Q: int8, uint8, int16,
+// uint16, int4, uint4, int2, uint2 (clamped to their range). Float Q, as ONNX's reference: float8 types
+// convert x / scale (zero point ignored: it must be 0), saturating unless `saturate` is false; float4_e2m1fn
+// converts x / scale + zero_point (always saturating: it has no infinity).
 template <typename Q>
-void quantize_linear(const QuantAxis& a, const float* x, const float* scale, const Q* zp, Q* y);
+void quantize_linear(const QuantAxis& a, const float* x, const float* scale, const Q* zp, Q* y, bool saturate = true);
 // y = (x - zero_point) * scale, with x and zp converted to float first (as ONNX's reference does; exact
-// below 2^24). Q: int8, uint8, int16, uint16, int32.
-template <typename Q>
-void dequantize_linear(const QuantAxis& a, const Q* x, const float* scale, const Q* zp, float* y);
+// below 2^24), rounded once to S (float, or float16 scales and output). Q: int8, uint8, int16, uint16,
+// int32, int4, uint4, int2, uint2, and the float8 types and float4_e2m1fn, whose zero point ONNX's reference
+// ignores (it must be 0 for float8).
+template <typename Q, typename S = float>
+void dequantize_linear(const QuantAxis& a, const Q* x, const S* scale, const Q* zp, S* y);
 // DynamicQuantizeLinear: uint8 with the scale and zero point that map [min(0, x), max(0, x)] onto [0, 255].
 void dynamic_quantize_linear(const float* x, int64_t count, uint8_t* y, float* y_scale, uint8_t* y_zero_point);
 
@@ -37,6 +42,10 @@ struct Requant {
     int64_t a_scale_rs = 0;
     const float* b_scale = nullptr;
     int64_t b_scale_cs = 0;
+    // float16 scales (QLinearMatMul): read from these instead of a_scale/b_scale, and m computed as ONNX's
+    // reference computes it from float16 arrays: the product and the quotient each rounded to float16
+    const _Float16* a_scale_h = nullptr;
+    const _Float16* b_scale_h = nullptr;
     float y_scale = 1.0f;
     int32_t y_zero_point = 0;
     const int32_t* bias = nullptr;

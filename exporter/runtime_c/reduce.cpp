@@ -21,24 +21,34 @@ template <typename T> static inline T reduce_init(Reduce kind) {
 }
 
 template <typename T> static inline T reduce_step(Reduce kind, T acc, T v) {
-    switch (kind) {
-        case Reduce::Max: return maximum(acc, v);
-        case Reduce::Min: return minimum(acc, v);
-        case Reduce::Prod: return acc * v;
-        case Reduce::SumSquare: case Reduce::L2: return acc + v * v;
-        case Reduce::L1: return acc + (v < T(0) ? T(0) - v : v);
-        default: return acc + v;
+    if constexpr (std::is_same_v<T, bool>) {
+        return kind == Reduce::Max ? (acc || v) : (acc && v);  // bool: Max and Min only
+    } else if constexpr (std::is_class_v<T>) {
+        return T(float(acc) + float(v));  // bfloat16: Sum only
+    } else {
+        switch (kind) {
+            case Reduce::Max: return maximum(acc, v);
+            case Reduce::Min: return minimum(acc, v);
+            case Reduce::Prod: return acc * v;
+            case Reduce::SumSquare: case Reduce::L2: return acc + v * v;
+            case Reduce::L1: return acc + (v < T(0) ? T(0) - v : v);
+            default: return acc + v;
+        }
     }
 }
 
 template <typename T> static inline T reduce_finish(Reduce kind, T acc, int64_t n) {
-    if (kind == Reduce::Mean) return n ? acc / T(n) : acc;
-    if constexpr (std::is_floating_point_v<T>) {
-        if (kind == Reduce::L2) return std::sqrt(acc);
+    if constexpr (std::is_class_v<T>) {
+        return acc;  // bfloat16: Sum only
     } else {
-        if (kind == Reduce::L2) return T(std::sqrt(double(acc)));
+        if (kind == Reduce::Mean) return n ? acc / T(n) : acc;
+        if constexpr (std::is_floating_point_v<T>) {
+            if (kind == Reduce::L2) return std::sqrt(acc);
+        } else {
+            if (kind == Reduce::L2) return T(std::sqrt(double(acc)));
+        }
+        return acc;
     }
-    return acc;
 }
 
 template <typename T>
@@ -56,6 +66,16 @@ void reduce(Reduce kind, const T* x, T* y, int64_t outer, int64_t n, int64_t inn
         return;
     }
     const bool parallel = outer * n * inner >= kParallelWork && outer > 1;
+    if constexpr (std::is_same_v<T, bfloat16>) {  // Sum only: in order, each addition rounded to bfloat16
+        (void)parallel;
+        for (int64_t o = 0; o < outer; ++o)
+            for (int64_t i = 0; i < inner; ++i) {
+                T acc = T(0.0f);
+                for (int64_t k = 0; k < n; ++k) acc = T(float(acc) + float(x[(o * n + k) * inner + i]));
+                y[o * inner + i] = acc;
+            }
+        return;
+    }
     if (inner == 1) {
 #pragma omp parallel for schedule(static) if (parallel)
         for (int64_t o = 0; o < outer; ++o) {
@@ -169,5 +189,12 @@ void cumulative(bool product, const T* x, T* y, int64_t outer, int64_t n, int64_
     template void cumulative<T>(bool, const T*, T*, int64_t, int64_t, int64_t, bool, bool);
 EXPORTER_ALL_NUMERIC(EXPORTER_REDUCE_NUMERIC)
 #undef EXPORTER_REDUCE_NUMERIC
+// bool: ReduceMax (any; false over nothing) and ReduceMin (all; true over nothing) only (ops/reduce.py)
+template void reduce<bool>(Reduce, const bool*, bool*, int64_t, int64_t, int64_t);
+template void reduce_axes<bool>(Reduce, const bool*, bool*, bool*, int, const int64_t*, int, const int64_t*);
+// bfloat16: ReduceSum only (ops/__init__.py: BF16_WIDENED_KERNELS)
+template void reduce<bfloat16>(Reduce, const bfloat16*, bfloat16*, int64_t, int64_t, int64_t);
+template void reduce_axes<bfloat16>(Reduce, const bfloat16*, bfloat16*, bfloat16*, int, const int64_t*, int,
+                                    const int64_t*);
 
 }  // namespace exporter_rt

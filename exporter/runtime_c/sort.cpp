@@ -49,6 +49,9 @@ void topk(const T* in, T* values, int64_t* indices, int64_t outer, int64_t n, in
 #define EXPORTER_TOPK_INSTANTIATE(T) \
     template void topk<T>(const T*, T*, int64_t*, int64_t, int64_t, int64_t, int64_t, bool, int64_t*);
 EXPORTER_ALL_NUMERIC(EXPORTER_TOPK_INSTANTIATE)
+// the narrow and unsigned integers (ops/sort.py: SMALL_INTS)
+EXPORTER_TOPK_INSTANTIATE(int8_t) EXPORTER_TOPK_INSTANTIATE(uint8_t) EXPORTER_TOPK_INSTANTIATE(int16_t)
+EXPORTER_TOPK_INSTANTIATE(uint16_t) EXPORTER_TOPK_INSTANTIATE(uint32_t) EXPORTER_TOPK_INSTANTIATE(uint64_t)
 #undef EXPORTER_TOPK_INSTANTIATE
 
 }  // namespace exporter_rt

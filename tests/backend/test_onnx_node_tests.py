@@ -97,11 +97,12 @@ def _run_cases(cases, prefix="node"):
 
 
 def test_top_k_node_tests_pass():
-    """Every TopK case of ONNX's suite (k arrives as an input) is accepted and passes; uint64 is the one
-    dtype the native backend lacks."""
-    cases = [c for c in _node_cases() if c.name.startswith("test_top_k")]
+    """Every TopK case of ONNX's suite (k arrives as an input; uint64 too) is accepted and passes, and so is
+    every bool ReduceMax/ReduceMin case (any / all)."""
+    cases = [c for c in _node_cases() if c.name.startswith("test_top_k")
+             or c.name.startswith(("test_reduce_max", "test_reduce_min")) and "bool" in c.name]
     accepted = accept(cases)
-    assert sorted(c.name for c, _, _ in accepted) == sorted(c.name for c in cases if "uint64" not in c.name)
+    assert len(cases) >= 10 and sorted(c.name for c, _, _ in accepted) == sorted(c.name for c in cases)
     failures = _run_cases(accepted)
     assert not failures, "\n".join(failures)
 
@@ -277,3 +278,91 @@ def test_small_float_node_tests_pass():
     assert len(cases) > 80 and sorted(c.name for c, _, _ in accepted) == sorted(c.name for c in cases)
     failures = _run_cases(accepted, prefix="smallfloat")
     assert not failures, "\n".join(failures)
+
+
+def _all_accepted_and_pass(pattern: str, at_least: int, prefix: str):
+    """Every node case whose name fully matches `pattern` (at least `at_least` of them) is accepted and passes."""
+    import re
+    wanted = re.compile(pattern)
+    cases = [c for c in _node_cases() if wanted.fullmatch(c.name)]
+    accepted = accept(cases)
+    assert len(cases) >= at_least and sorted(c.name for c, _, _ in accepted) == sorted(c.name for c in cases)
+    failures = _run_cases(accepted, prefix=prefix)
+    assert not failures, "\n".join(failures)
+
+
+def test_bfloat16_arithmetic_node_tests_pass():
+    """bfloat16 arithmetic (float32 per op, rounded per op; sums added in bfloat16 as ONNX's reference adds
+    ml_dtypes arrays): every bf16 Attention (plain and expanded), Celu and Einsum case is accepted and passes."""
+    _all_accepted_and_pass(r"test_attention_\w*_bf16(_expanded)?|test_celu_bfloat16\w*|test_einsum_\w*_bfloat16",
+                           15, "bf16")
+
+
+def test_subbyte_node_tests_pass():
+    """int4, uint4, int2, uint2, float4_e2m1fn and float8_e8m0fnu (storage types, one element per byte):
+    every Cast/CastLike case to or from them, and every QuantizeLinear/DequantizeLinear case of them and of
+    the float8 types (float16 scales too), and every QLinearMatMul case with float16 scales, is accepted and
+    passes."""
+    _all_accepted_and_pass(r"test_cast(like)?_\w*(INT4|INT2|FLOAT4E2M1|E8M0)\w*|"
+                           r"test_(de)?quantizelinear_(e4m3fn|e5m2|u?int4|u?int2|float4e2m1)\w*|"
+                           r"test_qlinearmatmul_\w*float16", 96, "subbyte")
+
+
+def test_cast_to_e8m0_honours_round_mode_and_saturate():
+    """Cast to float8e8m0 with each round_mode, with and without saturate, as ONNX's reference computes it
+    (the node tests cover only round_mode='up' with saturate)."""
+    import ml_dtypes
+    from onnx import TensorProto, helper
+    from onnx.reference import ReferenceEvaluator
+
+    from exporter.native.library import load
+    modes = [(mode, sat) for mode in ("up", "down", "nearest") for sat in (1, 0)]
+    nodes = [helper.make_node("Cast", ["x"], [f"y{k}"], to=TensorProto.FLOAT8E8M0, round_mode=mode, saturate=sat)
+             for k, (mode, sat) in enumerate(modes)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None])],
+                              [helper.make_tensor_value_info(f"y{k}", TensorProto.FLOAT8E8M0, [None])
+                               for k in range(len(modes))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 25)])
+    model.ir_version = 12
+    x = np.array([0.0, 0.124, 0.25, 0.75, 1.5, 3.0, 2.0 ** 127 * 1.5, 2.0 ** 127, 3e38, np.inf, np.nan, 1e-40,
+                  2.0 ** -126 * 1.75, 6.0, 5.0, 1.25], np.float32)
+    want = ReferenceEvaluator(model).run(None, {"x": x})
+    got = load(model, "e8m0")(x)
+    for (mode, sat), g, w in zip(modes, got, want):
+        assert g.dtype == ml_dtypes.float8_e8m0fnu
+        np.testing.assert_array_equal(g.view(np.uint8), w.view(np.uint8), err_msg=f"round_mode={mode} saturate={sat}")
+
+
+@pytest.mark.parametrize("name", ["int4", "uint2", "float4_e2m1fn", "float8_e8m0fnu"])
+def test_storage_types_move_through_shape_ops(name):
+    """Transpose, Concat, Gather, Reshape and Identity move the one-per-byte storage types, and a packed
+    initializer of them (two or four to a byte in the file) is unpacked at export, as ONNX's reference reads it."""
+    import warnings
+
+    import ml_dtypes
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    from exporter import dtypes
+    from exporter.native.library import load
+    dt, elem = getattr(ml_dtypes, name), dtypes.by_name(name).onnx
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (e8m0 has no 0)
+        w = np.arange(6).reshape(2, 3).astype(np.float32).astype(dt)
+        x = (np.arange(6).reshape(2, 3) % 3).astype(np.float32).astype(dt)
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0]),
+             helper.make_node("Concat", ["t", "t"], ["c"], axis=0),
+             helper.make_node("Gather", ["c", "idx"], ["g"], axis=0),
+             helper.make_node("Reshape", ["g", "shape"], ["r"]),
+             helper.make_node("Concat", ["r", "w"], ["y"], axis=0),
+             helper.make_node("Identity", ["y"], ["z"])]
+    inits = [numpy_helper.from_array(np.array([0, 4, 2], np.int64), "idx"),
+             numpy_helper.from_array(np.array([-1, 3], np.int64), "shape"), numpy_helper.from_array(w, "w")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", elem, [2, 3])],
+                              [helper.make_tensor_value_info("z", elem, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 25)])
+    model.ir_version = 12
+    want = ReferenceEvaluator(model).run(None, {"x": x})[0]
+    got = load(model, f"move_{name}")(x)[0]
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))

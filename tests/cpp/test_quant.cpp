@@ -67,6 +67,45 @@ static void test_dequantize_int32() {
     CHECK(y[0] == -5.0f && y[1] == -1.5f && y[2] == float((1 << 20) - 3) * 0.5f, "dequantize_linear<int32>");
 }
 
+// The storage types: int4 clamps to [-8, 7] after rounding half to even and adding the zero point; float8
+// converts x / scale (saturating, or to NaN without saturate); float4 converts x / scale + zero point; a float
+// zero point is not subtracted by DequantizeLinear (ONNX's reference); float16 scales give float16.
+static void test_storage_types() {
+    const rt::QuantAxis a{1, 1, 5, 1, 0, 0, 0};
+    const float x[] = {2.5f, 3.5f, -100.0f, 100.0f, -0.6f}, scale = 1.0f;
+    rt::int4 q4[5];
+    const rt::int4 z4 = 1;
+    rt::quantize_linear<rt::int4>(a, x, &scale, &z4, q4);
+    CHECK(int(q4[0]) == 3 && int(q4[1]) == 5 && int(q4[2]) == -8 && int(q4[3]) == 7 && int(q4[4]) == 0,
+          "quantize_linear<int4>");
+    rt::uint2 q2[5];
+    rt::quantize_linear<rt::uint2>(a, x, &scale, nullptr, q2);
+    CHECK(int(q2[0]) == 2 && int(q2[1]) == 3 && int(q2[2]) == 0 && int(q2[3]) == 3, "quantize_linear<uint2>");
+    float back[5];
+    rt::dequantize_linear<rt::int4>(a, q4, &scale, &z4, back);
+    CHECK(back[0] == 2.0f && back[2] == -9.0f && back[3] == 6.0f, "dequantize_linear<int4>");
+    rt::float8e4m3fn f8[5];
+    const float two = 2.0f;
+    rt::quantize_linear<rt::float8e4m3fn>(a, x, &two, nullptr, f8);
+    CHECK(float(f8[0]) == 1.25f && float(f8[1]) == 1.75f && float(f8[2]) == -48.0f, "quantize_linear<float8e4m3fn>");
+    const float tiny = 1e-3f;
+    rt::quantize_linear<rt::float8e4m3fn>(a, x, &tiny, nullptr, f8, true);
+    CHECK(float(f8[3]) == 448.0f, "quantize_linear<float8e4m3fn> saturates");
+    rt::quantize_linear<rt::float8e4m3fn>(a, x, &tiny, nullptr, f8, false);
+    CHECK(std::isnan(float(f8[3])), "quantize_linear<float8e4m3fn> without saturate");
+    rt::float4e2m1fn f4[5];
+    const rt::float4e2m1fn z = 1.0f;
+    rt::quantize_linear<rt::float4e2m1fn>(a, x, &scale, &z, f4);
+    CHECK(float(f4[0]) == 4.0f && float(f4[1]) == 4.0f && float(f4[2]) == -6.0f && float(f4[4]) == 0.5f,
+          "quantize_linear<float4e2m1fn>");
+    rt::dequantize_linear<rt::float4e2m1fn>(a, f4, &two, &z, back);
+    CHECK(back[0] == 8.0f && back[4] == 1.0f, "dequantize_linear<float4e2m1fn> ignores the zero point");
+    const _Float16 half_scale = _Float16(0.5f);
+    _Float16 h[5];
+    rt::dequantize_linear<rt::int4>(a, q4, &half_scale, nullptr, h);
+    CHECK(float(h[0]) == 1.5f && float(h[2]) == -4.0f, "dequantize_linear<int4, float16>");
+}
+
 static void test_dynamic_quantize(std::mt19937& rng) {
     for (auto [lo, hi] : {std::pair{-3.0, 5.0}, std::pair{1.0, 4.0}, std::pair{-4.0, -1.0}, std::pair{0.0, 0.0}}) {
         auto x = random_reals<float>(37, rng, lo, hi);
@@ -88,7 +127,8 @@ template <typename TA, typename TB, typename TC>
 static void test_qgemm(std::mt19937& rng) {
     const int64_t sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {4, 64, 8}, {5, 600, 9}, {17, 97, 33}, {2, 3, 600}};
     for (const auto& sz : sizes)
-        for (int zps = 0; zps < 3; ++zps) {  // none; per tensor; per row of A and per column of B
+        for (int zps = 0; zps < 3; ++zps)  // none; per tensor; per row of A and per column of B
+        for (int half = 0; half < (std::is_same_v<TC, int32_t> ? 1 : 2); ++half) {  // float32 or float16 scales
             const int64_t M = sz[0], N = sz[1], K = sz[2];
             const int lo_a = std::is_signed_v<TA> ? -128 : 0, lo_b = std::is_signed_v<TB> ? -128 : 0;
             auto A = random_ints<TA>(M * K, rng, lo_a, lo_a + 255), B = random_ints<TB>(K * N, rng, lo_b, lo_b + 255);
@@ -99,6 +139,11 @@ static void test_qgemm(std::mt19937& rng) {
             rt::Requant rq;
             rq.a_scale = a_scale.data(), rq.a_scale_rs = a_rs, rq.b_scale = b_scale.data(), rq.b_scale_cs = b_cs;
             rq.y_scale = 0.37f, rq.y_zero_point = 3;
+            std::vector<_Float16> a_half(a_scale.begin(), a_scale.end()), b_half(b_scale.begin(), b_scale.end());
+            if (half) {  // m as ONNX's reference gets it from float16 arrays: product and quotient rounded to float16
+                rq.a_scale = nullptr, rq.b_scale = nullptr, rq.a_scale_h = a_half.data(), rq.b_scale_h = b_half.data();
+                rq.y_scale = float(_Float16(0.37f));
+            }
             std::vector<TC> C(M * N), want(M * N);
             for (int64_t i = 0; i < M; ++i)
                 for (int64_t j = 0; j < N; ++j) {
@@ -109,16 +154,18 @@ static void test_qgemm(std::mt19937& rng) {
                     if constexpr (std::is_same_v<TC, int32_t>) {
                         want[i * N + j] = acc;
                     } else {
-                        const float m = a_scale[i * a_rs] * b_scale[j * b_cs] / rq.y_scale;
+                        const float m = half ? float(_Float16(double(_Float16(double(a_half[i * a_rs]) * double(b_half[j * b_cs]))) /
+                                                              double(rq.y_scale)))
+                                             : a_scale[i * a_rs] * b_scale[j * b_cs] / rq.y_scale;
                         want[i * N + j] = saturate<TC>(std::nearbyint(double(acc) * double(m)) + rq.y_zero_point);
                     }
                 }
             std::vector<int16_t> packed(rt::qpacked_size(K, N));
             rt::qpack_b<TB>(K, N, B.data(), N, zps ? bzp.data() : nullptr, b_cs, packed.data());
             rt::qgemm<TA, TC>(M, N, K, A.data(), K, zps ? azp.data() : nullptr, a_rs, packed.data(), C.data(), N, &rq);
-            CHECK(C == want, "qgemm<%s, %s, %d bytes> M=%lld N=%lld K=%lld zero points %d",
+            CHECK(C == want, "qgemm<%s, %s, %d bytes> M=%lld N=%lld K=%lld zero points %d float16 scales %d",
                   std::is_signed_v<TA> ? "int8" : "uint8", std::is_signed_v<TB> ? "int8" : "uint8", int(sizeof(TC)),
-                  (long long)M, (long long)N, (long long)K, zps);
+                  (long long)M, (long long)N, (long long)K, zps, half);
         }
 }
 
@@ -185,6 +232,7 @@ int main() {
     test_quantize_roundtrip<int16_t>(rng);
     test_quantize_roundtrip<uint16_t>(rng);
     test_dequantize_int32();
+    test_storage_types();
     test_dynamic_quantize(rng);
     test_qgemm<uint8_t, uint8_t, int32_t>(rng);
     test_qgemm<uint8_t, int8_t, int32_t>(rng);

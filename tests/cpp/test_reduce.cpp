@@ -161,8 +161,35 @@ static void test_cumulative(std::mt19937& rng) {
             }
 }
 
+// bool: ReduceMax is any (false over nothing), ReduceMin all (true over nothing); strided (inner > 1) too
+static void test_reduce_bool() {
+    const bool x[] = {false, true, false, false, false, false};  // [2, 3] rows: {f, t, f}, {f, f, f}
+    bool mx[2], mn[2], cols[3], none[1];
+    rt::reduce<bool>(rt::Reduce::Max, x, mx, 2, 3, 1);
+    rt::reduce<bool>(rt::Reduce::Min, x, mn, 2, 3, 1);
+    CHECK(mx[0] && !mx[1] && !mn[0] && !mn[1], "reduce<bool> Max/Min over rows");
+    rt::reduce<bool>(rt::Reduce::Max, x, cols, 1, 2, 3);
+    CHECK(!cols[0] && cols[1] && !cols[2], "reduce<bool> Max over columns");
+    rt::reduce<bool>(rt::Reduce::Max, x, none, 1, 0, 1);
+    CHECK(!none[0], "reduce<bool> Max over nothing");
+    rt::reduce<bool>(rt::Reduce::Min, x, none, 1, 0, 1);
+    CHECK(none[0], "reduce<bool> Min over nothing");
+}
+
+// bfloat16 Sum: in order, each addition rounded to bfloat16 (256 + 1 + 1 stays 256; 1 + 1 + 256 is 258)
+static void test_reduce_bfloat16() {
+    const rt::bfloat16 x[] = {256.0f, 1.0f, 1.0f, 1.0f, 1.0f, 256.0f};
+    rt::bfloat16 rows[2], cols[3];
+    rt::reduce<rt::bfloat16>(rt::Reduce::Sum, x, rows, 2, 3, 1);
+    CHECK(float(rows[0]) == 256.0f && float(rows[1]) == 258.0f, "reduce<bfloat16> rounds each addition");
+    rt::reduce<rt::bfloat16>(rt::Reduce::Sum, x, cols, 1, 2, 3);
+    CHECK(float(cols[0]) == 256.0f && float(cols[1]) == 2.0f && float(cols[2]) == 256.0f, "reduce<bfloat16> strided");
+}
+
 int main() {
     std::mt19937 rng(1234);
+    test_reduce_bool();
+    test_reduce_bfloat16();
     test_reduce<float>(rng);
     test_reduce<double>(rng);
     test_reduce<int32_t>(rng);

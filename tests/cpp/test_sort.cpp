@@ -65,5 +65,8 @@ int main() {
     test_topk<double>(rng);
     test_topk<int32_t>(rng);
     test_topk<int64_t>(rng);
+    test_topk<uint64_t>(rng);  // (-3..3 wrap to the top of the range: unsigned order)
+    test_topk<uint8_t>(rng);
+    test_topk<int16_t>(rng);
     return finish("sort");
 }

@@ -26,6 +26,14 @@ LOOP_FLOAT = FLOAT | WIDENED             # floating types of generated loops (ma
 WIDENED_KERNELS = {"MatMul", "Gemm", "Einsum", "Softmax", "LogSoftmax", "ReduceMax", "ReduceMin", "ReduceSum",
                    "ReduceMean", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
                    "ReduceSumSquare", "CumSum", "Conv", "GlobalAveragePool", "GlobalMaxPool", "Hardmax"}
+# bfloat16: ONNX's reference computes with ml_dtypes arrays, whose sums (np.sum, and so every reduction,
+# Gemm's alpha/beta steps, pooling...) add in bfloat16, rounding after each addition, where a float32 kernel
+# rounds once. Only these widen to float32 for bfloat16: MatMul and Einsum (np.matmul/np.dot sum in float32
+# and round once), max/min selections (exact), and (Log)Softmax from opset 13 (built from steps, its sum a
+# ReduceSum); ReduceSum itself runs natively on bfloat16, adding in order and rounding each sum
+# (runtime_c/reduce.cpp). The other kernels refuse bfloat16.
+BF16_WIDENED_KERNELS = {"MatMul", "Einsum", "Softmax", "LogSoftmax", "ReduceMax", "ReduceMin", "GlobalMaxPool",
+                        "Hardmax"}
 
 
 def register(cls):

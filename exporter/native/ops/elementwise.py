@@ -287,6 +287,8 @@ class Cast(Elementwise):
         to = np.dtype(helper.tensor_dtype_to_np_dtype(node.attr("to")))
         if to not in ALL or node.inputs[0].dtype not in ALL:
             return f"cast {node.inputs[0].dtype} -> {to}"
+        if node.attr("round_mode", "up") not in ("up", "down", "nearest"):
+            return f"round_mode {node.attr('round_mode')!r} (up, down or nearest)"
         return None
 
     def infer(self, node):
@@ -295,6 +297,10 @@ class Cast(Elementwise):
 
     def expr(self, node, args, cg):
         to = node.outputs[0].dtype
+        if to.name == "float8_e8m0fnu":  # round_mode (opset 24: up, down or nearest) and saturate
+            mode = {"up": "kUp", "down": "kDown", "nearest": "kNearest"}[node.attr("round_mode", "up")]
+            saturate = "true" if node.attr("saturate", 1) else "false"
+            return f"{cg.ctype(to)}::from(float({args[0]}), {saturate}, {cg.ctype(to)}::{mode})"
         # saturate=0 (float8 targets only): out-of-range values become inf/NaN instead of the largest value
         fn = "cast_unsaturated" if to.name.startswith("float8") and not node.attr("saturate", 1) else "cast"
         return f"exporter_rt::{fn}<{cg.ctype(to)}>({args[0]})"

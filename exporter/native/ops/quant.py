@@ -3,14 +3,16 @@ models; per tensor, per axis, blocked), DynamicQuantizeLinear with MatMulInteger
 quantisation) and QLinearMatMul / QLinearConv (QOperator models). Kernels in runtime_c/quant.cpp: integer
 products sum exactly in int32, and every rounding is ONNX's (half to even, then saturation).
 
-The quantised element types are int8/uint8 (and int16/uint16 for QuantizeLinear/DequantizeLinear, int32
-for DequantizeLinear); scales are float32. float8, int4/int2, float4 and float16 scales are refused by name.
+The quantised element types are int8/uint8 (and for QuantizeLinear/DequantizeLinear int16/uint16, int4/uint4,
+int2/uint2, the four float8 types and float4_e2m1fn; int32 for DequantizeLinear); scales are float32
+(DequantizeLinear also takes float16 scales, its output then float16). float8e8m0 is refused by name.
 """
 from __future__ import annotations
 
 import numpy as np
 from onnx import TensorProto
 
+from ... import dtypes
 from .. import dims as D
 from . import OpDef, broadcast_shapes, norm_axis, register
 from .linalg import _broadcast_strides
@@ -19,8 +21,13 @@ from .nn import Windowed, _as_2d, _out_size, _spatial
 I8 = {np.dtype(np.int8), np.dtype(np.uint8)}
 Q16 = I8 | {np.dtype(np.int16), np.dtype(np.uint16)}
 F32 = np.dtype(np.float32)
-_ONNX_Q16 = {TensorProto.INT8: np.int8, TensorProto.UINT8: np.uint8, TensorProto.INT16: np.int16,
-             TensorProto.UINT16: np.uint16}
+F16 = np.dtype(np.float16)
+# the storage types QuantizeLinear writes and DequantizeLinear reads besides Q16 (runtime_c/quant.cpp)
+QSMALL = {dtypes.by_name(n).np for n in ("int4", "uint4", "int2", "uint2", "float4_e2m1fn", "float8_e4m3fn",
+                                         "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz")}
+QTYPES = Q16 | QSMALL
+QINTS = {t for t in QSMALL if dtypes.by_name(t).kind in ("int", "uint")}
+_ONNX_QTYPES = {dtypes.by_name(t).onnx: t for t in QTYPES}
 
 
 QPANEL = 32  # kQPanel in runtime_c/quant.h (tests/native/test_packing.py checks that they agree)
@@ -88,9 +95,9 @@ def _axis_data(node, x, scale, cg):
     return [cg.dim(outer), cg.dim(n), cg.dim(inner), str(block), cg.dim(D.mul(blocks, inner)), cg.dim(inner), "1"]
 
 
-def _scale_problem(node, *scales):
+def _scale_problem(node, *scales, allowed=(F32,)):
     for s in scales:
-        if s is not None and s.dtype != F32:
+        if s is not None and s.dtype not in allowed:
             return f"{s.dtype} scales (float32 only: the native backend has no {s.dtype} arithmetic)"
     return None
 
@@ -98,9 +105,8 @@ def _scale_problem(node, *scales):
 def _unsupported_element(elem_type) -> str:
     """The reason for a quantised type the backend has no element type for (an ONNX enum or a NumPy dtype)."""
     name = TensorProto.DataType.Name(elem_type).lower() if isinstance(elem_type, int) else str(elem_type)
-    return (f"quantised type {name} (the native backend quantises to int8, uint8, int16 and uint16, and dequantises "
-            "those and int32; it has no "
-            "float8, int4, int2 or float4 element types)")
+    return (f"quantised type {name} (the native backend quantises to int8, uint8, int16, uint16, int4, uint4, int2, "
+            "uint2, float4_e2m1fn and the float8 types, and dequantises those and int32)")
 
 
 @register
@@ -112,14 +118,14 @@ class QuantizeLinear(OpDef):
         if zp is not None:
             return zp.dtype
         attr = int(node.attr("output_dtype", 0) or 0)  # opset 21: the type when there is no zero point
-        return np.dtype(_ONNX_Q16[attr]) if attr in _ONNX_Q16 else (np.dtype(np.uint8) if not attr else None)
+        return _ONNX_QTYPES[attr] if attr in _ONNX_QTYPES else (np.dtype(np.uint8) if not attr else None)
 
     def check(self, node):
         x, scale, zp = node.inputs[0], node.inputs[1], node.input(2)
         attr = int(node.attr("output_dtype", 0) or 0)
-        if zp is None and attr and attr not in _ONNX_Q16:
+        if zp is None and attr and attr not in _ONNX_QTYPES:
             return _unsupported_element(attr)
-        if self._out_dtype(node) not in Q16:
+        if self._out_dtype(node) not in QTYPES:
             return _unsupported_element(zp.dtype)
         if x.dtype != F32:
             return f"input dtype {x.dtype} (float32 only)"
@@ -138,7 +144,7 @@ class QuantizeLinear(OpDef):
         out = node.outputs[0]
         return [{"template": "quantize", "quantize": True, "qtype": cg.ctype(out.dtype), "x": cg.var(x),
                  "scale": cg.var(scale), "zp": cg.var(zp) if zp is not None else "nullptr", "y": cg.var(out),
-                 "axis": _axis_data(node, x, scale, cg)}]
+                 "axis": _axis_data(node, x, scale, cg), "saturate": bool(node.attr("saturate", 1))}]
 
 
 @register
@@ -147,17 +153,17 @@ class DequantizeLinear(OpDef):
 
     def check(self, node):
         x, scale, zp = node.inputs[0], node.inputs[1], node.input(2)
-        if x.dtype not in Q16 | {np.dtype(np.int32)}:
+        if x.dtype not in QTYPES | {np.dtype(np.int32)}:
             return _unsupported_element(x.dtype)
         attr = int(node.attr("output_dtype", 0) or 0)
-        if attr not in (0, TensorProto.FLOAT):
-            return f"output_dtype {TensorProto.DataType.Name(attr).lower()} (float32 only)"
-        problem = _scale_problem(node, scale) or _zero_point_problem(zp, scale)
+        if attr not in (0, dtypes.by_name(scale.dtype).onnx if scale.dtype in (F32, F16) else TensorProto.FLOAT):
+            return f"output_dtype {TensorProto.DataType.Name(attr).lower()} (the scale's type only)"
+        problem = _scale_problem(node, scale, allowed=(F32, F16)) or _zero_point_problem(zp, scale)
         mode = _quant_axis(node, x, scale)
         return problem or (mode if isinstance(mode, str) else None)
 
     def infer(self, node):
-        return [(F32, node.inputs[0].shape)]
+        return [(node.inputs[1].dtype, node.inputs[0].shape)]
 
     def constant(self, node):
         """Constant quantised weights (QDQ models) are dequantised at export time, so the float op after them
@@ -174,8 +180,10 @@ class DequantizeLinear(OpDef):
                 return v.reshape([-1 if d == axis else 1 for d in range(x.rank)])
             return np.take(np.repeat(v, block, axis), range(x.shape[axis]), axis)
 
-        z = spread(zp.data).astype(np.float32) if zp is not None else np.float32(0)
-        return [((x.data.astype(np.float32) - z) * spread(scale.data).astype(np.float32)).astype(np.float32)]
+        # (ONNX's reference ignores a float zero point: 0 for float8, unused for float4)
+        z = spread(zp.data).astype(np.float32) if zp is not None and x.dtype not in QSMALL - QINTS else np.float32(0)
+        y = (x.data.astype(np.float32) - z) * spread(scale.data).astype(np.float32)
+        return [y.astype(scale.dtype)]
 
     def emit(self, node, cg):
         x, scale, zp = node.inputs[0], node.inputs[1], node.input(2)
@@ -245,7 +253,9 @@ class IntegerMatMul(OpDef):
         if node.op == "QLinearMatMul":
             if y_zp is None or y_zp.dtype not in I8 or not _one(y_zp) or not _one(y_scale):
                 return "an output scale and zero point that are not one int8/uint8 value"
-            return _scale_problem(node, a_scale, b_scale, y_scale)
+            if len({a_scale.dtype, b_scale.dtype, y_scale.dtype}) > 1:
+                return f"scales of mixed types ({a_scale.dtype}, {b_scale.dtype}, {y_scale.dtype})"
+            return _scale_problem(node, a_scale, b_scale, y_scale, allowed=(F32, F16))
         return None
 
     def infer(self, node):
@@ -278,7 +288,8 @@ class IntegerMatMul(OpDef):
         if node.op == "QLinearMatMul":
             step["requant"] = {"a_scale": cg.var(a_scale), "a_scale_rs": "0" if _one(a_scale) else "1",
                                "b_scale": cg.var(b_scale), "b_scale_cs": "0" if _one(b_scale) else "1",
-                               "y_scale": cg.scalar(y_scale), "y_zp": f"int32_t({cg.scalar(y_zp)})", "bias": None}
+                               "y_scale": cg.scalar(y_scale), "y_zp": f"int32_t({cg.scalar(y_zp)})", "bias": None,
+                               "half": a_scale.dtype == F16}
         per_row = not (_one(a_zp) and (a_scale is None or _one(a_scale)))
         if D.prod(b.shape[:-2]) == 1 and not (per_row and a.rank > 2):
             # B is one matrix: A's batch dims fold into M, one product
@@ -354,7 +365,8 @@ class IntegerConv(Windowed):
         if node.op == "QLinearConv":  # the weights' scale per output channel is the GEMM's per-row scale
             requant = {"a_scale": cg.var(w_scale), "a_scale_rs": "0" if _one(w_scale) else "1",
                        "b_scale": cg.var(x_scale), "b_scale_cs": "0", "y_scale": cg.scalar(y_scale),
-                       "y_zp": f"int32_t({cg.scalar(y_zp)})", "bias": cg.var(bias) if bias is not None else None}
+                       "y_zp": f"int32_t({cg.scalar(y_zp)})", "bias": cg.var(bias) if bias is not None else None,
+                       "half": False}
         return [{"template": "qconv", "tx": cg.ctype(x.dtype), "tw": cg.ctype(w.dtype), "ty": cg.ctype(out.dtype),
                  "x": cg.var(x), "x_zp": cg.var(x_zp) if x_zp is not None else "nullptr", "w": cg.var(w),
                  "w_zp": cg.var(w_zp) if w_zp is not None else "nullptr", "w_zp_stride": "0" if _one(w_zp) else "1",

@@ -17,6 +17,15 @@ class Reduce(OpDef):
     dtypes = NUMERIC
     shape_inputs = (1,)
 
+    def check(self, node):
+        # bool: ReduceMax and ReduceMin (any / all; runtime_c/reduce.cpp instantiates them for bool)
+        if node.op in ("ReduceMax", "ReduceMin") and node.inputs[0].dtype == np.bool_:
+            return None
+        # bfloat16 ReduceSum: added in order, each sum rounded, as NumPy sums ml_dtypes' bfloat16 (ops/__init__.py)
+        if node.op == "ReduceSum" and node.inputs[0].dtype == np.dtype("bfloat16"):
+            return None
+        return super().check(node)
+
     def _axes(self, node):
         """The reduced axes, sorted and normalised (known at export time)."""
         x = node.inputs[0]

@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 
 from .. import dims as D
-from . import NUMERIC, OpDef, fail, norm_axis, read_at_run_time, register, require_known
+from . import NUMERIC, SMALL_INTS, OpDef, fail, norm_axis, read_at_run_time, register, require_known
 
 
 class _Sizes(dict):
@@ -34,7 +34,7 @@ def _equal(a, b) -> bool:
 @register
 class TopK(OpDef):
     types = ("TopK",)
-    dtypes = NUMERIC
+    dtypes = NUMERIC | SMALL_INTS  # (runtime_c/sort.cpp instantiates topk for each)
     shape_inputs = (1,)
 
     def _params(self, node):
