@@ -211,16 +211,16 @@ def test_onnx_file_from_another_tool_to_exe(tmp_path):
 
 def test_unsupported_ops_are_listed_together_and_nothing_is_written(tmp_path):
     path = _onnx_file(tmp_path, [
-        helper.make_node("Det", ["x"], ["d"], name="det1"),
-        helper.make_node("NonZero", ["x"], ["nz"], name="nz1"),
-        helper.make_node("Det", ["x"], ["d2"], name="det2"),
+        helper.make_node("RandomUniformLike", ["x"], ["d"], name="random1"),
+        helper.make_node("Multinomial", ["x"], ["nz"], name="sample1"),
+        helper.make_node("RandomUniformLike", ["x"], ["d2"], name="random2"),
     ], [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 3])],
-        [helper.make_tensor_value_info("d", TensorProto.FLOAT, []),
-         helper.make_tensor_value_info("nz", TensorProto.INT64, [2, None]),
-         helper.make_tensor_value_info("d2", TensorProto.FLOAT, [])])
+        [helper.make_tensor_value_info("d", TensorProto.FLOAT, [3, 3]),
+         helper.make_tensor_value_info("nz", TensorProto.INT32, [3, 1]),
+         helper.make_tensor_value_info("d2", TensorProto.FLOAT, [3, 3])])
     result = exporter("export", path, "--to", "exe", "-o", str(tmp_path / "prog"))
     assert result.returncode == 2
-    assert "Det: 2 node(s)" in result.stderr and "NonZero: 1 node(s)" in result.stderr
+    assert "RandomUniformLike: 2 node(s)" in result.stderr and "Multinomial: 1 node(s)" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "prog").exists()
     result = exporter("export", path, "--to", "cpp", "-o", str(tmp_path / "proj"))
