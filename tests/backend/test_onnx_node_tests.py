@@ -169,11 +169,7 @@ KNOWN_WRONG = {"test_dft_inverse", "test_dft_inverse_opset19"}
 @pytest.mark.parametrize("family", sorted(SIGNAL_AND_DOMAIN_CASES))
 def test_signal_and_domain_node_tests_pass(family):
     pattern = re.compile(SIGNAL_AND_DOMAIN_CASES[family])
-    cases = [c for c in _node_cases() if pattern.match(c.name) and c.name not in KNOWN_WRONG]
-    accepted = accept(cases)
-    assert cases and sorted(c.name for c, _, _ in accepted) == sorted(c.name for c in cases)
-    failures = _run_cases(accepted, prefix=family)
-    assert not failures, "\n".join(failures)
+    _all_accepted_and_pass([c for c in _node_cases() if pattern.match(c.name) and c.name not in KNOWN_WRONG], family)
 
 
 # Node cases of features the op table cannot check three ways: every case named is accepted (inputs that
