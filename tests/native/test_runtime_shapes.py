@@ -320,6 +320,20 @@ def test_data_dependent_size_read_by_another_node_is_refused():
         render(m, "bad")
 
 
+def test_small_integer_input_compared_with_a_negative_constant():
+    """A small integer input gets element variables (it could define shapes); Equal of them with -1 is not
+    folded to False as it is for a dimension: the values may be negative (NegativeLogLikelihoodLoss's expanded
+    body masks ignore_index -1 this way)."""
+    m = computed([("Equal", ["t", "minus_one"], ["mask"], {}), ("Where", ["mask", "zero", "t"], ["y"], {})],
+                 [("t", I64, [2, 3])], [("minus_one", i64(-1)), ("zero", i64(0))], out_type=I64)
+    lib = compile_models({"equal_negative": m}, jobs=1)["equal_negative"]
+    assert not isinstance(lib, Exception), lib
+    t = np.array([[-1, 0, 3], [2, -1, -5]], np.int64)
+    got = NativeModel(lib, "equal_negative")(t)[0]
+    np.testing.assert_array_equal(got, np.where(t == -1, 0, t))
+    assert_same(run_onnxruntime(m, [t]), [got], where="equal_negative")
+
+
 def test_known_values_still_fold():
     """A shape known at export time (an initializer) is folded: no input reads values at run time."""
     from exporter.native import render

@@ -8,6 +8,7 @@ import numpy as np
 
 from ...dtypes import FLOATS
 from .. import dims as D
+from .. import runtime_values
 from ..cpp import literal
 from . import ALL, ARITH, LOOP_FLOAT, OpDef, broadcast_shapes, read_at_run_time, register, require_known
 
@@ -119,8 +120,10 @@ def _fold_equal(a, b):
             return 1
         raise TypeError("unknown")
     if isinstance(a, D.Sym) or isinstance(b, D.Sym):
-        if int(b if isinstance(a, D.Sym) else a) < 0:
-            return 0  # a dimension is never negative (the -1 of reshape targets)
+        sym = a if isinstance(a, D.Sym) else b
+        # a dimension is never negative (the -1 of reshape targets); a value read at run time may be
+        if int(b if isinstance(a, D.Sym) else a) < 0 and not runtime_values.depends(sym):
+            return 0
         raise TypeError("unknown")
     return int(a == b)
 
