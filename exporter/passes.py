@@ -243,12 +243,29 @@ def eliminate_common_subexpressions(model: onnx.ModelProto) -> bool:
     return True
 
 
+def _filled_constants(graph) -> dict:
+    """{name: TensorProto} of ConstantOfShape outputs over a constant shape (fold_constants leaves large ones
+    alone; model files made small that way, such as the onnx wheel's model-zoo CNNs, hold their weights so)."""
+    consts = {t.name: t for t in graph.initializer}
+    filled = {}
+    for node in graph.node:
+        if node.op_type == "ConstantOfShape" and node.domain in ("", "ai.onnx") and node.input and node.input[0] in consts:
+            shape = numpy_helper.to_array(consts[node.input[0]]).astype(np.int64)
+            value = next((numpy_helper.to_array(a.t) for a in node.attribute if a.name == "value"),
+                         np.zeros(1, np.float32))
+            if shape.ndim == 1 and (shape >= 0).all() and int(np.prod(shape)) <= 1 << 26:
+                filled[node.output[0]] = numpy_helper.from_array(np.full(shape, value.reshape(-1)[0], value.dtype),
+                                                                 node.output[0])
+    return filled
+
+
 def fold_batch_norm(model: onnx.ModelProto) -> bool:
     """Conv -> BatchNormalization (inference, constant statistics, the conv's only consumer) becomes one
     Conv with scaled weights and shifted bias: w' = w * g / sqrt(v + eps), b' = (b - m) * g / sqrt(v + eps) + beta
-    (computed in float64, stored in the weights' dtype)."""
+    (computed in float64, stored in the weights' dtype). Weights and statistics may be initializers or
+    ConstantOfShape fills."""
     graph = model.graph
-    consts = {t.name: t for t in graph.initializer}
+    consts = {**_filled_constants(graph), **{t.name: t for t in graph.initializer}}
     graph_inputs = {i.name for i in graph.input}
     outputs = {o.name for o in graph.output} | _outer_reads(graph)
     uses = _consumers(graph)

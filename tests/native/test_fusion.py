@@ -49,6 +49,28 @@ def test_fold_batch_norm_removes_bn_and_keeps_values():
     assert_same(run_onnxruntime(model, [x]), run_onnxruntime(folded, [x]), rtol=1e-4)
 
 
+def test_fold_batch_norm_reads_constant_of_shape_fills():
+    """Weights and statistics filled by ConstantOfShape (how the onnx wheel's model-zoo files stay small)
+    fold as initializers do."""
+    model = _resnet_block()
+    fills = {"w1": 0.02, "g1": 1.5, "v1": 0.8}
+    graph = model.graph
+    kept = [t for t in graph.initializer if t.name not in fills]
+    shapes = {t.name: list(t.dims) for t in graph.initializer}
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    for name, value in fills.items():
+        graph.initializer.append(numpy_helper.from_array(np.array(shapes[name], np.int64), f"{name}_shape"))
+        graph.node.insert(0, helper.make_node("ConstantOfShape", [f"{name}_shape"], [name],
+                                              value=numpy_helper.from_array(np.array([value], np.float32))))
+    folded = onnx.ModelProto.FromString(model.SerializeToString())
+    assert fold_batch_norm(folded)
+    ops = [n.op_type for n in folded.graph.node]
+    assert "BatchNormalization" not in ops and "ConstantOfShape" not in ops
+    x = rng.standard_normal((2, 4, 9, 9)).astype(np.float32)
+    assert_same(run_onnxruntime(model, [x]), run_onnxruntime(folded, [x]), rtol=1e-4)
+
+
 def test_bn_not_folded_when_conv_output_is_shared():
     model = _resnet_block()
     model.graph.output.append(helper.make_tensor_value_info("c1", TensorProto.FLOAT, None))
