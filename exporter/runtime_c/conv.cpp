@@ -5,6 +5,7 @@
 // into NR-column micro-panels (the block stays in L2). 1x1 stride-1 unpadded convolutions read x as a
 // plain strided B. One input channel per group (depthwise) runs a direct sliding-window kernel.
 #include "gemm_driver.h"
+#include "window.h"
 #include <cmath>
 
 namespace exporter_rt {
@@ -87,37 +88,20 @@ template <typename T> struct Im2colB {
     }
 };
 
-// One input channel per group: y[n, m] = sum over the window of x[n, m / mg] * w[m] (mg = multiplier).
+// One input channel per group: y[n, m] = sum over the window of x[n, m / mg] * w[m] (mg = multiplier),
+// each plane a weighted window sum over its zero-padded copy (window.h).
 template <typename T>
 void depthwise(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilogue<T>& ep) {
     const int64_t mg = s.m / s.groups, plane = s.oh * s.ow, taps = s.kh * s.kw;
+    const detail::WindowPlane win(s.h, s.w, s.kh, s.kw, s.oh, s.ow, s.sh, s.sw, s.dh, s.dw, s.pt, s.pl);
     const bool parallel = s.n * s.m * plane * taps >= detail::kGemmParallelWork;
 #pragma omp parallel for schedule(static) if (parallel)
     for (int64_t nm = 0; nm < s.n * s.m; ++nm) {
         const int64_t n = nm / s.m, m = nm % s.m;
-        const T* in = x + (n * s.c + m / mg) * s.h * s.w;
         const T* wm = w + m * taps;
         T* out = y + nm * plane;
-        for (int64_t oy = 0; oy < s.oh; ++oy) {
-            T* row = out + oy * s.ow;
-            for (int64_t ox = 0; ox < s.ow; ++ox) row[ox] = T(0);
-            for (int64_t ki = 0; ki < s.kh; ++ki) {
-                const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
-                if (iy < 0 || iy >= s.h) continue;
-                const T* src = in + iy * s.w;
-                for (int64_t kj = 0; kj < s.kw; ++kj) {
-                    const T wv = wm[ki * s.kw + kj];
-                    const int64_t ix0 = kj * s.dw - s.pl;
-                    // output columns whose input column is inside the image: no bounds test in the loop
-                    const int64_t lo = ix0 >= 0 ? 0 : (-ix0 + s.sw - 1) / s.sw;
-                    const int64_t hi = s.w - ix0 <= 0 ? 0 : std::min(s.ow, (s.w - ix0 + s.sw - 1) / s.sw);
-                    if (s.sw == 1)
-                        for (int64_t ox = lo; ox < hi; ++ox) row[ox] += wv * src[ox + ix0];
-                    else
-                        for (int64_t ox = lo; ox < hi; ++ox) row[ox] += wv * src[ox * s.sw + ix0];
-                }
-            }
-        }
+        const T* pad = win.pad(x + (n * s.c + m / mg) * s.h * s.w, T(0));
+        win.reduce_any(pad, T(0), [wm](int64_t t, T v) { return wm[t] * v; }, [](T a, T b) { return a + b; }, out);
         if (!detail::epilogue_empty(ep)) {
             Epilogue<T> e = ep;
             if (e.residual) e.residual += n * s.m * plane;
@@ -134,24 +118,41 @@ void depthwise(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilogu
 template <typename T>
 void conv2d_ex(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y, const Epilogue<T>& ep) {
     const int64_t cg = s.c / s.groups, mg = s.m / s.groups, plane = s.oh * s.ow, kdim = cg * s.kh * s.kw;
-    if (cg == 1 && !w_packed && s.groups > 1) return depthwise(s, x, w, y, ep);
+    if (cg == 1 && !w_packed && s.groups > 1 && detail::WindowPlane::fits(s.kh, s.kw)) return depthwise(s, x, w, y, ep);
     const bool pointwise = is_pointwise(s);
-    for (int64_t n = 0; n < s.n; ++n) {
-        for (int64_t g = 0; g < s.groups; ++g) {
-            const T* xin = x + (n * s.c + g * cg) * s.h * s.w;
-            T* out = y + (n * s.m + g * mg) * plane;
-            Epilogue<T> e = ep;
-            e.accumulate = false;
-            if (e.bias) { e.bias += g * mg; e.bias_rs = 1; e.bias_cs = 0; }
-            if (e.residual) { e.residual += (n * s.m + g * mg) * plane; e.ldr = plane; }
-            const detail::AOperand<T> a = w_packed ? detail::AOperand<T>{w + g * conv2d_packed_group_size(s), 0, 0, true}
-                                                   : detail::AOperand<T>{w + g * mg * kdim, kdim, 1, false};
-            if (pointwise)
-                detail::gemm_run(mg, plane, kdim, a, static_cast<const T*>(nullptr), detail::StridedB<T>{xin, plane, 1},
-                                 out, plane, e);
-            else
-                detail::gemm_run(mg, plane, kdim, a, static_cast<const T*>(nullptr), Im2colB<T>{xin, &s}, out, plane, e);
-        }
+    // Images and groups are independent GEMMs. When they share out evenly among the threads, each thread
+    // takes whole ones (no fork/join per GEMM, and small images keep both cores busy); otherwise each GEMM
+    // is split inside (gemm_run stays on one thread when called in a parallel region).
+    const int64_t units = s.n * s.groups;
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+#endif
+    const bool across = threads > 1 && units > 1 && (units % threads == 0 || units >= 4 * threads) &&
+                        units * mg * plane * kdim >= detail::kGemmParallelWork;
+    auto unit = [&](int64_t u) {
+        const int64_t n = u / s.groups, g = u % s.groups;
+        const T* xin = x + (n * s.c + g * cg) * s.h * s.w;
+        T* out = y + (n * s.m + g * mg) * plane;
+        Epilogue<T> e = ep;
+        e.accumulate = false;
+        if (e.bias) { e.bias += g * mg; e.bias_rs = 1; e.bias_cs = 0; }
+        if (e.residual) { e.residual += (n * s.m + g * mg) * plane; e.ldr = plane; }
+        const detail::AOperand<T> a = w_packed ? detail::AOperand<T>{w + g * conv2d_packed_group_size(s), 0, 0, true}
+                                               : detail::AOperand<T>{w + g * mg * kdim, kdim, 1, false};
+        if (pointwise)
+            detail::gemm_run(mg, plane, kdim, a, static_cast<const T*>(nullptr), detail::StridedB<T>{xin, plane, 1},
+                             out, plane, e);
+        else
+            detail::gemm_run(mg, plane, kdim, a, static_cast<const T*>(nullptr), Im2colB<T>{xin, &s}, out, plane, e);
+    };
+    // not `parallel for if (across)`: GEMMs forking inside an inactive parallel region get fresh threads
+    // from libgomp each time instead of its pool
+    if (across) {
+#pragma omp parallel for schedule(static)
+        for (int64_t u = 0; u < units; ++u) unit(u);
+    } else {
+        for (int64_t u = 0; u < units; ++u) unit(u);
     }
 }
 

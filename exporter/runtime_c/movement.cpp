@@ -7,26 +7,54 @@
 
 namespace exporter_rt {
 
-void strided_copy(const void* in, void* out, size_t elem, int rank, const int64_t* shape, const int64_t* in_strides,
+// Elements of one inner run at a stride; a compile-time size makes each memcpy one load and one store.
+template <size_t E> static void gather_run(const char* src, int64_t stride, int64_t n, char* dst) {
+    for (int64_t i = 0; i < n; ++i) std::memcpy(dst + i * E, src + i * stride * int64_t(E), E);
+}
+
+void strided_copy(const void* in, void* out, size_t elem, int rank, const int64_t* shape_in, const int64_t* strides_in,
                   int64_t offset) {
     int64_t total = 1;
-    for (int d = 0; d < rank; ++d) total *= shape[d];
+    for (int d = 0; d < rank; ++d) total *= shape_in[d];
     if (total == 0) return;
     const char* src = static_cast<const char*>(in);
     char* dst = static_cast<char*>(out);
     if (rank == 0) { std::memcpy(dst, src + offset * elem, elem); return; }
+    // Merge each axis into the next one where the source walks them as one (a transpose that keeps the inner
+    // axes in order, e.g. a channel shuffle, copies whole planes), and drop axes of size 1.
+    int64_t shape[8], in_strides[8];
+    int r = 0;
+    for (int d = 0; d < rank; ++d) {
+        if (shape_in[d] == 1) continue;
+        if (r > 0 && in_strides[r - 1] == strides_in[d] * shape_in[d]) {
+            shape[r - 1] *= shape_in[d];
+            in_strides[r - 1] = strides_in[d];
+        } else {
+            shape[r] = shape_in[d];
+            in_strides[r] = strides_in[d];
+            ++r;
+        }
+    }
+    if (r == 0) { shape[0] = 1; in_strides[0] = 1; r = 1; }
     int64_t index[8] = {0};
-    const int64_t inner = shape[rank - 1], inner_stride = in_strides[rank - 1];
+    const int64_t inner = shape[r - 1], inner_stride = in_strides[r - 1];
     for (int64_t done = 0; done < total; done += inner) {
         int64_t at = offset;
-        for (int d = 0; d < rank - 1; ++d) at += index[d] * in_strides[d];
+        for (int d = 0; d < r - 1; ++d) at += index[d] * in_strides[d];
         if (inner_stride == 1) {
             std::memcpy(dst, src + at * elem, inner * elem);
-            dst += inner * elem;
         } else {
-            for (int64_t i = 0; i < inner; ++i, dst += elem) std::memcpy(dst, src + (at + i * inner_stride) * elem, elem);
+            switch (elem) {
+                case 1: gather_run<1>(src + at * elem, inner_stride, inner, dst); break;
+                case 2: gather_run<2>(src + at * elem, inner_stride, inner, dst); break;
+                case 4: gather_run<4>(src + at * elem, inner_stride, inner, dst); break;
+                case 8: gather_run<8>(src + at * elem, inner_stride, inner, dst); break;
+                default:
+                    for (int64_t i = 0; i < inner; ++i) std::memcpy(dst + i * elem, src + (at + i * inner_stride) * elem, elem);
+            }
         }
-        for (int d = rank - 2; d >= 0; --d) {
+        dst += inner * elem;
+        for (int d = r - 2; d >= 0; --d) {
             if (++index[d] < shape[d]) break;
             index[d] = 0;
         }

@@ -1,5 +1,6 @@
 // exporter runtime: pooling over NCHW (max, average, Lp, global). See exporter_runtime.h for the contracts.
 #include "exporter_runtime.h"
+#include "window.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,33 +8,49 @@
 
 namespace exporter_rt {
 
+namespace {
+
+detail::WindowPlane window_of(const Pool2dShape& s) {
+    return detail::WindowPlane(s.h, s.w, s.kh, s.kw, s.oh, s.ow, s.sh, s.sw, s.dh, s.dw, s.pt, s.pl);
+}
+
+// How many of the taps kj * d (kj < k) of the window at `start` fall in [lo, hi).
+inline int64_t taps_in(int64_t start, int64_t k, int64_t d, int64_t lo, int64_t hi) {
+    int64_t count = 0;
+    for (int64_t j = 0; j < k; ++j) count += start + j * d >= lo && start + j * d < hi;
+    return count;
+}
+
+}  // namespace
+
 template <typename T>
 void max_pool2d(const Pool2dShape& s, const T* x, T* y) {
     const bool parallel = s.n * s.c * s.oh * s.ow * s.kh * s.kw >= kParallelWork;
     T lowest = std::numeric_limits<T>::lowest();
     if constexpr (std::numeric_limits<T>::has_infinity) lowest = -std::numeric_limits<T>::infinity();
+    if (!detail::WindowPlane::fits(s.kh, s.kw)) {  // a very large window: per output, bounds-tested
 #pragma omp parallel for schedule(static) if (parallel)
-    for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
-        const T* in = x + nc * s.h * s.w;
-        T* out = y + nc * s.oh * s.ow;
-        for (int64_t oy = 0; oy < s.oh; ++oy) {
-            // a whole output row per window tap, with the in-image column range hoisted out of the loop;
-            // every output still sees its taps in (ki, kj) order, so NaN handling is unchanged
-            T* row = out + oy * s.ow;
-            for (int64_t ox = 0; ox < s.ow; ++ox) row[ox] = lowest;
-            for (int64_t ki = 0; ki < s.kh; ++ki) {
-                const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
-                if (iy < 0 || iy >= s.h) continue;
-                const T* src = in + iy * s.w;
-                for (int64_t kj = 0; kj < s.kw; ++kj) {
-                    const int64_t ix0 = kj * s.dw - s.pl;
-                    const int64_t lo = ix0 >= 0 ? 0 : (-ix0 + s.sw - 1) / s.sw;
-                    const int64_t hi = s.w - ix0 <= 0 ? 0 : std::min(s.ow, (s.w - ix0 + s.sw - 1) / s.sw);
-                    for (int64_t ox = lo; ox < hi; ++ox) row[ox] = maximum(row[ox], src[ox * s.sw + ix0]);
+        for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
+            const T* in = x + nc * s.h * s.w;
+            for (int64_t oy = 0; oy < s.oh; ++oy)
+                for (int64_t ox = 0; ox < s.ow; ++ox) {
+                    T best = lowest;
+                    for (int64_t ki = 0; ki < s.kh; ++ki)
+                        for (int64_t kj = 0; kj < s.kw; ++kj) {
+                            const int64_t iy = oy * s.sh - s.pt + ki * s.dh, ix = ox * s.sw - s.pl + kj * s.dw;
+                            if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w) best = maximum(best, in[iy * s.w + ix]);
+                        }
+                    y[(nc * s.oh + oy) * s.ow + ox] = best;
                 }
-            }
         }
+        return;
     }
+    // the padding holds the lowest value, so it never wins; taps in (ki, kj) order as before
+    const detail::WindowPlane win = window_of(s);
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t nc = 0; nc < s.n * s.c; ++nc)
+        win.reduce_any(win.pad(x + nc * s.h * s.w, lowest), lowest, [](int64_t, T v) { return v; },
+                       [](T a, T b) { return maximum(a, b); }, y + nc * s.oh * s.ow);
 }
 
 template <typename T>
@@ -91,49 +108,46 @@ bool max_unpool(const T* x, const int64_t* indices, int64_t n, T* y, int rank, c
 template <typename T>
 void avg_pool2d(const Pool2dShape& s, const T* x, T* y, bool count_include_pad) {
     const bool parallel = s.n * s.c * s.oh * s.ow * s.kh * s.kw >= kParallelWork;
-    const bool unpadded = s.pt == 0 && s.pl == 0 && (s.oh - 1) * s.sh + (s.kh - 1) * s.dh < s.h &&
-                          (s.ow - 1) * s.sw + (s.kw - 1) * s.dw < s.w;
-    if (unpadded) {  // every window inside the image: no bounds tests, one divisor; taps summed in (ki, kj) order
-        const T divisor = T(s.kh * s.kw);
+    // The divisor of window (oy, ox) is (its taps' rows counted) x (their columns counted): inside the image,
+    // or with count_include_pad inside the padded area, which ends at the input edge plus the end padding.
+    const int64_t row_end = count_include_pad ? s.h + s.pb : s.h, col_end = count_include_pad ? s.w + s.pr : s.w;
+    const int64_t row_begin = count_include_pad ? -s.pt : 0, col_begin = count_include_pad ? -s.pl : 0;
+    if (!detail::WindowPlane::fits(s.kh, s.kw)) {  // a very large window: per output, bounds-tested
 #pragma omp parallel for schedule(static) if (parallel)
         for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
             const T* in = x + nc * s.h * s.w;
-            T* out = y + nc * s.oh * s.ow;
-            for (int64_t oy = 0; oy < s.oh; ++oy) {
-                T* row = out + oy * s.ow;
-                for (int64_t ox = 0; ox < s.ow; ++ox) row[ox] = T(0);
-                for (int64_t ki = 0; ki < s.kh; ++ki) {
-                    const T* src = in + (oy * s.sh + ki * s.dh) * s.w;
-                    for (int64_t kj = 0; kj < s.kw; ++kj)
-                        for (int64_t ox = 0; ox < s.ow; ++ox) row[ox] += src[ox * s.sw + kj * s.dw];
+            for (int64_t oy = 0; oy < s.oh; ++oy)
+                for (int64_t ox = 0; ox < s.ow; ++ox) {
+                    T sum = 0;
+                    for (int64_t ki = 0; ki < s.kh; ++ki)
+                        for (int64_t kj = 0; kj < s.kw; ++kj) {
+                            const int64_t iy = oy * s.sh - s.pt + ki * s.dh, ix = ox * s.sw - s.pl + kj * s.dw;
+                            if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w) sum += in[iy * s.w + ix];
+                        }
+                    const int64_t divisor = taps_in(oy * s.sh - s.pt, s.kh, s.dh, row_begin, row_end) *
+                                            taps_in(ox * s.sw - s.pl, s.kw, s.dw, col_begin, col_end);
+                    y[(nc * s.oh + oy) * s.ow + ox] = divisor ? sum / T(divisor) : T(0);
                 }
-                for (int64_t ox = 0; ox < s.ow; ++ox) row[ox] /= divisor;
-            }
         }
         return;
     }
+    // window sums over the zero-padded plane (zeros add nothing), then each divided by its count
+    const detail::WindowPlane win = window_of(s);
 #pragma omp parallel for schedule(static) if (parallel)
     for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
-        const T* in = x + nc * s.h * s.w;
         T* out = y + nc * s.oh * s.ow;
-        for (int64_t oy = 0; oy < s.oh; ++oy)
+        win.reduce_any(win.pad(x + nc * s.h * s.w, T(0)), T(0), [](int64_t, T v) { return v; },
+                       [](T a, T b) { return a + b; }, out);
+        auto* cols = static_cast<int64_t*>(detail::thread_buffer(1, sizeof(int64_t) * size_t(s.ow)));
+        for (int64_t ox = 0; ox < s.ow; ++ox) cols[ox] = taps_in(ox * s.sw - s.pl, s.kw, s.dw, col_begin, col_end);
+        for (int64_t oy = 0; oy < s.oh; ++oy) {
+            const int64_t rows = taps_in(oy * s.sh - s.pt, s.kh, s.dh, row_begin, row_end);
+            T* row = out + oy * s.ow;
             for (int64_t ox = 0; ox < s.ow; ++ox) {
-                T sum = 0;
-                int64_t count = 0, padded = 0;
-                for (int64_t ki = 0; ki < s.kh; ++ki) {
-                    const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
-                    for (int64_t kj = 0; kj < s.kw; ++kj) {
-                        const int64_t ix = ox * s.sw - s.pl + kj * s.dw;
-                        // the padded area ends at the input edge plus the (end) padding
-                        const bool inside_pad = iy >= -s.pt && ix >= -s.pl && iy < s.h + s.pb && ix < s.w + s.pr;
-                        if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) { padded += inside_pad; continue; }
-                        sum += in[iy * s.w + ix];
-                        ++count;
-                    }
-                }
-                const int64_t divisor = count_include_pad ? count + padded : count;
-                out[oy * s.ow + ox] = divisor ? sum / T(divisor) : T(0);
+                const int64_t divisor = rows * cols[ox];
+                row[ox] = divisor ? row[ox] / T(divisor) : T(0);
             }
+        }
     }
 }
 

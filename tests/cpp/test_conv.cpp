@@ -17,7 +17,12 @@ static void test_conv(std::mt19937& rng) {
                           {1, 32, 9, 9, 24, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1},    // strided 1x1 (ResNet downsample)
                           {1, 300, 6, 6, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},   // K spans several KC blocks
                           {1, 5, 1, 17, 5, 1, 3, 1, 2, 1, 2, 0, 2, 0, 1, 5},     // 1-D depthwise, dilated, uneven pads
-                          {3, 2, 10, 10, 3, 5, 5, 3, 3, 2, 2, 4, 3, 2, 1, 1}};   // dilated 5x5, strides 3, uneven pads
+                          {3, 2, 10, 10, 3, 5, 5, 3, 3, 2, 2, 4, 3, 2, 1, 1},    // dilated 5x5, strides 3, uneven pads
+                          {1, 4, 50, 50, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},    // 2500 pixels: two NC blocks of columns
+                          {2, 8, 9, 8, 8, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 8},      // depthwise 5x5 (unrolled taps)
+                          {1, 3, 7, 7, 3, 2, 4, 1, 1, 2, 1, 1, 0, 2, 3, 3},      // depthwise, run-time tap count
+                          {1, 2, 12, 12, 2, 9, 8, 1, 1, 1, 1, 4, 4, 4, 3, 2},    // depthwise over 64 taps: GEMM path
+                          {8, 4, 6, 6, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}};     // batch 8: images shared among threads
     for (const Case& t : cases) {
         const int64_t oh = (t.h + t.pt + t.pb - ((t.kh - 1) * t.dh + 1)) / t.sh + 1;
         const int64_t ow = (t.w + t.pl + t.pr - ((t.kw - 1) * t.dw + 1)) / t.sw + 1;

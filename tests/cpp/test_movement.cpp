@@ -1,4 +1,4 @@
-// movement.cpp: transpose (every permutation of ranks 1-4, 1/2/4/8-byte elements, the blocked 2-D path),
+// movement.cpp: transpose (every permutation of ranks 1-5, 1/2/4/8-byte elements, the blocked 2-D path),
 // strided_copy (negative strides, offsets), pad in all four modes (NumPy's constant/edge/reflect/wrap,
 // pads past the input size, negative pads = crop), tile; and the dimension helpers of exporter_runtime.h.
 #include <algorithm>
@@ -33,7 +33,8 @@ template <typename F> static void for_each_index(const std::vector<int64_t>& sha
 
 template <typename T>
 static void test_transpose(std::mt19937& rng) {
-    const std::vector<std::vector<int64_t>> shapes = {{7}, {3, 5}, {33, 70}, {2, 3, 4}, {2, 40, 3}, {2, 1, 3, 5}, {3, 2, 34, 33}};
+    const std::vector<std::vector<int64_t>> shapes = {{7}, {3, 5}, {33, 70}, {2, 3, 4}, {2, 40, 3}, {2, 1, 3, 5}, {3, 2, 34, 33},
+                                                      {1, 3, 4, 2, 5}};  // rank 5: a channel shuffle among its permutations
     for (const auto& shape : shapes) {
         const int rank = int(shape.size());
         const auto strides = strides_of(shape);
