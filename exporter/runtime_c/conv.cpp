@@ -118,7 +118,7 @@ void depthwise(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilogu
 template <typename T>
 void conv2d_ex(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y, const Epilogue<T>& ep) {
     const int64_t cg = s.c / s.groups, mg = s.m / s.groups, plane = s.oh * s.ow, kdim = cg * s.kh * s.kw;
-    if (cg == 1 && !w_packed && s.groups > 1 && detail::WindowPlane::fits(s.kh, s.kw)) return depthwise(s, x, w, y, ep);
+    if (cg == 1 && !w_packed && s.groups > 1) return depthwise(s, x, w, y, ep);
     const bool pointwise = is_pointwise(s);
     // Images and groups are independent GEMMs. When they share out evenly among the threads, each thread
     // takes whole ones (no fork/join per GEMM, and small images keep both cores busy); otherwise each GEMM

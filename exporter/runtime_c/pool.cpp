@@ -28,23 +28,6 @@ void max_pool2d(const Pool2dShape& s, const T* x, T* y) {
     const bool parallel = s.n * s.c * s.oh * s.ow * s.kh * s.kw >= kParallelWork;
     T lowest = std::numeric_limits<T>::lowest();
     if constexpr (std::numeric_limits<T>::has_infinity) lowest = -std::numeric_limits<T>::infinity();
-    if (!detail::WindowPlane::fits(s.kh, s.kw)) {  // a very large window: per output, bounds-tested
-#pragma omp parallel for schedule(static) if (parallel)
-        for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
-            const T* in = x + nc * s.h * s.w;
-            for (int64_t oy = 0; oy < s.oh; ++oy)
-                for (int64_t ox = 0; ox < s.ow; ++ox) {
-                    T best = lowest;
-                    for (int64_t ki = 0; ki < s.kh; ++ki)
-                        for (int64_t kj = 0; kj < s.kw; ++kj) {
-                            const int64_t iy = oy * s.sh - s.pt + ki * s.dh, ix = ox * s.sw - s.pl + kj * s.dw;
-                            if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w) best = maximum(best, in[iy * s.w + ix]);
-                        }
-                    y[(nc * s.oh + oy) * s.ow + ox] = best;
-                }
-        }
-        return;
-    }
     // the padding holds the lowest value, so it never wins; taps in (ki, kj) order as before
     const detail::WindowPlane win = window_of(s);
 #pragma omp parallel for schedule(static) if (parallel)
@@ -112,25 +95,6 @@ void avg_pool2d(const Pool2dShape& s, const T* x, T* y, bool count_include_pad) 
     // or with count_include_pad inside the padded area, which ends at the input edge plus the end padding.
     const int64_t row_end = count_include_pad ? s.h + s.pb : s.h, col_end = count_include_pad ? s.w + s.pr : s.w;
     const int64_t row_begin = count_include_pad ? -s.pt : 0, col_begin = count_include_pad ? -s.pl : 0;
-    if (!detail::WindowPlane::fits(s.kh, s.kw)) {  // a very large window: per output, bounds-tested
-#pragma omp parallel for schedule(static) if (parallel)
-        for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
-            const T* in = x + nc * s.h * s.w;
-            for (int64_t oy = 0; oy < s.oh; ++oy)
-                for (int64_t ox = 0; ox < s.ow; ++ox) {
-                    T sum = 0;
-                    for (int64_t ki = 0; ki < s.kh; ++ki)
-                        for (int64_t kj = 0; kj < s.kw; ++kj) {
-                            const int64_t iy = oy * s.sh - s.pt + ki * s.dh, ix = ox * s.sw - s.pl + kj * s.dw;
-                            if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w) sum += in[iy * s.w + ix];
-                        }
-                    const int64_t divisor = taps_in(oy * s.sh - s.pt, s.kh, s.dh, row_begin, row_end) *
-                                            taps_in(ox * s.sw - s.pl, s.kw, s.dw, col_begin, col_end);
-                    y[(nc * s.oh + oy) * s.ow + ox] = divisor ? sum / T(divisor) : T(0);
-                }
-        }
-        return;
-    }
     // window sums over the zero-padded plane (zeros add nothing), then each divided by its count
     const detail::WindowPlane win = window_of(s);
 #pragma omp parallel for schedule(static) if (parallel)

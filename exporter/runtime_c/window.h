@@ -3,7 +3,7 @@
 //
 // The plane is first copied into a per-thread buffer with its padding materialised (zeros, or the lowest
 // value for max), so no window needs a bounds test; then output (oy, ox) combines the taps
-// pad[oy * sh * wp + ox * sw + off[t]]. With a compile-time tap count the tap loop unrolls inside the pixel
+// pad[oy * sh * wp + ox * sw + off(t)]. With a compile-time tap count the tap loop unrolls inside the pixel
 // loop and the pixel loop vectorises; stride 1 runs over the flat padded plane (rows of wp, of which the
 // last wp - ow columns are discarded), so even 7x7 planes make long vector loops.
 #ifndef EXPORTER_WINDOW_H
@@ -17,22 +17,23 @@
 namespace exporter_rt {
 namespace detail {
 
-constexpr int64_t kWindowMaxTaps = 64;  // larger windows take each caller's general path
+constexpr int64_t kWindowTable = 64;  // taps whose offsets are tabulated; the rest are computed
 
 struct WindowPlane {
     int64_t h, w, oh, ow, sh, sw, pt, pl;
-    int64_t hp, wp;             // the padded plane, large enough for every window
-    int64_t taps;
-    int64_t off[kWindowMaxTaps];  // tap t's offset from its window's corner in the padded plane
+    int64_t hp, wp;  // the padded plane, large enough for every window
+    int64_t taps, kw, dh, dw;
+    int64_t table[kWindowTable];
 
-    WindowPlane(int64_t h_, int64_t w_, int64_t kh, int64_t kw, int64_t oh_, int64_t ow_, int64_t sh_, int64_t sw_,
-                int64_t dh, int64_t dw, int64_t pt_, int64_t pl_)
-        : h(h_), w(w_), oh(oh_), ow(ow_), sh(sh_), sw(sw_), pt(pt_), pl(pl_), taps(kh * kw) {
+    WindowPlane(int64_t h_, int64_t w_, int64_t kh, int64_t kw_, int64_t oh_, int64_t ow_, int64_t sh_, int64_t sw_,
+                int64_t dh_, int64_t dw_, int64_t pt_, int64_t pl_)
+        : h(h_), w(w_), oh(oh_), ow(ow_), sh(sh_), sw(sw_), pt(pt_), pl(pl_), taps(kh * kw_), kw(kw_), dh(dh_), dw(dw_) {
         wp = std::max(pl + w, (ow - 1) * sw + (kw - 1) * dw + 1);
         hp = std::max(pt + h, (oh - 1) * sh + (kh - 1) * dh + 1);
-        for (int64_t t = 0; t < taps && t < kWindowMaxTaps; ++t) off[t] = (t / kw) * dh * wp + (t % kw) * dw;
+        for (int64_t t = 0; t < taps && t < kWindowTable; ++t) table[t] = (t / kw) * dh * wp + (t % kw) * dw;
     }
-    static bool fits(int64_t kh, int64_t kw) { return kh * kw <= kWindowMaxTaps; }
+    // tap t's offset from its window's corner in the padded plane
+    int64_t off(int64_t t) const { return t < kWindowTable ? table[t] : (t / kw) * dh * wp + (t % kw) * dw; }
     int64_t flat_len() const { return sh == 1 && sw == 1 ? (oh - 1) * wp + ow : 0; }
 
     // This thread's buffer holding the plane `in` padded with `fill`, followed by room for the flat results.
@@ -49,7 +50,7 @@ struct WindowPlane {
         const int64_t n_taps = TAPS > 0 ? TAPS : taps;
         auto window = [&](int64_t base) {
             T acc = init;
-            for (int64_t t = 0; t < n_taps; ++t) acc = combine(acc, tap(t, pad[base + off[t]]));
+            for (int64_t t = 0; t < n_taps; ++t) acc = combine(acc, tap(t, pad[base + off(t)]));
             return acc;
         };
         if (sh == 1 && sw == 1) {
@@ -58,9 +59,11 @@ struct WindowPlane {
             if constexpr (TAPS > 0) {
                 for (int64_t j = 0; j < len; ++j) flat[j] = window(j);
             } else {  // a run-time tap count: one vectorised pass per tap
-                for (int64_t j = 0; j < len; ++j) flat[j] = combine(init, tap(0, pad[j + off[0]]));
-                for (int64_t t = 1; t < taps; ++t)
-                    for (int64_t j = 0; j < len; ++j) flat[j] = combine(flat[j], tap(t, pad[j + off[t]]));
+                for (int64_t j = 0; j < len; ++j) flat[j] = combine(init, tap(0, pad[j + off(0)]));
+                for (int64_t t = 1; t < taps; ++t) {
+                    const int64_t o = off(t);
+                    for (int64_t j = 0; j < len; ++j) flat[j] = combine(flat[j], tap(t, pad[j + o]));
+                }
             }
             for (int64_t oy = 0; oy < oh; ++oy) std::memcpy(out + oy * ow, flat + oy * wp, size_t(ow) * sizeof(T));
             return;

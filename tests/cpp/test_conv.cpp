@@ -21,7 +21,7 @@ static void test_conv(std::mt19937& rng) {
                           {1, 4, 50, 50, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},    // 2500 pixels: two NC blocks of columns
                           {2, 8, 9, 8, 8, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 8},      // depthwise 5x5 (unrolled taps)
                           {1, 3, 7, 7, 3, 2, 4, 1, 1, 2, 1, 1, 0, 2, 3, 3},      // depthwise, run-time tap count
-                          {1, 2, 12, 12, 2, 9, 8, 1, 1, 1, 1, 4, 4, 4, 3, 2},    // depthwise over 64 taps: GEMM path
+                          {1, 2, 12, 12, 2, 9, 8, 1, 1, 1, 1, 4, 4, 4, 3, 2},    // depthwise over 64 taps (offsets computed)
                           {8, 4, 6, 6, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}};     // batch 8: images shared among threads
     for (const Case& t : cases) {
         const int64_t oh = (t.h + t.pt + t.pb - ((t.kh - 1) * t.dh + 1)) / t.sh + 1;

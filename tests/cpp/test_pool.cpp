@@ -23,7 +23,7 @@ static const PoolCase kCases[] = {
     {1, 1, 4, 5, 3, 3, 1, 1, 1, 1, 0, 0, 1, 2, false},   // end padding only (SAME_UPPER-style, uneven)
     {2, 2, 6, 7, 2, 3, 2, 2, 1, 1, 1, 2, 0, 1, true},    // begin padding larger than the end padding, ceil mode
     {3, 4, 20, 23, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, false}, // large enough to run on several threads
-    {1, 2, 12, 13, 9, 8, 1, 2, 1, 1, 4, 3, 4, 4, false}, // over 64 taps: the bounds-tested path
+    {1, 2, 12, 13, 9, 8, 1, 2, 1, 1, 4, 3, 4, 4, false}, // over 64 taps (offsets computed, not tabulated)
     {1, 2, 7, 7, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0, false},   // 2x2 stride 1 (unrolled taps over the flat plane)
 };
 
