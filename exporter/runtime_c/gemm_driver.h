@@ -138,6 +138,13 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __r
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[r][v] = S::zero();
+    // The tile of C is read (load_c) and written after the k loop: fetch it now, so that its cache misses (a C
+    // larger than L2 is streamed once per KC block) overlap the multiply-adds (2048^3: 53-62 -> 67-78 GFLOP/s).
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+        __builtin_prefetch(c + r * ldc, 1, 3);
+        __builtin_prefetch(c + r * ldc + NV * L - 1, 1, 3);
+    }
     int64_t k = 0;
     if constexpr (R == 1) {
         // one row (batch-1 GEMV): NV accumulators alone would wait on the FMA latency; four k-interleaved
