@@ -18,9 +18,15 @@ from tests.hardening.conftest import ROOT
 MLP = os.path.join(ROOT, "examples", "mlp.py")
 
 
+def _default_sigint():
+    # as in a terminal: a suite started in the background (`./test.sh &`) has SIGINT ignored, which children
+    # inherit, and Python then never raises KeyboardInterrupt
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(cache, out):
     return subprocess.Popen([sys.executable, "-m", "exporter", "export", MLP, "--to", "exe", "-o", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint,
                             env={**os.environ, "PYTHONPATH": ROOT, "EXPORTER_CACHE_DIR": str(cache)})
 
 
