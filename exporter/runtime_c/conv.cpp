@@ -100,7 +100,7 @@ void depthwise(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilogu
         const int64_t n = nm / s.m, m = nm % s.m;
         const T* wm = w + m * taps;
         T* out = y + nm * plane;
-        const T* pad = win.pad(x + (n * s.c + m / mg) * s.h * s.w, T(0));
+        T* pad = win.pad(x + (n * s.c + m / mg) * s.h * s.w, T(0));
         win.reduce_any(pad, T(0), [wm](int64_t t, T v) { return wm[t] * v; }, [](T a, T b) { return a + b; }, out);
         if (!detail::epilogue_empty(ep)) {
             Epilogue<T> e = ep;

@@ -46,7 +46,7 @@ struct WindowPlane {
 
     // out[oy * ow + ox] = combine over t of tap(t, value at tap t), starting from `init`.
     template <int TAPS, typename T, typename Tap, typename Combine>
-    void reduce(const T* pad, T init, Tap tap, Combine combine, T* out) const {
+    void reduce(T* pad, T init, Tap tap, Combine combine, T* out) const {
         const int64_t n_taps = TAPS > 0 ? TAPS : taps;
         auto window = [&](int64_t base) {
             T acc = init;
@@ -54,7 +54,7 @@ struct WindowPlane {
             return acc;
         };
         if (sh == 1 && sw == 1) {
-            T* flat = const_cast<T*>(pad) + hp * wp;  // the room pad() left after the plane
+            T* flat = pad + hp * wp;  // the room pad() left after the plane
             const int64_t len = flat_len();
             if constexpr (TAPS > 0) {
                 for (int64_t j = 0; j < len; ++j) flat[j] = window(j);
@@ -74,7 +74,7 @@ struct WindowPlane {
 
     // reduce() with the common window sizes (3x3, 2x2, 5x5) unrolled
     template <typename T, typename Tap, typename Combine>
-    void reduce_any(const T* pad, T init, Tap tap, Combine combine, T* out) const {
+    void reduce_any(T* pad, T init, Tap tap, Combine combine, T* out) const {
         switch (taps) {
             case 9: return reduce<9>(pad, init, tap, combine, out);
             case 4: return reduce<4>(pad, init, tap, combine, out);
