@@ -382,6 +382,9 @@ class CodeGen:
                 "total": self.dim(D.prod(shape)),
                 "parallel_at": _PARALLEL_COSTLY if any(getattr(OPS[n.op], "costly", False) for n in group)
                 else _PARALLEL_PLAIN}
+        # a loop known to be short gets no parallel region at all (entering even an if(false) one costs ~0.3 us)
+        total = D.prod(shape)
+        data["parallel"] = not (isinstance(total, (int, np.integer)) and total < data["parallel_at"])
         return Step(data, list(group), list(externals), stored)
 
 

@@ -136,7 +136,7 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __r
     typename S::V acc[R][NV];
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) acc[r][v] = S::zero();
     // The tile of C is read (load_c) and written after the k loop: fetch it now, so that its cache misses (a C
     // larger than L2 is streamed once per KC block) overlap the multiply-adds (2048^3: 53-62 -> 67-78 GFLOP/s).
@@ -146,34 +146,38 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __r
         __builtin_prefetch(c + r * ldc + NV * L - 1, 1, 3);
     }
     int64_t k = 0;
-    if constexpr (R == 1) {
-        // one row (batch-1 GEMV): NV accumulators alone would wait on the FMA latency; four k-interleaved
-        // sets keep both FMA pipes busy while B streams from L2
-        typename S::V acc2[3][NV];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc2[0][v] = acc2[1][v] = acc2[2][v] = S::zero();
-        for (; k + 4 <= kc; k += 4) {
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) {
-                acc[0][v] = S::fma(S::set1(a[0]), S::load(b + v * L), acc[0][v]);
-                acc2[0][v] = S::fma(S::set1(a[aks]), S::load(b + bks + v * L), acc2[0][v]);
-                acc2[1][v] = S::fma(S::set1(a[2 * aks]), S::load(b + 2 * bks + v * L), acc2[1][v]);
-                acc2[2][v] = S::fma(S::set1(a[3 * aks]), S::load(b + 3 * bks + v * L), acc2[2][v]);
+    // one row (batch-1 GEMV): NV accumulators alone would wait on the FMA latency; U k-interleaved sets
+    // (8 accumulators in all) keep both FMA pipes busy while B streams from L2
+    constexpr int U = R > 1 || NV >= 8 ? 1 : NV >= 4 ? 2 : 8 / NV;
+    if constexpr (U > 1) {
+        typename S::V part[U][NV];
+#pragma GCC unroll 8
+        for (int u = 0; u < U; ++u)
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; ++v) part[u][v] = S::zero();
+        for (; k + U <= kc; k += U) {
+#pragma GCC unroll 8
+            for (int u = 0; u < U; ++u) {
+                const typename S::V av = S::set1(a[u * aks]);
+#pragma GCC unroll 8
+                for (int v = 0; v < NV; ++v) part[u][v] = S::fma(av, S::load(b + u * bks + v * L), part[u][v]);
             }
-            a += 4 * aks;
-            b += 4 * bks;
+            a += U * aks;
+            b += U * bks;
         }
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[0][v] = S::add(S::add(acc[0][v], acc2[0][v]), S::add(acc2[1][v], acc2[2][v]));
+#pragma GCC unroll 8
+        for (int u = 0; u < U; ++u)
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; ++v) acc[0][v] = S::add(acc[0][v], part[u][v]);
     }
     for (; k < kc; ++k) {
         typename S::V bv[NV];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
 #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
             const typename S::V av = S::set1(a[r * ars]);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int v = 0; v < NV; ++v) acc[r][v] = S::fma(av, bv[v], acc[r][v]);
         }
         a += aks;
@@ -181,7 +185,7 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __r
     }
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) {
             T* p = c + r * ldc + v * L;
             S::store(p, load_c ? S::add(acc[r][v], S::load(p)) : acc[r][v]);
@@ -374,6 +378,29 @@ void gemm_serial(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, cons
     // a few rows against a row-major B (a GEMV on activations): packing B would cost as much as the product
     const T* b_direct = !b_packed && M < MR ? bsrc.direct() : nullptr;
     alignas(64) T edge[MR * NR];
+    if (b_packed && M < MR) {
+        // a few rows (batch-1..5 inference) against pre-packed weights: each row runs down whole panels, so that
+        // every k reads one contiguous panel row (W columns) and B streams at the cache's speed; n0 starts a panel
+        constexpr int NVP = int(W / Tile<T>::S::L);
+        alignas(64) T row_edge[W];
+        for (int64_t i = m0; i < m1; ++i) {
+            const T* arow = A.packed ? A.p + (i / kPackRows) * K * kPackRows + i % kPackRows : A.p + i * A.rs;
+            const int64_t astep = A.packed ? kPackRows : A.cs;
+            for (int64_t j = n0; j < n1; j += W) {
+                const int64_t width = std::min(W, n1 - j);
+                T* c = C + i * ldc + j;
+                const T* b = b_packed + (j / W) * K * W;
+                if (width == W) {
+                    micro_kernel_rows<T, 1, NVP>(K, arow, 0, astep, b, W, c, ldc, ep.accumulate);
+                } else {
+                    micro_kernel_rows<T, 1, NVP>(K, arow, 0, astep, b, W, row_edge, W, false);
+                    for (int64_t jj = 0; jj < width; ++jj) c[jj] = ep.accumulate ? c[jj] + row_edge[jj] : row_edge[jj];
+                }
+                if (has_epilogue) apply_epilogue(ep, c, ldc, i, j, 1, width);
+            }
+        }
+        return;
+    }
     if (b_direct) {
         // a few rows times an unpacked row-major B: row-by-row axpy over whole rows of B, which streams B
         // once in memory order (a k-inner tile would walk B down its columns, one cache line per row)
@@ -464,11 +491,13 @@ void gemm_run(int64_t M, int64_t N, int64_t K, const AOperand<T>& A, const T* b_
 #ifdef _OPENMP
     if (M * N * K >= kGemmParallelWork && !omp_in_parallel()) threads = omp_get_max_threads();
 #endif
-    const int64_t m_units = (M + MR - 1) / MR, n_units = (N + NR - 1) / NR;
+    // the few-rows path over pre-packed B (gemm_serial) works in whole panels: split N in panels there
+    const int64_t strip = b_packed && M < MR ? panel_width<T>() : NR;
+    const int64_t m_units = (M + MR - 1) / MR, n_units = (N + strip - 1) / strip;
     if (threads > 1 && std::max(m_units, n_units) < 2) threads = 1;
     if (threads <= 1) return gemm_serial(0, M, 0, N, K, A, b_packed, bsrc, C, ldc, ep);
     // along N when each thread gets >= 2 strips and M is small (or N offers the better balance)
-    const bool split_n = n_units >= 2 * threads && (m_units < 4 * threads || n_units >= m_units);
+    const bool split_n = (n_units >= 2 * threads || M < MR) && (m_units < 4 * threads || n_units >= m_units);
 #pragma omp parallel num_threads(threads)
     {
 #ifdef _OPENMP
@@ -480,7 +509,7 @@ void gemm_run(int64_t M, int64_t N, int64_t K, const AOperand<T>& A, const T* b_
         const int64_t begin = units * t / nt, end = units * (t + 1) / nt;
         if (begin < end) {
             if (split_n)
-                gemm_serial(0, M, begin * NR, std::min(N, end * NR), K, A, b_packed, bsrc, C, ldc, ep);
+                gemm_serial(0, M, begin * strip, std::min(N, end * strip), K, A, b_packed, bsrc, C, ldc, ep);
             else
                 gemm_serial(begin * MR, std::min(M, end * MR), 0, N, K, A, b_packed, bsrc, C, ldc, ep);
         }

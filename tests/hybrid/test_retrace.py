@@ -94,3 +94,22 @@ def test_input_errors_name_the_input():
     assert fast.traces == 0
     with pytest.raises(InputError):
         fast(np.ones(2, np.float32), np.array(["a", "b"]))
+
+
+@pytest.mark.parametrize("backend", ["native", "onnxruntime"])
+def test_repeated_calls_with_one_array_follow_its_contents_shape_and_dtype(backend):
+    """The per-call fast path keys on the previous call's dtypes and shapes: an array changed in place (its
+    values, or its shape through .shape), a list, a byte-swapped dtype (refused) all get their own answer."""
+    fast = exporter.hybridize(lambda x: x * 2 + 1, backend=backend)
+    x = np.arange(6, dtype=np.float32)
+    np.testing.assert_array_equal(fast(x), x * 2 + 1)
+    x[:] = 7
+    np.testing.assert_array_equal(fast(x), np.full(6, 15, np.float32))
+    x.shape = (2, 3)
+    assert fast(x).shape == (2, 3) and fast.traces == 2
+    np.testing.assert_array_equal(fast([[1.0, 2.0, 3.0]] * 2), np.array([[3, 5, 7]] * 2))
+    np.testing.assert_array_equal(fast(x), np.full((2, 3), 15, np.float32))
+    with pytest.raises(InputError, match="dtype >f4"):
+        fast(np.arange(6, dtype=">f4").reshape(2, 3))
+    with pytest.raises(InputError):
+        fast()
