@@ -113,12 +113,119 @@ void depthwise(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilogu
     }
 }
 
+// Direct convolution for few output channels at stride 1 (LeNet-style layers, small CNNs). Through the GEMM each
+// packed im2col column serves only M output rows, so packing costs as much as multiplying. Here every input
+// channel of the image is copied once with its zero padding (window.h's flat layout: output j reads
+// plane[j + off(t)]), and each pair of pixel vectors sums w[m, c, t] * plane_c[j + off(t)] over all (c, t)
+// for kDirectRows output channels at once, in registers: one vector load feeds kDirectRows FMAs. Measured on
+// Zen 3 against the GEMM path: LeNet's 1->8 5x5 2.0x, 8->16 5x5 1.3x, 16->16 3x3 56x56 1.2x, 48->16 3x3 1.2-1.4x
+// faster; from 24 output channels the GEMM wins (0.6-0.9x), hence the bounds below.
+constexpr int kDirectRows = 4;
+#ifndef EXPORTER_DIRECT_MAX_CHANNELS
+#define EXPORTER_DIRECT_MAX_CHANNELS 16
+#endif
+#ifndef EXPORTER_DIRECT_MAX_DEPTH
+#define EXPORTER_DIRECT_MAX_DEPTH 512
+#endif
+constexpr int64_t kDirectMaxChannels = EXPORTER_DIRECT_MAX_CHANNELS, kDirectMaxDepth = EXPORTER_DIRECT_MAX_DEPTH;
+
+template <typename T> bool direct_applies(const Conv2dShape& s) {
+    const int64_t taps = s.kh * s.kw;
+    // (1x1 kernels stay GEMMs: their columns are the input itself, nothing to pack; measured 2-2.5x faster)
+    return std::is_floating_point_v<T> && s.groups == 1 && s.sh == 1 && s.sw == 1 && taps > 1 &&
+           taps <= detail::kWindowTable &&
+           s.m <= kDirectMaxChannels && s.c * taps <= kDirectMaxDepth && s.oh * s.ow >= 16;
+}
+
+template <int TAPS, typename T>
+void direct_unit(const Conv2dShape& s, const detail::WindowPlane& win, const T* pads, int64_t plane_stride,
+                 const T* wt, int64_t rows, T* flat, int64_t len) {
+    using S = typename detail::Tile<T>::S;
+    constexpr int L = S::L, R = kDirectRows;
+    const int64_t taps = TAPS > 0 ? TAPS : s.kh * s.kw;
+    for (int64_t j = 0; j < len; j += 2 * L) {
+        typename S::V acc[R][2];
+        for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = S::zero();
+        for (int64_t c = 0; c < s.c; ++c) {
+            const T* p = pads + c * plane_stride + j;
+            const T* wc = wt + c * taps * R;
+#pragma GCC unroll 25
+            for (int64_t t = 0; t < taps; ++t) {
+                const T* q = p + win.table[t];
+                const typename S::V v0 = S::load(q), v1 = S::load(q + L);
+#pragma GCC unroll 4
+                for (int r = 0; r < R; ++r) {
+                    const typename S::V wv = S::set1(wc[t * R + r]);
+                    acc[r][0] = S::fma(wv, v0, acc[r][0]);
+                    acc[r][1] = S::fma(wv, v1, acc[r][1]);
+                }
+            }
+        }
+        for (int64_t r = 0; r < rows; ++r) {
+            S::store(flat + r * len + j, acc[r][0]);
+            S::store(flat + r * len + j + L, acc[r][1]);
+        }
+    }
+}
+
+template <typename T>
+void conv_direct(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y, const Epilogue<T>& ep) {
+    constexpr int L = detail::Tile<T>::S::L, R = kDirectRows;
+    const detail::WindowPlane win(s.h, s.w, s.kh, s.kw, s.oh, s.ow, 1, 1, s.dh, s.dw, s.pt, s.pl);
+    const int64_t taps = s.kh * s.kw, kdim = s.c * taps, plane = s.oh * s.ow;
+    const int64_t len = (win.flat_len() + 2 * L - 1) / (2 * L) * (2 * L);  // whole pairs of vectors
+    // the last pair of vectors reads up to 2L - 1 elements past the padded plane: zeros
+    const int64_t plane_stride = win.hp * win.wp + 2 * L;
+    const int64_t blocks = (s.m + R - 1) / R, units = s.n * blocks;
+    const bool parallel = units > 1 && s.n * s.m * plane * kdim >= detail::kGemmParallelWork;
+    // weight (m, k): row-major [M, kdim], or pre-packed in kPackRows-row panels [kdim][kPackRows]
+    auto weight = [&](int64_t m, int64_t k) {
+        return w_packed ? w[(m / kPackRows) * kdim * kPackRows + k * kPackRows + m % kPackRows] : w[m * kdim + k];
+    };
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t u = 0; u < units; ++u) {
+        const int64_t n = u / blocks, m0 = u % blocks * R, rows = std::min<int64_t>(R, s.m - m0);
+        T* pads = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * size_t(s.c * plane_stride + R * len + kdim * R)));
+        T* flat = pads + s.c * plane_stride;
+        T* wt = flat + R * len;
+        for (int64_t c = 0; c < s.c; ++c) {
+            T* p = pads + c * plane_stride;
+            std::fill(p, p + plane_stride, T(0));
+            for (int64_t iy = 0; iy < s.h; ++iy)
+                std::copy(x + ((n * s.c + c) * s.h + iy) * s.w, x + ((n * s.c + c) * s.h + iy + 1) * s.w,
+                          p + (s.pt + iy) * win.wp + s.pl);
+        }
+        for (int64_t k = 0; k < kdim; ++k)  // [c][t][R], zeros for the rows past M
+            for (int r = 0; r < R; ++r) wt[k * R + r] = r < rows ? weight(m0 + r, k) : T(0);
+        switch (taps) {
+            case 9: direct_unit<9>(s, win, pads, plane_stride, wt, rows, flat, len); break;
+            case 25: direct_unit<25>(s, win, pads, plane_stride, wt, rows, flat, len); break;
+            default: direct_unit<0>(s, win, pads, plane_stride, wt, rows, flat, len);
+        }
+        for (int64_t r = 0; r < rows; ++r) {
+            const int64_t m = m0 + r;
+            T* out = y + (n * s.m + m) * plane;
+            for (int64_t oy = 0; oy < s.oh; ++oy)
+                std::copy(flat + r * len + oy * win.wp, flat + r * len + oy * win.wp + s.ow, out + oy * s.ow);
+            if (!detail::epilogue_empty(ep)) {
+                Epilogue<T> e = ep;
+                if (e.residual) e.residual += n * s.m * plane;
+                e.ldr = plane;
+                e.bias_rs = 1;
+                e.bias_cs = 0;
+                detail::apply_epilogue(e, out, plane, m, 0, 1, plane);
+            }
+        }
+    }
+}
+
 }  // namespace
 
 template <typename T>
 void conv2d_ex(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y, const Epilogue<T>& ep) {
     const int64_t cg = s.c / s.groups, mg = s.m / s.groups, plane = s.oh * s.ow, kdim = cg * s.kh * s.kw;
     if (cg == 1 && !w_packed && s.groups > 1) return depthwise(s, x, w, y, ep);
+    if (direct_applies<T>(s)) return conv_direct(s, x, w, w_packed, y, ep);
     const bool pointwise = is_pointwise(s);
     // Images and groups are independent GEMMs. When they share out evenly among the threads, each thread
     // takes whole ones (no fork/join per GEMM, and small images keep both cores busy); otherwise each GEMM

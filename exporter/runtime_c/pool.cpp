@@ -10,15 +10,74 @@ namespace exporter_rt {
 
 namespace {
 
-detail::WindowPlane window_of(const Pool2dShape& s) {
-    return detail::WindowPlane(s.h, s.w, s.kh, s.kw, s.oh, s.ow, s.sh, s.sw, s.dh, s.dw, s.pt, s.pl);
-}
-
 // How many of the taps kj * d (kj < k) of the window at `start` fall in [lo, hi).
 inline int64_t taps_in(int64_t start, int64_t k, int64_t d, int64_t lo, int64_t hi) {
     int64_t count = 0;
     for (int64_t j = 0; j < k; ++j) count += start + j * d >= lo && start + j * d < hi;
     return count;
+}
+
+// The padded width of a pooled row: every window of the output row fits in it.
+inline int64_t padded_width(const Pool2dShape& s) {
+    return std::max(s.pl + s.w, (s.ow - 1) * s.sw + (s.kw - 1) * s.dw + 1);
+}
+
+// out[ox] = combine of row[ox * sw + kj * dw] over kj, with the common window widths and strides fixed at
+// compile time so that the loop vectorises (KW > 0 means dw == 1).
+template <int KW, int SW, typename T, typename Combine>
+void combine_columns(const T* row, const Pool2dShape& s, Combine combine, T* out) {
+    const int64_t kw = KW > 0 ? KW : s.kw, sw = SW > 0 ? SW : s.sw, dw = KW > 0 ? 1 : s.dw;
+    for (int64_t ox = 0; ox < s.ow; ++ox) {
+        const T* at = row + ox * sw;
+        T acc = at[0];
+        for (int64_t kj = 1; kj < kw; ++kj) acc = combine(acc, at[kj * dw]);
+        out[ox] = acc;
+    }
+}
+
+// Max and average pools are separable. Strided: each output row first combines its kh input rows elementwise
+// into one padded row (contiguous, vectorised), then each output combines kw entries of that row: no gathers,
+// 2-3x faster than kh x kw taps per output. Rows outside the image are skipped; the row's padding columns hold
+// `fill` (the lowest value for max, zero for sums). Stride 1 runs over the whole padded plane (window.h), whose
+// long flat loops beat row-by-row passes over short rows.
+template <typename T, typename Combine>
+void pool_plane(const Pool2dShape& s, const T* in, T fill, Combine combine, T* out, T* row) {
+    if (s.sh == 1 && s.sw == 1) {
+        const detail::WindowPlane win(s.h, s.w, s.kh, s.kw, s.oh, s.ow, 1, 1, s.dh, s.dw, s.pt, s.pl);
+        return win.reduce_any(win.pad(in, fill), fill, [](int64_t, T v) { return v; }, combine, out);
+    }
+    T* mid = row + s.pl;
+    for (int64_t oy = 0; oy < s.oh; ++oy) {
+        bool any = false;
+        for (int64_t ki = 0; ki < s.kh; ++ki) {
+            const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
+            if (iy < 0 || iy >= s.h) continue;
+            const T* src = in + iy * s.w;
+            if (!any)
+                std::copy(src, src + s.w, mid);
+            else
+                for (int64_t x = 0; x < s.w; ++x) mid[x] = combine(mid[x], src[x]);
+            any = true;
+        }
+        if (!any) std::fill(mid, mid + s.w, fill);
+        T* o = out + oy * s.ow;
+        if (s.dw == 1 && s.kw == 2 && s.sw == 2) combine_columns<2, 2>(row, s, combine, o);
+        else if (s.dw == 1 && s.kw == 3 && s.sw == 2) combine_columns<3, 2>(row, s, combine, o);
+        else if (s.dw == 1 && s.kw == 3 && s.sw == 1) combine_columns<3, 1>(row, s, combine, o);
+        else if (s.sw == 1) combine_columns<0, 1>(row, s, combine, o);
+        else combine_columns<0, 0>(row, s, combine, o);
+    }
+}
+
+// This thread's row buffer for pool_plane, its padding columns set to `fill` (stride 1 needs none: window.h
+// pads the plane in thread buffer 0).
+template <typename T> T* pool_row(const Pool2dShape& s, T fill) {
+    if (s.sh == 1 && s.sw == 1) return nullptr;
+    const int64_t wp = padded_width(s);
+    T* row = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * size_t(wp)));
+    std::fill(row, row + s.pl, fill);
+    std::fill(row + s.pl + s.w, row + wp, fill);
+    return row;
 }
 
 }  // namespace
@@ -28,12 +87,14 @@ void max_pool2d(const Pool2dShape& s, const T* x, T* y) {
     const bool parallel = s.n * s.c * s.oh * s.ow * s.kh * s.kw >= kParallelWork;
     T lowest = std::numeric_limits<T>::lowest();
     if constexpr (std::numeric_limits<T>::has_infinity) lowest = -std::numeric_limits<T>::infinity();
-    // the padding holds the lowest value, so it never wins; taps in (ki, kj) order as before
-    const detail::WindowPlane win = window_of(s);
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int64_t nc = 0; nc < s.n * s.c; ++nc)
-        win.reduce_any(win.pad(x + nc * s.h * s.w, lowest), lowest, [](int64_t, T v) { return v; },
-                       [](T a, T b) { return maximum(a, b); }, y + nc * s.oh * s.ow);
+    // the padding holds the lowest value, so it never wins
+#pragma omp parallel if (parallel)
+    {
+        T* row = pool_row(s, lowest);
+#pragma omp for schedule(static)
+        for (int64_t nc = 0; nc < s.n * s.c; ++nc)
+            pool_plane(s, x + nc * s.h * s.w, lowest, [](T a, T b) { return maximum(a, b); }, y + nc * s.oh * s.ow, row);
+    }
 }
 
 template <typename T>
@@ -95,21 +156,23 @@ void avg_pool2d(const Pool2dShape& s, const T* x, T* y, bool count_include_pad) 
     // or with count_include_pad inside the padded area, which ends at the input edge plus the end padding.
     const int64_t row_end = count_include_pad ? s.h + s.pb : s.h, col_end = count_include_pad ? s.w + s.pr : s.w;
     const int64_t row_begin = count_include_pad ? -s.pt : 0, col_begin = count_include_pad ? -s.pl : 0;
-    // window sums over the zero-padded plane (zeros add nothing), then each divided by its count
-    const detail::WindowPlane win = window_of(s);
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
-        T* out = y + nc * s.oh * s.ow;
-        win.reduce_any(win.pad(x + nc * s.h * s.w, T(0)), T(0), [](int64_t, T v) { return v; },
-                       [](T a, T b) { return a + b; }, out);
+    // window sums (padding adds zeros), then each divided by its count
+#pragma omp parallel if (parallel)
+    {
+        T* row = pool_row(s, T(0));
         auto* cols = static_cast<int64_t*>(detail::thread_buffer(1, sizeof(int64_t) * size_t(s.ow)));
         for (int64_t ox = 0; ox < s.ow; ++ox) cols[ox] = taps_in(ox * s.sw - s.pl, s.kw, s.dw, col_begin, col_end);
-        for (int64_t oy = 0; oy < s.oh; ++oy) {
-            const int64_t rows = taps_in(oy * s.sh - s.pt, s.kh, s.dh, row_begin, row_end);
-            T* row = out + oy * s.ow;
-            for (int64_t ox = 0; ox < s.ow; ++ox) {
-                const int64_t divisor = rows * cols[ox];
-                row[ox] = divisor ? row[ox] / T(divisor) : T(0);
+#pragma omp for schedule(static)
+        for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
+            T* out = y + nc * s.oh * s.ow;
+            pool_plane(s, x + nc * s.h * s.w, T(0), [](T a, T b) { return a + b; }, out, row);
+            for (int64_t oy = 0; oy < s.oh; ++oy) {
+                const int64_t rows = taps_in(oy * s.sh - s.pt, s.kh, s.dh, row_begin, row_end);
+                T* o = out + oy * s.ow;
+                for (int64_t ox = 0; ox < s.ow; ++ox) {
+                    const int64_t divisor = rows * cols[ox];
+                    o[ox] = divisor ? o[ox] / T(divisor) : T(0);
+                }
             }
         }
     }

@@ -22,7 +22,10 @@ static void test_conv(std::mt19937& rng) {
                           {2, 8, 9, 8, 8, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 8},      // depthwise 5x5 (unrolled taps)
                           {1, 3, 7, 7, 3, 2, 4, 1, 1, 2, 1, 1, 0, 2, 3, 3},      // depthwise, run-time tap count
                           {1, 2, 12, 12, 2, 9, 8, 1, 1, 1, 1, 4, 4, 4, 3, 2},    // depthwise over 64 taps (offsets computed)
-                          {8, 4, 6, 6, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}};     // batch 8: images shared among threads
+                          {8, 4, 6, 6, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},      // batch 8: images shared among threads
+                          {2, 3, 11, 13, 7, 3, 3, 1, 1, 2, 2, 2, 1, 2, 3, 1},    // direct (few channels): dilated, uneven pads
+                          {1, 1, 28, 28, 16, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1},   // direct, LeNet's first layer
+                          {1, 6, 9, 10, 5, 2, 4, 1, 1, 1, 1, 1, 0, 0, 2, 1}};    // direct, run-time tap count
     for (const Case& t : cases) {
         const int64_t oh = (t.h + t.pt + t.pb - ((t.kh - 1) * t.dh + 1)) / t.sh + 1;
         const int64_t ow = (t.w + t.pl + t.pr - ((t.kw - 1) * t.dw + 1)) / t.sw + 1;
