@@ -310,6 +310,103 @@ def fold_batch_norm(model: onnx.ModelProto) -> bool:
     return changed
 
 
+# ops whose output has the rank of their first input, and elementwise ops (the largest rank of their inputs)
+_SAME_RANK = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "BatchNormalization", "Concat", "LRN",
+              "InstanceNormalization", "LayerNormalization", "Softmax", "LogSoftmax", "Dropout", "Identity", "Pad",
+              "Resize", "Upsample", "DepthToSpace", "SpaceToDepth", "Transpose", "Split", "Slice", "Tile"}
+_BROADCAST = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "PRelu", "Where", "Relu", "LeakyRelu",
+              "Sigmoid", "Tanh", "Clip", "Elu", "Selu", "HardSigmoid", "HardSwish", "Softplus", "Exp", "Log", "Abs",
+              "Neg", "Sqrt", "Erf", "Gelu", "Mish", "Cast"}
+
+
+def _ranks(model: onnx.ModelProto) -> dict:
+    """{value name: rank} where known: stated by the model or ONNX's shape inference, else carried along
+    rank-preserving ops from the inputs and initializers (shape inference gives up on some real models)."""
+    try:
+        graph = onnx.shape_inference.infer_shapes(model).graph
+    except Exception:  # noqa: BLE001 - an uninferable model just keeps its nodes as they are
+        graph = model.graph
+    ranks = {vi.name: len(vi.type.tensor_type.shape.dim) for vi in [*graph.input, *graph.value_info, *graph.output]
+             if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")}
+    ranks.update({t.name: len(t.dims) for t in model.graph.initializer})
+    ranks.update({name: len(t.dims) for name, t in _filled_constants(model.graph).items()})
+    consts = {t.name: t for t in model.graph.initializer}
+
+    def axes(node):  # Unsqueeze's axes (attribute before opset 13, a constant input after)
+        attr = next((list(a.ints) for a in node.attribute if a.name == "axes"), None)
+        if attr is None and len(node.input) > 1 and node.input[1] in consts:
+            attr = numpy_helper.to_array(consts[node.input[1]]).reshape(-1).tolist()
+        return attr
+
+    for node in model.graph.node:
+        known = [ranks.get(i) for i in node.input if i]
+        if node.domain not in ("", "ai.onnx") or not known or any(o in ranks for o in node.output if o):
+            continue
+        if node.op_type in _SAME_RANK and known[0] is not None:
+            rank = known[0]
+        elif node.op_type in _BROADCAST and None not in known:
+            rank = max(known)
+        elif node.op_type == "Unsqueeze" and known[0] is not None and axes(node) is not None:
+            rank = known[0] + len(axes(node))
+        elif node.op_type == "Reshape" and len(node.input) > 1 and node.input[1] in consts:
+            rank = int(np.prod(consts[node.input[1]].dims))
+        else:
+            continue
+        ranks.update({o: rank for o in node.output if o})
+    return ranks
+
+
+def scale_shift_batch_norm(model: onnx.ModelProto) -> bool:
+    """A BatchNormalization that fold_batch_norm cannot fold (its input is not a Conv's alone: DenseNet's
+    pre-activations, a norm after an Add) with constant statistics becomes x * s + t, s = g / sqrt(v + eps),
+    t = beta - m * s (float64, stored in the statistics' dtype, shaped [C, 1, ...] to broadcast over axis 1):
+    per element one multiply-add instead of a subtraction, square root and division, and it fuses with the
+    activation that follows."""
+    graph = model.graph
+    consts = {**_filled_constants(graph), **{t.name: t for t in graph.initializer}}
+    graph_inputs = {i.name for i in graph.input}
+    candidates = [n for n in graph.node
+                  if n.op_type == "BatchNormalization" and n.domain in ("", "ai.onnx") and len(n.input) == 5
+                  and len([o for o in n.output if o]) == 1 and n.output[0]
+                  and not any(a.name == "training_mode" and a.i for a in n.attribute)
+                  and all(i in consts and i not in graph_inputs for i in n.input[1:])]
+    # a Conv's only reader is left to fold_batch_norm (its weights may become constant in a later round)
+    producers, uses = {o: n for n in graph.node for o in n.output}, _consumers(graph)
+    candidates = [n for n in candidates
+                  if not (producers.get(n.input[0]) is not None and producers[n.input[0]].op_type == "Conv"
+                          and len(uses.get(n.input[0], [])) == 1
+                          and producers[n.input[0]].input[1] not in graph_inputs)]
+    if not candidates:
+        return False
+    ranks = _ranks(model)
+    names = {t.name for t in graph.initializer} | {o for n in graph.node for o in n.output} | graph_inputs
+    replaced = {}
+    for bn in candidates:
+        rank = ranks.get(bn.input[0])
+        scale, beta, mean, var = (numpy_helper.to_array(consts[i]) for i in bn.input[1:])
+        if rank is None or rank < 2 or scale.dtype.kind != "f" or scale.ndim != 1 or \
+                any(a.shape != scale.shape for a in (beta, mean, var)):
+            continue
+        eps = next((a.f for a in bn.attribute if a.name == "epsilon"), 1e-5)
+        s64 = scale.astype(np.float64) / np.sqrt(var.astype(np.float64) + eps)
+        t64 = beta.astype(np.float64) - mean.astype(np.float64) * s64
+        shape = (-1,) + (1,) * (rank - 2)
+        base = bn.name or bn.output[0]
+        s_name, t_name = _fresh(names, base + "_scale"), _fresh(names, base + "_shift")
+        scaled = _fresh(names, base + "_scaled")
+        graph.initializer.extend([numpy_helper.from_array(s64.astype(scale.dtype).reshape(shape), s_name),
+                                  numpy_helper.from_array(t64.astype(scale.dtype).reshape(shape), t_name)])
+        replaced[id(bn)] = [helper.make_node("Mul", [bn.input[0], s_name], [scaled], name=base + "_mul"),
+                            helper.make_node("Add", [scaled, t_name], [bn.output[0]], name=base + "_add")]
+    if not replaced:
+        return False
+    nodes = [m for n in graph.node for m in replaced.get(id(n), [n])]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    eliminate_dead_nodes(model)
+    return True
+
+
 def _fresh(names: set, base: str) -> str:
     name, k = base, 1
     while name in names:
@@ -320,8 +417,9 @@ def _fresh(names: set, base: str) -> str:
 
 PASSES = [remove_identities, fold_constants, deduplicate_initializers, eliminate_common_subexpressions,
           eliminate_dead_nodes]
-# The native backend also folds BatchNormalization into the preceding Conv (the ONNX export keeps it).
-NATIVE_PASSES = [fold_batch_norm] + PASSES
+# The native backend also folds BatchNormalization into the preceding Conv, or else into a scale and shift
+# (the ONNX export keeps it).
+NATIVE_PASSES = [fold_batch_norm, scale_shift_batch_norm] + PASSES
 
 
 def optimize(model: onnx.ModelProto, passes=None, max_rounds: int = 8) -> onnx.ModelProto:
@@ -333,4 +431,5 @@ def optimize(model: onnx.ModelProto, passes=None, max_rounds: int = 8) -> onnx.M
 
 
 __all__ = ["optimize", "fold_constants", "eliminate_dead_nodes", "deduplicate_initializers",
-           "remove_identities", "eliminate_common_subexpressions", "fold_batch_norm", "NATIVE_PASSES"]
+           "remove_identities", "eliminate_common_subexpressions", "fold_batch_norm", "scale_shift_batch_norm",
+           "NATIVE_PASSES"]

@@ -385,6 +385,10 @@ class CodeGen:
         # a loop known to be short gets no parallel region at all (entering even an if(false) one costs ~0.3 us)
         total = D.prod(shape)
         data["parallel"] = not (isinstance(total, (int, np.integer)) and total < data["parallel_at"])
+        # the threads share the outer loops; the innermost stays a plain loop, which vectorises (a collapsed
+        # one recomputes its indices per element: 3-4x slower), unless the outer loops are too few to share
+        outer = D.prod(loops[:-1])
+        data["collapse"] = len(loops) if isinstance(outer, (int, np.integer)) and outer < 16 else len(loops) - 1
         return Step(data, list(group), list(externals), stored)
 
 

@@ -8,7 +8,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from exporter.native.library import load
 from exporter.native.project import render
-from exporter.passes import fold_batch_norm
+from exporter.passes import fold_batch_norm, scale_shift_batch_norm
 from tests.helpers import assert_same, run_onnxruntime
 
 rng = np.random.default_rng(7)
@@ -69,6 +69,49 @@ def test_fold_batch_norm_reads_constant_of_shape_fills():
     assert "BatchNormalization" not in ops and "ConstantOfShape" not in ops
     x = rng.standard_normal((2, 4, 9, 9)).astype(np.float32)
     assert_same(run_onnxruntime(model, [x]), run_onnxruntime(folded, [x]), rtol=1e-4)
+
+
+def _pre_activation_block(rank_known=True):
+    """DenseNet's pre-activation: Concat -> BatchNormalization -> ReLU -> Conv; x's rank reaches the BN only
+    through an Unsqueeze of a ConstantOfShape fill and the Concat (ONNX shape inference gives up on such fills)."""
+    c = 6
+    inits = {"g": rng.uniform(0.5, 2, c), "b": rng.standard_normal(c), "m": rng.standard_normal(c),
+             "v": rng.uniform(0.5, 2, c), "w": rng.standard_normal((4, c, 3, 3))}
+    nodes = [helper.make_node("ConstantOfShape", ["fill_shape"], ["fill"],
+                              value=numpy_helper.from_array(np.array([0.5], np.float32))),
+             helper.make_node("Unsqueeze", ["fill"], ["fill4"], axes=[2, 3]),
+             helper.make_node("Mul", ["x", "fill4"], ["xs"]),
+             helper.make_node("Concat", ["xs", "x"], ["cat"], axis=1),
+             helper.make_node("BatchNormalization", ["cat", "g", "b", "m", "v"], ["n"], epsilon=1e-3, name="bn"),
+             helper.make_node("Relu", ["n"], ["r"]),
+             helper.make_node("Conv", ["r", "w"], ["y"], pads=[1, 1, 1, 1])]
+    model = _model(nodes, [("x", [2, 3, 5, 5] if rank_known else None)], ["y"], inits)
+    model.opset_import[0].version = 11
+    model.graph.initializer.append(numpy_helper.from_array(np.array([2, 3], np.int64), "fill_shape"))
+    return model
+
+
+def test_unfoldable_batch_norm_becomes_a_scale_and_shift():
+    model = _pre_activation_block()
+    rewritten = onnx.ModelProto.FromString(model.SerializeToString())
+    assert not fold_batch_norm(rewritten)  # its input is a Concat, not a Conv
+    assert scale_shift_batch_norm(rewritten)
+    assert [n.op_type for n in rewritten.graph.node].count("BatchNormalization") == 0
+    shift = next(t for t in rewritten.graph.initializer if t.name == "bn_shift")
+    assert list(shift.dims) == [6, 1, 1]  # broadcasts over axis 1 of a rank-4 input
+    x = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
+    want = run_onnxruntime(model, [x])
+    assert_same(want, run_onnxruntime(rewritten, [x]), rtol=1e-4)
+    # natively: one multiply-add per element, fused with the ReLU, no square root or division
+    source = "\n".join(render(model, "pre")[0]["pre.cpp"].splitlines())
+    assert "std::sqrt" not in source and "bn_scale" in source
+    assert_same(want, load(model, "pre")(x), rtol=1e-4)
+
+
+def test_batch_norm_of_unknown_rank_is_left_alone():
+    model = _pre_activation_block(rank_known=False)
+    assert not scale_shift_batch_norm(model)
+    assert [n.op_type for n in model.graph.node].count("BatchNormalization") == 1
 
 
 def test_bn_not_folded_when_conv_output_is_shared():

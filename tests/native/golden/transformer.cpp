@@ -660,7 +660,7 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     if (profiling) profile_step(ctx, 17, profile_t0, 16384.0 * double(d_batch) * double(d_seq));
 
     // Add 'Add_node_3'
-    #pragma omp parallel for collapse(2) schedule(static) if ((64 * d_batch * d_seq) >= 65536)
+    #pragma omp parallel for schedule(static) if ((64 * d_batch * d_seq) >= 65536)
     for (int64_t i0 = 0; i0 < d_batch * d_seq; ++i0) {
         for (int64_t i1 = 0; i1 < 64; ++i1) {
             const float t0 = v_add_2[i0 * 64 + i1] + w_ln1_b[i1];  // Add Add_node_3
