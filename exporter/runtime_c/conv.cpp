@@ -47,7 +47,9 @@ template <typename T> struct Im2colB {
                     xbase[u] = 0;
                 }
             }
-            const bool one_row = s->sw == 1 && ybase[0] == ybase[NR - 1] && xbase[NR - 1] - xbase[0] == NR - 1;
+            // the NR pixels in one output row: input columns xbase[0] + u * sw
+            const int32_t sw = int32_t(s->sw);
+            const bool one_row = ybase[0] == ybase[NR - 1] && xbase[NR - 1] - xbase[0] == (NR - 1) * sw;
             T* panel = dst + p * kc * NR;
             int64_t c = k0 / (s->kh * s->kw), ki = (k0 / s->kw) % s->kh, kj = k0 % s->kw;
             for (int64_t k = 0; k < kc; ++k) {
@@ -55,9 +57,14 @@ template <typename T> struct Im2colB {
                 const int32_t dy = int32_t(ki * s->dh), dx = int32_t(kj * s->dw);
                 T* d = panel + k * NR;
                 const int32_t iy0 = ybase[0] + dy, ix0 = xbase[0] + dx;
-                if (one_row && iy0 >= 0 && iy0 < h && ix0 >= 0 && ix0 + NR <= w) {
+                if (one_row && iy0 >= 0 && iy0 < h && ix0 >= 0 && ix0 + (NR - 1) * sw < w) {
                     const T* src = in + iy0 * w + ix0;
-                    for (int u = 0; u < NR; ++u) d[u] = src[u];
+                    if (sw == 1)
+                        for (int u = 0; u < NR; ++u) d[u] = src[u];
+                    else if (sw == 2)  // stems and downsampling layers: a constant stride the compiler can shuffle
+                        for (int u = 0; u < NR; ++u) d[u] = src[2 * u];
+                    else
+                        for (int u = 0; u < NR; ++u) d[u] = src[u * sw];
                 } else {
                     if constexpr (kGather) {  // 16 masked gathers at a time
 #ifdef EXPORTER_GEMM_AVX512

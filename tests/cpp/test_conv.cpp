@@ -25,7 +25,9 @@ static void test_conv(std::mt19937& rng) {
                           {8, 4, 6, 6, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},      // batch 8: images shared among threads
                           {2, 3, 11, 13, 7, 3, 3, 1, 1, 2, 2, 2, 1, 2, 3, 1},    // direct (few channels): dilated, uneven pads
                           {1, 1, 28, 28, 16, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1},   // direct, LeNet's first layer
-                          {1, 6, 9, 10, 5, 2, 4, 1, 1, 1, 1, 1, 0, 0, 2, 1}};    // direct, run-time tap count
+                          {1, 6, 9, 10, 5, 2, 4, 1, 1, 1, 1, 1, 0, 0, 2, 1},     // direct, run-time tap count
+                          {1, 3, 40, 70, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},   // stride-2 stem: strided panel copies
+                          {1, 2, 20, 100, 5, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1}};  // stride 3: the same, any stride
     for (const Case& t : cases) {
         const int64_t oh = (t.h + t.pt + t.pb - ((t.kh - 1) * t.dh + 1)) / t.sh + 1;
         const int64_t ow = (t.w + t.pl + t.pr - ((t.kw - 1) * t.dw + 1)) / t.sw + 1;
