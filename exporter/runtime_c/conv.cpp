@@ -95,6 +95,19 @@ template <typename T> struct Im2colB {
     }
 };
 
+// The epilogue (bias, residual, activation) over output plane (n, m) of a kernel that computes whole planes.
+template <typename T>
+void plane_epilogue(const Conv2dShape& s, const Epilogue<T>& ep, int64_t n, int64_t m, T* out) {
+    if (detail::epilogue_empty(ep)) return;
+    const int64_t plane = s.oh * s.ow;
+    Epilogue<T> e = ep;
+    if (e.residual) e.residual += n * s.m * plane;
+    e.ldr = plane;
+    e.bias_rs = 1;
+    e.bias_cs = 0;
+    detail::apply_epilogue(e, out, plane, m, 0, 1, plane);
+}
+
 // One input channel per group: y[n, m] = sum over the window of x[n, m / mg] * w[m] (mg = multiplier),
 // each plane a weighted window sum over its zero-padded copy (window.h).
 template <typename T>
@@ -109,14 +122,7 @@ void depthwise(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilogu
         T* out = y + nm * plane;
         T* pad = win.pad(x + (n * s.c + m / mg) * s.h * s.w, T(0));
         win.reduce_any(pad, T(0), [wm](int64_t t, T v) { return wm[t] * v; }, [](T a, T b) { return a + b; }, out);
-        if (!detail::epilogue_empty(ep)) {
-            Epilogue<T> e = ep;
-            if (e.residual) e.residual += n * s.m * plane;
-            e.ldr = plane;
-            e.bias_rs = 1;
-            e.bias_cs = 0;
-            detail::apply_epilogue(e, out, plane, m, 0, 1, plane);
-        }
+        plane_epilogue(s, ep, n, m, out);
     }
 }
 
@@ -214,14 +220,7 @@ void conv_direct(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T*
             T* out = y + (n * s.m + m) * plane;
             for (int64_t oy = 0; oy < s.oh; ++oy)
                 std::copy(flat + r * len + oy * win.wp, flat + r * len + oy * win.wp + s.ow, out + oy * s.ow);
-            if (!detail::epilogue_empty(ep)) {
-                Epilogue<T> e = ep;
-                if (e.residual) e.residual += n * s.m * plane;
-                e.ldr = plane;
-                e.bias_rs = 1;
-                e.bias_cs = 0;
-                detail::apply_epilogue(e, out, plane, m, 0, 1, plane);
-            }
+            plane_epilogue(s, ep, n, m, out);
         }
     }
 }
