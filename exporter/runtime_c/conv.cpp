@@ -198,15 +198,14 @@ void conv_direct(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T*
 #pragma omp parallel for schedule(static) if (parallel)
     for (int64_t u = 0; u < units; ++u) {
         const int64_t n = u / blocks, m0 = u % blocks * R, rows = std::min<int64_t>(R, s.m - m0);
-        T* pads = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * size_t(s.c * plane_stride + R * len + kdim * R)));
+        const size_t elements = size_t(s.c * plane_stride + R * len + kdim * R);
+        T* pads = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * elements));
         T* flat = pads + s.c * plane_stride;
         T* wt = flat + R * len;
         for (int64_t c = 0; c < s.c; ++c) {
             T* p = pads + c * plane_stride;
-            std::fill(p, p + plane_stride, T(0));
-            for (int64_t iy = 0; iy < s.h; ++iy)
-                std::copy(x + ((n * s.c + c) * s.h + iy) * s.w, x + ((n * s.c + c) * s.h + iy + 1) * s.w,
-                          p + (s.pt + iy) * win.wp + s.pl);
+            win.pad_into(p, x + (n * s.c + c) * s.h * s.w, T(0));
+            std::fill(p + win.hp * win.wp, p + plane_stride, T(0));
         }
         for (int64_t k = 0; k < kdim; ++k)  // [c][t][R], zeros for the rows past M
             for (int r = 0; r < R; ++r) wt[k * R + r] = r < rows ? weight(m0 + r, k) : T(0);

@@ -10,6 +10,11 @@ namespace exporter_rt {
 
 namespace {
 
+// Stride-1 pools run over the padded plane (window.h); others use its sizes only.
+detail::WindowPlane window_of(const Pool2dShape& s) {
+    return detail::WindowPlane(s.h, s.w, s.kh, s.kw, s.oh, s.ow, s.sh, s.sw, s.dh, s.dw, s.pt, s.pl);
+}
+
 // How many of the taps kj * d (kj < k) of the window at `start` fall in [lo, hi).
 inline int64_t taps_in(int64_t start, int64_t k, int64_t d, int64_t lo, int64_t hi) {
     int64_t count = 0;
@@ -41,11 +46,10 @@ void combine_columns(const T* row, const Pool2dShape& s, Combine combine, T* out
 // `fill` (the lowest value for max, zero for sums). Stride 1 runs over the whole padded plane (window.h), whose
 // long flat loops beat row-by-row passes over short rows.
 template <typename T, typename Combine>
-void pool_plane(const Pool2dShape& s, const T* in, T fill, Combine combine, T* out, T* row) {
-    if (s.sh == 1 && s.sw == 1) {
-        const detail::WindowPlane win(s.h, s.w, s.kh, s.kw, s.oh, s.ow, 1, 1, s.dh, s.dw, s.pt, s.pl);
+void pool_plane(const Pool2dShape& s, const detail::WindowPlane& win, const T* in, T fill, Combine combine, T* out,
+                T* row) {
+    if (s.sh == 1 && s.sw == 1)
         return win.reduce_any(win.pad(in, fill), fill, [](int64_t, T v) { return v; }, combine, out);
-    }
     T* mid = row + s.pl;
     for (int64_t oy = 0; oy < s.oh; ++oy) {
         bool any = false;
@@ -111,9 +115,11 @@ void max_pool2d(const Pool2dShape& shape, const T* x, T* y) {
 #pragma omp parallel if (parallel)
     {
         T* row = pool_row(s, lowest);
+        const detail::WindowPlane win = window_of(s);
 #pragma omp for schedule(static)
         for (int64_t nc = 0; nc < s.n * s.c; ++nc)
-            pool_plane(s, x + nc * s.h * s.w, lowest, [](T a, T b) { return maximum(a, b); }, y + nc * s.oh * s.ow, row);
+            pool_plane(s, win, x + nc * s.h * s.w, lowest, [](T a, T b) { return maximum(a, b); },
+                       y + nc * s.oh * s.ow, row);
     }
 }
 
@@ -181,12 +187,13 @@ void avg_pool2d(const Pool2dShape& shape, const T* x, T* y, bool count_include_p
 #pragma omp parallel if (parallel)
     {
         T* row = pool_row(s, T(0));
+        const detail::WindowPlane win = window_of(s);
         auto* cols = static_cast<int64_t*>(detail::thread_buffer(1, sizeof(int64_t) * size_t(s.ow)));
         for (int64_t ox = 0; ox < s.ow; ++ox) cols[ox] = taps_in(ox * s.sw - s.pl, s.kw, s.dw, col_begin, col_end);
 #pragma omp for schedule(static)
         for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
             T* out = y + nc * s.oh * s.ow;
-            pool_plane(s, x + nc * s.h * s.w, T(0), [](T a, T b) { return a + b; }, out, row);
+            pool_plane(s, win, x + nc * s.h * s.w, T(0), [](T a, T b) { return a + b; }, out, row);
             for (int64_t oy = 0; oy < s.oh; ++oy) {
                 const int64_t rows = taps_in(oy * s.sh - s.pt, s.kh, s.dh, row_begin, row_end);
                 T* o = out + oy * s.ow;

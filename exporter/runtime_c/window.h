@@ -36,11 +36,16 @@ struct WindowPlane {
     int64_t off(int64_t t) const { return t < kWindowTable ? table[t] : (t / kw) * dh * wp + (t % kw) * dw; }
     int64_t flat_len() const { return sh == 1 && sw == 1 ? (oh - 1) * wp + ow : 0; }
 
+    // Writes the plane `in` padded with `fill` to p[0, hp * wp).
+    template <typename T> void pad_into(T* p, const T* in, T fill) const {
+        std::fill(p, p + hp * wp, fill);
+        for (int64_t iy = 0; iy < h; ++iy) std::memcpy(p + (pt + iy) * wp + pl, in + iy * w, size_t(w) * sizeof(T));
+    }
+
     // This thread's buffer holding the plane `in` padded with `fill`, followed by room for the flat results.
     template <typename T> T* pad(const T* in, T fill) const {
         T* p = static_cast<T*>(thread_buffer(0, sizeof(T) * size_t(hp * wp + flat_len())));
-        std::fill(p, p + hp * wp, fill);
-        for (int64_t iy = 0; iy < h; ++iy) std::memcpy(p + (pt + iy) * wp + pl, in + iy * w, size_t(w) * sizeof(T));
+        pad_into(p, in, fill);
         return p;
     }
 
