@@ -3,7 +3,8 @@
 // with the weights as A (pre-packed at export time) and the im2col matrix as B, which is never
 // materialised: the driver asks for one [KC x NC] block at a time and Im2colB packs it from x straight
 // into NR-column micro-panels (the block stays in L2). 1x1 stride-1 unpadded convolutions read x as a
-// plain strided B. One input channel per group (depthwise) runs a direct sliding-window kernel.
+// plain strided B. One input channel per group (depthwise) runs a direct sliding-window kernel, and so do
+// stride-1 convolutions with few output channels (conv_direct: there packing would cost as much as the product).
 #include "gemm_driver.h"
 #include "window.h"
 #include <cmath>
