@@ -218,8 +218,7 @@ void conv_direct(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T*
         for (int64_t r = 0; r < rows; ++r) {
             const int64_t m = m0 + r;
             T* out = y + (n * s.m + m) * plane;
-            for (int64_t oy = 0; oy < s.oh; ++oy)
-                std::copy(flat + r * len + oy * win.wp, flat + r * len + oy * win.wp + s.ow, out + oy * s.ow);
+            win.unflatten(flat + r * len, out);
             plane_epilogue(s, ep, n, m, out);
         }
     }

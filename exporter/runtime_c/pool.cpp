@@ -22,11 +22,6 @@ inline int64_t taps_in(int64_t start, int64_t k, int64_t d, int64_t lo, int64_t 
     return count;
 }
 
-// The padded width of a pooled row: every window of the output row fits in it.
-inline int64_t padded_width(const Pool2dShape& s) {
-    return std::max(s.pl + s.w, (s.ow - 1) * s.sw + (s.kw - 1) * s.dw + 1);
-}
-
 // out[ox] = combine of row[ox * sw + kj * dw] over kj, with the common window widths and strides fixed at
 // compile time so that the loop vectorises (KW > 0 means dw == 1).
 template <int KW, int SW, typename T, typename Combine>
@@ -73,14 +68,13 @@ void pool_plane(const Pool2dShape& s, const detail::WindowPlane& win, const T* i
     }
 }
 
-// This thread's row buffer for pool_plane, its padding columns set to `fill` (stride 1 needs none: window.h
-// pads the plane in thread buffer 0).
-template <typename T> T* pool_row(const Pool2dShape& s, T fill) {
+// This thread's row buffer for pool_plane (the padded plane's width, every window of an output row fits), its
+// padding columns set to `fill` (stride 1 needs none: window.h pads the plane in thread buffer 0).
+template <typename T> T* pool_row(const Pool2dShape& s, const detail::WindowPlane& win, T fill) {
     if (s.sh == 1 && s.sw == 1) return nullptr;
-    const int64_t wp = padded_width(s);
-    T* row = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * size_t(wp)));
+    T* row = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * size_t(win.wp)));
     std::fill(row, row + s.pl, fill);
-    std::fill(row + s.pl + s.w, row + wp, fill);
+    std::fill(row + s.pl + s.w, row + win.wp, fill);
     return row;
 }
 
@@ -114,8 +108,8 @@ void max_pool2d(const Pool2dShape& shape, const T* x, T* y) {
     // the padding holds the lowest value, so it never wins
 #pragma omp parallel if (parallel)
     {
-        T* row = pool_row(s, lowest);
         const detail::WindowPlane win = window_of(s);
+        T* row = pool_row(s, win, lowest);
 #pragma omp for schedule(static)
         for (int64_t nc = 0; nc < s.n * s.c; ++nc)
             pool_plane(s, win, x + nc * s.h * s.w, lowest, [](T a, T b) { return maximum(a, b); },
@@ -186,8 +180,8 @@ void avg_pool2d(const Pool2dShape& shape, const T* x, T* y, bool count_include_p
     // window sums (padding adds zeros), then each divided by its count
 #pragma omp parallel if (parallel)
     {
-        T* row = pool_row(s, T(0));
         const detail::WindowPlane win = window_of(s);
+        T* row = pool_row(s, win, T(0));
         auto* cols = static_cast<int64_t*>(detail::thread_buffer(1, sizeof(int64_t) * size_t(s.ow)));
         for (int64_t ox = 0; ox < s.ow; ++ox) cols[ox] = taps_in(ox * s.sw - s.pl, s.kw, s.dw, col_begin, col_end);
 #pragma omp for schedule(static)

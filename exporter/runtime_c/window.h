@@ -49,6 +49,11 @@ struct WindowPlane {
         return p;
     }
 
+    // out[oy * ow + ox] = flat[oy * wp + ox]: results over the flat padded plane, its discarded columns dropped.
+    template <typename T> void unflatten(const T* flat, T* out) const {
+        for (int64_t oy = 0; oy < oh; ++oy) std::memcpy(out + oy * ow, flat + oy * wp, size_t(ow) * sizeof(T));
+    }
+
     // out[oy * ow + ox] = combine over t of tap(t, value at tap t), starting from `init`.
     template <int TAPS, typename T, typename Tap, typename Combine>
     void reduce(T* pad, T init, Tap tap, Combine combine, T* out) const {
@@ -70,7 +75,7 @@ struct WindowPlane {
                     for (int64_t j = 0; j < len; ++j) flat[j] = combine(flat[j], tap(t, pad[j + o]));
                 }
             }
-            for (int64_t oy = 0; oy < oh; ++oy) std::memcpy(out + oy * ow, flat + oy * wp, size_t(ow) * sizeof(T));
+            unflatten(flat, out);
             return;
         }
         for (int64_t oy = 0; oy < oh; ++oy)
