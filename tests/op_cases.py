@@ -271,6 +271,15 @@ for dt in FLOATS:
                                         ops.batch_norm(x, g, np.abs(b) + 0.5, g, b)),
          rand((2, 4, 4), dt), rand((4,), dt), rand((4,), dt))
 case("conv2d_groups", lambda x, w: ops.conv2d(x, w, groups=2), rand((1, 4, 6, 6), F32), rand((6, 2, 3, 3), F32))
+# constant 3x3 weights over >= 64 channels and a 14x15 plane: the native code runs Winograd's F(2x2, 3x3)
+# (exporter/native/ops/nn.py winograd_tile), with the residual Add and ReLU fused, partial tiles at the edge
+_wino_rng = np.random.default_rng(21)
+for dt in FLOATS:
+    _w = (_wino_rng.uniform(-1, 1, (64, 64, 3, 3)) / 24).astype(dt)
+    _b = _wino_rng.uniform(-1, 1, 64).astype(dt)
+    case(f"conv2d_winograd_{np.dtype(dt).name}",
+         lambda x, w=_w, b=_b: ops.relu(ops.conv2d(x, w, b, padding=1) + x), rand(("B", 64, 14, 15), dt),
+         dynamic=BATCH)
 case("relu_int", lambda x: ops.relu(x), rand((3, 4), I64))
 
 # --- ONNX operators the NumPy front end never emits -----------------------------------------------------

@@ -301,6 +301,16 @@ inline int64_t conv2d_packed_group_size(const Conv2dShape& s) {
     return (mg + kPackRows - 1) / kPackRows * kPackRows * (s.c / s.groups) * s.kh * s.kw;
 }
 
+// winograd.cpp: 3x3 stride-1 convolutions (groups 1, no dilation) by Winograd's F(tile x tile, 3x3), tile 2 or 4:
+// 2.25x / 4x fewer multiply-adds than the GEMM over im2col. `u` holds the transformed weights (G g G^T), a^2
+// matrices [m, c] (a = tile + 2), each in the pre-packed A layout: what winograd_weights writes and the exporter
+// stores. The epilogue as in conv2d_ex.
+bool winograd_applies(const Conv2dShape& s);
+int64_t winograd_weights_size(const Conv2dShape& s, int tile);
+template <typename T> void winograd_weights(const Conv2dShape& s, int tile, const T* w, T* u);
+template <typename T>
+void conv2d_winograd(const Conv2dShape& s, int tile, const T* x, const T* u, T* y, const Epilogue<T>& ep);
+
 // 3-D (volumetric, NCDHW) convolution: per output depth, the 2-D convolutions (conv2d_ex) of the input slices
 // its window covers by the matching kernel slices, summed, plus bias (may be null). w holds the kd kernel
 // slices one after the other, w_slice elements apart, each as conv2d_ex takes it ([m, c/groups, kh, kw], or

@@ -84,3 +84,36 @@ def test_integer_panels_match_the_runtime(tmp_path):
     b = (np.arange(7 * 37) * 7 % 256).astype(np.uint8).reshape(7, 37)
     zp = (np.arange(37) * 3).astype(np.uint8)
     np.testing.assert_array_equal(np.array(out, np.int16), pack_int_panels(b, zp))
+
+
+WINOGRAD_PROGRAM = r"""
+#include <cstdio>
+#include <vector>
+#include "exporter_runtime.h"
+int main() {
+    const exporter_rt::Conv2dShape s{1, 5, 8, 8, 14, 3, 3, 8, 8, 1, 1, 1, 1, 1, 1, 1};  // 14 rows: a partial A panel
+    std::vector<float> w(14 * 5 * 9);
+    for (size_t i = 0; i < w.size(); ++i) w[i] = float(int(i * 7 % 23) - 11) / 8.0f;
+    for (int tile : {2, 4}) {
+        std::vector<float> u(exporter_rt::winograd_weights_size(s, tile));
+        exporter_rt::winograd_weights<float>(s, tile, w.data(), u.data());
+        for (float v : u) std::printf("%.9g ", double(v));
+        std::printf("\n");
+    }
+    return 0;
+}
+"""
+
+
+def test_winograd_weights_match_the_runtime(tmp_path):
+    """The Winograd-transformed convolution weights the exporter writes are the ones the runtime's reference makes."""
+    from exporter.native.ops.nn import winograd_weights
+    runtime = data_dir("runtime_c")
+    src, exe = tmp_path / "wino.cpp", tmp_path / "wino"
+    src.write_text(WINOGRAD_PROGRAM)
+    subprocess.run([find_compiler(), "-std=c++17", "-O1", "-I", str(runtime), str(src), str(runtime / "winograd.cpp"),
+                    str(runtime / "gemm.cpp"), str(runtime / "threads.cpp"), "-o", str(exe)], check=True, capture_output=True)
+    lines = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.splitlines()
+    w = ((np.arange(14 * 5 * 9) * 7 % 23 - 11) / 8).astype(np.float32).reshape(14, 5, 3, 3)
+    for tile, line in zip((2, 4), lines):
+        np.testing.assert_allclose(np.array(line.split(), np.float32), winograd_weights(w, tile), rtol=1e-6, atol=1e-7)

@@ -1,0 +1,308 @@
+// exporter runtime: 3x3 stride-1 convolutions by Winograd's minimal filtering F(mo x mo, 3x3) (Lavin & Gray,
+// "Fast Algorithms for Convolutional Neural Networks", 2016). Each a x a input tile d (a = mo + 2, tiles
+// overlapping by 2) gives an mo x mo output tile
+//     Y = A^T [ sum over c of (G g_c G^T) . (B^T d_c B) ] A        (. elementwise)
+// so the a^2 elementwise products over the channels are a^2 independent GEMMs
+//     Y_xi [M, tiles] = U_xi [M, C] @ V_xi [C, tiles],   U = G g G^T (the exporter's, at export time), V = B^T d B
+// with 9 * mo^2 / a^2 of the multiply-adds of the direct product: 2.25x fewer for F(2x2), 4x for F(4x4).
+//
+// Work is cut into units of whole tile rows of one image, sized so that a unit's V and Y blocks stay in L2;
+// the threads share the units. Per unit: the input transform writes V_xi straight in the GEMM's pre-packed B
+// layout (panels of panel_width<T>() tiles), the a^2 GEMMs run over the pre-packed U_xi, and the output
+// transform writes the unit's rows of y with the epilogue applied while they are in cache.
+#include "gemm_driver.h"
+
+namespace exporter_rt {
+
+namespace {
+
+template <int MO> struct Transform;
+// F(2x2, 3x3): interpolation points 0, 1, -1 (and infinity); exact in float arithmetic up to rounding
+template <> struct Transform<2> {
+    static constexpr int A = 4;
+    static constexpr double BT[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+    static constexpr double G[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
+    static constexpr double AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+};
+// F(4x4, 3x3): points 0, 1, -1, 2, -2 (and infinity)
+template <> struct Transform<4> {
+    static constexpr int A = 6;
+    static constexpr double BT[6][6] = {{4, 0, -5, 0, 1, 0}, {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                                        {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+    static constexpr double G[6][3] = {{1. / 4, 0, 0},           {-1. / 6, -1. / 6, -1. / 6}, {-1. / 6, 1. / 6, -1. / 6},
+                                       {1. / 24, 1. / 12, 1. / 6}, {1. / 24, -1. / 12, 1. / 6},  {0, 0, 1}};
+    static constexpr double AT[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+};
+
+// Lane loops run over whole vectors: buffers are padded to whole chunks of kChunk elements (64 bytes, a
+// multiple of every SIMD width here), rows being only a few vectors long.
+template <typename T> constexpr int64_t kChunk = 64 / int64_t(sizeof(T));
+template <typename T> constexpr int64_t chunks(int64_t n) { return (n + kChunk<T> - 1) / kChunk<T> * kChunk<T>; }
+
+// Short copies and fills as vector loops: the rows here are a few vectors long, where a memcpy/memset call
+// (which GCC would also make of a plain loop) costs more than the copy.
+template <typename T> inline void copy_short(T* __restrict dst, const T* __restrict src, int64_t n) {
+    using S = typename detail::Tile<T>::S;
+    int64_t i = 0;
+    for (; i + S::L <= n; i += S::L) S::store(dst + i, S::load(src + i));
+    for (; i < n; ++i) dst[i] = src[i];
+}
+template <typename T> inline void zero_short(T* dst, int64_t n) {
+    using S = typename detail::Tile<T>::S;
+    int64_t i = 0;
+    for (; i + S::L <= n; i += S::L) S::store(dst + i, S::zero());
+    for (; i < n; ++i) dst[i] = T(0);
+}
+
+// out[i][j] = sum over k of Mx[i][k] * in[k][j]: every entry a row of n lanes (tiles side by side), in[k][j] at
+// in + (k * C + j) * in_stride, out[i][j] at out + (i * C + j) * out_stride; n a multiple of kChunk. The matrix
+// is a constant and the loops unroll, so its zeros vanish.
+template <typename T, int R, int K, int C>
+inline void combine_rows(const double (&Mx)[R][K], const T* __restrict in, int64_t in_stride, T* __restrict out,
+                         int64_t out_stride, int64_t n) {
+    using S = typename detail::Tile<T>::S;
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < C; ++j) {
+            T* o = out + (i * C + j) * out_stride;
+            for (int64_t u = 0; u < n; u += S::L) {
+                typename S::V acc = S::zero();
+#pragma GCC unroll 8
+                for (int k = 0; k < K; ++k)
+                    if (Mx[i][k] != 0) {
+                        const typename S::V x = S::load(in + (k * C + j) * in_stride + u);
+                        acc = Mx[i][k] == 1 ? S::add(acc, x) : S::fma(S::set1(T(Mx[i][k])), x, acc);
+                    }
+                S::store(o + u, acc);
+            }
+        }
+}
+
+// How the work is cut: tiles of mo x mo outputs, units of `rows` tile rows of one image.
+struct Plan {
+    int64_t th, tw, rows, units_per_image;
+};
+
+template <typename T, int MO> Plan plan(const Conv2dShape& s, int threads) {
+    constexpr int A = Transform<MO>::A;
+    Plan p;
+    p.th = (s.oh + MO - 1) / MO;
+    p.tw = (s.ow + MO - 1) / MO;
+    // V [A*A, C, tiles] and Y [A*A, M, tiles] of one unit within the L2, and at least 2 micro-panels of tiles
+    const int64_t budget = (int64_t(512) << 10) / int64_t(sizeof(T));
+    const int64_t tiles = std::max<int64_t>(2 * detail::tile_nr<T>(), budget / (A * A * (s.c + s.m)));
+    p.rows = std::clamp<int64_t>((tiles + p.tw - 1) / p.tw, 1, p.th);
+    // enough units for every thread (a batch-1 image with few tile rows is split finer)
+    while (p.rows > 1 && s.n * ((p.th + p.rows - 1) / p.rows) < 2 * threads) --p.rows;
+    p.units_per_image = (p.th + p.rows - 1) / p.rows;
+    return p;
+}
+
+// Buffer sizes (elements) of one tile row: lanes per row (tw tiles and one more for the tiles' overlap, whole
+// chunks), input columns (MO per lane), and the scratch input_row / output_row use.
+template <typename T, int MO> struct RowSizes {
+    int64_t lanes, xw, scratch;
+    explicit RowSizes(int64_t tw) : lanes(chunks<T>(tw + 1)), xw(lanes * MO) {
+        constexpr int A = MO + 2;
+        scratch = 2 * A * xw + MO * (lanes + kChunk<T>) + A * A * lanes;
+    }
+};
+
+// Input transform of one channel's tile row: vt[xi][t] = (B^T d_t B)[xi] for the tw tiles of tile row ty (lanes
+// past tw are garbage). scratch: RowSizes::scratch elements.
+template <typename T, int MO>
+void input_row(const Conv2dShape& s, const T* in, int64_t ty, const RowSizes<T, MO>& z, T* scratch, T* vt) {
+    using Tr = Transform<MO>;
+    using S = typename detail::Tile<T>::S;
+    constexpr int A = Tr::A;
+    constexpr int64_t CH = kChunk<T>;
+    const int64_t xw = z.xw, lanes = z.lanes, x0 = -s.pl;  // input columns x0 .. x0 + xw, zeros outside the image
+    T* rows = scratch;
+    T* mid = rows + A * xw;
+    T* phases = mid + A * xw;
+    const int64_t lo = std::clamp<int64_t>(-x0, 0, xw), hi = std::clamp<int64_t>(s.w - x0, lo, xw);
+    for (int r = 0; r < A; ++r) {
+        T* row = rows + r * xw;
+        const int64_t iy = ty * MO - s.pt + r;
+        if (iy < 0 || iy >= s.h) {
+            zero_short(row, xw);
+            continue;
+        }
+        zero_short(row, lo);
+        copy_short(row + lo, in + iy * s.w + x0 + lo, hi - lo);
+        zero_short(row + hi, xw - hi);
+    }
+    // down the columns: mid[i][x] = sum over k of BT[i][k] * rows[k][x]
+    combine_rows<T, A, A, 1>(Tr::BT, rows, xw, mid, xw, xw);
+    for (int i = 0; i < A; ++i) {
+        // along the row: tile t's column k is mid[i][t * MO + k] = phases[k % MO][t + k / MO]
+        const T* __restrict m = mid + i * xw;
+        T* __restrict ph = phases;
+        for (int r = 0; r < MO; ++r)
+            for (int64_t t = 0; t < lanes; ++t) ph[r * (lanes + CH) + t] = m[t * MO + r];
+        // vt[i * A + j][t] = sum over k of BT[j][k] * phases[k % MO][t + k / MO]
+#pragma GCC unroll 8
+        for (int j = 0; j < A; ++j) {
+            T* o = vt + (i * A + j) * lanes;
+            for (int64_t t = 0; t < lanes; t += S::L) {
+                typename S::V acc = S::zero();
+#pragma GCC unroll 8
+                for (int k = 0; k < A; ++k)
+                    if (Tr::BT[j][k] != 0) {
+                        const typename S::V x = S::load(ph + (k % MO) * (lanes + CH) + t + k / MO);
+                        acc = Tr::BT[j][k] == 1 ? S::add(acc, x) : S::fma(S::set1(T(Tr::BT[j][k])), x, acc);
+                    }
+                S::store(o + t, acc);
+            }
+        }
+    }
+}
+
+// Output transform of channel m's tile row: out rows ty * MO .. (clipped) = A^T Y A over the tw tiles, Y_xi[t] at
+// y + xi * ystride + t (read up to RowSizes::lanes). scratch: RowSizes::scratch elements.
+template <typename T, int MO>
+void output_row(const Conv2dShape& s, const T* y, int64_t ystride, int64_t ty, const RowSizes<T, MO>& z, T* scratch,
+                T* out) {
+    using Tr = Transform<MO>;
+    constexpr int A = Tr::A;
+    const int64_t lanes = z.lanes;
+    T* __restrict mid = scratch;              // [MO][A][lanes]
+    T* __restrict o = mid + MO * A * lanes;   // [MO][MO][lanes]
+    combine_rows<T, MO, A, A>(Tr::AT, y, ystride, mid, lanes, lanes);
+    // o[a][b][t] = sum over k of AT[b][k] * mid[a][k][t]
+    for (int a = 0; a < MO; ++a) combine_rows<T, MO, A, 1>(Tr::AT, mid + a * A * lanes, lanes, o + a * MO * lanes, lanes, lanes);
+    const int64_t oy = ty * MO, rows = std::min<int64_t>(MO, s.oh - oy), full = s.ow / MO;
+    for (int64_t a = 0; a < rows; ++a) {
+        T* __restrict row = out + (oy + a) * s.ow;
+        for (int64_t t = 0; t < full; ++t)
+#pragma GCC unroll 4
+            for (int b = 0; b < MO; ++b) row[t * MO + b] = o[(a * MO + b) * lanes + t];
+        for (int64_t x = full * MO; x < s.ow; ++x) row[x] = o[(a * MO + x % MO) * lanes + full];
+    }
+}
+
+template <typename T, int MO>
+void winograd_unit(const Conv2dShape& s, const Plan& p, int64_t n, int64_t ty0, const T* x, const T* u, T* y,
+                   const Epilogue<T>& ep) {
+    using Tr = Transform<MO>;
+    constexpr int A = Tr::A, AA = A * A;
+    constexpr int64_t W = panel_width<T>();
+    const int64_t tw = p.tw, ty1 = std::min(p.th, ty0 + p.rows), tiles = (ty1 - ty0) * tw;
+    const int64_t panels = (tiles + W - 1) / W, ld = (tiles + 15) / 16 * 16;
+    const int64_t vsize = panels * s.c * W;  // one V_xi: [panels][C][W]
+    const RowSizes<T, MO> z(tw);
+    // V, Y (read up to z.lanes past a row's first tile: slack), a row's scratch, its transformed tiles [AA][lanes]
+    const int64_t ysize = AA * s.m * ld + z.lanes;
+    T* v = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * size_t(AA * vsize + ysize + z.scratch + AA * z.lanes)));
+    T* yt = v + AA * vsize;  // Y_xi: [M][ld]
+    T* scratch = yt + ysize;
+    T* vt = scratch + z.scratch;
+
+    // input transform, one tile row of one channel at a time, each V_xi row scattered into its B panels
+    const T* xn = x + n * s.c * s.h * s.w;
+    for (int64_t c = 0; c < s.c; ++c)
+        for (int64_t ty = ty0; ty < ty1; ++ty) {
+            input_row<T, MO>(s, xn + c * s.h * s.w, ty, z, scratch, vt);
+            for (int64_t t = 0; t < tw;) {  // tiles j .. j + run of this row share a panel
+                const int64_t j = (ty - ty0) * tw + t, run = std::min(tw - t, W - j % W);
+                T* dst = v + (j / W * s.c + c) * W + j % W;
+                for (int xi = 0; xi < AA; ++xi) copy_short(dst + xi * vsize, vt + xi * z.lanes + t, run);
+                t += run;
+            }
+        }
+    if (tiles % W)  // the last panel's columns past the tiles: zeros
+        for (int xi = 0; xi < AA; ++xi)
+            for (int64_t c = 0; c < s.c; ++c) {
+                T* row = v + xi * vsize + ((panels - 1) * s.c + c) * W;
+                std::fill(row + tiles % W, row + W, T(0));
+            }
+
+    // the a^2 products, U_xi pre-packed (kPackRows-row panels over K = C), V_xi in B panels
+    const int64_t usize = (s.m + kPackRows - 1) / kPackRows * kPackRows * s.c;
+    const Epilogue<T> plain;
+    for (int xi = 0; xi < AA; ++xi)
+        detail::gemm_serial<T>(0, s.m, 0, tiles, s.c, detail::AOperand<T>{u + xi * usize, 0, 0, true}, v + xi * vsize,
+                               detail::StridedB<T>{nullptr, 0, 0}, yt + xi * s.m * ld, ld, plain);
+
+    // output transform, then the epilogue over this unit's output rows of each channel
+    const int64_t oy0 = ty0 * MO, oy1 = std::min(s.oh, ty1 * MO), plane = s.oh * s.ow;
+    const bool has_epilogue = !detail::epilogue_empty(ep);
+    Epilogue<T> e = ep;
+    if (e.residual) e.residual += n * s.m * plane + oy0 * s.ow;
+    e.ldr = plane;
+    e.bias_rs = 1;
+    e.bias_cs = 0;
+    for (int64_t m = 0; m < s.m; ++m) {
+        T* out = y + (n * s.m + m) * plane;
+        for (int64_t ty = ty0; ty < ty1; ++ty)
+            output_row<T, MO>(s, yt + m * ld + (ty - ty0) * tw, s.m * ld, ty, z, scratch, out);
+        if (has_epilogue) detail::apply_epilogue(e, out + oy0 * s.ow, s.ow, m, 0, 1, (oy1 - oy0) * s.ow);
+    }
+}
+
+template <typename T, int MO>
+void winograd(const Conv2dShape& s, const T* x, const T* u, T* y, const Epilogue<T>& ep) {
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+#endif
+    const Plan p = plan<T, MO>(s, threads);
+    const int64_t units = s.n * p.units_per_image;
+    const bool parallel = units > 1 && s.n * s.m * s.oh * s.ow * s.c >= detail::kGemmParallelWork;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t k = 0; k < units; ++k)
+        winograd_unit<T, MO>(s, p, k / p.units_per_image, k % p.units_per_image * p.rows, x, u, y, ep);
+}
+
+template <int MO, typename T> void transform_weights(const Conv2dShape& s, const T* w, T* u) {
+    using Tr = Transform<MO>;
+    constexpr int A = Tr::A;
+    const int64_t usize = (s.m + kPackRows - 1) / kPackRows * kPackRows * s.c;
+    std::fill(u, u + A * A * usize, T(0));
+    for (int64_t m = 0; m < s.m; ++m)
+        for (int64_t c = 0; c < s.c; ++c) {
+            const T* g = w + (m * s.c + c) * 9;
+            double gg[A][3];  // G g
+            for (int i = 0; i < A; ++i)
+                for (int k = 0; k < 3; ++k) gg[i][k] = Tr::G[i][0] * g[k] + Tr::G[i][1] * g[3 + k] + Tr::G[i][2] * g[6 + k];
+            for (int i = 0; i < A; ++i)
+                for (int j = 0; j < A; ++j) {
+                    const double v = gg[i][0] * Tr::G[j][0] + gg[i][1] * Tr::G[j][1] + gg[i][2] * Tr::G[j][2];
+                    // U_xi in the pre-packed A layout: panel m / kPackRows, [C][kPackRows]
+                    u[(i * A + j) * usize + (m / kPackRows) * s.c * kPackRows + c * kPackRows + m % kPackRows] = T(v);
+                }
+        }
+}
+
+}  // namespace
+
+bool winograd_applies(const Conv2dShape& s) {
+    return s.kh == 3 && s.kw == 3 && s.sh == 1 && s.sw == 1 && s.dh == 1 && s.dw == 1 && s.groups == 1;
+}
+
+int64_t winograd_weights_size(const Conv2dShape& s, int tile) {
+    const int64_t a = tile + 2;
+    return a * a * ((s.m + kPackRows - 1) / kPackRows * kPackRows) * s.c;
+}
+
+template <typename T> void winograd_weights(const Conv2dShape& s, int tile, const T* w, T* u) {
+    if (tile == 4) transform_weights<4>(s, w, u);
+    else transform_weights<2>(s, w, u);
+}
+
+template <typename T>
+void conv2d_winograd(const Conv2dShape& s, int tile, const T* x, const T* u, T* y, const Epilogue<T>& ep) {
+    if (tile == 4) winograd<T, 4>(s, x, u, y, ep);
+    else winograd<T, 2>(s, x, u, y, ep);
+}
+
+#include "dtypes.inc"  // EXPORTER_FLOATS
+
+#define EXPORTER_WINOGRAD_INSTANTIATE(T)                                            \
+    template void winograd_weights<T>(const Conv2dShape&, int, const T*, T*); \
+    template void conv2d_winograd<T>(const Conv2dShape&, int, const T*, const T*, T*, const Epilogue<T>&);
+EXPORTER_FLOATS(EXPORTER_WINOGRAD_INSTANTIATE)
+#undef EXPORTER_WINOGRAD_INSTANTIATE
+
+}  // namespace exporter_rt
