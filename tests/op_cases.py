@@ -271,7 +271,7 @@ for dt in FLOATS:
                                         ops.batch_norm(x, g, np.abs(b) + 0.5, g, b)),
          rand((2, 4, 4), dt), rand((4,), dt), rand((4,), dt))
 case("conv2d_groups", lambda x, w: ops.conv2d(x, w, groups=2), rand((1, 4, 6, 6), F32), rand((6, 2, 3, 3), F32))
-# constant 3x3 weights over >= 64 channels and a 14x15 plane: the native code runs Winograd's F(2x2, 3x3)
+# constant 3x3 weights over 64 channels and a 14x15 plane: the native code runs Winograd's F(2x2, 3x3)
 # (exporter/native/ops/nn.py winograd_tile), with the residual Add and ReLU fused, partial tiles at the edge
 _wino_rng = np.random.default_rng(21)
 for dt in FLOATS:

@@ -14,7 +14,8 @@ template <typename T> static void test_winograd(std::mt19937& rng) {
                           {1, 8, 9, 7, 13, 0, 0, 0, 0},       {1, 5, 10, 12, 6, 2, 0, 1, 2},    // no / asymmetric padding
                           {3, 70, 30, 33, 40, 1, 1, 1, 1},    // several panels of tiles, K > one KC block of 64
                           {1, 4, 3, 3, 2, 1, 1, 1, 1},        // one tile
-                          {2, 32, 56, 56, 16, 1, 1, 1, 1}};   // many units: the threads share them
+                          {2, 32, 56, 56, 16, 1, 1, 1, 1},    // many units: the threads share them
+                          {1, 20, 4, 5, 60, 1, 1, 1, 1}};     // many channels, few tiles: the threads split M
     for (int tile : {2, 4}) {
         for (const Case& t : cases) {
             const int64_t oh = t.h + t.pt + t.pb - 2, ow = t.w + t.pl + t.pr - 2;

@@ -56,10 +56,11 @@ class Windowed(OpDef):
 WINOGRAD_G = {2: np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]]),
               4: np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
                            [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])}
-# Measured against the im2col GEMM (Zen 3, 1 and 2 threads): F(2x2) wins 1.4-1.6x from 64 channels over planes of
-# 14x14 and more (ResNet's and VGG's 3x3 layers); at 7x7 (few tiles per weight) and below 64 channels the
-# transforms cost more than the products they save; F(4x4) measured no faster than F(2x2) anywhere.
-WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_PLANE = 64, 14 * 14
+# Measured against the im2col GEMM / direct kernels (Zen 3, 1 and 2 threads, runtime_c/winograd.cpp's own split
+# of the work): F(2x2) wins 1.3-1.8x from 32 channels (56x56 x 32: 1.8x, 14x14 x 256: 1.5-1.7x, 7x7 x 512: 1.3-1.4x);
+# smaller products (n c m oh ow under 2^19, e.g. 64 channels at 7x7) lose at 2 threads to the transforms' and
+# the fork's fixed costs, and 3-channel stems lose too; F(4x4) measured no faster than F(2x2).
+WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_WORK = 32, 1 << 19
 
 
 def winograd_tile(shape: dict, dtype, constant_weights: bool) -> int:
@@ -70,8 +71,9 @@ def winograd_tile(shape: dict, dtype, constant_weights: bool) -> int:
         return 0
     if (d["kh"], d["kw"], d["sh"], d["sw"], d["dh"], d["dw"], d["groups"]) != (3, 3, 1, 1, 1, 1, 1):
         return 0
-    big = min(d["c"], d["m"]) >= WINOGRAD_MIN_CHANNELS and d["oh"] * d["ow"] >= WINOGRAD_MIN_PLANE
-    return 2 if big else 0
+    batch = d["n"] if isinstance(d["n"], int) else 1  # a dynamic batch counts as one image
+    work = batch * d["c"] * d["m"] * d["oh"] * d["ow"]
+    return 2 if min(d["c"], d["m"]) >= WINOGRAD_MIN_CHANNELS and work >= WINOGRAD_MIN_WORK else 0
 
 
 def winograd_weights(w: np.ndarray, tile: int) -> np.ndarray:
