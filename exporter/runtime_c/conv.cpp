@@ -109,21 +109,98 @@ void plane_epilogue(const Conv2dShape& s, const Epilogue<T>& ep, int64_t n, int6
     detail::apply_epilogue(e, out, plane, m, 0, 1, plane);
 }
 
+// flat[j] = sum over taps t of wm[t] * base[j + off[t]], j < len (TAPS > 0: unrolled, the j loop one vector loop)
+template <int TAPS, typename T>
+void taps_flat(const T* __restrict base, const int64_t* off, int64_t taps, const T* wm, T* __restrict flat, int64_t len) {
+    const int64_t n = TAPS > 0 ? TAPS : taps;
+    for (int64_t j = 0; j < len; ++j) {
+        T acc = T(0);
+        for (int64_t t = 0; t < n; ++t) acc += wm[t] * base[j + off[t]];
+        flat[j] = acc;
+    }
+}
+
+// A strided depthwise plane. Output (oy, ox) of tap (ki, kj) reads padded row oy * sh + ki * dh, column ox * sw +
+// kj * dw: row oy + ki * dh / sh, lane ox + kj * dw / sw of the polyphase plane (ki * dh % sh, kj * dw % sw), where
+// plane (qy, qx) holds the padded rows qy, qy + sh, ... and columns qx, qx + sw, ... So after one polyphase split
+// of the input, every tap reads the same flat run j = oy * lanes + ox at its own offset, as window.h's
+// stride-1 planes do (a strided window loop gathers: ShuffleNet's 3x3 / 2 depthwise layers ran at 3-6 GFLOP/s).
+// dst[t] = src[t * stride], t < n; stride 2 (the common one) with a constant the compiler vectorises with shuffles
+template <typename T> inline void every(const T* __restrict src, int64_t stride, T* __restrict dst, int64_t n) {
+    if (stride == 2)
+        for (int64_t t = 0; t < n; ++t) dst[t] = src[2 * t];
+    else
+        for (int64_t t = 0; t < n; ++t) dst[t] = src[t * stride];
+}
+
+// The layout of a strided depthwise plane's polyphase copy (below); `first` zeroes the buffer, whose padding then
+// stays zero for every later plane of the same convolution on this thread (only positions inside the image are
+// rewritten: per-row fills of a few elements each cost a memset call apiece).
+template <typename T>
+void depthwise_strided_plane(const Conv2dShape& s, const detail::WindowPlane& win, const T* in, const T* wm, T* out,
+                             bool first_plane) {
+    const int64_t sh = s.sh, sw = s.sw, rows = (win.hp + sh - 1) / sh, lanes = (win.wp + sw - 1) / sw;
+    const int64_t phase = rows * lanes, len = (s.oh - 1) * lanes + s.ow, taps = s.kh * s.kw;
+    T* poly = static_cast<T*>(detail::thread_buffer(1, sizeof(T) * size_t(sh * sw * phase + len)));
+    T* flat = poly + sh * sw * phase;
+    if (first_plane) std::fill(poly, poly + sh * sw * phase, T(0));
+    // straight from the input: padded row r * sh + qy is input row r * sh + qy - pt, padded column t * sw + qx is
+    // input column t * sw + qx - pl
+    for (int64_t qy = 0; qy < sh; ++qy)
+        for (int64_t qx = 0; qx < sw; ++qx) {
+            T* dst = poly + (qy * sw + qx) * phase;
+            const int64_t first = std::clamp<int64_t>((s.pl - qx + sw - 1) / sw, 0, lanes);
+            const int64_t end = std::clamp<int64_t>((s.w + s.pl - qx + sw - 1) / sw, first, lanes);
+            const int64_t r0 = std::clamp<int64_t>((s.pt - qy + sh - 1) / sh, 0, rows);
+            const int64_t r1 = std::clamp<int64_t>((s.h + s.pt - qy + sh - 1) / sh, r0, rows);
+            for (int64_t r = r0; r < r1; ++r)
+                every(in + (r * sh + qy - s.pt) * s.w + first * sw + qx - s.pl, sw, dst + r * lanes + first, end - first);
+        }
+    int64_t off[detail::kWindowTable];
+    const bool tabulated = taps <= detail::kWindowTable;
+    for (int64_t t = 0; t < taps && t < detail::kWindowTable; ++t) {
+        const int64_t y = t / s.kw * s.dh, x = t % s.kw * s.dw;
+        off[t] = (y % sh * sw + x % sw) * phase + y / sh * lanes + x / sw;
+    }
+    if (tabulated && taps == 9) taps_flat<9>(poly, off, taps, wm, flat, len);
+    else if (tabulated) taps_flat<0>(poly, off, taps, wm, flat, len);
+    else  // more taps than the table holds: one at a time
+        for (int64_t t = 0; t < taps; ++t) {
+            const int64_t y = t / s.kw * s.dh, x = t % s.kw * s.dw;
+            const int64_t o = (y % sh * sw + x % sw) * phase + y / sh * lanes + x / sw;
+            for (int64_t j = 0; j < len; ++j) flat[j] = (t ? flat[j] : T(0)) + wm[t] * poly[j + o];
+        }
+    for (int64_t oy = 0; oy < s.oh; ++oy) std::memcpy(out + oy * s.ow, flat + oy * lanes, size_t(s.ow) * sizeof(T));
+}
+
 // One input channel per group: y[n, m] = sum over the window of x[n, m / mg] * w[m] (mg = multiplier),
-// each plane a weighted window sum over its zero-padded copy (window.h).
+// each plane a weighted window sum over its zero-padded copy (window.h), or its column phases when strided.
 template <typename T>
 void depthwise(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilogue<T>& ep) {
     const int64_t mg = s.m / s.groups, plane = s.oh * s.ow, taps = s.kh * s.kw;
     const detail::WindowPlane win(s.h, s.w, s.kh, s.kw, s.oh, s.ow, s.sh, s.sw, s.dh, s.dw, s.pt, s.pl);
     const bool parallel = s.n * s.m * plane * taps >= detail::kGemmParallelWork;
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int64_t nm = 0; nm < s.n * s.m; ++nm) {
-        const int64_t n = nm / s.m, m = nm % s.m;
-        const T* wm = w + m * taps;
-        T* out = y + nm * plane;
-        T* pad = win.pad(x + (n * s.c + m / mg) * s.h * s.w, T(0));
-        win.reduce_any(pad, T(0), [wm](int64_t t, T v) { return wm[t] * v; }, [](T a, T b) { return a + b; }, out);
-        plane_epilogue(s, ep, n, m, out);
+    // each thread a contiguous range of planes (its padded buffer set up once: see depthwise_strided_plane)
+#pragma omp parallel if (parallel)
+    {
+#ifdef _OPENMP
+        const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+        const int64_t t = 0, nt = 1;
+#endif
+        const int64_t begin = s.n * s.m * t / nt, end = s.n * s.m * (t + 1) / nt;
+        for (int64_t nm = begin; nm < end; ++nm) {
+            const int64_t n = nm / s.m, m = nm % s.m;
+            const T* wm = w + m * taps;
+            T* out = y + nm * plane;
+            const T* in = x + (n * s.c + m / mg) * s.h * s.w;
+            if (s.sw > 1 || s.sh > 1)
+                depthwise_strided_plane(s, win, in, wm, out, nm == begin);
+            else
+                win.reduce_any(win.pad(in, T(0)), T(0), [wm](int64_t k, T v) { return wm[k] * v; },
+                               [](T a, T b) { return a + b; }, out);
+            plane_epilogue(s, ep, n, m, out);
+        }
     }
 }
 

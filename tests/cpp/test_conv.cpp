@@ -22,6 +22,8 @@ static void test_conv(std::mt19937& rng) {
                           {2, 8, 9, 8, 8, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 8},      // depthwise 5x5 (unrolled taps)
                           {1, 3, 7, 7, 3, 2, 4, 1, 1, 2, 1, 1, 0, 2, 3, 3},      // depthwise, run-time tap count
                           {1, 2, 12, 12, 2, 9, 8, 1, 1, 1, 1, 4, 4, 4, 3, 2},    // depthwise over 64 taps (offsets computed)
+                          {1, 2, 21, 20, 2, 9, 8, 2, 3, 1, 1, 4, 4, 4, 3, 2},    // strided depthwise over 64 taps
+                          {2, 4, 9, 11, 4, 3, 3, 2, 1, 2, 1, 2, 1, 0, 1, 4},     // depthwise, strided rows only, dilated
                           {8, 4, 6, 6, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},      // batch 8: images shared among threads
                           {2, 3, 11, 13, 7, 3, 3, 1, 1, 2, 2, 2, 1, 2, 3, 1},    // direct (few channels): dilated, uneven pads
                           {1, 1, 28, 28, 16, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1},   // direct, LeNet's first layer

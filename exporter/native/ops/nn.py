@@ -57,10 +57,12 @@ WINOGRAD_G = {2: np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]]),
               4: np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
                            [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])}
 # Measured against the im2col GEMM / direct kernels (Zen 3, 1 and 2 threads, runtime_c/winograd.cpp's own split
-# of the work): F(2x2) wins 1.3-1.8x from 32 channels (56x56 x 32: 1.8x, 14x14 x 256: 1.5-1.7x, 7x7 x 512: 1.3-1.4x);
-# smaller products (n c m oh ow under 2^19, e.g. 64 channels at 7x7) lose at 2 threads to the transforms' and
-# the fork's fixed costs, and 3-channel stems lose too; F(4x4) measured no faster than F(2x2).
-WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_WORK = 32, 1 << 19
+# of the work), F(2x2) wins 1.3-1.8x from 16 channels (56x56 x 32: 1.8x, 14x14 x 256: 1.5-1.7x, 7x7 x 512:
+# 1.3-1.4x, 55x55 16 -> 64: 1.2-1.35x) except where: the product is small (n c m oh ow under 2^19, e.g. 64 channels
+# at 7x7: the transforms' and the fork's fixed costs), or the output channels outnumber the input ones more than 4
+# to 1 (16 -> 128: 0.8x; the output transform grows with m, the saving with m c), or for 3-channel stems.
+# F(4x4) measured no faster than F(2x2).
+WINOGRAD_MIN_CHANNELS, WINOGRAD_MAX_FAN_OUT, WINOGRAD_MIN_WORK = 16, 4, 1 << 19
 
 
 def winograd_tile(shape: dict, dtype, constant_weights: bool) -> int:
@@ -73,7 +75,8 @@ def winograd_tile(shape: dict, dtype, constant_weights: bool) -> int:
         return 0
     batch = d["n"] if isinstance(d["n"], int) else 1  # a dynamic batch counts as one image
     work = batch * d["c"] * d["m"] * d["oh"] * d["ow"]
-    return 2 if min(d["c"], d["m"]) >= WINOGRAD_MIN_CHANNELS and work >= WINOGRAD_MIN_WORK else 0
+    return 2 if (min(d["c"], d["m"]) >= WINOGRAD_MIN_CHANNELS and d["m"] <= WINOGRAD_MAX_FAN_OUT * d["c"]
+                 and work >= WINOGRAD_MIN_WORK) else 0
 
 
 def winograd_weights(w: np.ndarray, tile: int) -> np.ndarray:
