@@ -4,7 +4,8 @@
 // materialised: the driver asks for one [KC x NC] block at a time and Im2colB packs it from x straight
 // into NR-column micro-panels (the block stays in L2). 1x1 stride-1 unpadded convolutions read x as a
 // plain strided B. One input channel per group (depthwise) runs a direct sliding-window kernel, and so do
-// stride-1 convolutions with few output channels (conv_direct: there packing would cost as much as the product).
+// stride-1 convolutions with few output channels and large-kernel stems (conv_direct: there packing would cost as
+// much as the product). 3x3 stride-1 layers with enough channels run Winograd's algorithm instead (winograd.cpp).
 #include "gemm_driver.h"
 #include "window.h"
 #include <cmath>
@@ -220,29 +221,68 @@ constexpr int kDirectRows = 4;
 #endif
 constexpr int64_t kDirectMaxChannels = EXPORTER_DIRECT_MAX_CHANNELS, kDirectMaxDepth = EXPORTER_DIRECT_MAX_DEPTH;
 
+// Stems with large kernels (a few input channels, 5x5 and up, any stride): through the GEMM each packed im2col
+// column (k = c * taps <= 160) feeds too few multiply-adds to pay for its gather. Measured against the GEMM path on
+// 224x224 inputs: 3->64 7x7/2 1.13-1.15x and 3->96 7x7/2 1.04-1.08x faster, while 3x3 stems (3->24 3x3/2:
+// 0.7x, 3->64 3x3/1: 0.6x) stay GEMMs.
+constexpr int64_t kDirectStemChannels = 4, kDirectStemMinTaps = 25, kDirectStemDepth = 160;
+
 template <typename T> bool direct_applies(const Conv2dShape& s) {
     const int64_t taps = s.kh * s.kw;
+    if (!std::is_floating_point_v<T> || s.groups != 1 || taps <= 1 || taps > detail::kWindowTable || s.oh * s.ow < 16)
+        return false;
+    if (s.c <= kDirectStemChannels && taps >= kDirectStemMinTaps && s.c * taps <= kDirectStemDepth)
+        return true;
     // (1x1 kernels stay GEMMs: their columns are the input itself, nothing to pack; measured 2-2.5x faster)
-    return std::is_floating_point_v<T> && s.groups == 1 && s.sh == 1 && s.sw == 1 && taps > 1 &&
-           taps <= detail::kWindowTable &&
-           s.m <= kDirectMaxChannels && s.c * taps <= kDirectMaxDepth && s.oh * s.ow >= 16;
+    return s.sh == 1 && s.sw == 1 && s.m <= kDirectMaxChannels && s.c * taps <= kDirectMaxDepth;
 }
 
+// Where conv_direct finds its input: each channel's padded plane split into its sh x sw polyphase planes (as in
+// depthwise_strided_plane; stride 1: the padded plane itself), so that output j = oy * lanes + ox of tap t reads
+// plane[j + off[t]] for every stride; channels `stride` elements apart (2L zeros of slack after each, which the
+// last vector pair reads).
+struct DirectLayout {
+    int64_t sh, sw, rows, lanes, phase, stride, len;
+    int64_t off[detail::kWindowTable];
+    DirectLayout(const Conv2dShape& s, const detail::WindowPlane& win, int64_t vector_pair)
+        : sh(s.sh), sw(s.sw), rows((win.hp + sh - 1) / sh), lanes((win.wp + sw - 1) / sw), phase(rows * lanes),
+          stride(sh * sw * phase + vector_pair),
+          len(((s.oh - 1) * lanes + s.ow + vector_pair - 1) / vector_pair * vector_pair) {
+        for (int64_t t = 0; t < s.kh * s.kw; ++t) {
+            const int64_t y = t / s.kw * s.dh, x = t % s.kw * s.dw;
+            off[t] = (y % sh * sw + x % sw) * phase + y / sh * lanes + x / sw;
+        }
+    }
+    // channel `in`'s polyphase planes into `dst` (zeroed first: the padding)
+    template <typename T> void fill(const Conv2dShape& s, const T* in, T* dst) const {
+        std::fill(dst, dst + stride, T(0));
+        for (int64_t qy = 0; qy < sh; ++qy)
+            for (int64_t qx = 0; qx < sw; ++qx) {
+                T* d = dst + (qy * sw + qx) * phase;
+                const int64_t first = std::clamp<int64_t>((s.pl - qx + sw - 1) / sw, 0, lanes);
+                const int64_t end = std::clamp<int64_t>((s.w + s.pl - qx + sw - 1) / sw, first, lanes);
+                const int64_t r0 = std::clamp<int64_t>((s.pt - qy + sh - 1) / sh, 0, rows);
+                const int64_t r1 = std::clamp<int64_t>((s.h + s.pt - qy + sh - 1) / sh, r0, rows);
+                for (int64_t r = r0; r < r1; ++r)
+                    every(in + (r * sh + qy - s.pt) * s.w + first * sw + qx - s.pl, sw, d + r * lanes + first, end - first);
+            }
+    }
+};
+
 template <int TAPS, typename T>
-void direct_unit(const Conv2dShape& s, const detail::WindowPlane& win, const T* pads, int64_t plane_stride,
-                 const T* wt, int64_t rows, T* flat, int64_t len) {
+void direct_unit(const Conv2dShape& s, const DirectLayout& lay, const T* planes, const T* wt, int64_t rows, T* flat) {
     using S = typename detail::Tile<T>::S;
     constexpr int L = S::L, R = kDirectRows;
-    const int64_t taps = TAPS > 0 ? TAPS : s.kh * s.kw;
+    const int64_t taps = TAPS > 0 ? TAPS : s.kh * s.kw, len = lay.len;
     for (int64_t j = 0; j < len; j += 2 * L) {
         typename S::V acc[R][2];
         for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = S::zero();
         for (int64_t c = 0; c < s.c; ++c) {
-            const T* p = pads + c * plane_stride + j;
+            const T* p = planes + c * lay.stride + j;
             const T* wc = wt + c * taps * R;
 #pragma GCC unroll 25
             for (int64_t t = 0; t < taps; ++t) {
-                const T* q = p + win.table[t];
+                const T* q = p + lay.off[t];
                 const typename S::V v0 = S::load(q), v1 = S::load(q + L);
 #pragma GCC unroll 4
                 for (int r = 0; r < R; ++r) {
@@ -262,41 +302,49 @@ void direct_unit(const Conv2dShape& s, const detail::WindowPlane& win, const T* 
 template <typename T>
 void conv_direct(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y, const Epilogue<T>& ep) {
     constexpr int L = detail::Tile<T>::S::L, R = kDirectRows;
-    const detail::WindowPlane win(s.h, s.w, s.kh, s.kw, s.oh, s.ow, 1, 1, s.dh, s.dw, s.pt, s.pl);
+    const detail::WindowPlane win(s.h, s.w, s.kh, s.kw, s.oh, s.ow, s.sh, s.sw, s.dh, s.dw, s.pt, s.pl);
+    const DirectLayout lay(s, win, 2 * L);
     const int64_t taps = s.kh * s.kw, kdim = s.c * taps, plane = s.oh * s.ow;
-    const int64_t len = (win.flat_len() + 2 * L - 1) / (2 * L) * (2 * L);  // whole pairs of vectors
-    // the last pair of vectors reads up to 2L - 1 elements past the padded plane: zeros
-    const int64_t plane_stride = win.hp * win.wp + 2 * L;
     const int64_t blocks = (s.m + R - 1) / R, units = s.n * blocks;
     const bool parallel = units > 1 && s.n * s.m * plane * kdim >= detail::kGemmParallelWork;
     // weight (m, k): row-major [M, kdim], or pre-packed in kPackRows-row panels [kdim][kPackRows]
     auto weight = [&](int64_t m, int64_t k) {
         return w_packed ? w[(m / kPackRows) * kdim * kPackRows + k * kPackRows + m % kPackRows] : w[m * kdim + k];
     };
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int64_t u = 0; u < units; ++u) {
-        const int64_t n = u / blocks, m0 = u % blocks * R, rows = std::min<int64_t>(R, s.m - m0);
-        const size_t elements = size_t(s.c * plane_stride + R * len + kdim * R);
-        T* pads = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * elements));
-        T* flat = pads + s.c * plane_stride;
-        T* wt = flat + R * len;
-        for (int64_t c = 0; c < s.c; ++c) {
-            T* p = pads + c * plane_stride;
-            win.pad_into(p, x + (n * s.c + c) * s.h * s.w, T(0));
-            std::fill(p + win.hp * win.wp, p + plane_stride, T(0));
-        }
-        for (int64_t k = 0; k < kdim; ++k)  // [c][t][R], zeros for the rows past M
-            for (int r = 0; r < R; ++r) wt[k * R + r] = r < rows ? weight(m0 + r, k) : T(0);
-        switch (taps) {
-            case 9: direct_unit<9>(s, win, pads, plane_stride, wt, rows, flat, len); break;
-            case 25: direct_unit<25>(s, win, pads, plane_stride, wt, rows, flat, len); break;
-            default: direct_unit<0>(s, win, pads, plane_stride, wt, rows, flat, len);
-        }
-        for (int64_t r = 0; r < rows; ++r) {
-            const int64_t m = m0 + r;
-            T* out = y + (n * s.m + m) * plane;
-            win.unflatten(flat + r * len, out);
-            plane_epilogue(s, ep, n, m, out);
+    // each thread a contiguous range of units (image-major): an image's planes are built once per thread
+#pragma omp parallel if (parallel)
+    {
+#ifdef _OPENMP
+        const int64_t th = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+        const int64_t th = 0, nt = 1;
+#endif
+        const size_t elements = size_t(s.c * lay.stride + R * lay.len + kdim * R);
+        T* planes = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * elements));
+        T* flat = planes + s.c * lay.stride;
+        T* wt = flat + R * lay.len;
+        int64_t built = -1;  // the image whose planes are in `planes`
+        for (int64_t u = units * th / nt; u < units * (th + 1) / nt; ++u) {
+            const int64_t n = u / blocks, m0 = u % blocks * R, rows = std::min<int64_t>(R, s.m - m0);
+            if (n != built) {
+                for (int64_t c = 0; c < s.c; ++c) lay.fill(s, x + (n * s.c + c) * s.h * s.w, planes + c * lay.stride);
+                built = n;
+            }
+            for (int64_t k = 0; k < kdim; ++k)  // [c][t][R], zeros for the rows past M
+                for (int r = 0; r < R; ++r) wt[k * R + r] = r < rows ? weight(m0 + r, k) : T(0);
+            switch (taps) {
+                case 9: direct_unit<9>(s, lay, planes, wt, rows, flat); break;
+                case 25: direct_unit<25>(s, lay, planes, wt, rows, flat); break;
+                case 49: direct_unit<49>(s, lay, planes, wt, rows, flat); break;
+                default: direct_unit<0>(s, lay, planes, wt, rows, flat);
+            }
+            for (int64_t r = 0; r < rows; ++r) {
+                const int64_t m = m0 + r;
+                T* out = y + (n * s.m + m) * plane;
+                for (int64_t oy = 0; oy < s.oh; ++oy)
+                    std::memcpy(out + oy * s.ow, flat + r * lay.len + oy * lay.lanes, size_t(s.ow) * sizeof(T));
+                plane_epilogue(s, ep, n, m, out);
+            }
         }
     }
 }

@@ -29,7 +29,8 @@ static void test_conv(std::mt19937& rng) {
                           {1, 1, 28, 28, 16, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1},   // direct, LeNet's first layer
                           {1, 6, 9, 10, 5, 2, 4, 1, 1, 1, 1, 1, 0, 0, 2, 1},     // direct, run-time tap count
                           {1, 3, 40, 70, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},   // stride-2 stem: strided panel copies
-                          {1, 2, 20, 100, 5, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1}};  // stride 3: the same, any stride
+                          {1, 2, 20, 100, 5, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // stride 3: the same, any stride
+                          {2, 3, 30, 29, 22, 7, 7, 2, 2, 1, 1, 3, 3, 3, 2, 1}};  // 7x7/2 stem: direct over polyphase planes
     for (const Case& t : cases) {
         const int64_t oh = (t.h + t.pt + t.pb - ((t.kh - 1) * t.dh + 1)) / t.sh + 1;
         const int64_t ow = (t.w + t.pl + t.pr - ((t.kw - 1) * t.dw + 1)) / t.sw + 1;
