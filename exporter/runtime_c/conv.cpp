@@ -126,9 +126,20 @@ void taps_flat(const T* __restrict base, const int64_t* off, int64_t taps, const
 // plane (qy, qx) holds the padded rows qy, qy + sh, ... and columns qx, qx + sw, ... So after one polyphase split
 // of the input, every tap reads the same flat run j = oy * lanes + ox at its own offset, as window.h's
 // stride-1 planes do (a strided window loop gathers: ShuffleNet's 3x3 / 2 depthwise layers ran at 3-6 GFLOP/s).
-// dst[t] = src[t * stride], t < n; stride 2 (the common one) with a constant the compiler vectorises with shuffles
+// dst[t] = src[t], t < n: in vectors, for rows of a few vectors where a memcpy call (which GCC makes of a plain
+// loop) costs more than the copy
+template <typename T> inline void copy_row(const T* __restrict src, T* __restrict dst, int64_t n) {
+    using S = typename detail::Tile<T>::S;
+    int64_t t = 0;
+    for (; t + S::L <= n; t += S::L) S::store(dst + t, S::load(src + t));
+    for (; t < n; ++t) dst[t] = src[t];
+}
+
+// dst[t] = src[t * stride], t < n; strides 1 and 2 (the common ones) with constants the compiler vectorises
 template <typename T> inline void every(const T* __restrict src, int64_t stride, T* __restrict dst, int64_t n) {
-    if (stride == 2)
+    if (stride == 1)  // (a run-time stride compiles to gathers)
+        copy_row(src, dst, n);
+    else if (stride == 2)
         for (int64_t t = 0; t < n; ++t) dst[t] = src[2 * t];
     else
         for (int64_t t = 0; t < n; ++t) dst[t] = src[t * stride];
@@ -208,11 +219,13 @@ void depthwise(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilogu
 // Direct convolution for few output channels at stride 1 (LeNet-style layers, small CNNs). Through the GEMM each
 // packed im2col column serves only M output rows, so packing costs as much as multiplying. Here every input
 // channel of the image is copied once with its zero padding (window.h's flat layout: output j reads
-// plane[j + off(t)]), and each pair of pixel vectors sums w[m, c, t] * plane_c[j + off(t)] over all (c, t)
+// plane[j + off(t)]), and each block of kDirectVectors pixel vectors sums w[m, c, t] * plane_c[j + off(t)] over all (c, t)
 // for kDirectRows output channels at once, in registers: one vector load feeds kDirectRows FMAs. Measured on
 // Zen 3 against the GEMM path: LeNet's 1->8 5x5 2.0x, 8->16 5x5 1.3x, 16->16 3x3 56x56 1.2x, 48->16 3x3 1.2-1.4x
 // faster; from 24 output channels the GEMM wins (0.6-0.9x), hence the bounds below.
-constexpr int kDirectRows = 4;
+// 8 accumulators (4 x 3 measured 1.1x faster at 16 channels 56x56 but 1.15-1.2x slower on LeNet's layers; 6 x 2 and
+// 2 x 6 spill: 2x slower)
+constexpr int kDirectRows = 4, kDirectVectors = 2;
 #ifndef EXPORTER_DIRECT_MAX_CHANNELS
 #define EXPORTER_DIRECT_MAX_CHANNELS 16
 #endif
@@ -239,15 +252,15 @@ template <typename T> bool direct_applies(const Conv2dShape& s) {
 
 // Where conv_direct finds its input: each channel's padded plane split into its sh x sw polyphase planes (as in
 // depthwise_strided_plane; stride 1: the padded plane itself), so that output j = oy * lanes + ox of tap t reads
-// plane[j + off[t]] for every stride; channels `stride` elements apart (2L zeros of slack after each, which the
-// last vector pair reads).
+// plane[j + off[t]] for every stride; channels `stride` elements apart (`block` zeros of slack after each, which
+// the last block of pixel vectors reads).
 struct DirectLayout {
     int64_t sh, sw, rows, lanes, phase, stride, len;
     int64_t off[detail::kWindowTable];
-    DirectLayout(const Conv2dShape& s, const detail::WindowPlane& win, int64_t vector_pair)
+    DirectLayout(const Conv2dShape& s, const detail::WindowPlane& win, int64_t block)
         : sh(s.sh), sw(s.sw), rows((win.hp + sh - 1) / sh), lanes((win.wp + sw - 1) / sw), phase(rows * lanes),
-          stride(sh * sw * phase + vector_pair),
-          len(((s.oh - 1) * lanes + s.ow + vector_pair - 1) / vector_pair * vector_pair) {
+          stride(sh * sw * phase + block),
+          len(((s.oh - 1) * lanes + s.ow + block - 1) / block * block) {
         for (int64_t t = 0; t < s.kh * s.kw; ++t) {
             const int64_t y = t / s.kw * s.dh, x = t % s.kw * s.dw;
             off[t] = (y % sh * sw + x % sw) * phase + y / sh * lanes + x / sw;
@@ -272,30 +285,31 @@ struct DirectLayout {
 template <int TAPS, typename T>
 void direct_unit(const Conv2dShape& s, const DirectLayout& lay, const T* planes, const T* wt, int64_t rows, T* flat) {
     using S = typename detail::Tile<T>::S;
-    constexpr int L = S::L, R = kDirectRows;
+    constexpr int L = S::L, R = kDirectRows, NV = kDirectVectors;
     const int64_t taps = TAPS > 0 ? TAPS : s.kh * s.kw, len = lay.len;
-    for (int64_t j = 0; j < len; j += 2 * L) {
-        typename S::V acc[R][2];
-        for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = S::zero();
+    for (int64_t j = 0; j < len; j += NV * L) {
+        typename S::V acc[R][NV];
+        for (int r = 0; r < R; ++r)
+            for (int v = 0; v < NV; ++v) acc[r][v] = S::zero();
         for (int64_t c = 0; c < s.c; ++c) {
             const T* p = planes + c * lay.stride + j;
             const T* wc = wt + c * taps * R;
 #pragma GCC unroll 25
             for (int64_t t = 0; t < taps; ++t) {
                 const T* q = p + lay.off[t];
-                const typename S::V v0 = S::load(q), v1 = S::load(q + L);
+                typename S::V in[NV];
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v) in[v] = S::load(q + v * L);
 #pragma GCC unroll 4
                 for (int r = 0; r < R; ++r) {
                     const typename S::V wv = S::set1(wc[t * R + r]);
-                    acc[r][0] = S::fma(wv, v0, acc[r][0]);
-                    acc[r][1] = S::fma(wv, v1, acc[r][1]);
+#pragma GCC unroll 4
+                    for (int v = 0; v < NV; ++v) acc[r][v] = S::fma(wv, in[v], acc[r][v]);
                 }
             }
         }
-        for (int64_t r = 0; r < rows; ++r) {
-            S::store(flat + r * len + j, acc[r][0]);
-            S::store(flat + r * len + j + L, acc[r][1]);
-        }
+        for (int64_t r = 0; r < rows; ++r)
+            for (int v = 0; v < NV; ++v) S::store(flat + r * len + j + v * L, acc[r][v]);
     }
 }
 
@@ -303,7 +317,7 @@ template <typename T>
 void conv_direct(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y, const Epilogue<T>& ep) {
     constexpr int L = detail::Tile<T>::S::L, R = kDirectRows;
     const detail::WindowPlane win(s.h, s.w, s.kh, s.kw, s.oh, s.ow, s.sh, s.sw, s.dh, s.dw, s.pt, s.pl);
-    const DirectLayout lay(s, win, 2 * L);
+    const DirectLayout lay(s, win, kDirectVectors * L);
     const int64_t taps = s.kh * s.kw, kdim = s.c * taps, plane = s.oh * s.ow;
     const int64_t blocks = (s.m + R - 1) / R, units = s.n * blocks;
     const bool parallel = units > 1 && s.n * s.m * plane * kdim >= detail::kGemmParallelWork;
@@ -319,10 +333,14 @@ void conv_direct(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T*
 #else
         const int64_t th = 0, nt = 1;
 #endif
-        const size_t elements = size_t(s.c * lay.stride + R * lay.len + kdim * R);
+        const size_t elements = size_t(s.c * lay.stride + R * lay.len + blocks * kdim * R);
         T* planes = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * elements));
         T* flat = planes + s.c * lay.stride;
-        T* wt = flat + R * lay.len;
+        T* weights = flat + R * lay.len;  // per block of R output channels [c][t][R], zeros for the rows past M
+        for (int64_t b = 0; b < blocks; ++b)
+            for (int64_t k = 0; k < kdim; ++k)
+                for (int r = 0; r < R; ++r)
+                    weights[(b * kdim + k) * R + r] = b * R + r < s.m ? weight(b * R + r, k) : T(0);
         int64_t built = -1;  // the image whose planes are in `planes`
         for (int64_t u = units * th / nt; u < units * (th + 1) / nt; ++u) {
             const int64_t n = u / blocks, m0 = u % blocks * R, rows = std::min<int64_t>(R, s.m - m0);
@@ -330,8 +348,7 @@ void conv_direct(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T*
                 for (int64_t c = 0; c < s.c; ++c) lay.fill(s, x + (n * s.c + c) * s.h * s.w, planes + c * lay.stride);
                 built = n;
             }
-            for (int64_t k = 0; k < kdim; ++k)  // [c][t][R], zeros for the rows past M
-                for (int r = 0; r < R; ++r) wt[k * R + r] = r < rows ? weight(m0 + r, k) : T(0);
+            const T* wt = weights + u % blocks * kdim * R;
             switch (taps) {
                 case 9: direct_unit<9>(s, lay, planes, wt, rows, flat); break;
                 case 25: direct_unit<25>(s, lay, planes, wt, rows, flat); break;
@@ -341,8 +358,7 @@ void conv_direct(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T*
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t m = m0 + r;
                 T* out = y + (n * s.m + m) * plane;
-                for (int64_t oy = 0; oy < s.oh; ++oy)
-                    std::memcpy(out + oy * s.ow, flat + r * lay.len + oy * lay.lanes, size_t(s.ow) * sizeof(T));
+                for (int64_t oy = 0; oy < s.oh; ++oy) copy_row(flat + r * lay.len + oy * lay.lanes, out + oy * s.ow, s.ow);
                 plane_epilogue(s, ep, n, m, out);
             }
         }
