@@ -132,8 +132,8 @@ static void test_lp_pool(std::mt19937& rng) {
 
 template <typename T>
 static void test_global_pool(std::mt19937& rng) {
-    for (int64_t nc : {1, 6})
-        for (int64_t hw : {1, 7, 64}) {
+    for (int64_t nc : {1, 6, 800})              // 800 x 169: the threads share the channels
+        for (int64_t hw : {1, 7, 64, 169}) {    // 169: whole 4-vector blocks, one vector, a scalar tail
             auto x = random_ints<T>(nc * hw, rng, -50, 50);
             std::vector<T> mx(nc), want_max(nc);
             std::vector<double> want_avg(nc);
