@@ -37,13 +37,14 @@ template <typename T> struct Im2colB {
         const int32_t h = int32_t(s->h), w = int32_t(s->w), ow = int32_t(s->ow);
         const int64_t plane = s->h * s->w;
         alignas(64) int32_t ybase[NR], xbase[NR];
+        // output pixel j0 + jj is (oy, ox), stepped along (one division per block, not per pixel)
+        int32_t oy = int32_t(j0 / ow), ox = int32_t(j0 % ow);
         for (int64_t p = 0; p * NR < nc; ++p) {
             for (int u = 0; u < NR; ++u) {
-                const int64_t jj = p * NR + u;
-                if (jj < nc) {
-                    const int32_t pix = int32_t(j0 + jj), oy = pix / ow, ox = pix % ow;
+                if (p * NR + u < nc) {
                     ybase[u] = oy * int32_t(s->sh) - int32_t(s->pt);
                     xbase[u] = ox * int32_t(s->sw) - int32_t(s->pl);
+                    if (++ox == ow) { ox = 0; ++oy; }
                 } else {
                     ybase[u] = -(1 << 28);  // zero padding of the last panel: never inside the image
                     xbase[u] = 0;
