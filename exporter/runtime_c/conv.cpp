@@ -111,22 +111,6 @@ void plane_epilogue(const Conv2dShape& s, const Epilogue<T>& ep, int64_t n, int6
     detail::apply_epilogue(e, out, plane, m, 0, 1, plane);
 }
 
-// flat[j] = sum over taps t of wm[t] * base[j + off[t]], j < len (TAPS > 0: unrolled, the j loop one vector loop)
-template <int TAPS, typename T>
-void taps_flat(const T* __restrict base, const int64_t* off, int64_t taps, const T* wm, T* __restrict flat, int64_t len) {
-    const int64_t n = TAPS > 0 ? TAPS : taps;
-    for (int64_t j = 0; j < len; ++j) {
-        T acc = T(0);
-        for (int64_t t = 0; t < n; ++t) acc += wm[t] * base[j + off[t]];
-        flat[j] = acc;
-    }
-}
-
-// A strided depthwise plane. Output (oy, ox) of tap (ki, kj) reads padded row oy * sh + ki * dh, column ox * sw +
-// kj * dw: row oy + ki * dh / sh, lane ox + kj * dw / sw of the polyphase plane (ki * dh % sh, kj * dw % sw), where
-// plane (qy, qx) holds the padded rows qy, qy + sh, ... and columns qx, qx + sw, ... So after one polyphase split
-// of the input, every tap reads the same flat run j = oy * lanes + ox at its own offset, as window.h's
-// stride-1 planes do (a strided window loop gathers: ShuffleNet's 3x3 / 2 depthwise layers ran at 3-6 GFLOP/s).
 // dst[t] = src[t], t < n: in vectors, for rows of a few vectors where a memcpy call (which GCC makes of a plain
 // loop) costs more than the copy
 template <typename T> inline void copy_row(const T* __restrict src, T* __restrict dst, int64_t n) {
@@ -146,44 +130,77 @@ template <typename T> inline void every(const T* __restrict src, int64_t stride,
         for (int64_t t = 0; t < n; ++t) dst[t] = src[t * stride];
 }
 
-// The layout of a strided depthwise plane's polyphase copy (below); `first` zeroes the buffer, whose padding then
-// stays zero for every later plane of the same convolution on this thread (only positions inside the image are
-// rewritten: per-row fills of a few elements each cost a memset call apiece).
-template <typename T>
-void depthwise_strided_plane(const Conv2dShape& s, const detail::WindowPlane& win, const T* in, const T* wm, T* out,
-                             bool first_plane) {
-    const int64_t sh = s.sh, sw = s.sw, rows = (win.hp + sh - 1) / sh, lanes = (win.wp + sw - 1) / sw;
-    const int64_t phase = rows * lanes, len = (s.oh - 1) * lanes + s.ow, taps = s.kh * s.kw;
-    T* poly = static_cast<T*>(detail::thread_buffer(1, sizeof(T) * size_t(sh * sw * phase + len)));
-    T* flat = poly + sh * sw * phase;
-    if (first_plane) std::fill(poly, poly + sh * sw * phase, T(0));
-    // straight from the input: padded row r * sh + qy is input row r * sh + qy - pt, padded column t * sw + qx is
-    // input column t * sw + qx - pl
-    for (int64_t qy = 0; qy < sh; ++qy)
-        for (int64_t qx = 0; qx < sw; ++qx) {
-            T* dst = poly + (qy * sw + qx) * phase;
-            const int64_t first = std::clamp<int64_t>((s.pl - qx + sw - 1) / sw, 0, lanes);
-            const int64_t end = std::clamp<int64_t>((s.w + s.pl - qx + sw - 1) / sw, first, lanes);
-            const int64_t r0 = std::clamp<int64_t>((s.pt - qy + sh - 1) / sh, 0, rows);
-            const int64_t r1 = std::clamp<int64_t>((s.h + s.pt - qy + sh - 1) / sh, r0, rows);
-            for (int64_t r = r0; r < r1; ++r)
-                every(in + (r * sh + qy - s.pt) * s.w + first * sw + qx - s.pl, sw, dst + r * lanes + first, end - first);
-        }
-    int64_t off[detail::kWindowTable];
-    const bool tabulated = taps <= detail::kWindowTable;
-    for (int64_t t = 0; t < taps && t < detail::kWindowTable; ++t) {
-        const int64_t y = t / s.kw * s.dh, x = t % s.kw * s.dw;
-        off[t] = (y % sh * sw + x % sw) * phase + y / sh * lanes + x / sw;
+// A channel's zero-padded plane split into its sh x sw polyphase planes: plane (qy, qx) holds the padded rows qy,
+// qy + sh, ... and columns qx, qx + sw, ... (stride 1: the padded plane itself). Output (oy, ox) of tap (ki, kj)
+// reads padded row oy * sh + ki * dh, column ox * sw + kj * dw, i.e. row oy + ki * dh / sh, lane ox + kj * dw / sw
+// of plane (ki * dh % sh, kj * dw % sw): so every tap reads the same flat run j = oy * lanes + ox at its own
+// offset, whatever the stride, as window.h's stride-1 planes do (a strided window loop gathers instead). A channel
+// takes `stride` elements: the planes, then `block` elements of slack for a vector loop's last block.
+struct Polyphase {
+    int64_t sh, sw, rows, lanes, phase, stride, len;
+    int64_t off[detail::kWindowTable];  // offset(t) of the first taps
+    Polyphase(const Conv2dShape& s, const detail::WindowPlane& win, int64_t block)
+        : sh(s.sh), sw(s.sw), rows((win.hp + sh - 1) / sh), lanes((win.wp + sw - 1) / sw), phase(rows * lanes),
+          stride(sh * sw * phase + block), len(((s.oh - 1) * lanes + s.ow + block - 1) / block * block), kw(s.kw),
+          dh(s.dh), dw(s.dw) {
+        for (int64_t t = 0; t < s.kh * s.kw && t < detail::kWindowTable; ++t) off[t] = offset(t);
     }
-    if (tabulated && taps == 9) taps_flat<9>(poly, off, taps, wm, flat, len);
-    else if (tabulated) taps_flat<0>(poly, off, taps, wm, flat, len);
+    int64_t offset(int64_t t) const {
+        const int64_t y = t / kw * dh, x = t % kw * dw;
+        return (y % sh * sw + x % sw) * phase + y / sh * lanes + x / sw;
+    }
+    // channel `in`'s planes into `dst`, zeroing it first if `zero` (else only the positions inside the image are
+    // written: padding zeroed once stays zero for every later channel of the same shape)
+    template <typename T> void fill(const Conv2dShape& s, const T* in, T* dst, bool zero) const {
+        if (zero) std::fill(dst, dst + stride, T(0));
+        for (int64_t qy = 0; qy < sh; ++qy)
+            for (int64_t qx = 0; qx < sw; ++qx) {
+                T* d = dst + (qy * sw + qx) * phase;
+                const int64_t first = std::clamp<int64_t>((s.pl - qx + sw - 1) / sw, 0, lanes);
+                const int64_t end = std::clamp<int64_t>((s.w + s.pl - qx + sw - 1) / sw, first, lanes);
+                const int64_t r0 = std::clamp<int64_t>((s.pt - qy + sh - 1) / sh, 0, rows);
+                const int64_t r1 = std::clamp<int64_t>((s.h + s.pt - qy + sh - 1) / sh, r0, rows);
+                for (int64_t r = r0; r < r1; ++r)
+                    every(in + (r * sh + qy - s.pt) * s.w + first * sw + qx - s.pl, sw, d + r * lanes + first, end - first);
+            }
+    }
+    // out[oy * ow + ox] = flat[oy * lanes + ox]
+    template <typename T> void unflatten(const Conv2dShape& s, const T* flat, T* out) const {
+        for (int64_t oy = 0; oy < s.oh; ++oy) copy_row(flat + oy * lanes, out + oy * s.ow, s.ow);
+    }
+
+  private:
+    int64_t kw, dh, dw;
+};
+
+// flat[j] = sum over taps t of wm[t] * base[j + off[t]], j < len (TAPS > 0: unrolled, the j loop one vector loop)
+template <int TAPS, typename T>
+void taps_flat(const T* __restrict base, const int64_t* off, int64_t taps, const T* wm, T* __restrict flat, int64_t len) {
+    const int64_t n = TAPS > 0 ? TAPS : taps;
+    for (int64_t j = 0; j < len; ++j) {
+        T acc = T(0);
+        for (int64_t t = 0; t < n; ++t) acc += wm[t] * base[j + off[t]];
+        flat[j] = acc;
+    }
+}
+
+// A strided depthwise plane over its polyphase copy (ShuffleNet's 3x3 / 2 depthwise layers ran at 3-6 GFLOP/s as a
+// gathering window loop). `first_plane`: this thread's first plane of the convolution, which zeroes the buffer.
+template <typename T>
+void depthwise_strided_plane(const Conv2dShape& s, const Polyphase& poly, const T* in, const T* wm, T* out,
+                             bool first_plane) {
+    const int64_t taps = s.kh * s.kw;
+    T* planes = static_cast<T*>(detail::thread_buffer(1, sizeof(T) * size_t(poly.stride + poly.len)));
+    T* flat = planes + poly.stride;
+    poly.fill(s, in, planes, first_plane);
+    if (taps == 9) taps_flat<9>(planes, poly.off, taps, wm, flat, poly.len);
+    else if (taps <= detail::kWindowTable) taps_flat<0>(planes, poly.off, taps, wm, flat, poly.len);
     else  // more taps than the table holds: one at a time
         for (int64_t t = 0; t < taps; ++t) {
-            const int64_t y = t / s.kw * s.dh, x = t % s.kw * s.dw;
-            const int64_t o = (y % sh * sw + x % sw) * phase + y / sh * lanes + x / sw;
-            for (int64_t j = 0; j < len; ++j) flat[j] = (t ? flat[j] : T(0)) + wm[t] * poly[j + o];
+            const int64_t o = poly.offset(t);
+            for (int64_t j = 0; j < poly.len; ++j) flat[j] = (t ? flat[j] : T(0)) + wm[t] * planes[j + o];
         }
-    for (int64_t oy = 0; oy < s.oh; ++oy) std::memcpy(out + oy * s.ow, flat + oy * lanes, size_t(s.ow) * sizeof(T));
+    poly.unflatten(s, flat, out);
 }
 
 // One input channel per group: y[n, m] = sum over the window of x[n, m / mg] * w[m] (mg = multiplier),
@@ -192,23 +209,20 @@ template <typename T>
 void depthwise(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilogue<T>& ep) {
     const int64_t mg = s.m / s.groups, plane = s.oh * s.ow, taps = s.kh * s.kw;
     const detail::WindowPlane win(s.h, s.w, s.kh, s.kw, s.oh, s.ow, s.sh, s.sw, s.dh, s.dw, s.pt, s.pl);
+    const bool strided = s.sh > 1 || s.sw > 1;
+    const Polyphase poly(s, win, 1);
     const bool parallel = s.n * s.m * plane * taps >= detail::kGemmParallelWork;
     // each thread a contiguous range of planes (its padded buffer set up once: see depthwise_strided_plane)
 #pragma omp parallel if (parallel)
     {
-#ifdef _OPENMP
-        const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-        const int64_t t = 0, nt = 1;
-#endif
-        const int64_t begin = s.n * s.m * t / nt, end = s.n * s.m * (t + 1) / nt;
+        const auto [begin, end] = detail::thread_share(s.n * s.m);
         for (int64_t nm = begin; nm < end; ++nm) {
             const int64_t n = nm / s.m, m = nm % s.m;
             const T* wm = w + m * taps;
             T* out = y + nm * plane;
             const T* in = x + (n * s.c + m / mg) * s.h * s.w;
-            if (s.sw > 1 || s.sh > 1)
-                depthwise_strided_plane(s, win, in, wm, out, nm == begin);
+            if (strided)
+                depthwise_strided_plane(s, poly, in, wm, out, nm == begin);
             else
                 win.reduce_any(win.pad(in, T(0)), T(0), [wm](int64_t k, T v) { return wm[k] * v; },
                                [](T a, T b) { return a + b; }, out);
@@ -219,9 +233,9 @@ void depthwise(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilogu
 
 // Direct convolution for few output channels at stride 1 (LeNet-style layers, small CNNs). Through the GEMM each
 // packed im2col column serves only M output rows, so packing costs as much as multiplying. Here every input
-// channel of the image is copied once with its zero padding (window.h's flat layout: output j reads
-// plane[j + off(t)]), and each block of kDirectVectors pixel vectors sums w[m, c, t] * plane_c[j + off(t)] over all (c, t)
-// for kDirectRows output channels at once, in registers: one vector load feeds kDirectRows FMAs. Measured on
+// channel of the image is copied once with its zero padding (Polyphase: output j reads plane[j + off(t)]), and
+// each block of kDirectVectors pixel vectors sums w[m, c, t] * plane_c[j + off(t)] over all (c, t) for
+// kDirectRows output channels at once, in registers: one vector load feeds kDirectRows FMAs. Measured on
 // Zen 3 against the GEMM path: LeNet's 1->8 5x5 2.0x, 8->16 5x5 1.3x, 16->16 3x3 56x56 1.2x, 48->16 3x3 1.2-1.4x
 // faster; from 24 output channels the GEMM wins (0.6-0.9x), hence the bounds below.
 // 8 accumulators (4 x 3 measured 1.1x faster at 16 channels 56x56 but 1.15-1.2x slower on LeNet's layers; 6 x 2 and
@@ -251,40 +265,8 @@ template <typename T> bool direct_applies(const Conv2dShape& s) {
     return s.sh == 1 && s.sw == 1 && s.m <= kDirectMaxChannels && s.c * taps <= kDirectMaxDepth;
 }
 
-// Where conv_direct finds its input: each channel's padded plane split into its sh x sw polyphase planes (as in
-// depthwise_strided_plane; stride 1: the padded plane itself), so that output j = oy * lanes + ox of tap t reads
-// plane[j + off[t]] for every stride; channels `stride` elements apart (`block` zeros of slack after each, which
-// the last block of pixel vectors reads).
-struct DirectLayout {
-    int64_t sh, sw, rows, lanes, phase, stride, len;
-    int64_t off[detail::kWindowTable];
-    DirectLayout(const Conv2dShape& s, const detail::WindowPlane& win, int64_t block)
-        : sh(s.sh), sw(s.sw), rows((win.hp + sh - 1) / sh), lanes((win.wp + sw - 1) / sw), phase(rows * lanes),
-          stride(sh * sw * phase + block),
-          len(((s.oh - 1) * lanes + s.ow + block - 1) / block * block) {
-        for (int64_t t = 0; t < s.kh * s.kw; ++t) {
-            const int64_t y = t / s.kw * s.dh, x = t % s.kw * s.dw;
-            off[t] = (y % sh * sw + x % sw) * phase + y / sh * lanes + x / sw;
-        }
-    }
-    // channel `in`'s polyphase planes into `dst` (zeroed first: the padding)
-    template <typename T> void fill(const Conv2dShape& s, const T* in, T* dst) const {
-        std::fill(dst, dst + stride, T(0));
-        for (int64_t qy = 0; qy < sh; ++qy)
-            for (int64_t qx = 0; qx < sw; ++qx) {
-                T* d = dst + (qy * sw + qx) * phase;
-                const int64_t first = std::clamp<int64_t>((s.pl - qx + sw - 1) / sw, 0, lanes);
-                const int64_t end = std::clamp<int64_t>((s.w + s.pl - qx + sw - 1) / sw, first, lanes);
-                const int64_t r0 = std::clamp<int64_t>((s.pt - qy + sh - 1) / sh, 0, rows);
-                const int64_t r1 = std::clamp<int64_t>((s.h + s.pt - qy + sh - 1) / sh, r0, rows);
-                for (int64_t r = r0; r < r1; ++r)
-                    every(in + (r * sh + qy - s.pt) * s.w + first * sw + qx - s.pl, sw, d + r * lanes + first, end - first);
-            }
-    }
-};
-
 template <int TAPS, typename T>
-void direct_unit(const Conv2dShape& s, const DirectLayout& lay, const T* planes, const T* wt, int64_t rows, T* flat) {
+void direct_unit(const Conv2dShape& s, const Polyphase& lay, const T* planes, const T* wt, int64_t rows, T* flat) {
     using S = typename detail::Tile<T>::S;
     constexpr int L = S::L, R = kDirectRows, NV = kDirectVectors;
     const int64_t taps = TAPS > 0 ? TAPS : s.kh * s.kw, len = lay.len;
@@ -318,7 +300,7 @@ template <typename T>
 void conv_direct(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y, const Epilogue<T>& ep) {
     constexpr int L = detail::Tile<T>::S::L, R = kDirectRows;
     const detail::WindowPlane win(s.h, s.w, s.kh, s.kw, s.oh, s.ow, s.sh, s.sw, s.dh, s.dw, s.pt, s.pl);
-    const DirectLayout lay(s, win, kDirectVectors * L);
+    const Polyphase lay(s, win, kDirectVectors * L);  // the last block of pixel vectors reads into the slack
     const int64_t taps = s.kh * s.kw, kdim = s.c * taps, plane = s.oh * s.ow;
     const int64_t blocks = (s.m + R - 1) / R, units = s.n * blocks;
     const bool parallel = units > 1 && s.n * s.m * plane * kdim >= detail::kGemmParallelWork;
@@ -329,11 +311,7 @@ void conv_direct(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T*
     // each thread a contiguous range of units (image-major): an image's planes are built once per thread
 #pragma omp parallel if (parallel)
     {
-#ifdef _OPENMP
-        const int64_t th = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-        const int64_t th = 0, nt = 1;
-#endif
+        const auto [first_unit, end_unit] = detail::thread_share(units);
         const size_t elements = size_t(s.c * lay.stride + R * lay.len + blocks * kdim * R);
         T* planes = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * elements));
         T* flat = planes + s.c * lay.stride;
@@ -343,10 +321,11 @@ void conv_direct(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T*
                 for (int r = 0; r < R; ++r)
                     weights[(b * kdim + k) * R + r] = b * R + r < s.m ? weight(b * R + r, k) : T(0);
         int64_t built = -1;  // the image whose planes are in `planes`
-        for (int64_t u = units * th / nt; u < units * (th + 1) / nt; ++u) {
+        for (int64_t u = first_unit; u < end_unit; ++u) {
             const int64_t n = u / blocks, m0 = u % blocks * R, rows = std::min<int64_t>(R, s.m - m0);
             if (n != built) {
-                for (int64_t c = 0; c < s.c; ++c) lay.fill(s, x + (n * s.c + c) * s.h * s.w, planes + c * lay.stride);
+                for (int64_t c = 0; c < s.c; ++c)
+                    lay.fill(s, x + (n * s.c + c) * s.h * s.w, planes + c * lay.stride, true);
                 built = n;
             }
             const T* wt = weights + u % blocks * kdim * R;
@@ -359,7 +338,7 @@ void conv_direct(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T*
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t m = m0 + r;
                 T* out = y + (n * s.m + m) * plane;
-                for (int64_t oy = 0; oy < s.oh; ++oy) copy_row(flat + r * lay.len + oy * lay.lanes, out + oy * s.ow, s.ow);
+                lay.unflatten(s, flat + r * lay.len, out);
                 plane_epilogue(s, ep, n, m, out);
             }
         }

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <utility>
 
 #include "exporter_runtime.h"
 
@@ -526,6 +527,16 @@ void gemm_serial(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, cons
     }
 }
 
+// Inside a parallel region: the calling thread's contiguous share [begin, end) of `units` work units.
+inline std::pair<int64_t, int64_t> thread_share(int64_t units) {
+#ifdef _OPENMP
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+    const int64_t t = 0, nt = 1;
+#endif
+    return {units * t / nt, units * (t + 1) / nt};
+}
+
 // Work (multiply-adds) below which a GEMM stays on one thread: a fork/join costs a few microseconds.
 constexpr int64_t kGemmParallelWork = int64_t(1) << 16;
 
@@ -555,13 +566,7 @@ void gemm_run(int64_t M, int64_t N, int64_t K, const AOperand<T>& A, const T* b_
     const bool split_n = (n_units >= 2 * threads || M < MR) && (m_units < 4 * threads || n_units >= m_units);
 #pragma omp parallel num_threads(threads)
     {
-#ifdef _OPENMP
-        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-        const int t = 0, nt = 1;
-#endif
-        const int64_t units = split_n ? n_units : m_units;
-        const int64_t begin = units * t / nt, end = units * (t + 1) / nt;
+        const auto [begin, end] = thread_share(split_n ? n_units : m_units);
         if (begin < end) {
             if (split_n)
                 gemm_serial(0, M, begin * strip, std::min(N, end * strip), K, A, b_packed, bsrc, C, ldc, ep);

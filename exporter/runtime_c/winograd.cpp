@@ -39,24 +39,23 @@ template <> struct Transform<4> {
 template <typename T> constexpr int64_t kChunk = 64 / int64_t(sizeof(T));
 template <typename T> constexpr int64_t chunks(int64_t n) { return (n + kChunk<T> - 1) / kChunk<T> * kChunk<T>; }
 
-// out[i][j] = sum over k of Mx[i][k] * in[k][j]: every entry a row of n lanes (tiles side by side), in[k][j] at
-// in + (k * C + j) * in_stride, out[i][j] at out + (i * C + j) * out_stride; n a multiple of kChunk. The matrix
-// is a constant and the loops unroll, so its zeros vanish.
-template <typename T, int R, int K, int C>
-inline void combine_rows(const double (&Mx)[R][K], const T* __restrict in, int64_t in_stride, T* __restrict out,
-                         int64_t out_stride, int64_t n) {
+// out(i, j) = sum over k of Mx[i][k] * in(k, j), i < R, j < C: every entry a row of n lanes (tiles side by side),
+// found through the functions in(k, j) and out(i, j); n a multiple of kChunk. The matrix is a constant and the
+// loops unroll, so its zeros vanish and its ones cost no multiply.
+template <typename T, int R, int K, int C, typename In, typename Out>
+inline void combine(const double (&Mx)[R][K], In in, Out out, int64_t n) {
     using S = typename detail::Tile<T>::S;
 #pragma GCC unroll 8
     for (int i = 0; i < R; ++i)
 #pragma GCC unroll 8
         for (int j = 0; j < C; ++j) {
-            T* o = out + (i * C + j) * out_stride;
+            T* o = out(i, j);
             for (int64_t u = 0; u < n; u += S::L) {
                 typename S::V acc = S::zero();
 #pragma GCC unroll 8
                 for (int k = 0; k < K; ++k)
                     if (Mx[i][k] != 0) {
-                        const typename S::V x = S::load(in + (k * C + j) * in_stride + u);
+                        const typename S::V x = S::load(in(k, j) + u);
                         acc = Mx[i][k] == 1 ? S::add(acc, x) : S::fma(S::set1(T(Mx[i][k])), x, acc);
                     }
                 S::store(o + u, acc);
@@ -130,28 +129,18 @@ void split_rows(const Conv2dShape& s, const T* in, int64_t iy0, int64_t nrows, i
 template <typename T, int MO>
 void input_row(const T* split, int64_t lanes, T* scratch, T* vt, int64_t vstride) {
     using Tr = Transform<MO>;
-    using S = typename detail::Tile<T>::S;
     constexpr int A = Tr::A;
     // down the columns, every phase at once: mid[i][q][t] = sum over k of BT[i][k] * split[k][q][t]
     T* mid = scratch;
-    combine_rows<T, A, A, 1>(Tr::BT, split, MO * lanes, mid, MO * lanes, MO * lanes);
+    const int64_t row = MO * lanes;
+    combine<T, A, A, 1>(
+        Tr::BT, [&](int k, int) { return split + k * row; }, [&](int i, int) { return mid + i * row; }, row);
     // along the row: tile t's column k is mid[i][k % MO][t + k / MO]
     for (int i = 0; i < A; ++i) {
-        const T* m = mid + i * MO * lanes;
-#pragma GCC unroll 8
-        for (int j = 0; j < A; ++j) {
-            T* o = vt + (i * A + j) * vstride;
-            for (int64_t t = 0; t < lanes; t += S::L) {
-                typename S::V acc = S::zero();
-#pragma GCC unroll 8
-                for (int k = 0; k < A; ++k)
-                    if (Tr::BT[j][k] != 0) {
-                        const typename S::V x = S::load(m + (k % MO) * lanes + t + k / MO);
-                        acc = Tr::BT[j][k] == 1 ? S::add(acc, x) : S::fma(S::set1(T(Tr::BT[j][k])), x, acc);
-                    }
-                S::store(o + t, acc);
-            }
-        }
+        const T* m = mid + i * row;
+        combine<T, A, A, 1>(
+            Tr::BT, [&](int k, int) { return m + (k % MO) * lanes + k / MO; },
+            [&](int j, int) { return vt + (i * A + j) * vstride; }, lanes);
     }
 }
 
@@ -165,9 +154,14 @@ void output_row(const Conv2dShape& s, const T* y, int64_t ystride, int64_t ty, c
     const int64_t lanes = z.lanes;
     T* mid = scratch;               // [MO][A][lanes]
     T* o = mid + MO * A * lanes;    // [MO][MO][lanes]
-    combine_rows<T, MO, A, A>(Tr::AT, y, ystride, mid, lanes, lanes);
+    combine<T, MO, A, A>(
+        Tr::AT, [&](int k, int j) { return y + (k * A + j) * ystride; },
+        [&](int i, int j) { return mid + (i * A + j) * lanes; }, lanes);
     // o[a][b][t] = sum over k of AT[b][k] * mid[a][k][t]
-    for (int a = 0; a < MO; ++a) combine_rows<T, MO, A, 1>(Tr::AT, mid + a * A * lanes, lanes, o + a * MO * lanes, lanes, lanes);
+    for (int a = 0; a < MO; ++a)
+        combine<T, MO, A, 1>(
+            Tr::AT, [&](int k, int) { return mid + (a * A + k) * lanes; },
+            [&](int b, int) { return o + (a * MO + b) * lanes; }, lanes);
     const int64_t oy = ty * MO, rows = std::min<int64_t>(MO, s.oh - oy), full = s.ow / MO;
     for (int64_t a = 0; a < rows; ++a) {
         T* row = out + (oy + a) * s.ow;
@@ -240,7 +234,7 @@ void winograd(const Conv2dShape& s, const T* x, const T* u, T* y, const Epilogue
     const bool split_m = threads > 1 && s.n < threads && s.m >= 8 * tiles && s.m >= 2 * kPackRows * threads;
     const Plan p = plan<T, MO>(s, split_m ? 1 : threads);
     const int64_t units = s.n * p.units, parts = split_m ? threads : 1;
-    const bool parallel = units * parts > 1 && s.n * s.m * s.oh * s.ow * s.c >= detail::kGemmParallelWork;
+    [[maybe_unused]] const bool parallel = units * parts > 1 && s.n * s.m * s.oh * s.ow * s.c >= detail::kGemmParallelWork;
     // part r of a unit: output channels [m(r), m(r + 1)), boundaries on kPackRows (U's pre-packed panels)
     auto m_at = [&](int64_t r) { return std::min(s.m, (s.m + kPackRows - 1) / kPackRows * r / parts * kPackRows); };
 #pragma omp parallel for schedule(static, 1) if (parallel)
