@@ -25,7 +25,8 @@ static const PoolCase kCases[] = {
     {3, 4, 20, 23, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, false}, // large enough to run on several threads
     {1, 2, 12, 13, 9, 8, 1, 2, 1, 1, 4, 3, 4, 4, false}, // over 64 taps (offsets computed, not tabulated)
     {1, 2, 7, 7, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0, false},   // 2x2 stride 1 (unrolled taps over the flat plane)
-    {4, 8, 8, 8, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0, false},   // LeNet-sized planes, stacked into taller ones
+    {4, 8, 8, 8, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0, false},   // LeNet-sized planes: 2x2 / 2 over all planes at once
+    {8, 16, 56, 56, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0, false}, // the same in row chunks shared among threads
     {3, 8, 9, 7, 3, 2, 3, 2, 1, 1, 0, 1, 0, 0, false},   // stacked: 3-row windows tiling 9 rows, left padding
     {2, 8, 9, 6, 2, 2, 2, 2, 1, 1, 0, 0, 1, 0, true},    // not stacked: ceil mode's last window in the padding
     {2, 8, 8, 6, 3, 2, 2, 2, 1, 1, 0, 0, 1, 0, false},   // not stacked: windows overlap the next plane's rows
