@@ -142,10 +142,17 @@ template <typename T> struct TileEpilogue {
 };
 
 // ---- the micro-kernel -------------------------------------------------------------------------------
+// One row (batch-1 GEMV): NV accumulators alone would wait on the FMA latency; U k-interleaved sets (8
+// accumulators in all) keep both FMA pipes busy while B streams from L2.
+template <int R, int NV> constexpr int k_interleave() { return R > 1 || NV >= 8 ? 1 : NV >= 4 ? 2 : 8 / NV; }
+
 // C[R x NR] (=, or += when load_c) sum over k of a(r, k) * b(k, :), where a(r, k) = a[r * ars + k * aks]
 // (packed panels: ars = 1, aks = panel height; an unpacked row-major A: ars = lda, aks = 1) and b(k, :)
-// is NR contiguous elements at b + k * bks. R <= MR rows are all valid; all NR columns are written.
-template <typename T, int R, int NV = Tile<T>::NV>
+// is NR contiguous elements at b + k * bks. R <= MR rows are all valid; all NR columns are written. U is the
+// k-interleave: a column's sum must not depend on where the column falls (a right-edge tile runs NV = 1), or
+// output columns with equal weights give unequal outputs (a model zoo classifier's tied logits did), so edge
+// tiles take the full tiles' U.
+template <typename T, int R, int NV = Tile<T>::NV, int U = k_interleave<R, NV>()>
 __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __restrict a, int64_t ars, int64_t aks,
                                                          const T* __restrict b, int64_t bks, T* c, int64_t ldc,
                                                          bool load_c, const TileEpilogue<T>* te = nullptr) {
@@ -164,9 +171,6 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __r
         __builtin_prefetch(c + r * ldc + NV * L - 1, 1, 3);
     }
     int64_t k = 0;
-    // one row (batch-1 GEMV): NV accumulators alone would wait on the FMA latency; U k-interleaved sets
-    // (8 accumulators in all) keep both FMA pipes busy while B streams from L2
-    constexpr int U = R > 1 || NV >= 8 ? 1 : NV >= 4 ? 2 : 8 / NV;
     if constexpr (U > 1) {
         typename S::V part[U][NV];
 #pragma GCC unroll 8
@@ -227,11 +231,11 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __r
         for (int v = 0; v < NV; ++v) S::store(c + r * ldc + v * L, acc[r][v]);
 }
 
-template <typename T, int R, int NV>
+template <typename T, int R, int NV, int U = k_interleave<R, NV>()>
 __attribute__((noinline)) void micro_kernel_rows(int64_t kc, const T* a, int64_t ars, int64_t aks, const T* b,
                                                  int64_t bks, T* c, int64_t ldc, bool load_c,
                                                  const TileEpilogue<T>* te = nullptr) {
-    micro_kernel<T, R, NV>(kc, a, ars, aks, b, bks, c, ldc, load_c, te);
+    micro_kernel<T, R, NV, U>(kc, a, ars, aks, b, bks, c, ldc, load_c, te);
 }
 
 // rows <= MR; NV = 1 computes only the first vector of columns (right edges at most one vector wide)
@@ -241,7 +245,7 @@ inline void kernel_dispatch(int rows, int64_t kc, const T* a, int64_t ars, int64
     if constexpr (R > 1) {
         if (rows < R) return kernel_dispatch<T, NV, R - 1>(rows, kc, a, ars, aks, b, bks, c, ldc, load_c, te);
     }
-    micro_kernel_rows<T, R, NV>(kc, a, ars, aks, b, bks, c, ldc, load_c, te);
+    micro_kernel_rows<T, R, NV, k_interleave<R, Tile<T>::NV>()>(kc, a, ars, aks, b, bks, c, ldc, load_c, te);
 }
 
 // ---- epilogue over a finished tile (still in L1) ----------------------------------------------------

@@ -201,6 +201,33 @@ static void test_gemm_ex_float_epilogue(std::mt19937& rng) {
             }
 }
 
+// Equal columns of B give bitwise-equal columns of C, whatever tile a column falls in (full, right edge, GEMV
+// panels): a classifier whose classes share weights must tie exactly (ONNX's zoo tests compare a softmax of
+// ~1e21 logits, where one rounding difference picks a winner). Real data, so summation order shows.
+template <typename T> static void test_equal_columns_tie(std::mt19937& rng) {
+    for (int64_t M : {1, 3, 7})
+        for (int64_t N : {9, 1000})
+            for (int mode = 0; mode < 3; ++mode) {  // B row-major, B transposed, B pre-packed
+                const int64_t K = 1024;
+                auto a = random_reals<T>(M * K, rng);
+                auto col = random_reals<T>(K, rng);
+                std::vector<T> b(K * N), packed(rt::panel_width<T>() * ((N + rt::panel_width<T>() - 1) / rt::panel_width<T>()) * K);
+                for (int64_t k = 0; k < K; ++k)
+                    for (int64_t j = 0; j < N; ++j) b[mode == 1 ? j * K + k : k * N + j] = col[k];
+                if (mode == 2) rt::pack_b_panels<T>(K, N, b.data(), packed.data());
+                std::vector<T> c(M * N);
+                rt::Epilogue<T> ep;
+                if (mode == 2) rt::gemm_ex<T>(M, N, K, a.data(), K, 1, false, packed.data(), 0, 0, true, c.data(), N, ep);
+                else if (mode == 1) rt::gemm_ex<T>(M, N, K, a.data(), K, 1, false, b.data(), 1, K, false, c.data(), N, ep);
+                else rt::gemm_ex<T>(M, N, K, a.data(), K, 1, false, b.data(), N, 1, false, c.data(), N, ep);
+                bool tied = true;
+                for (int64_t i = 0; i < M; ++i)
+                    for (int64_t j = 1; j < N; ++j) tied = tied && c[i * N + j] == c[i * N];
+                CHECK(tied, "equal columns of B, unequal columns of C: M=%lld N=%lld mode=%d", (long long)M,
+                      (long long)N, mode);
+            }
+}
+
 int main() {
     std::mt19937 rng(1234);
     std::printf("gemm micro-kernel: %s\n", rt::gemm_isa());
@@ -219,5 +246,7 @@ int main() {
     test_gemm_ex<int32_t>(rng);
     test_gemm_ex_float_epilogue<float>(rng);
     test_gemm_ex_float_epilogue<double>(rng);
+    test_equal_columns_tie<float>(rng);
+    test_equal_columns_tie<double>(rng);
     return finish("gemm");
 }
