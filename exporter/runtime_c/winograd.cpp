@@ -7,9 +7,10 @@
 // with 9 * mo^2 / a^2 of the multiply-adds of the direct product: 2.25x fewer for F(2x2), 4x for F(4x4).
 //
 // Work is cut into units of whole tile rows of one image, sized so that a unit's V and Y blocks stay in L2;
-// the threads share the units. Per unit: the input transform writes V_xi straight in the GEMM's pre-packed B
-// layout (panels of panel_width<T>() tiles), the a^2 GEMMs run over the pre-packed U_xi, and the output
-// transform writes the unit's rows of y with the epilogue applied while they are in cache.
+// the threads share the units (or, on few-tile layers with many channels, split each unit's output channels).
+// Per unit: the input rows are split once into column phases, the input transform writes the rows of V_xi
+// (row-major [C][tiles]; the GEMM packs them per cache block), the a^2 GEMMs run over the pre-packed U_xi, and
+// the output transform writes the unit's rows of y with the epilogue applied while they are in cache.
 #include "gemm_driver.h"
 
 namespace exporter_rt {
