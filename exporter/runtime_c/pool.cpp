@@ -260,28 +260,10 @@ void lp_pool2d(const Pool2dShape& s, const T* x, T* y, double p) {
     }
 }
 
-// Sum of x[0, n) over four vector accumulators: a scalar loop is one long dependency chain (one add latency per
-// element; SqueezeNet's 1000 x 13 x 13 global average took 100 us), which the compiler may not reorder for floats.
-template <typename T> T vector_sum(const T* x, int64_t n) {
-    using S = typename detail::Tile<T>::S;
-    constexpr int L = S::L;
-    typename S::V acc[4] = {S::zero(), S::zero(), S::zero(), S::zero()};
-    int64_t p = 0;
-    for (; p + 4 * L <= n; p += 4 * L)
-        for (int a = 0; a < 4; ++a) acc[a] = S::add(acc[a], S::load(x + p + a * L));
-    for (; p + L <= n; p += L) acc[0] = S::add(acc[0], S::load(x + p));
-    alignas(64) T lanes[L];
-    S::store(lanes, S::add(S::add(acc[0], acc[1]), S::add(acc[2], acc[3])));
-    T sum = T(0);
-    for (int l = 0; l < L; ++l) sum += lanes[l];
-    for (; p < n; ++p) sum += x[p];
-    return sum;
-}
-
+// The mean over each plane: the row reduction of reduce.cpp (vectorised accumulators, planes shared among threads)
 template <typename T>
 void global_avg_pool(int64_t nc, int64_t hw, const T* x, T* y) {
-#pragma omp parallel for schedule(static) if (nc * hw >= kParallelWork)
-    for (int64_t i = 0; i < nc; ++i) y[i] = vector_sum(x + i * hw, hw) / T(hw);
+    reduce<T>(Reduce::Mean, x, y, nc, hw, 1);
 }
 
 template <typename T>
