@@ -382,18 +382,26 @@ class CodeGen:
                 "total": self.dim(D.prod(shape)),
                 "parallel_at": _PARALLEL_COSTLY if any(getattr(OPS[n.op], "costly", False) for n in group)
                 else _PARALLEL_PLAIN}
-        # a loop known to be short gets no parallel region at all (entering even an if(false) one costs ~0.3 us)
+        # a loop known to be short gets no parallel region at all (plain code, nothing to decide at run time)
         total = D.prod(shape)
         data["parallel"] = not (isinstance(total, (int, np.integer)) and total < data["parallel_at"])
         # the threads share the outer loops; the innermost stays a plain loop, which vectorises (a collapsed
         # one recomputes its indices per element: 3-4x slower), unless the outer loops are too few to share
         outer = D.prod(loops[:-1])
-        data["collapse"] = len(loops) if isinstance(outer, (int, np.integer)) and outer < 16 else len(loops) - 1
+        shared = len(loops) if isinstance(outer, (int, np.integer)) and outer < 16 else len(loops) - 1
+        # several shared loops run as one flat index i_flat over their product; each loop index is recovered from it
+        data["collapse"] = shared
+        data["flat_extent"] = self.dim(D.prod(loops[:shared]))
+        data["flat_index"] = []
+        for k in range(shared):
+            inner = D.prod(loops[k + 1:shared])
+            expr = "i_flat" if inner == 1 else f"i_flat / ({self.dim(inner)})"
+            data["flat_index"].append((f"i{k}", expr if k == 0 else f"{expr} % ({self.dim(loops[k])})"))
         return Step(data, list(group), list(externals), stored)
 
 
-# Elements from which a fused loop runs on all threads. A fork/join of two threads costs ~1 us: plain
-# arithmetic (~0.1 ns an element) pays from 64 K elements, a loop calling exp/erf/sin... (1-15 ns) from 4 K.
+# Elements from which a fused loop runs on all threads. Plain arithmetic (~0.1 ns an element) is bound by memory
+# bandwidth and pays from 64 K elements; a loop calling exp/erf/sin... (1-15 ns an element) from 4 K.
 _PARALLEL_PLAIN = 65536
 _PARALLEL_COSTLY = 4096
 

@@ -28,11 +28,11 @@ _flags_cache: dict = {}
 
 
 def compiler_flags(cxx: str) -> list[str]:
-    """BASE_FLAGS plus -march for the in-process target (this machine) and -fopenmp where the compiler
-    takes them."""
+    """BASE_FLAGS plus -march for the in-process target (this machine) and -pthread (the runtime's worker
+    threads) where the compiler takes them."""
     if cxx not in _flags_cache:
         flags = list(BASE_FLAGS)
-        for extra in (f"-march={get_target('native').march}", "-fopenmp"):
+        for extra in (f"-march={get_target('native').march}", "-pthread"):
             probe = subprocess.run([cxx, *flags, extra, "-x", "c++", "-shared", "-o", os.devnull, "-"],
                                    input="int probe() { return 0; }\n", text=True,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

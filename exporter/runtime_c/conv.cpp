@@ -213,9 +213,7 @@ void depthwise(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilogu
     const Polyphase poly(s, win, 1);
     const bool parallel = s.n * s.m * plane * taps >= detail::kGemmParallelWork;
     // each thread a contiguous range of planes (its padded buffer set up once: see depthwise_strided_plane)
-#pragma omp parallel if (parallel)
-    {
-        const auto [begin, end] = detail::thread_share(s.n * s.m);
+    parallel_for(s.n * s.m, parallel, [&](int64_t begin, int64_t end) {
         for (int64_t nm = begin; nm < end; ++nm) {
             const int64_t n = nm / s.m, m = nm % s.m;
             const T* wm = w + m * taps;
@@ -228,7 +226,7 @@ void depthwise(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilogu
                                [](T a, T b) { return a + b; }, out);
             plane_epilogue(s, ep, n, m, out);
         }
-    }
+    });
 }
 
 // Direct convolution for few output channels at stride 1 (LeNet-style layers, small CNNs). Through the GEMM each
@@ -309,9 +307,7 @@ void conv_direct(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T*
         return w_packed ? w[(m / kPackRows) * kdim * kPackRows + k * kPackRows + m % kPackRows] : w[m * kdim + k];
     };
     // each thread a contiguous range of units (image-major): an image's planes are built once per thread
-#pragma omp parallel if (parallel)
-    {
-        const auto [first_unit, end_unit] = detail::thread_share(units);
+    parallel_for(units, parallel, [&](int64_t first_unit, int64_t end_unit) {
         const size_t elements = size_t(s.c * lay.stride + R * lay.len + blocks * kdim * R);
         T* planes = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * elements));
         T* flat = planes + s.c * lay.stride;
@@ -342,7 +338,7 @@ void conv_direct(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T*
                 plane_epilogue(s, ep, n, m, out);
             }
         }
-    }
+    });
 }
 
 }  // namespace
@@ -357,10 +353,7 @@ void conv2d_ex(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y
     // takes whole ones (no fork/join per GEMM, and small images keep both cores busy); otherwise each GEMM
     // is split inside (gemm_run stays on one thread when called in a parallel region).
     const int64_t units = s.n * s.groups;
-    int threads = 1;
-#ifdef _OPENMP
-    threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-#endif
+    const int threads = detail::in_parallel() ? 1 : num_threads();
     const bool across = threads > 1 && units > 1 && (units % threads == 0 || units >= 4 * threads) &&
                         units * mg * plane * kdim >= detail::kGemmParallelWork;
     auto unit = [&](int64_t u) {
@@ -379,14 +372,10 @@ void conv2d_ex(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y
         else
             detail::gemm_run(mg, plane, kdim, a, static_cast<const T*>(nullptr), Im2colB<T>{xin, &s}, out, plane, e);
     };
-    // not `parallel for if (across)`: GEMMs forking inside an inactive parallel region get fresh threads
-    // from libgomp each time instead of its pool
-    if (across) {
-#pragma omp parallel for schedule(static)
-        for (int64_t u = 0; u < units; ++u) unit(u);
-    } else {
-        for (int64_t u = 0; u < units; ++u) unit(u);
-    }
+    // a one-thread region (across == false) leaves the GEMMs free to split themselves
+    parallel_for(units, across, [&](int64_t begin, int64_t end) {
+        for (int64_t u = begin; u < end; ++u) unit(u);
+    });
 }
 
 template <typename T>
@@ -438,36 +427,37 @@ void deform_conv2d(const DeformConvShape& s, const T* x, const T* w, const T* of
     const int64_t c_per_og = s.c / s.offset_groups;
     for (int64_t b = 0; b < s.n; ++b) {
         // columns [c * kh * kw, oh * ow]: each tap's bilinear sample (zeros outside the image) times its mask
-#pragma omp parallel for schedule(static) if (s.c * taps * plane >= (1 << 15))
-        for (int64_t ch = 0; ch < s.c; ++ch) {
-            const T* img = x + (b * s.c + ch) * s.h * s.w;
-            const int64_t og = ch / c_per_og;
-            for (int64_t t = 0; t < taps; ++t) {
-                const int64_t ki = t / s.kw, kj = t % s.kw;
-                const T* dy = offset + ((b * s.offset_groups + og) * taps + t) * 2 * plane;
-                const T* dx = dy + plane;
-                const T* mk = mask ? mask + ((b * s.offset_groups + og) * taps + t) * plane : nullptr;
-                T* col = scratch + (ch * taps + t) * plane;
-                for (int64_t i = 0; i < s.oh; ++i)
-                    for (int64_t j = 0; j < s.ow; ++j) {
-                        const int64_t p = i * s.ow + j;
-                        const double py = double(i * s.sh - s.pt + ki * s.dh) + double(dy[p]);
-                        const double px = double(j * s.sw - s.pl + kj * s.dw) + double(dx[p]);
-                        const double fy = std::floor(py), fx = std::floor(px);
-                        const int64_t y0 = int64_t(fy), x0 = int64_t(fx);
-                        const double ly = py - fy, lx = px - fx;
-                        double v = 0;
-                        for (int64_t a = 0; a < 2; ++a) {
-                            const int64_t yy = y0 + a;
-                            if (yy < 0 || yy >= s.h) continue;
-                            const double wy = a ? ly : 1 - ly;
-                            if (x0 >= 0 && x0 < s.w) v += wy * (1 - lx) * double(img[yy * s.w + x0]);
-                            if (x0 + 1 >= 0 && x0 + 1 < s.w) v += wy * lx * double(img[yy * s.w + x0 + 1]);
+        parallel_for(s.c, s.c * taps * plane >= (1 << 15), [&](int64_t c_begin, int64_t c_end) {
+            for (int64_t ch = c_begin; ch < c_end; ++ch) {
+                const T* img = x + (b * s.c + ch) * s.h * s.w;
+                const int64_t og = ch / c_per_og;
+                for (int64_t t = 0; t < taps; ++t) {
+                    const int64_t ki = t / s.kw, kj = t % s.kw;
+                    const T* dy = offset + ((b * s.offset_groups + og) * taps + t) * 2 * plane;
+                    const T* dx = dy + plane;
+                    const T* mk = mask ? mask + ((b * s.offset_groups + og) * taps + t) * plane : nullptr;
+                    T* col = scratch + (ch * taps + t) * plane;
+                    for (int64_t i = 0; i < s.oh; ++i)
+                        for (int64_t j = 0; j < s.ow; ++j) {
+                            const int64_t p = i * s.ow + j;
+                            const double py = double(i * s.sh - s.pt + ki * s.dh) + double(dy[p]);
+                            const double px = double(j * s.sw - s.pl + kj * s.dw) + double(dx[p]);
+                            const double fy = std::floor(py), fx = std::floor(px);
+                            const int64_t y0 = int64_t(fy), x0 = int64_t(fx);
+                            const double ly = py - fy, lx = px - fx;
+                            double v = 0;
+                            for (int64_t a = 0; a < 2; ++a) {
+                                const int64_t yy = y0 + a;
+                                if (yy < 0 || yy >= s.h) continue;
+                                const double wy = a ? ly : 1 - ly;
+                                if (x0 >= 0 && x0 < s.w) v += wy * (1 - lx) * double(img[yy * s.w + x0]);
+                                if (x0 + 1 >= 0 && x0 + 1 < s.w) v += wy * lx * double(img[yy * s.w + x0 + 1]);
+                            }
+                            col[p] = T(mk ? v * double(mk[p]) : v);
                         }
-                        col[p] = T(mk ? v * double(mk[p]) : v);
-                    }
+                }
             }
-        }
+        });
         for (int64_t g = 0; g < s.groups; ++g)
             gemm<T>(mg, plane, cg * taps, w + g * mg * cg * taps, cg * taps, scratch + g * cg * taps * plane, plane,
                     y + (b * s.m + g * mg) * plane, plane, false);

@@ -21,31 +21,32 @@ void conv_transpose3d(const ConvTranspose3dShape& s, const T* x, const T* w, con
             T* yg = y + (b * s.m + g * mg) * out;
             const bool parallel = mg * in * taps >= (1 << 15) && mg > 1;
             // one output volume per thread: no two threads add into the same element
-#pragma omp parallel for schedule(static) if (parallel)
-            for (int64_t m = 0; m < mg; ++m) {
-                T* vol = yg + m * out;
-                const T init = bias ? bias[g * mg + m] : T(0);
-                for (int64_t o = 0; o < out; ++o) vol[o] = init;
-                for (int64_t id = 0; id < s.d; ++id)
-                    for (int64_t ih = 0; ih < s.h; ++ih)
-                        for (int64_t iw = 0; iw < s.w; ++iw) {
-                            const T* col = cols + ((id * s.h + ih) * s.w + iw) * cols_n + m * taps;
-                            for (int64_t kz = 0; kz < s.kd; ++kz) {
-                                const int64_t od = id * s.sd - s.pf + kz * s.dd;
-                                if (od < 0 || od >= s.od) continue;
-                                for (int64_t ki = 0; ki < s.kh; ++ki) {
-                                    const int64_t oh = ih * s.sh - s.pt + ki * s.dh;
-                                    if (oh < 0 || oh >= s.oh) continue;
-                                    T* row = vol + (od * s.oh + oh) * s.ow;
-                                    const T* tap = col + (kz * s.kh + ki) * s.kw;
-                                    for (int64_t kj = 0; kj < s.kw; ++kj) {
-                                        const int64_t ow = iw * s.sw - s.pl + kj * s.dw;
-                                        if (ow >= 0 && ow < s.ow) row[ow] += tap[kj];
+            parallel_for(mg, parallel, [&](int64_t m_begin, int64_t m_end) {
+                for (int64_t m = m_begin; m < m_end; ++m) {
+                    T* vol = yg + m * out;
+                    const T init = bias ? bias[g * mg + m] : T(0);
+                    for (int64_t o = 0; o < out; ++o) vol[o] = init;
+                    for (int64_t id = 0; id < s.d; ++id)
+                        for (int64_t ih = 0; ih < s.h; ++ih)
+                            for (int64_t iw = 0; iw < s.w; ++iw) {
+                                const T* col = cols + ((id * s.h + ih) * s.w + iw) * cols_n + m * taps;
+                                for (int64_t kz = 0; kz < s.kd; ++kz) {
+                                    const int64_t od = id * s.sd - s.pf + kz * s.dd;
+                                    if (od < 0 || od >= s.od) continue;
+                                    for (int64_t ki = 0; ki < s.kh; ++ki) {
+                                        const int64_t oh = ih * s.sh - s.pt + ki * s.dh;
+                                        if (oh < 0 || oh >= s.oh) continue;
+                                        T* row = vol + (od * s.oh + oh) * s.ow;
+                                        const T* tap = col + (kz * s.kh + ki) * s.kw;
+                                        for (int64_t kj = 0; kj < s.kw; ++kj) {
+                                            const int64_t ow = iw * s.sw - s.pl + kj * s.dw;
+                                            if (ow >= 0 && ow < s.ow) row[ow] += tap[kj];
+                                        }
                                     }
                                 }
                             }
-                        }
-            }
+                }
+            });
         }
 }
 

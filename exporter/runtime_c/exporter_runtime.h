@@ -222,9 +222,41 @@ template <typename To, typename From> inline To cast_unsaturated(From a) {
 }
 
 
-// ---- threading -------------------------------------------------------------------------------------
-void set_num_threads(int threads);  // <= 0: all cores
+// ---- threading (threads.cpp) -------------------------------------------------------------------------
+// Kernels run their parallel parts on one process-wide team: the calling thread plus persistent workers
+// that spin briefly for the next region, then sleep. Starting a region costs ~0.1 us (libgomp's fork/join
+// cost ~0.6 us here, which a batch-1 MLP pays per layer).
+void set_num_threads(int threads);  // <= 0: the CPUs this process may run on (or OMP_NUM_THREADS)
 int num_threads();
+
+namespace detail {
+using TeamTask = void (*)(void* context, int thread, int threads);
+// Runs task(context, t, nt) for t in [0, nt), t = 0 on the calling thread, and returns when all have
+// finished. nt = min(threads, num_threads()); 1 inside a region, or while another thread's region runs.
+void run_team(int threads, TeamTask task, void* context);
+bool in_parallel();  // inside a region's task (kernels called from there stay on their thread)
+
+// The share [begin, end) of `units` that thread t of nt takes: contiguous and even.
+inline void share(int64_t units, int t, int nt, int64_t& begin, int64_t& end) {
+    begin = units * t / nt;
+    end = units * (t + 1) / nt;
+}
+}  // namespace detail
+
+// Runs body(t, nt) on each thread of a team (nt = 1, on the caller alone, when `parallel` is false).
+template <typename F> void parallel(bool parallel, F&& body) {
+    if (!parallel || num_threads() <= 1 || detail::in_parallel()) return body(0, 1);
+    detail::run_team(num_threads(), [](void* f, int t, int nt) { (*static_cast<F*>(f))(t, nt); }, &body);
+}
+
+// Runs body(begin, end) over contiguous, even shares of [0, n), one per thread (schedule(static)).
+template <typename F> void parallel_for(int64_t n, bool parallel, F&& body) {
+    exporter_rt::parallel(parallel && n > 1, [&](int t, int nt) {
+        int64_t begin, end;
+        detail::share(n, t, nt, begin, end);
+        if (begin < end) body(begin, end);
+    });
+}
 // Work (in multiply-adds) below which a kernel stays on one thread: forking costs more than it saves.
 constexpr int64_t kParallelWork = 1 << 17;
 
@@ -727,7 +759,7 @@ template <typename To, typename From> inline To cast(From a) {
 #include "norm.h"
 #include "quant.h"
 #include "resize.h"
-#include "signal.h"
+#include "signal_ops.h"
 #include "sort.h"
 #include "vmath.h"
 

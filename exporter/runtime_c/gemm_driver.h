@@ -24,10 +24,6 @@
 #include <immintrin.h>
 #endif
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 namespace exporter_rt {
 namespace detail {
 
@@ -531,18 +527,8 @@ void gemm_serial(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, cons
     }
 }
 
-// Inside a parallel region: the calling thread's contiguous share [begin, end) of `units` work units.
-inline std::pair<int64_t, int64_t> thread_share(int64_t units) {
-#ifdef _OPENMP
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-    const int64_t t = 0, nt = 1;
-#endif
-    return {units * t / nt, units * (t + 1) / nt};
-}
-
-// Work (multiply-adds) below which a GEMM stays on one thread: a fork/join costs a few microseconds.
-constexpr int64_t kGemmParallelWork = int64_t(1) << 16;
+// Work (multiply-adds) below which a GEMM stays on one thread (a region costs ~0.1 us to start).
+constexpr int64_t kGemmParallelWork = int64_t(1) << 15;
 
 // Splits C between the threads: along N (in NR-column strips) when there are enough columns, so that
 // each thread streams its own share of B (weights stay in that core's L2 across calls); otherwise along M.
@@ -557,10 +543,7 @@ void gemm_run(int64_t M, int64_t N, int64_t K, const AOperand<T>& A, const T* b_
         return;
     }
     constexpr int MR = Tile<T>::MR, NR = tile_nr<T>();
-    int threads = 1;
-#ifdef _OPENMP
-    if (M * N * K >= kGemmParallelWork && !omp_in_parallel()) threads = omp_get_max_threads();
-#endif
+    int threads = M * N * K >= kGemmParallelWork && !in_parallel() ? num_threads() : 1;
     // the few-rows path over pre-packed B (gemm_serial) works in whole panels: split N in panels there
     const int64_t strip = b_packed && M < MR ? panel_width<T>() : NR;
     const int64_t m_units = (M + MR - 1) / MR, n_units = (N + strip - 1) / strip;
@@ -568,16 +551,12 @@ void gemm_run(int64_t M, int64_t N, int64_t K, const AOperand<T>& A, const T* b_
     if (threads <= 1) return gemm_serial(0, M, 0, N, K, A, b_packed, bsrc, C, ldc, ep);
     // along N when each thread gets >= 2 strips and M is small (or N offers the better balance)
     const bool split_n = (n_units >= 2 * threads || M < MR) && (m_units < 4 * threads || n_units >= m_units);
-#pragma omp parallel num_threads(threads)
-    {
-        const auto [begin, end] = thread_share(split_n ? n_units : m_units);
-        if (begin < end) {
-            if (split_n)
-                gemm_serial(0, M, begin * strip, std::min(N, end * strip), K, A, b_packed, bsrc, C, ldc, ep);
-            else
-                gemm_serial(begin * MR, std::min(M, end * MR), 0, N, K, A, b_packed, bsrc, C, ldc, ep);
-        }
-    }
+    parallel_for(split_n ? n_units : m_units, true, [&](int64_t begin, int64_t end) {
+        if (split_n)
+            gemm_serial(0, M, begin * strip, std::min(N, end * strip), K, A, b_packed, bsrc, C, ldc, ep);
+        else
+            gemm_serial(begin * MR, std::min(M, end * MR), 0, N, K, A, b_packed, bsrc, C, ldc, ep);
+    });
 }
 
 }  // namespace detail

@@ -100,9 +100,9 @@ void lrn(const T* x, T* y, int64_t n, int64_t c, int64_t spatial, int64_t size, 
     const int64_t before = (size - 1) / 2, after = size - 1 - before;  // floor / ceil of (size-1)/2
     const double scale = alpha / double(size);
     const bool parallel = n * c * spatial * size >= kNormParallelWork;
-#pragma omp parallel for collapse(2) schedule(static) if (parallel)
-    for (int64_t b = 0; b < n; ++b)
-        for (int64_t ch = 0; ch < c; ++ch) {
+    parallel_for(n * c, parallel, [&](int64_t begin, int64_t end) {
+        for (int64_t unit = begin; unit < end; ++unit) {
+            const int64_t b = unit / c, ch = unit % c;
             const int64_t lo = ch - before < 0 ? 0 : ch - before;
             const int64_t hi = ch + after > c - 1 ? c - 1 : ch + after;
             const T* image = x + b * c * spatial;
@@ -117,6 +117,7 @@ void lrn(const T* x, T* y, int64_t n, int64_t c, int64_t spatial, int64_t size, 
                 dst[s] = T(double(src[s]) / std::pow(bias + scale * sum, beta));
             }
         }
+    });
 }
 
 template <typename T>
@@ -124,9 +125,9 @@ void group_norm(const T* x, const T* scale, const T* bias, T* y, int64_t n, int6
                 int64_t groups, bool per_group, double eps) {
     const int64_t per = c / groups, count = per * spatial;
     const bool parallel = n * c * spatial >= kNormParallelWork && n * groups > 1;
-#pragma omp parallel for collapse(2) schedule(static) if (parallel)
-    for (int64_t b = 0; b < n; ++b)
-        for (int64_t g = 0; g < groups; ++g) {
+    parallel_for(n * groups, parallel, [&](int64_t begin, int64_t end) {
+        for (int64_t unit = begin; unit < end; ++unit) {
+            const int64_t b = unit / groups, g = unit % groups;
             const T* src = x + (b * c + g * per) * spatial;
             T* dst = y + (b * c + g * per) * spatial;
             double mean = 0;  // two passes in double: large groups (whole feature maps) lose no precision
@@ -142,6 +143,7 @@ void group_norm(const T* x, const T* scale, const T* bias, T* y, int64_t n, int6
                 for (int64_t s = 0; s < spatial; ++s) dst[k * spatial + s] = T(double(src[k * spatial + s]) * a + shift);
             }
         }
+    });
 }
 
 template <typename T>
@@ -149,33 +151,35 @@ void softmax(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool log
     if constexpr (std::is_same_v<T, float>) {
         if (inner == 1) {  // rows along the last axis: the vector kernel
             const bool parallel = outer * n >= kRowParallelWork && outer > 1;
-#pragma omp parallel for schedule(static) if (parallel)
-            for (int64_t o = 0; o < outer; ++o) softmax_row(x + o * n, y + o * n, n, log);
+            parallel_for(outer, parallel, [&](int64_t o_begin, int64_t o_end) {
+                for (int64_t o = o_begin; o < o_end; ++o) softmax_row(x + o * n, y + o * n, n, log);
+            });
             return;
         }
     }
     const bool parallel = outer * n * inner >= kParallelWork && outer > 1;
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int64_t o = 0; o < outer; ++o)
-        for (int64_t i = 0; i < inner; ++i) {
-            const T* p = x + o * n * inner + i;
-            T* q = y + o * n * inner + i;
-            T m = p[0];
-            for (int64_t k = 1; k < n; ++k) m = maximum(m, p[k * inner]);
-            T sum = 0;
-            for (int64_t k = 0; k < n; ++k) {
-                const T e = std::exp(p[k * inner] - m);
-                if (!log) q[k * inner] = e;
-                sum += e;
+    parallel_for(outer, parallel, [&](int64_t o_begin, int64_t o_end) {
+        for (int64_t o = o_begin; o < o_end; ++o)
+            for (int64_t i = 0; i < inner; ++i) {
+                const T* p = x + o * n * inner + i;
+                T* q = y + o * n * inner + i;
+                T m = p[0];
+                for (int64_t k = 1; k < n; ++k) m = maximum(m, p[k * inner]);
+                T sum = 0;
+                for (int64_t k = 0; k < n; ++k) {
+                    const T e = std::exp(p[k * inner] - m);
+                    if (!log) q[k * inner] = e;
+                    sum += e;
+                }
+                if (log) {
+                    const T shift = m + std::log(sum);
+                    for (int64_t k = 0; k < n; ++k) q[k * inner] = p[k * inner] - shift;
+                } else {
+                    const T inv = T(1) / sum;
+                    for (int64_t k = 0; k < n; ++k) q[k * inner] *= inv;
+                }
             }
-            if (log) {
-                const T shift = m + std::log(sum);
-                for (int64_t k = 0; k < n; ++k) q[k * inner] = p[k * inner] - shift;
-            } else {
-                const T inv = T(1) / sum;
-                for (int64_t k = 0; k < n; ++k) q[k * inner] *= inv;
-            }
-        }
+    });
 }
 
 template <typename T>
@@ -183,33 +187,35 @@ void layer_norm(const T* x, const T* scale, const T* bias, T* y, int64_t rows, i
                 float* inv_std_out) {
     if constexpr (std::is_same_v<T, float>) {
         const bool parallel = rows * n >= kRowParallelWork && rows > 1;
-#pragma omp parallel for schedule(static) if (parallel)
-        for (int64_t r = 0; r < rows; ++r)
-            layer_norm_row(x + r * n, scale, bias, y + r * n, n, eps, mean_out ? mean_out + r : nullptr,
-                           inv_std_out ? inv_std_out + r : nullptr);
+        parallel_for(rows, parallel, [&](int64_t r_begin, int64_t r_end) {
+            for (int64_t r = r_begin; r < r_end; ++r)
+                layer_norm_row(x + r * n, scale, bias, y + r * n, n, eps, mean_out ? mean_out + r : nullptr,
+                               inv_std_out ? inv_std_out + r : nullptr);
+        });
         return;
     }
     const bool parallel = rows * n >= kParallelWork && rows > 1;
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int64_t r = 0; r < rows; ++r) {
-        const T* p = x + r * n;
-        T* q = y + r * n;
-        T mean = 0;
-        for (int64_t k = 0; k < n; ++k) mean += p[k];
-        mean /= T(n);
-        T var = 0;
-        for (int64_t k = 0; k < n; ++k) var += (p[k] - mean) * (p[k] - mean);
-        var /= T(n);
-        const T inv = T(1) / std::sqrt(var + eps);
-        if (mean_out) mean_out[r] = float(mean);
-        if (inv_std_out) inv_std_out[r] = float(inv);
-        for (int64_t k = 0; k < n; ++k) {
-            T v = (p[k] - mean) * inv;
-            if (scale) v *= scale[k];
-            if (bias) v += bias[k];
-            q[k] = v;
+    parallel_for(rows, parallel, [&](int64_t r_begin, int64_t r_end) {
+        for (int64_t r = r_begin; r < r_end; ++r) {
+            const T* p = x + r * n;
+            T* q = y + r * n;
+            T mean = 0;
+            for (int64_t k = 0; k < n; ++k) mean += p[k];
+            mean /= T(n);
+            T var = 0;
+            for (int64_t k = 0; k < n; ++k) var += (p[k] - mean) * (p[k] - mean);
+            var /= T(n);
+            const T inv = T(1) / std::sqrt(var + eps);
+            if (mean_out) mean_out[r] = float(mean);
+            if (inv_std_out) inv_std_out[r] = float(inv);
+            for (int64_t k = 0; k < n; ++k) {
+                T v = (p[k] - mean) * inv;
+                if (scale) v *= scale[k];
+                if (bias) v += bias[k];
+                q[k] = v;
+            }
         }
-    }
+    });
 }
 
 template <typename T>

@@ -121,13 +121,14 @@ void pool_2x2(const Pool2dShape& s, const T* x, T* y, Combine combine, Finish fi
     const int64_t rows = s.n * s.c * s.oh, w = s.w;  // output rows of all planes, input row width
     const int64_t chunk = std::max<int64_t>(1, 4096 / w), chunks = (rows + chunk - 1) / chunk;
     const bool parallel = chunks > 1 && rows * w * 2 >= kParallelWork;
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int64_t k = 0; k < chunks; ++k) {
-        const int64_t r0 = k * chunk, r1 = std::min(rows, r0 + chunk);
-        T* v = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * size_t(chunk * w)));
-        for (int64_t r = r0; r < r1; ++r) pair_rows(x + 2 * r * w, x + (2 * r + 1) * w, v + (r - r0) * w, w, combine);
-        pair_columns(v, y + r0 * s.ow, (r1 - r0) * s.ow, combine, finish);
-    }
+    parallel_for(chunks, parallel, [&](int64_t k_begin, int64_t k_end) {
+        for (int64_t k = k_begin; k < k_end; ++k) {
+            const int64_t r0 = k * chunk, r1 = std::min(rows, r0 + chunk);
+            T* v = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * size_t(chunk * w)));
+            for (int64_t r = r0; r < r1; ++r) pair_rows(x + 2 * r * w, x + (2 * r + 1) * w, v + (r - r0) * w, w, combine);
+            pair_columns(v, y + r0 * s.ow, (r1 - r0) * s.ow, combine, finish);
+        }
+    });
 }
 
 }  // namespace
@@ -141,45 +142,44 @@ void max_pool2d(const Pool2dShape& shape, const T* x, T* y) {
     T lowest = std::numeric_limits<T>::lowest();
     if constexpr (std::numeric_limits<T>::has_infinity) lowest = -std::numeric_limits<T>::infinity();
     // the padding holds the lowest value, so it never wins
-#pragma omp parallel if (parallel)
-    {
+    parallel_for(s.n * s.c, parallel, [&](int64_t begin, int64_t end) {
         const detail::WindowPlane win = window_of(s);
         T* row = pool_row(s, win, lowest);
-#pragma omp for schedule(static)
-        for (int64_t nc = 0; nc < s.n * s.c; ++nc)
+        for (int64_t nc = begin; nc < end; ++nc)
             pool_plane(s, win, x + nc * s.h * s.w, lowest, [](T a, T b) { return maximum(a, b); },
                        y + nc * s.oh * s.ow, row);
-    }
+    });
 }
 
 template <typename T>
 void max_pool2d_indices(const Pool2dShape& s, const T* x, T* y, int64_t* indices, bool column_major) {
     const bool parallel = s.n * s.c * s.oh * s.ow * s.kh * s.kw >= kParallelWork;
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
-        const T* in = x + nc * s.h * s.w;
-        for (int64_t oy = 0; oy < s.oh; ++oy)
-            for (int64_t ox = 0; ox < s.ow; ++ox) {
-                T best = T(0);
-                int64_t at = -1;  // no tap in the image: 0 and index -1
-                for (int64_t ki = 0; ki < s.kh; ++ki) {
-                    const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
-                    if (iy < 0 || iy >= s.h) continue;
-                    for (int64_t kj = 0; kj < s.kw; ++kj) {
-                        const int64_t ix = ox * s.sw - s.pl + kj * s.dw;
-                        if (ix < 0 || ix >= s.w) continue;
-                        const T v = in[iy * s.w + ix];
-                        if (at < 0 || v > best) {
-                            best = v;
-                            at = column_major ? ix * s.h + iy : iy * s.w + ix;
+    parallel_for(s.n * s.c, parallel, [&](int64_t nc_begin, int64_t nc_end) {
+        for (int64_t nc = nc_begin; nc < nc_end; ++nc) {
+            const T* in = x + nc * s.h * s.w;
+            for (int64_t oy = 0; oy < s.oh; ++oy)
+                for (int64_t ox = 0; ox < s.ow; ++ox) {
+                    T best = T(0);
+                    int64_t at = -1;  // no tap in the image: 0 and index -1
+                    for (int64_t ki = 0; ki < s.kh; ++ki) {
+                        const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
+                        if (iy < 0 || iy >= s.h) continue;
+                        for (int64_t kj = 0; kj < s.kw; ++kj) {
+                            const int64_t ix = ox * s.sw - s.pl + kj * s.dw;
+                            if (ix < 0 || ix >= s.w) continue;
+                            const T v = in[iy * s.w + ix];
+                            if (at < 0 || v > best) {
+                                best = v;
+                                at = column_major ? ix * s.h + iy : iy * s.w + ix;
+                            }
                         }
                     }
+                    const int64_t o = (nc * s.oh + oy) * s.ow + ox;
+                    y[o] = best;
+                    indices[o] = at < 0 ? -1 : nc * s.h * s.w + at;
                 }
-                const int64_t o = (nc * s.oh + oy) * s.ow + ox;
-                y[o] = best;
-                indices[o] = at < 0 ? -1 : nc * s.h * s.w + at;
-            }
-    }
+        }
+    });
 }
 
 template <typename T>
@@ -215,14 +215,12 @@ void avg_pool2d(const Pool2dShape& shape, const T* x, T* y, bool count_include_p
     const int64_t row_end = count_include_pad ? s.h + s.pb : s.h, col_end = count_include_pad ? s.w + s.pr : s.w;
     const int64_t row_begin = count_include_pad ? -s.pt : 0, col_begin = count_include_pad ? -s.pl : 0;
     // window sums (padding adds zeros), then each divided by its count
-#pragma omp parallel if (parallel)
-    {
+    parallel_for(s.n * s.c, parallel, [&](int64_t begin, int64_t end) {
         const detail::WindowPlane win = window_of(s);
         T* row = pool_row(s, win, T(0));
         auto* cols = static_cast<int64_t*>(detail::thread_buffer(1, sizeof(int64_t) * size_t(s.ow)));
         for (int64_t ox = 0; ox < s.ow; ++ox) cols[ox] = taps_in(ox * s.sw - s.pl, s.kw, s.dw, col_begin, col_end);
-#pragma omp for schedule(static)
-        for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
+        for (int64_t nc = begin; nc < end; ++nc) {
             T* out = y + nc * s.oh * s.ow;
             pool_plane(s, win, x + nc * s.h * s.w, T(0), [](T a, T b) { return a + b; }, out, row);
             for (int64_t oy = 0; oy < s.oh; ++oy) {
@@ -234,30 +232,31 @@ void avg_pool2d(const Pool2dShape& shape, const T* x, T* y, bool count_include_p
                 }
             }
         }
-    }
+    });
 }
 
 template <typename T>
 void lp_pool2d(const Pool2dShape& s, const T* x, T* y, double p) {
     const bool parallel = s.n * s.c * s.oh * s.ow * s.kh * s.kw >= kParallelWork;
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int64_t nc = 0; nc < s.n * s.c; ++nc) {
-        const T* in = x + nc * s.h * s.w;
-        T* out = y + nc * s.oh * s.ow;
-        for (int64_t oy = 0; oy < s.oh; ++oy)
-            for (int64_t ox = 0; ox < s.ow; ++ox) {
-                double sum = 0;  // double: |x|^p of float32 values overflows or loses digits early
-                for (int64_t ki = 0; ki < s.kh; ++ki) {
-                    const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
-                    if (iy < 0 || iy >= s.h) continue;
-                    for (int64_t kj = 0; kj < s.kw; ++kj) {
-                        const int64_t ix = ox * s.sw - s.pl + kj * s.dw;
-                        if (ix >= 0 && ix < s.w) sum += std::pow(std::fabs(double(in[iy * s.w + ix])), p);
+    parallel_for(s.n * s.c, parallel, [&](int64_t nc_begin, int64_t nc_end) {
+        for (int64_t nc = nc_begin; nc < nc_end; ++nc) {
+            const T* in = x + nc * s.h * s.w;
+            T* out = y + nc * s.oh * s.ow;
+            for (int64_t oy = 0; oy < s.oh; ++oy)
+                for (int64_t ox = 0; ox < s.ow; ++ox) {
+                    double sum = 0;  // double: |x|^p of float32 values overflows or loses digits early
+                    for (int64_t ki = 0; ki < s.kh; ++ki) {
+                        const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
+                        if (iy < 0 || iy >= s.h) continue;
+                        for (int64_t kj = 0; kj < s.kw; ++kj) {
+                            const int64_t ix = ox * s.sw - s.pl + kj * s.dw;
+                            if (ix >= 0 && ix < s.w) sum += std::pow(std::fabs(double(in[iy * s.w + ix])), p);
+                        }
                     }
+                    out[oy * s.ow + ox] = T(std::pow(sum, 1.0 / p));
                 }
-                out[oy * s.ow + ox] = T(std::pow(sum, 1.0 / p));
-            }
-    }
+        }
+    });
 }
 
 // The mean over each plane: the row reduction of reduce.cpp (vectorised accumulators, planes shared among threads)

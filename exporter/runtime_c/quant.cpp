@@ -185,9 +185,9 @@ void qgemm(int64_t M, int64_t N, int64_t K, const TA* A, int64_t lda, const TA* 
     const bool parallel = M * N * K >= kParallelWork;
     // one task per (panel, pair of rows): static chunks give each thread consecutive rows of one panel,
     // which stays in cache
-#pragma omp parallel for collapse(2) schedule(static) if (parallel)
-    for (int64_t panel = 0; panel < panels; ++panel)
-        for (int64_t ip = 0; ip < row_pairs; ++ip) {
+    parallel_for(panels * row_pairs, parallel, [&](int64_t begin, int64_t end) {
+        for (int64_t unit = begin; unit < end; ++unit) {
+            const int64_t panel = unit / row_pairs, ip = unit % row_pairs;
             const int64_t i0 = 2 * ip, rows = std::min<int64_t>(2, M - i0);
             const int64_t j0 = panel * kQPanel, nb = std::min(kQPanel, N - j0);
             const TA* a[2] = {A + i0 * lda, A + (i0 + rows - 1) * lda};
@@ -199,6 +199,7 @@ void qgemm(int64_t M, int64_t N, int64_t K, const TA* A, int64_t lda, const TA* 
             else qpanel<1, TA>(K, a, az, bp, acc);
             for (int64_t r = 0; r < rows; ++r) finish_row<TC>(acc[r], i0 + r, j0, nb, C + (i0 + r) * ldc + j0, rq);
         }
+    });
 }
 
 template <typename TX, typename TW, typename TY>

@@ -98,42 +98,45 @@ void reduce(Reduce kind, const T* x, T* y, int64_t outer, int64_t n, int64_t inn
     }
     if constexpr (std::is_floating_point_v<T>) {
         if (inner == 1 && (kind == Reduce::Sum || kind == Reduce::Mean)) {
-#pragma omp parallel for schedule(static) if (parallel)
-            for (int64_t o = 0; o < outer; ++o) y[o] = reduce_finish(kind, vector_sum(x + o * n, n), n);
+            parallel_for(outer, parallel, [&](int64_t o_begin, int64_t o_end) {
+                for (int64_t o = o_begin; o < o_end; ++o) y[o] = reduce_finish(kind, vector_sum(x + o * n, n), n);
+            });
             return;
         }
     }
     if (inner == 1) {
-#pragma omp parallel for schedule(static) if (parallel)
-        for (int64_t o = 0; o < outer; ++o) {
-            const T* p = x + o * n;
-            // eight independent accumulators let the compiler vectorize without reassociating
-            constexpr int L = 8;
-            T acc[L];
-            for (int l = 0; l < L; ++l) acc[l] = reduce_init<T>(kind);
-            int64_t k = 0;
-            for (; k + L <= n; k += L)
-                for (int l = 0; l < L; ++l) acc[l] = reduce_step(kind, acc[l], p[k + l]);
-            T total = reduce_init<T>(kind);
-            for (int l = 0; l < L; ++l) {
-                if (kind == Reduce::Max || kind == Reduce::Min || kind == Reduce::Prod) total = reduce_step(kind, total, acc[l]);
-                else total = total + acc[l];
+        parallel_for(outer, parallel, [&](int64_t o_begin, int64_t o_end) {
+            for (int64_t o = o_begin; o < o_end; ++o) {
+                const T* p = x + o * n;
+                // eight independent accumulators let the compiler vectorize without reassociating
+                constexpr int L = 8;
+                T acc[L];
+                for (int l = 0; l < L; ++l) acc[l] = reduce_init<T>(kind);
+                int64_t k = 0;
+                for (; k + L <= n; k += L)
+                    for (int l = 0; l < L; ++l) acc[l] = reduce_step(kind, acc[l], p[k + l]);
+                T total = reduce_init<T>(kind);
+                for (int l = 0; l < L; ++l) {
+                    if (kind == Reduce::Max || kind == Reduce::Min || kind == Reduce::Prod) total = reduce_step(kind, total, acc[l]);
+                    else total = total + acc[l];
+                }
+                for (; k < n; ++k) total = reduce_step(kind, total, p[k]);
+                y[o] = reduce_finish(kind, total, n);
             }
-            for (; k < n; ++k) total = reduce_step(kind, total, p[k]);
-            y[o] = reduce_finish(kind, total, n);
-        }
+        });
         return;
     }
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int64_t o = 0; o < outer; ++o) {
-        T* out = y + o * inner;
-        for (int64_t i = 0; i < inner; ++i) out[i] = reduce_init<T>(kind);
-        for (int64_t k = 0; k < n; ++k) {
-            const T* p = x + (o * n + k) * inner;
-            for (int64_t i = 0; i < inner; ++i) out[i] = reduce_step(kind, out[i], p[i]);
+    parallel_for(outer, parallel, [&](int64_t o_begin, int64_t o_end) {
+        for (int64_t o = o_begin; o < o_end; ++o) {
+            T* out = y + o * inner;
+            for (int64_t i = 0; i < inner; ++i) out[i] = reduce_init<T>(kind);
+            for (int64_t k = 0; k < n; ++k) {
+                const T* p = x + (o * n + k) * inner;
+                for (int64_t i = 0; i < inner; ++i) out[i] = reduce_step(kind, out[i], p[i]);
+            }
+            for (int64_t i = 0; i < inner; ++i) out[i] = reduce_finish(kind, out[i], n);
         }
-        for (int64_t i = 0; i < inner; ++i) out[i] = reduce_finish(kind, out[i], n);
-    }
+    });
 }
 
 template <typename T>

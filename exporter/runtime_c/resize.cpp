@@ -1,6 +1,7 @@
 // exporter runtime: Resize along one axis. See resize.h for the contract; the tap selection and the
 // coefficients follow ONNX's reference implementation (onnx/reference/ops/op_resize.py) exactly.
 #include "resize.h"
+#include "exporter_runtime.h"
 
 #include <algorithm>
 #include <cmath>
@@ -138,9 +139,9 @@ void resize_axis(const ResizeParams& p, const T* in, T* out, int64_t outer, int6
     const bool antialias = p.antialias && p.mode != ResizeMode::Nearest && scale < 1.0;
     const int wide = antialias ? antialias_taps(p, scale) : 1;
     const bool parallel = outer * out_len * inner * wide >= (1 << 15);
-#pragma omp parallel for collapse(2) schedule(static) if (parallel)
-    for (int64_t o = 0; o < outer; ++o)
-        for (int64_t y = 0; y < out_len; ++y) {
+    parallel_for(outer * out_len, parallel, [&](int64_t begin, int64_t end) {
+        for (int64_t unit = begin; unit < end; ++unit) {
+            const int64_t o = unit / out_len, y = unit % out_len;
             bool outside;
             const double x = source_coordinate(p, y, in_len, out_len, scale, roi_start, roi_end, outside);
             T* dst = out + (o * out_len + y) * inner;
@@ -162,6 +163,7 @@ void resize_axis(const ResizeParams& p, const T* in, T* out, int64_t outer, int6
                 dst[i] = T(sum);
             }
         }
+    });
 }
 
 namespace {
@@ -261,56 +263,57 @@ bool roi_align(const T* x, const T* rois, const int64_t* batch_indices, T* y, in
     for (int64_t r = 0; r < num_rois; ++r)
         if (batch_indices[r] < 0 || batch_indices[r] >= n) return false;
     const double shift = half_pixel ? 0.5 : 0.0;
-#pragma omp parallel for schedule(static) if (num_rois * c * oh * ow >= (1 << 14))
-    for (int64_t r = 0; r < num_rois; ++r) {
-        const T* roi = rois + r * 4;
-        const double x0 = double(roi[0]) * spatial_scale - shift, y0 = double(roi[1]) * spatial_scale - shift;
-        double rw = double(roi[2]) * spatial_scale - shift - x0, rh = double(roi[3]) * spatial_scale - shift - y0;
-        if (!half_pixel) { rw = std::max(rw, 1.0); rh = std::max(rh, 1.0); }
-        const double bin_h = rh / double(oh), bin_w = rw / double(ow);
-        const int64_t grid_h = sampling_ratio > 0 ? sampling_ratio : int64_t(std::ceil(rh / double(oh)));
-        const int64_t grid_w = sampling_ratio > 0 ? sampling_ratio : int64_t(std::ceil(rw / double(ow)));
-        const double count = double(std::max<int64_t>(grid_h * grid_w, 1));
-        const T* image = x + batch_indices[r] * c * h * w;
-        for (int64_t ph = 0; ph < oh; ++ph)
-            for (int64_t pw = 0; pw < ow; ++pw) {
-                T* out = y + (r * c * oh + ph) * ow + pw;  // channel k at out[k * oh * ow]
-                for (int64_t k = 0; k < c; ++k) out[k * oh * ow] = T(0);
-                bool first = true;
-                for (int64_t iy = 0; iy < grid_h; ++iy)
-                    for (int64_t ix = 0; ix < grid_w; ++ix) {
-                        double sy = y0 + double(ph) * bin_h + (double(iy) + 0.5) * bin_h / double(grid_h);
-                        double sx = x0 + double(pw) * bin_w + (double(ix) + 0.5) * bin_w / double(grid_w);
-                        // the 4 taps and weights; a sample more than a pixel outside reads nothing (weights 0)
-                        int64_t pos[4] = {0, 0, 0, 0};
-                        double wt[4] = {0, 0, 0, 0};
-                        if (!(sy < -1.0 || sy > double(h) || sx < -1.0 || sx > double(w))) {
-                            sy = std::max(sy, 0.0);
-                            sx = std::max(sx, 0.0);
-                            int64_t ylo = int64_t(sy), xlo = int64_t(sx), yhi, xhi;
-                            if (ylo >= h - 1) { ylo = yhi = h - 1; sy = double(ylo); } else yhi = ylo + 1;
-                            if (xlo >= w - 1) { xlo = xhi = w - 1; sx = double(xlo); } else xhi = xlo + 1;
-                            const double ly = sy - double(ylo), lx = sx - double(xlo);
-                            pos[0] = ylo * w + xlo; pos[1] = ylo * w + xhi; pos[2] = yhi * w + xlo; pos[3] = yhi * w + xhi;
-                            wt[0] = (1 - ly) * (1 - lx); wt[1] = (1 - ly) * lx; wt[2] = ly * (1 - lx); wt[3] = ly * lx;
-                        }
-                        for (int64_t k = 0; k < c; ++k) {
-                            const T* plane = image + k * h * w;
-                            T& o = out[k * oh * ow];
-                            if (max_mode) {  // the largest weighted tap of all samples
-                                double v = wt[0] * double(plane[pos[0]]);
-                                for (int t = 1; t < 4; ++t) v = std::max(v, wt[t] * double(plane[pos[t]]));
-                                o = first ? T(v) : std::max(o, T(v));
-                            } else {
-                                double v = 0;
-                                for (int t = 0; t < 4; ++t) v += wt[t] * double(plane[pos[t]]);
-                                o = T(double(o) + v / count);
+    parallel_for(num_rois, num_rois * c * oh * ow >= (1 << 14), [&](int64_t r_begin, int64_t r_end) {
+        for (int64_t r = r_begin; r < r_end; ++r) {
+            const T* roi = rois + r * 4;
+            const double x0 = double(roi[0]) * spatial_scale - shift, y0 = double(roi[1]) * spatial_scale - shift;
+            double rw = double(roi[2]) * spatial_scale - shift - x0, rh = double(roi[3]) * spatial_scale - shift - y0;
+            if (!half_pixel) { rw = std::max(rw, 1.0); rh = std::max(rh, 1.0); }
+            const double bin_h = rh / double(oh), bin_w = rw / double(ow);
+            const int64_t grid_h = sampling_ratio > 0 ? sampling_ratio : int64_t(std::ceil(rh / double(oh)));
+            const int64_t grid_w = sampling_ratio > 0 ? sampling_ratio : int64_t(std::ceil(rw / double(ow)));
+            const double count = double(std::max<int64_t>(grid_h * grid_w, 1));
+            const T* image = x + batch_indices[r] * c * h * w;
+            for (int64_t ph = 0; ph < oh; ++ph)
+                for (int64_t pw = 0; pw < ow; ++pw) {
+                    T* out = y + (r * c * oh + ph) * ow + pw;  // channel k at out[k * oh * ow]
+                    for (int64_t k = 0; k < c; ++k) out[k * oh * ow] = T(0);
+                    bool first = true;
+                    for (int64_t iy = 0; iy < grid_h; ++iy)
+                        for (int64_t ix = 0; ix < grid_w; ++ix) {
+                            double sy = y0 + double(ph) * bin_h + (double(iy) + 0.5) * bin_h / double(grid_h);
+                            double sx = x0 + double(pw) * bin_w + (double(ix) + 0.5) * bin_w / double(grid_w);
+                            // the 4 taps and weights; a sample more than a pixel outside reads nothing (weights 0)
+                            int64_t pos[4] = {0, 0, 0, 0};
+                            double wt[4] = {0, 0, 0, 0};
+                            if (!(sy < -1.0 || sy > double(h) || sx < -1.0 || sx > double(w))) {
+                                sy = std::max(sy, 0.0);
+                                sx = std::max(sx, 0.0);
+                                int64_t ylo = int64_t(sy), xlo = int64_t(sx), yhi, xhi;
+                                if (ylo >= h - 1) { ylo = yhi = h - 1; sy = double(ylo); } else yhi = ylo + 1;
+                                if (xlo >= w - 1) { xlo = xhi = w - 1; sx = double(xlo); } else xhi = xlo + 1;
+                                const double ly = sy - double(ylo), lx = sx - double(xlo);
+                                pos[0] = ylo * w + xlo; pos[1] = ylo * w + xhi; pos[2] = yhi * w + xlo; pos[3] = yhi * w + xhi;
+                                wt[0] = (1 - ly) * (1 - lx); wt[1] = (1 - ly) * lx; wt[2] = ly * (1 - lx); wt[3] = ly * lx;
                             }
+                            for (int64_t k = 0; k < c; ++k) {
+                                const T* plane = image + k * h * w;
+                                T& o = out[k * oh * ow];
+                                if (max_mode) {  // the largest weighted tap of all samples
+                                    double v = wt[0] * double(plane[pos[0]]);
+                                    for (int t = 1; t < 4; ++t) v = std::max(v, wt[t] * double(plane[pos[t]]));
+                                    o = first ? T(v) : std::max(o, T(v));
+                                } else {
+                                    double v = 0;
+                                    for (int t = 0; t < 4; ++t) v += wt[t] * double(plane[pos[t]]);
+                                    o = T(double(o) + v / count);
+                                }
+                            }
+                            first = false;
                         }
-                        first = false;
-                    }
-            }
-    }
+                }
+        }
+    });
     return true;
 }
 

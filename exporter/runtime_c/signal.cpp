@@ -1,4 +1,4 @@
-#include "signal.h"
+#include "signal_ops.h"
 
 #include <cmath>
 

@@ -222,10 +222,7 @@ void winograd_unit(const Conv2dShape& s, const Plan& p, int64_t n, int64_t ty0, 
 
 template <typename T, int MO>
 void winograd(const Conv2dShape& s, const T* x, const T* u, T* y, const Epilogue<T>& ep) {
-    int threads = 1;
-#ifdef _OPENMP
-    threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-#endif
+    const int threads = detail::in_parallel() ? 1 : num_threads();
     // A batch smaller than the thread count with few tiles per image against many output channels (late layers:
     // 7x7 and 256+ channels): the threads split each unit's output channels instead of sharing the units, so that
     // U (a^2 M C elements) is read once per unit rather than once per thread; each repeats the unit's input
@@ -235,14 +232,15 @@ void winograd(const Conv2dShape& s, const T* x, const T* u, T* y, const Epilogue
     const bool split_m = threads > 1 && s.n < threads && s.m >= 8 * tiles && s.m >= 2 * kPackRows * threads;
     const Plan p = plan<T, MO>(s, split_m ? 1 : threads);
     const int64_t units = s.n * p.units, parts = split_m ? threads : 1;
-    [[maybe_unused]] const bool parallel = units * parts > 1 && s.n * s.m * s.oh * s.ow * s.c >= detail::kGemmParallelWork;
+    const bool enough = units * parts > 1 && s.n * s.m * s.oh * s.ow * s.c >= detail::kGemmParallelWork;
     // part r of a unit: output channels [m(r), m(r + 1)), boundaries on kPackRows (U's pre-packed panels)
     auto m_at = [&](int64_t r) { return std::min(s.m, (s.m + kPackRows - 1) / kPackRows * r / parts * kPackRows); };
-#pragma omp parallel for schedule(static, 1) if (parallel)
-    for (int64_t k = 0; k < units * parts; ++k) {
-        const int64_t unit = k / parts, r = k % parts, row = unit % p.units;
-        winograd_unit<T, MO>(s, p, unit / p.units, p.begin(row), p.begin(row + 1), m_at(r), m_at(r + 1), x, u, y, ep);
-    }
+    parallel(enough, [&](int t, int nt) {  // round robin: thread t takes k = t, t + nt, ...
+        for (int64_t k = t; k < units * parts; k += nt) {
+            const int64_t unit = k / parts, r = k % parts, row = unit % p.units;
+            winograd_unit<T, MO>(s, p, unit / p.units, p.begin(row), p.begin(row + 1), m_at(r), m_at(r + 1), x, u, y, ep);
+        }
+    });
 }
 
 template <int MO, typename T> void transform_weights(const Conv2dShape& s, const T* w, T* u) {

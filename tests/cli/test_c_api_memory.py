@@ -53,7 +53,7 @@ int main(void) {
     size_t need = 0, need_bigger = 0;
 
     m_set_num_threads(1);
-    m_ctx* heap = m_create();  /* a first run on the heap: OpenMP sets itself up outside the count */
+    m_ctx* heap = m_create();  /* a first run on the heap: per-thread buffers are set up outside the count */
     m_set_input_shape(heap, 0, shape, 2);
     m_run(heap, in, out);
     m_destroy(heap);

@@ -19,9 +19,9 @@ BASE = ["-std=c++17", "-O1", *SANITIZE]
 
 
 def flags(cxx: str) -> list[str]:
-    """BASE plus -march=native and -fopenmp where the compiler takes them (as the normal builds do)."""
+    """BASE plus -march=native and -pthread where the compiler takes them (as the normal builds do)."""
     from exporter.native.library import compiler_flags
-    return BASE + [f for f in ("-march=native", "-fopenmp") if f in compiler_flags(cxx)]
+    return BASE + [f for f in ("-march=native", "-pthread") if f in compiler_flags(cxx)]
 
 
 def _digest(cxx: str, *parts: bytes) -> str:

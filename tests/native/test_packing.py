@@ -43,7 +43,7 @@ def test_packed_bytes_match_the_runtime(tmp_path):
     src.write_text(PROGRAM)
     exe = tmp_path / "pack"
     subprocess.run([find_compiler(), "-std=c++17", "-O1", "-I", str(runtime), str(src), str(runtime / "gemm.cpp"),
-                    "-o", str(exe)], check=True, capture_output=True)
+                    str(runtime / "threads.cpp"), "-pthread", "-o", str(exe)], check=True, capture_output=True)
     lines = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.splitlines()
     for (rows, cols, dtype), (b_line, a_line) in zip([(13, 37, np.float32), (5, 17, np.float64)],
                                                      [lines[0:2], lines[2:4]]):
@@ -79,7 +79,7 @@ def test_integer_panels_match_the_runtime(tmp_path):
     src, exe = tmp_path / "qpack.cpp", tmp_path / "qpack"
     src.write_text(INT_PROGRAM)
     subprocess.run([find_compiler(), "-std=c++17", "-O1", "-I", str(runtime), str(src), str(runtime / "quant.cpp"),
-                    "-o", str(exe)], check=True, capture_output=True)
+                    str(runtime / "threads.cpp"), "-pthread", "-o", str(exe)], check=True, capture_output=True)
     out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split()
     b = (np.arange(7 * 37) * 7 % 256).astype(np.uint8).reshape(7, 37)
     zp = (np.arange(37) * 3).astype(np.uint8)
@@ -112,7 +112,7 @@ def test_winograd_weights_match_the_runtime(tmp_path):
     src, exe = tmp_path / "wino.cpp", tmp_path / "wino"
     src.write_text(WINOGRAD_PROGRAM)
     subprocess.run([find_compiler(), "-std=c++17", "-O1", "-I", str(runtime), str(src), str(runtime / "winograd.cpp"),
-                    str(runtime / "gemm.cpp"), str(runtime / "threads.cpp"), "-o", str(exe)], check=True, capture_output=True)
+                    str(runtime / "gemm.cpp"), str(runtime / "threads.cpp"), "-pthread", "-o", str(exe)], check=True, capture_output=True)
     lines = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.splitlines()
     w = ((np.arange(14 * 5 * 9) * 7 % 23 - 11) / 8).astype(np.float32).reshape(14, 5, 3, 3)
     for tile, line in zip((2, 4), lines):

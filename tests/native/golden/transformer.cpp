@@ -562,11 +562,12 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     if (profiling) profile_step(ctx, 8, profile_t0, 128.0 * double(d_batch) * double(d_seq) * double(d_seq));
 
     // Div 'Div_node'
-    #pragma omp parallel for schedule(static) if ((4 * d_batch * d_seq * d_seq) >= 65536)
-    for (int64_t i0 = 0; i0 < 4 * d_batch * d_seq * d_seq; ++i0) {
+    exporter_rt::parallel_for(4 * d_batch * d_seq * d_seq, (4 * d_batch * d_seq * d_seq) >= 65536, [&](int64_t i_begin, int64_t i_end) {
+    for (int64_t i0 = i_begin; i0 < i_end; ++i0) {
         const float t0 = exporter_rt::div<float>(v_matmul_3[i0], 4.0f);  // Div Div_node
         v_div[i0] = t0;
     }
+    });
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, 4, d_seq, d_seq}; exporter_dump::write("9_div", v_div, "<f4", kDumpShape, 4, 4); }
 #endif
@@ -637,11 +638,12 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     if (profiling) profile_step(ctx, 15, profile_t0, 16384.0 * double(d_batch) * double(d_seq));
 
     // Gelu 'Gelu_node'
-    #pragma omp parallel for schedule(static) if ((128 * d_batch * d_seq) >= 4096)
-    for (int64_t i0 = 0; i0 < 128 * d_batch * d_seq; ++i0) {
+    exporter_rt::parallel_for(128 * d_batch * d_seq, (128 * d_batch * d_seq) >= 4096, [&](int64_t i_begin, int64_t i_end) {
+    for (int64_t i0 = i_begin; i0 < i_end; ++i0) {
         const float t0 = exporter_rt::vm::gelu<float>(v_add_1[i0]);  // Gelu Gelu_node
         v_gelu[i0] = t0;
     }
+    });
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, d_seq, 128}; exporter_dump::write("16_gelu", v_gelu, "<f4", kDumpShape, 3, 4); }
 #endif
@@ -660,13 +662,14 @@ int transformer_run(transformer_ctx* ctx, const void* const* inputs, void* const
     if (profiling) profile_step(ctx, 17, profile_t0, 16384.0 * double(d_batch) * double(d_seq));
 
     // Add 'Add_node_3'
-    #pragma omp parallel for schedule(static) if ((64 * d_batch * d_seq) >= 65536)
-    for (int64_t i0 = 0; i0 < d_batch * d_seq; ++i0) {
+    exporter_rt::parallel_for(d_batch * d_seq, (64 * d_batch * d_seq) >= 65536, [&](int64_t i_begin, int64_t i_end) {
+    for (int64_t i0 = i_begin; i0 < i_end; ++i0) {
         for (int64_t i1 = 0; i1 < 64; ++i1) {
             const float t0 = v_add_2[i0 * 64 + i1] + w_ln1_b[i1];  // Add Add_node_3
             v_output_0[i0 * 64 + i1] = t0;
         }
     }
+    });
 #ifdef EXPORTER_DUMP
     { const int64_t kDumpShape[] = {d_batch, d_seq, 64}; exporter_dump::write("18_output_0", v_output_0, "<f4", kDumpShape, 3, 4); }
 #endif

@@ -1,4 +1,5 @@
-// Signal-processing kernels (signal.cpp): the discrete Fourier transform of ONNX's DFT and STFT, and the
+// Signal-processing kernels (signal.cpp; not "signal.h", which would shadow the C header for code built with
+// the runtime on its include path): the discrete Fourier transform of ONNX's DFT and STFT, and the
 // mel filter bank of MelWeightMatrix. Transforms run in double precision: a radix-2 FFT for power-of-two
 // lengths, a direct O(n^2) sum (exact twiddle indices) for other lengths.
 #ifndef EXPORTER_SIGNAL_H
