@@ -63,6 +63,7 @@ class Hybrid:
         self.traces = 0          # how many times fn was traced and compiled
         self._cache: OrderedDict = OrderedDict()  # input signature -> Compiled
         self._last = None        # (signature, Compiled, (dtype, shape) per array or None) of the latest call
+        self._fast = None        # (the latest form's fastcall Caller, its `returns`), where it has one
         self._arity = _arity(fn)  # inspect is slow: read the parameters once, not per call
         self._names_by_count: dict = {}
         self.__name__ = getattr(fn, "__name__", "hybrid")
@@ -117,7 +118,30 @@ class Hybrid:
             key.append((dtype.str, tuple(shape)))
         return tuple(key)
 
+    def _remember(self, key, compiled: Compiled, spec) -> None:
+        """Make `compiled` the latest form (the fast paths of __call__ try it first)."""
+        self._last = (key, compiled, spec)
+        caller = getattr(compiled.runner, "_caller", None)  # a NativeModel's, when the extension is built
+        self._fast = (caller, compiled.returns) if caller is not None else None
+
+    def _call_fast(self, args):
+        """The fastest path (~0.45 us over the run): the C Caller runs arrays of exactly the dtypes and shapes
+        the latest form last ran with (such arrays have that form's signature). None for anything else."""
+        fast = self._fast
+        if fast is not None:
+            outputs = fast[0](args)
+            if outputs is not None:
+                returns = fast[1]
+                if returns == "array":
+                    return outputs[0]
+                return tuple(outputs) if returns == "tuple" else outputs
+        return None
+
     def __call__(self, *args):
+        if self._fast is not None:
+            result = self._call_fast(args)
+            if result is not None:
+                return result
         last = self._last
         # the fast path (a few hundred ns): arrays of exactly the dtypes and shapes of the previous call
         if last is not None and last[2] is not None and len(args) == len(last[2]):
@@ -136,7 +160,7 @@ class Hybrid:
             else:
                 self._cache.move_to_end(key)
         arrays = all(type(a) is np.ndarray for a in args)
-        self._last = (key, compiled, tuple((a.dtype, a.shape) for a in args) if arrays else None)
+        self._remember(key, compiled, tuple((a.dtype, a.shape) for a in args) if arrays else None)
         return compiled(args)
 
     def _compile(self, args, key) -> Compiled:
@@ -173,7 +197,7 @@ class Hybrid:
                                 f"backend={self.backend!r} (use backend='native', or ONNX Runtime's own profiler)")
         key = self.signature(args)
         compiled = self._cache.get(key) or self._compile(args, key)
-        self._last = (key, compiled, None)
+        self._remember(key, compiled, None)
         return compiled.runner.profile(*args, repeat=repeat)
 
     def __repr__(self):
@@ -251,5 +275,5 @@ def hybridize(fn=None, example_inputs=None, backend: str = "native", dynamic_axe
             example_inputs = (example_inputs,)
         args = tuple(example_inputs)
         key = hybrid.signature(args)
-        hybrid._last = (key, hybrid._compile(args, key), None)
+        hybrid._remember(key, hybrid._compile(args, key), None)
     return hybrid
