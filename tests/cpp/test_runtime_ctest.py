@@ -27,9 +27,7 @@ def test_runtime_kernels_ctest(tmp_path):
 
 
 # runtime_c/ files without a test program of their own, and why
-UNTESTED_FAMILIES = {
-    "threads": "set_num_threads/num_threads only forward to OpenMP; every parallel kernel's test runs them",
-}
+UNTESTED_FAMILIES: dict = {}
 
 
 def test_every_kernel_family_has_a_test_program():
