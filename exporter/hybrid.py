@@ -37,7 +37,10 @@ class Compiled:
         self.returns = {p.key: p.value for p in model.metadata_props}.get(RETURNS_KEY, "array")
 
     def __call__(self, args):
-        outputs = self.runner(*args)
+        return self.structured(self.runner(*args))
+
+    def structured(self, outputs):
+        """The run's list of outputs in the function's return structure (one array, a tuple or a list)."""
         if self.returns == "array":
             return outputs[0]
         return tuple(outputs) if self.returns == "tuple" else list(outputs)
@@ -63,7 +66,7 @@ class Hybrid:
         self.traces = 0          # how many times fn was traced and compiled
         self._cache: OrderedDict = OrderedDict()  # input signature -> Compiled
         self._last = None        # (signature, Compiled, (dtype, shape) per array or None) of the latest call
-        self._fast = None        # (the latest form's fastcall Caller, its `returns`), where it has one
+        self._fast = None        # (the latest form's fastcall Caller, that Compiled), where it has one
         self._arity = _arity(fn)  # inspect is slow: read the parameters once, not per call
         self._names_by_count: dict = {}
         self.__name__ = getattr(fn, "__name__", "hybrid")
@@ -122,7 +125,7 @@ class Hybrid:
         """Make `compiled` the latest form (the fast paths of __call__ try it first)."""
         self._last = (key, compiled, spec)
         caller = getattr(compiled.runner, "_caller", None)  # a NativeModel's, when the extension is built
-        self._fast = (caller, compiled.returns) if caller is not None else None
+        self._fast = (caller, compiled) if caller is not None else None
 
     def _call_fast(self, args):
         """The fastest path (~0.45 us over the run): the C Caller runs arrays of exactly the dtypes and shapes
@@ -131,10 +134,7 @@ class Hybrid:
         if fast is not None:
             outputs = fast[0](args)
             if outputs is not None:
-                returns = fast[1]
-                if returns == "array":
-                    return outputs[0]
-                return tuple(outputs) if returns == "tuple" else outputs
+                return fast[1].structured(outputs)
         return None
 
     def __call__(self, *args):
