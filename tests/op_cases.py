@@ -280,6 +280,14 @@ for dt in FLOATS:
     case(f"conv2d_winograd_{np.dtype(dt).name}",
          lambda x, w=_w, b=_b: ops.relu(ops.conv2d(x, w, b, padding=1) + x), rand(("B", 64, 14, 15), dt),
          dynamic=BATCH)
+# constant 3x3 weights, 5 -> 14 channels over 13x13: the direct kernel (runtime conv_tiled) with a padded plane whose
+# rows wrap into the next row's padding, 14 output channels = two register tiles and a part, residual and ReLU fused
+for dt in FLOATS:
+    _w = (_wino_rng.uniform(-1, 1, (14, 5, 3, 3)) / 6).astype(dt)
+    _b = _wino_rng.uniform(-1, 1, 14).astype(dt)
+    case(f"conv2d_direct_{np.dtype(dt).name}",
+         lambda x, r, w=_w, b=_b: ops.relu(ops.conv2d(x, w, b, padding=1) + r), rand(("B", 5, 13, 13), dt),
+         rand(("B", 14, 13, 13), dt), dynamic={"x": {0: "batch"}, "r": {0: "batch"}})
 case("relu_int", lambda x: ops.relu(x), rand((3, 4), I64))
 
 # --- ONNX operators the NumPy front end never emits -----------------------------------------------------

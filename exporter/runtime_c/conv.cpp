@@ -3,9 +3,10 @@
 // with the weights as A (pre-packed at export time) and the im2col matrix as B, which is never
 // materialised: the driver asks for one [KC x NC] block at a time and Im2colB packs it from x straight
 // into NR-column micro-panels (the block stays in L2). 1x1 stride-1 unpadded convolutions read x as a
-// plain strided B. One input channel per group (depthwise) runs a direct sliding-window kernel, and so do
-// stride-1 convolutions with few output channels and large-kernel stems (conv_direct: there packing would cost as
-// much as the product). 3x3 stride-1 layers with enough channels run Winograd's algorithm instead (winograd.cpp).
+// plain strided B. One input channel per group (depthwise) runs a direct sliding-window kernel; stride-1
+// convolutions and large-kernel stems run the GEMM's register tile directly over shifted copies of the input rows
+// (conv_tiled: no packing). 3x3 stride-1 layers with enough channels run Winograd's algorithm instead
+// (winograd.cpp, chosen by the exporter).
 #include "gemm_driver.h"
 #include "window.h"
 #include <cmath>
@@ -120,6 +121,27 @@ template <typename T> inline void copy_row(const T* __restrict src, T* __restric
     for (; t < n; ++t) dst[t] = src[t];
 }
 
+// dst[t] = src[t] / dst[t] = 0, t < n, for runs of a few elements: the empty asm keeps GCC from making memmove /
+// memset calls of these loops (ShiftedRows::fill's 8-56 element rows spent more in the calls than in the copies)
+template <typename T> inline void copy_short(const T* __restrict src, T* __restrict dst, int64_t n) {
+    using S = typename detail::Tile<T>::S;
+    int64_t t = 0;
+    for (; t + S::L <= n; t += S::L) {
+        S::store(dst + t, S::load(src + t));
+        asm volatile("" ::: "memory");
+    }
+    for (; t < n; ++t) {
+        dst[t] = src[t];
+        asm volatile("" ::: "memory");
+    }
+}
+template <typename T> inline void zero_short(T* dst, int64_t n) {
+    for (int64_t t = 0; t < n; ++t) {
+        dst[t] = T(0);
+        asm volatile("" ::: "memory");
+    }
+}
+
 // dst[t] = src[t * stride], t < n; strides 1 and 2 (the common ones) with constants the compiler vectorises
 template <typename T> inline void every(const T* __restrict src, int64_t stride, T* __restrict dst, int64_t n) {
     if (stride == 1)  // (a run-time stride compiles to gathers)
@@ -229,125 +251,194 @@ void depthwise(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilogu
     });
 }
 
-// Direct convolution for few output channels at stride 1 (LeNet-style layers, small CNNs). Through the GEMM each
-// packed im2col column serves only M output rows, so packing costs as much as multiplying. Here every input
-// channel of the image is copied once with its zero padding (Polyphase: output j reads plane[j + off(t)]), and
-// each block of kDirectVectors pixel vectors sums w[m, c, t] * plane_c[j + off(t)] over all (c, t) for
-// kDirectRows output channels at once, in registers: one vector load feeds kDirectRows FMAs. Measured on
-// Zen 3 against the GEMM path: LeNet's 1->8 5x5 2.0x, 8->16 5x5 1.3x, 16->16 3x3 56x56 1.2x, 48->16 3x3 1.2-1.4x
-// faster; from 24 output channels the GEMM wins (0.6-0.9x), hence the bounds below.
-// 8 accumulators (4 x 3 measured 1.1x faster at 16 channels 56x56 but 1.15-1.2x slower on LeNet's layers; 6 x 2 and
-// 2 x 6 spill: 2x slower)
-constexpr int kDirectRows = 4, kDirectVectors = 2;
-#ifndef EXPORTER_DIRECT_MAX_CHANNELS
-#define EXPORTER_DIRECT_MAX_CHANNELS 16
-#endif
-#ifndef EXPORTER_DIRECT_MAX_DEPTH
-#define EXPORTER_DIRECT_MAX_DEPTH 512
-#endif
-constexpr int64_t kDirectMaxChannels = EXPORTER_DIRECT_MAX_CHANNELS, kDirectMaxDepth = EXPORTER_DIRECT_MAX_DEPTH;
-
-// Stems with large kernels (a few input channels, 5x5 and up, any stride): through the GEMM each packed im2col
-// column (k = c * taps <= 160) feeds too few multiply-adds to pay for its gather. Measured against the GEMM path on
-// 224x224 inputs: 3->64 7x7/2 1.13-1.15x and 3->96 7x7/2 1.04-1.08x faster, while 3x3 stems (3->24 3x3/2:
-// 0.7x, 3->64 3x3/1: 0.6x) stay GEMMs.
-constexpr int64_t kDirectStemChannels = 4, kDirectStemMinTaps = 25, kDirectStemDepth = 160;
+// Direct convolution ("tiled"): the GEMM's register tile without the GEMM's packing. The input is laid out so that
+// every tap t of output pixel j reads element j + off(t) (ShiftedRows at stride 1, Polyphase planes for strided
+// stems); a tile of MR output channels (a half of a pre-packed kPackRows weight panel, read in place) by 2 pixel
+// vectors is summed in registers over all (channel, tap) pairs: per pair, 2 unaligned vector loads of input, MR
+// weight broadcasts, 2 MR FMAs, as in the GEMM's micro-kernel. Channels go in blocks of kTileDepth (the block's
+// input and weights stay in L1; partial sums wait in the flat buffer), output rows in chunks of ~512 pixels (a
+// chunk's input stays in L2 while every weight panel passes over it). Measured against the im2col GEMM on Zen 3
+// (1 thread): LeNet's 5x5 layers 2.2-3.1x, 16 -> 16 3x3 on 56x56 1.7x, 48 -> 16 on 28x28 1.9x, SqueezeNet's
+// 48 -> 192 / 64 -> 256 on 13x13 1.06-1.08x, 64-512 channels 0.97-1.18x (76-85 GFLOP/s; Winograd, chosen by the
+// exporter, is faster there), 3 -> 64 7x7/2 stems 1.04-1.12x; strided 3x3 layers (ResNet's downsampling, 0.85-0.9x)
+// and 3-channel 3x3/2 stems (0.93x) stay GEMMs.
+constexpr int kTileVectors = 2;
+constexpr int64_t kTileDepth = 16;
+template <typename T> constexpr int kTileRows = detail::Tile<T>::MR;
 
 template <typename T> bool direct_applies(const Conv2dShape& s) {
     const int64_t taps = s.kh * s.kw;
-    if (!std::is_floating_point_v<T> || s.groups != 1 || taps <= 1 || taps > detail::kWindowTable || s.oh * s.ow < 16)
-        return false;
-    if (s.c <= kDirectStemChannels && taps >= kDirectStemMinTaps && s.c * taps <= kDirectStemDepth)
-        return true;
-    // (1x1 kernels stay GEMMs: their columns are the input itself, nothing to pack; measured 2-2.5x faster)
-    return s.sh == 1 && s.sw == 1 && s.m <= kDirectMaxChannels && s.c * taps <= kDirectMaxDepth;
+    if (!std::is_floating_point_v<T> || s.groups != 1 || taps <= 1 || s.oh * s.ow < 16) return false;
+    if (s.sh == 1 && s.sw == 1) return true;
+    return s.c <= 4 && taps >= 25;  // strided: large-kernel stems (few channels), where a packed column is short
 }
 
-template <int TAPS, typename T>
-void direct_unit(const Conv2dShape& s, const Polyphase& lay, const T* planes, const T* wt, int64_t rows, T* flat) {
+// flat[r * ldf + j - j0] (+= when `accumulate`) for j in [j0, j1) (whole tiles), rows r < R from `wp` (weights
+// [c][t][kPackRows], this tile's first row), over C channels of `planes` (cstride apart); off(t): tap t's offset.
+// Out of line: inlined into conv_tiled's loops, GCC spilled the accumulators to the stack.
+template <int TAPS, int R, typename T, typename Offset>
+__attribute__((noinline)) void tiled_rows(const T* __restrict planes, int64_t cstride, int64_t C, int64_t taps, Offset off, const T* __restrict wp,
+                int64_t j0, int64_t j1, T* __restrict flat, int64_t ldf, bool accumulate) {
     using S = typename detail::Tile<T>::S;
-    constexpr int L = S::L, R = kDirectRows, NV = kDirectVectors;
-    const int64_t taps = TAPS > 0 ? TAPS : s.kh * s.kw, len = lay.len;
-    for (int64_t j = 0; j < len; j += NV * L) {
-        typename S::V acc[R][NV];
+    using V = typename S::V;
+    constexpr int L = S::L, NV = kTileVectors;
+    const int64_t nt = TAPS > 0 ? TAPS : taps;
+    for (int64_t j = j0; j < j1; j += NV * L) {
+        V acc[R][NV];
+        T* f = flat + (j - j0);
+#pragma GCC unroll 8
         for (int r = 0; r < R; ++r)
-            for (int v = 0; v < NV; ++v) acc[r][v] = S::zero();
-        for (int64_t c = 0; c < s.c; ++c) {
-            const T* p = planes + c * lay.stride + j;
-            const T* wc = wt + c * taps * R;
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[r][v] = accumulate ? S::load(f + r * ldf + v * L) : S::zero();
+        const T* p = planes + j;
+        const T* w = wp;
+        for (int64_t c = 0; c < C; ++c, p += cstride, w += nt * kPackRows) {
 #pragma GCC unroll 25
-            for (int64_t t = 0; t < taps; ++t) {
-                const T* q = p + lay.off[t];
-                typename S::V in[NV];
+            for (int64_t t = 0; t < nt; ++t) {
+                const T* q = p + off(t);
+                V in[NV];
 #pragma GCC unroll 4
                 for (int v = 0; v < NV; ++v) in[v] = S::load(q + v * L);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
                 for (int r = 0; r < R; ++r) {
-                    const typename S::V wv = S::set1(wc[t * R + r]);
+                    const V wv = S::set1(w[t * kPackRows + r]);
 #pragma GCC unroll 4
                     for (int v = 0; v < NV; ++v) acc[r][v] = S::fma(wv, in[v], acc[r][v]);
                 }
             }
         }
-        for (int64_t r = 0; r < rows; ++r)
-            for (int v = 0; v < NV; ++v) S::store(flat + r * len + j + v * L, acc[r][v]);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) S::store(f + r * ldf + v * L, acc[r][v]);
     }
 }
 
+// Stride 1: a chunk of output rows reads kw copies of each input channel's rows, copy kx shifted left by kx * dw
+// columns and cut to ow: tap (ky, kx) of output (oy, ox) is row oy + ky * dh, column ox of copy kx, so every tap reads
+// the flat run j = oy * ow + ox at offset kx * pstride + ky * dh * ow and no lane is wasted (over a padded plane a
+// vector also covers its kw - 1 padding columns: 12 lanes for LeNet's 8 outputs).
+struct ShiftedRows {
+    int64_t kw, dw, dh, ow, rows_per, pstride;
+    template <typename T>
+    void fill(const Conv2dShape& s, const T* img, int64_t oy0, int64_t rows, T* dst, int64_t block) const {
+        const int64_t need = rows + (s.kh - 1) * dh;
+        for (int64_t c = 0; c < s.c; ++c)
+            for (int64_t kx = 0; kx < kw; ++kx) {
+                T* plane = dst + (c * kw + kx) * pstride;
+                const int64_t shift = kx * dw - s.pl;  // input column of output column 0
+                const int64_t a = std::clamp<int64_t>(-shift, 0, ow), b = std::clamp<int64_t>(s.w - shift, a, ow);
+                for (int64_t py = 0; py < need; ++py) {
+                    T* row = plane + py * ow;
+                    const int64_t iy = oy0 + py - s.pt;
+                    const bool inside = iy >= 0 && iy < s.h;
+                    const int64_t ra = inside ? a : ow, rb = inside ? b : ow;
+                    zero_short(row, ra);
+                    if (rb > ra) copy_short(img + (c * s.h + iy) * s.w + ra + shift, row + ra, rb - ra);
+                    zero_short(row + rb, ow - rb);
+                }
+                zero_short(plane + need * ow, block);  // the last tile reads past the rows
+            }
+    }
+};
+
+// a tile of R rows (MR, or MR / 2 for the last rows of M, e.g. LeNet's 8 channels as 6 + 3 rather than 6 + 6)
+template <int R, typename T>
+void tiled_dispatch(const Conv2dShape& s, const Polyphase* poly, const ShiftedRows* rows, const T* planes, int64_t C,
+                    const T* wh, int64_t j0, int64_t j1, T* f, int64_t ldf, bool acc) {
+    const int64_t taps = s.kh * s.kw;
+    if (rows) {
+        const int64_t ps = rows->pstride, ow = rows->ow, cs = s.kw * ps, kw = s.kw, dh = s.dh;
+        if (s.kh == 3 && s.kw == 3 && dh == 1)
+            return tiled_rows<9, R>(planes, cs, C, taps, [ps, ow](int64_t t) { return t % 3 * ps + t / 3 * ow; }, wh, j0, j1, f, ldf, acc);
+        if (s.kh == 5 && s.kw == 5 && dh == 1)
+            return tiled_rows<25, R>(planes, cs, C, taps, [ps, ow](int64_t t) { return t % 5 * ps + t / 5 * ow; }, wh, j0, j1, f, ldf, acc);
+        return tiled_rows<0, R>(planes, cs, C, taps, [ps, ow, kw, dh](int64_t t) { return t % kw * ps + t / kw * dh * ow; },
+                                wh, j0, j1, f, ldf, acc);
+    }
+    const Polyphase& lay = *poly;
+    auto table = [&lay](int64_t t) { return t < detail::kWindowTable ? lay.off[t] : lay.offset(t); };
+    switch (taps) {
+        case 9: return tiled_rows<9, R>(planes, lay.stride, C, taps, table, wh, j0, j1, f, ldf, acc);
+        case 25: return tiled_rows<25, R>(planes, lay.stride, C, taps, table, wh, j0, j1, f, ldf, acc);
+        case 49: return tiled_rows<49, R>(planes, lay.stride, C, taps, table, wh, j0, j1, f, ldf, acc);
+        default: return tiled_rows<0, R>(planes, lay.stride, C, taps, table, wh, j0, j1, f, ldf, acc);
+    }
+}
+
+// Work units (image, chunk of output rows, weight panel), chunk-major: a chunk's input (L2-sized) serves every panel.
+// Stride 1 builds each chunk's ShiftedRows; strided stems build the whole image's polyphase planes once per thread.
 template <typename T>
-void conv_direct(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y, const Epilogue<T>& ep) {
-    constexpr int L = detail::Tile<T>::S::L, R = kDirectRows;
+void conv_tiled(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilogue<T>& ep) {
+    constexpr int L = detail::Tile<T>::S::L, BL = kTileVectors * L;
+    const bool shifted = s.sh == 1 && s.sw == 1;
     const detail::WindowPlane win(s.h, s.w, s.kh, s.kw, s.oh, s.ow, s.sh, s.sw, s.dh, s.dw, s.pt, s.pl);
-    const Polyphase lay(s, win, kDirectVectors * L);  // the last block of pixel vectors reads into the slack
+    const Polyphase lay(s, win, BL);
+    const int64_t lanes = shifted ? s.ow : lay.lanes;  // the flat run's row pitch
     const int64_t taps = s.kh * s.kw, kdim = s.c * taps, plane = s.oh * s.ow;
-    const int64_t blocks = (s.m + R - 1) / R, units = s.n * blocks;
+    const int64_t panels = (s.m + kPackRows - 1) / kPackRows;
+    const int64_t rows_per = std::max<int64_t>(1, std::min<int64_t>(s.oh, 512 / lanes));  // ~512 pixels a chunk
+    const int64_t chunks = (s.oh + rows_per - 1) / rows_per;
+    const ShiftedRows rows_layout{s.kw, s.dw, s.dh, s.ow, rows_per, (rows_per + (s.kh - 1) * s.dh) * s.ow + BL};
+    const int64_t input = shifted ? s.c * s.kw * rows_layout.pstride : s.c * lay.stride;
+    const int64_t units = s.n * panels * chunks;
     const bool parallel = units > 1 && s.n * s.m * plane * kdim >= detail::kGemmParallelWork;
-    // weight (m, k): row-major [M, kdim], or pre-packed in kPackRows-row panels [kdim][kPackRows]
-    auto weight = [&](int64_t m, int64_t k) {
-        return w_packed ? w[(m / kPackRows) * kdim * kPackRows + k * kPackRows + m % kPackRows] : w[m * kdim + k];
-    };
-    // each thread a contiguous range of units (image-major): an image's planes are built once per thread
+    const int64_t ldf = (rows_per * lanes + BL - 1) / BL * BL + BL;
     parallel_for(units, parallel, [&](int64_t first_unit, int64_t end_unit) {
-        const size_t elements = size_t(s.c * lay.stride + R * lay.len + blocks * kdim * R);
-        T* planes = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * elements));
-        T* flat = planes + s.c * lay.stride;
-        T* weights = flat + R * lay.len;  // per block of R output channels [c][t][R], zeros for the rows past M
-        for (int64_t b = 0; b < blocks; ++b)
-            for (int64_t k = 0; k < kdim; ++k)
-                for (int r = 0; r < R; ++r)
-                    weights[(b * kdim + k) * R + r] = b * R + r < s.m ? weight(b * R + r, k) : T(0);
-        int64_t built = -1;  // the image whose planes are in `planes`
+        T* planes = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * size_t(input + kPackRows * ldf)));
+        T* flat = planes + input;
+        int64_t built = -1;  // the (image, chunk) or image whose input is in `planes`
         for (int64_t u = first_unit; u < end_unit; ++u) {
-            const int64_t n = u / blocks, m0 = u % blocks * R, rows = std::min<int64_t>(R, s.m - m0);
-            if (n != built) {
+            const int64_t n = u / (panels * chunks), ch = u / panels % chunks, pnl = u % panels;
+            const int64_t oy0 = ch * rows_per, oy1 = std::min(s.oh, oy0 + rows_per);
+            if (shifted && u / panels != built) {
+                rows_layout.fill(s, x + n * s.c * s.h * s.w, oy0, oy1 - oy0, planes, BL);
+                built = u / panels;
+            } else if (!shifted && n != built) {
                 for (int64_t c = 0; c < s.c; ++c)
                     lay.fill(s, x + (n * s.c + c) * s.h * s.w, planes + c * lay.stride, true);
                 built = n;
             }
-            const T* wt = weights + u % blocks * kdim * R;
-            switch (taps) {
-                case 9: direct_unit<9>(s, lay, planes, wt, rows, flat); break;
-                case 25: direct_unit<25>(s, lay, planes, wt, rows, flat); break;
-                case 49: direct_unit<49>(s, lay, planes, wt, rows, flat); break;
-                default: direct_unit<0>(s, lay, planes, wt, rows, flat);
-            }
+            const int64_t j0 = shifted ? 0 : oy0 * lanes, jend = j0 + (oy1 - oy0 - 1) * lanes + s.ow;
+            const int64_t j1 = j0 + (jend - j0 + BL - 1) / BL * BL;
+            const int64_t cstride = shifted ? s.kw * rows_layout.pstride : lay.stride;
+            const T* wp = w + pnl * kdim * kPackRows;
+            const int64_t m0 = pnl * kPackRows, rows = std::min<int64_t>(kPackRows, s.m - m0);
+            for (int64_t c0 = 0; c0 < s.c; c0 += kTileDepth)
+                for (int64_t r0 = 0; r0 < rows; r0 += kTileRows<T>) {
+                    const T* planes_c = planes + c0 * cstride;
+                    const T* w_c = wp + c0 * taps * kPackRows + r0;
+                    const int64_t depth = std::min(kTileDepth, s.c - c0);
+                    const Polyphase* p = shifted ? nullptr : &lay;
+                    const ShiftedRows* q = shifted ? &rows_layout : nullptr;
+                    if (rows - r0 > kTileRows<T> / 2)
+                        tiled_dispatch<kTileRows<T>>(s, p, q, planes_c, depth, w_c, j0, j1, flat + r0 * ldf, ldf, c0 > 0);
+                    else
+                        tiled_dispatch<kTileRows<T> / 2>(s, p, q, planes_c, depth, w_c, j0, j1, flat + r0 * ldf, ldf, c0 > 0);
+                }
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t m = m0 + r;
-                T* out = y + (n * s.m + m) * plane;
-                lay.unflatten(s, flat + r * lay.len, out);
-                plane_epilogue(s, ep, n, m, out);
+                T* out = y + (n * s.m + m) * plane + oy0 * s.ow;
+                if (shifted)
+                    copy_row(flat + r * ldf, out, (oy1 - oy0) * s.ow);
+                else
+                    for (int64_t oy = oy0; oy < oy1; ++oy)
+                        copy_row(flat + r * ldf + (oy - oy0) * lanes, out + (oy - oy0) * s.ow, s.ow);
+                if (!detail::epilogue_empty(ep)) {
+                    Epilogue<T> e = ep;
+                    const int64_t cnt = (oy1 - oy0) * s.ow;
+                    if (e.residual) { e.residual += (n * s.m) * plane + oy0 * s.ow; e.ldr = plane; }
+                    e.bias_rs = 1; e.bias_cs = 0;
+                    detail::apply_epilogue(e, out, plane, m, 0, 1, cnt);
+                }
             }
         }
     });
 }
 
-}  // namespace
-
 template <typename T>
-void conv2d_ex(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y, const Epilogue<T>& ep) {
+void conv_gemm(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y, const Epilogue<T>& ep) {
     const int64_t cg = s.c / s.groups, mg = s.m / s.groups, plane = s.oh * s.ow, kdim = cg * s.kh * s.kw;
-    if (cg == 1 && !w_packed && s.groups > 1) return depthwise(s, x, w, y, ep);
-    if (direct_applies<T>(s)) return conv_direct(s, x, w, w_packed, y, ep);
     const bool pointwise = is_pointwise(s);
     // Images and groups are independent GEMMs. When they share out evenly among the threads, each thread
     // takes whole ones (no fork/join per GEMM, and small images keep both cores busy); otherwise each GEMM
@@ -376,6 +467,19 @@ void conv2d_ex(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y
     parallel_for(units, across, [&](int64_t begin, int64_t end) {
         for (int64_t u = begin; u < end; ++u) unit(u);
     });
+}
+
+}  // namespace
+
+template <typename T>
+void conv2d_ex(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y, const Epilogue<T>& ep) {
+    if (s.c == s.groups && !w_packed && s.groups > 1) return depthwise(s, x, w, y, ep);
+    if (!direct_applies<T>(s)) return conv_gemm(s, x, w, w_packed, y, ep);
+    if (w_packed) return conv_tiled(s, x, w, y, ep);
+    // weights computed at run time: packed here, in the caller's second buffer (conv_tiled's threads use their first)
+    T* packed = static_cast<T*>(detail::thread_buffer(1, sizeof(T) * size_t(conv2d_packed_group_size(s))));
+    pack_a_panels<T>(s.m, s.c * s.kh * s.kw, w, packed);
+    conv_tiled(s, x, packed, y, ep);
 }
 
 template <typename T>

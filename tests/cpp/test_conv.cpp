@@ -30,7 +30,14 @@ static void test_conv(std::mt19937& rng) {
                           {1, 6, 9, 10, 5, 2, 4, 1, 1, 1, 1, 1, 0, 0, 2, 1},     // direct, run-time tap count
                           {1, 3, 40, 70, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},   // stride-2 stem: strided panel copies
                           {1, 2, 20, 100, 5, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // stride 3: the same, any stride
-                          {2, 3, 30, 29, 22, 7, 7, 2, 2, 1, 1, 3, 3, 3, 2, 1}};  // 7x7/2 stem: direct over polyphase planes
+                          {2, 3, 30, 29, 22, 7, 7, 2, 2, 1, 1, 3, 3, 3, 2, 1},   // 7x7/2 stem: direct over polyphase planes
+                          {1, 5, 13, 13, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},   // direct: rows wrap into the next row's padding
+                          {1, 4, 9, 10, 7, 3, 3, 1, 1, 1, 1, 0, 2, 1, 0, 1},     // direct: left padding only (pl 2, pr 0)
+                          {1, 4, 9, 10, 7, 3, 3, 1, 1, 1, 1, 1, 0, 0, 2, 1},     // direct: right padding only
+                          {1, 3, 8, 12, 5, 3, 3, 1, 1, 1, 1, 0, 0, 0, -2, 1},    // direct: columns no window reaches
+                          {2, 6, 80, 9, 13, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1},    // direct: several row chunks, 13 channels
+                          {1, 37, 6, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},     // direct: 3 channel blocks, the last partial
+                          {1, 2, 12, 12, 3, 9, 9, 1, 1, 1, 1, 4, 4, 4, 4, 1}};   // direct over 81 taps (offsets computed)
     for (const Case& t : cases) {
         const int64_t oh = (t.h + t.pt + t.pb - ((t.kh - 1) * t.dh + 1)) / t.sh + 1;
         const int64_t ow = (t.w + t.pl + t.pr - ((t.kw - 1) * t.dw + 1)) / t.sw + 1;

@@ -60,9 +60,14 @@ WINOGRAD_G = {2: np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]]),
 # of the work), F(2x2) wins 1.3-1.8x from 16 channels (56x56 x 32: 1.8x, 14x14 x 256: 1.5-1.7x, 7x7 x 512:
 # 1.3-1.4x, 55x55 16 -> 64: 1.2-1.35x) except where: the product is small (n c m oh ow under 2^19, e.g. 64 channels
 # at 7x7: the transforms' and the fork's fixed costs), or the output channels outnumber the input ones more than 4
-# to 1 (16 -> 128: 0.8x; the output transform grows with m, the saving with m c), or for 3-channel stems.
+# to 1 (16 -> 128: 0.8x; the output transform grows with m, the saving with m c), or for 3-channel stems. Against
+# the direct kernel (runtime conv_tiled, which takes stride-1 layers Winograd leaves) it loses at 16 output channels
+# (16 -> 16 on 56x56: 0.9x, 48 -> 16 on 28x28: 0.9x) and on small planes with 3-4x more output than input channels
+# (SqueezeNet's 48 -> 192 and 64 -> 256 on 13x13: 0.8-0.9x at 1 thread, 0.65-0.75x at 2; 7x7 tiles of 2x2 cover
+# 14x14), and wins from 32 output channels (1.05-1.1x) and on wide layers (64-256 channels: 1.35-1.55x).
 # F(4x4) measured no faster than F(2x2).
-WINOGRAD_MIN_CHANNELS, WINOGRAD_MAX_FAN_OUT, WINOGRAD_MIN_WORK = 16, 4, 1 << 19
+WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_OUT_CHANNELS, WINOGRAD_MAX_FAN_OUT, WINOGRAD_MIN_WORK = 16, 17, 4, 1 << 19
+WINOGRAD_SMALL_PLANE, WINOGRAD_SMALL_PLANE_MAX_FAN_OUT = 16 * 16, 2
 
 
 def winograd_tile(shape: dict, dtype, constant_weights: bool) -> int:
@@ -75,8 +80,9 @@ def winograd_tile(shape: dict, dtype, constant_weights: bool) -> int:
         return 0
     batch = d["n"] if isinstance(d["n"], int) else 1  # a dynamic batch counts as one image
     work = batch * d["c"] * d["m"] * d["oh"] * d["ow"]
-    return 2 if (min(d["c"], d["m"]) >= WINOGRAD_MIN_CHANNELS and d["m"] <= WINOGRAD_MAX_FAN_OUT * d["c"]
-                 and work >= WINOGRAD_MIN_WORK) else 0
+    fan_out = WINOGRAD_SMALL_PLANE_MAX_FAN_OUT if d["oh"] * d["ow"] < WINOGRAD_SMALL_PLANE else WINOGRAD_MAX_FAN_OUT
+    return 2 if (d["c"] >= WINOGRAD_MIN_CHANNELS and d["m"] >= WINOGRAD_MIN_OUT_CHANNELS
+                 and d["m"] <= fan_out * d["c"] and work >= WINOGRAD_MIN_WORK) else 0
 
 
 def winograd_weights(w: np.ndarray, tile: int) -> np.ndarray:
