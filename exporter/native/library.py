@@ -7,6 +7,7 @@ parallel. Results are cached by the hash of the generated sources.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.machinery
 import importlib.util
@@ -62,14 +63,30 @@ def _compiler_id(cxx: str) -> str:
     return out.splitlines()[0] if out else cxx
 
 
+# Every generated model includes the same headers (the C++ library's and exporter_runtime.h: ~90k lines), whose
+# parsing is ~80% of a small model's compile time. They are precompiled once per runtime into the runtime's cache
+# directory (include/, a copy of runtime_c's headers with PCH_HEADER and its precompiled form beside it), and models
+# compile with `-include PCH_HEADER` from there: 0.3 s instead of 1.3 s of CPU for a small model. A compiler that
+# rejects the precompiled file (or one that failed to build) parses the header instead: same result, slower.
+PCH_HEADER = "exporter_pch.h"
+PCH_INCLUDES = ("sys/stat.h", "unistd.h", "algorithm", "cerrno", "chrono", "climits", "cmath", "cstdarg", "cstdint",
+                "cstdio", "cstdlib", "cstring", "limits", "new", "string", "vector")
+
+
+def _pch_suffix(cxx: str) -> str:
+    return ".pch" if "clang" in _compiler_id(cxx).lower() else ".gch"
+
+
 def runtime_library() -> str:
-    """libexporter_rt.a for this compiler and flags, built once into the cache."""
+    """libexporter_rt.a for this compiler and flags, built once into the cache (with its precompiled headers
+    in include/ beside it: runtime_include())."""
     cxx = find_compiler()
     sources = data_dir("runtime_c")
     flags = compiler_flags(cxx)
     key = files_key({f: (sources / f).read_bytes() for f in runtime_files()}, _compiler_id(cxx) + " ".join(flags))
     directory = os.path.join(cache_root(), f"runtime-{key[:16]}")
     lib = os.path.join(directory, "libexporter_rt.a")
+    include = os.path.join(directory, "include")
     os.makedirs(directory, exist_ok=True)
     with Locked(directory + ".lock"):
         if not os.path.exists(lib):
@@ -79,10 +96,39 @@ def runtime_library() -> str:
                 run_tool([cxx, *flags, "-c", str(sources / f), "-o", objects[-1]], directory, "compiling the runtime")
             run_tool(["ar", "rcs", lib + ".tmp", *objects], directory, "archiving the runtime")
             os.replace(lib + ".tmp", lib)
+        if not os.path.exists(os.path.join(include, PCH_HEADER)):
+            _precompile_headers(cxx, flags, sources, include)
             record_entry(directory)
         else:
             touch_entry(directory)
     return lib
+
+
+def runtime_include(lib: str) -> str:
+    """The runtime's headers (and precompiled PCH_HEADER) beside `lib` (runtime_library())."""
+    return os.path.join(os.path.dirname(lib), "include")
+
+
+def _precompile_headers(cxx: str, flags: list, sources, include: str):
+    staging = include + ".tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    for f in runtime_files():
+        if not f.endswith(".cpp"):
+            shutil.copyfile(sources / f, os.path.join(staging, f))
+    header = os.path.join(staging, PCH_HEADER)
+    with open(header, "w") as out:
+        out.write("// What every generated model includes, precompiled once (exporter/native/library.py)\n")
+        out.writelines(f"#include <{h}>\n" for h in PCH_INCLUDES)
+        out.write('#include "exporter_runtime.h"\n#include "npy.h"\n')
+    built = subprocess.run([cxx, *flags, "-x", "c++-header", header, "-o", header + _pch_suffix(cxx)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if built.returncode != 0:  # models then parse the header: slower, the same code
+        log.debug("exporter: precompiling the runtime headers failed, models parse them:\n%s", built.stdout)
+        with contextlib.suppress(OSError):
+            os.remove(header + _pch_suffix(cxx))
+    shutil.rmtree(include, ignore_errors=True)
+    os.replace(staging, include)
 
 
 # ---- the fastcall extension -------------------------------------------------------------------------------
@@ -178,10 +224,14 @@ def _compile_one(model: onnx.ModelProto, name: str, cxx: str, runtime: str) -> s
             touch_entry(directory)
             return lib
         write_files(files, directory)
-        runtime_dir = os.path.join(directory, "runtime")
-        run_tool([cxx, *compiler_flags(cxx), "-shared", "-I", directory, "-I", runtime_dir,
-              f"-DEXPORTER_WEIGHTS_FILE=\"{os.path.join(directory, 'weights.bin')}\"",
-              f"{facts.name}.cpp", "weights.S", runtime, "-o", lib + ".tmp"], directory, f"compiling {facts.name}")
+        # the model's code against the runtime's headers in the cache, where they are precompiled (the project's
+        # runtime/ holds the same files); then the library, with the weights' assembler file
+        weights = f"-DEXPORTER_WEIGHTS_FILE=\"{os.path.join(directory, 'weights.bin')}\""
+        run_tool([cxx, *compiler_flags(cxx), "-c", "-I", directory, "-I", runtime_include(runtime), "-include",
+                  PCH_HEADER, f"{facts.name}.cpp", "-o", f"{facts.name}.o"], directory, f"compiling {facts.name}")
+        run_tool([cxx, *compiler_flags(cxx), "-shared", weights, f"{facts.name}.o", "weights.S", runtime,
+                  "-o", lib + ".tmp"], directory, f"linking {facts.name}")
+        os.remove(os.path.join(directory, f"{facts.name}.o"))
         os.replace(lib + ".tmp", lib)
         record_entry(directory)
     return lib
