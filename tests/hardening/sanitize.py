@@ -69,10 +69,11 @@ def build(cxx: str, model, name: str) -> str:
     return exe
 
 
-def ctest_build(cxx: str, root: str) -> str:
-    """The runtime's unit tests (top-level CMakeLists.txt) configured with sanitizers, in a cached build
-    directory keyed by the sources and the checkout's path (a CMake build tree belongs to one source
-    directory, so two clones must not share it): CMake then rebuilds only what changed."""
+def ctest_build(cxx: str, root: str, variant: str) -> str:
+    """The runtime's unit tests (top-level CMakeLists.txt) for one runtime `variant` (native, portable)
+    configured with sanitizers at -O1, in a cached build directory keyed by the sources and the checkout's
+    path (a CMake build tree belongs to one source directory, so two clones must not share it): CMake then
+    rebuilds only what changed."""
     from exporter.native.build import find_cmake
     # every file the build reads: the runtime's sources and headers (dtypes.inc too) and every test
     # program and header under tests/cpp (one per kernel family, globbed by CMakeLists.txt)
@@ -80,14 +81,16 @@ def ctest_build(cxx: str, root: str) -> str:
                                                       for f in sorted(os.listdir(os.path.join(root, d)))
                                                       if f.endswith((".cpp", ".h", ".inc"))]
     key = _digest(cxx, os.path.abspath(root).encode(), *[open(f, "rb").read() for f in files])
-    build = os.path.join(cache_root(), f"asan-ctest-{key}")
+    build = os.path.join(cache_root(), f"asan-ctest-{variant}-{key}")
     cmake = find_cmake()
     flags_text = " ".join(SANITIZE)
     with Locked(build + ".lock"):
-        run_tool([cmake, "-S", root, "-B", build, "-DCMAKE_BUILD_TYPE=RelWithDebInfo", f"-DCMAKE_CXX_COMPILER={cxx}",
+        # -O1 as for the sanitized models (and as ASan recommends): -O2 doubled this build's compile time
+        run_tool([cmake, "-S", root, "-B", build, "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g",
+                  f"-DEXPORTER_TEST_VARIANTS={variant}", f"-DCMAKE_CXX_COMPILER={cxx}",
                   f"-DCMAKE_CXX_FLAGS={flags_text}", f"-DCMAKE_EXE_LINKER_FLAGS={flags_text}"], root,
-                 "configuring the runtime tests with sanitizers")
-        run_tool([cmake, "--build", build, "--parallel", "2"], root, "building the runtime tests with sanitizers")
+                 f"configuring the runtime tests ({variant}) with sanitizers")
+        run_tool([cmake, "--build", build, "--parallel", "2"], root, f"building the runtime tests ({variant}) with sanitizers")
     return build
 
 

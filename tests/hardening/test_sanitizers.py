@@ -217,14 +217,18 @@ def test_c_api_null_pointers_huge_shapes_and_batch_0(compiler, tmp_path):
     assert "over the maximum" in got["error"]
 
 
-def test_runtime_unit_tests_under_sanitizers(compiler, tmp_path):
+# The native kernels (what this machine's models run) in the default run; the portable ones, also tested
+# without sanitizers in tests/cpp/test_runtime_ctest.py, under -m slow (their sanitized build takes ~8 min)
+@pytest.mark.parametrize("variant", ["native", pytest.param("portable", marks=pytest.mark.slow)])
+def test_runtime_unit_tests_under_sanitizers(compiler, variant):
     from exporter.native.build import find_cmake
-    build = sanitize.ctest_build(compiler, ROOT)
+    build = sanitize.ctest_build(compiler, ROOT, variant)
     ctest = os.path.join(os.path.dirname(find_cmake()), "ctest")
     proc = subprocess.run([ctest, "--test-dir", build, "--output-on-failure"], capture_output=True, text=True,
                           env={**os.environ, **SAN_ENV})
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "runtime error" not in proc.stdout + proc.stderr and "Sanitizer" not in proc.stdout + proc.stderr
+    assert f"_{variant} " in proc.stdout and " tests passed" in proc.stdout, proc.stdout[-2000:]
 
 
 def test_sizes_only_known_at_run_time_are_checked_before_any_read(compiler, tmp_path):
