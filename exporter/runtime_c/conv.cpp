@@ -342,28 +342,30 @@ struct ShiftedRows {
     }
 };
 
-// a tile of R rows (MR, or MR / 2 for the last rows of M, e.g. LeNet's 8 channels as 6 + 3 rather than 6 + 6)
+// a tile of R rows (MR, or MR / 2 for the last rows of M, e.g. LeNet's 8 channels as 6 + 3 rather than 6 + 6). Taps
+// unrolled for the full float tiles only (3x3, 5x5; 7x7 stems): every instantiation adds to the runtime's compile
+// time, which every first export on a machine pays.
 template <int R, typename T>
 void tiled_dispatch(const Conv2dShape& s, const Polyphase* poly, const ShiftedRows* rows, const T* planes, int64_t C,
                     const T* wh, int64_t j0, int64_t j1, T* f, int64_t ldf, bool acc) {
+    constexpr bool unroll = std::is_same_v<T, float> && R == kTileRows<T>;
     const int64_t taps = s.kh * s.kw;
     if (rows) {
         const int64_t ps = rows->pstride, ow = rows->ow, cs = s.kw * ps, kw = s.kw, dh = s.dh;
-        if (s.kh == 3 && s.kw == 3 && dh == 1)
-            return tiled_rows<9, R>(planes, cs, C, taps, [ps, ow](int64_t t) { return t % 3 * ps + t / 3 * ow; }, wh, j0, j1, f, ldf, acc);
-        if (s.kh == 5 && s.kw == 5 && dh == 1)
-            return tiled_rows<25, R>(planes, cs, C, taps, [ps, ow](int64_t t) { return t % 5 * ps + t / 5 * ow; }, wh, j0, j1, f, ldf, acc);
+        if constexpr (unroll) {
+            if (s.kh == 3 && s.kw == 3 && dh == 1)
+                return tiled_rows<9, R>(planes, cs, C, taps, [ps, ow](int64_t t) { return t % 3 * ps + t / 3 * ow; }, wh, j0, j1, f, ldf, acc);
+            if (s.kh == 5 && s.kw == 5 && dh == 1)
+                return tiled_rows<25, R>(planes, cs, C, taps, [ps, ow](int64_t t) { return t % 5 * ps + t / 5 * ow; }, wh, j0, j1, f, ldf, acc);
+        }
         return tiled_rows<0, R>(planes, cs, C, taps, [ps, ow, kw, dh](int64_t t) { return t % kw * ps + t / kw * dh * ow; },
                                 wh, j0, j1, f, ldf, acc);
     }
     const Polyphase& lay = *poly;
     auto table = [&lay](int64_t t) { return t < detail::kWindowTable ? lay.off[t] : lay.offset(t); };
-    switch (taps) {
-        case 9: return tiled_rows<9, R>(planes, lay.stride, C, taps, table, wh, j0, j1, f, ldf, acc);
-        case 25: return tiled_rows<25, R>(planes, lay.stride, C, taps, table, wh, j0, j1, f, ldf, acc);
-        case 49: return tiled_rows<49, R>(planes, lay.stride, C, taps, table, wh, j0, j1, f, ldf, acc);
-        default: return tiled_rows<0, R>(planes, lay.stride, C, taps, table, wh, j0, j1, f, ldf, acc);
-    }
+    if constexpr (unroll)
+        if (taps == 49) return tiled_rows<49, R>(planes, lay.stride, C, taps, table, wh, j0, j1, f, ldf, acc);
+    return tiled_rows<0, R>(planes, lay.stride, C, taps, table, wh, j0, j1, f, ldf, acc);
 }
 
 // Work units (image, chunk of output rows, weight panel), chunk-major: a chunk's input (L2-sized) serves every panel.
