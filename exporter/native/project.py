@@ -7,7 +7,6 @@ builds it and places the program where the user asked.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import re
 import shutil
@@ -296,10 +295,8 @@ def _render_templates(name: str, data: dict, target) -> dict:
 def _runtime_key(target) -> str:
     """Names the kernels' CMake target: projects of one parent build (add_subdirectory of several models) that
     carry the same runtime for the same -march share one compiled copy of it."""
-    digest = hashlib.sha256(target.march.encode())
-    for rel, text in sorted(_runtime_sources().items()):
-        digest.update(rel.encode() + b"\0" + text.encode() + b"\0")
-    return digest.hexdigest()[:12]
+    from .build import files_key  # (build imports this module)
+    return files_key(_runtime_sources(), target.march)[:12]
 
 
 def _runtime_sources() -> dict:
