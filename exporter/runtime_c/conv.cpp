@@ -275,7 +275,8 @@ template <typename T> bool direct_applies(const Conv2dShape& s) {
 
 // flat[r * ldf + j - j0] (+= when `accumulate`) for j in [j0, j1) (whole tiles), rows r < R from `wp` (weights
 // [c][t][kPackRows], this tile's first row), over C channels of `planes` (cstride apart); off(t): tap t's offset.
-// Out of line: inlined into conv_tiled's loops, GCC spilled the accumulators to the stack.
+// Out of line: inlined into conv_tiled's loops, GCC spilled the accumulators to the stack. The row loops unroll fully
+// (up to 16: AVX-512's MR is 12): unrolled 8 times, acc[r] was indexed at run time and lived in memory (2.2x slower).
 template <int TAPS, int R, typename T, typename Offset>
 __attribute__((noinline)) void tiled_rows(const T* __restrict planes, int64_t cstride, int64_t C, int64_t taps, Offset off, const T* __restrict wp,
                 int64_t j0, int64_t j1, T* __restrict flat, int64_t ldf, bool accumulate) {
@@ -286,7 +287,7 @@ __attribute__((noinline)) void tiled_rows(const T* __restrict planes, int64_t cs
     for (int64_t j = j0; j < j1; j += NV * L) {
         V acc[R][NV];
         T* f = flat + (j - j0);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
             for (int v = 0; v < NV; ++v) acc[r][v] = accumulate ? S::load(f + r * ldf + v * L) : S::zero();
@@ -296,10 +297,11 @@ __attribute__((noinline)) void tiled_rows(const T* __restrict planes, int64_t cs
 #pragma GCC unroll 25
             for (int64_t t = 0; t < nt; ++t) {
                 const T* q = p + off(t);
+                __builtin_prefetch(w + t * kPackRows + detail::kPrefetchA * kPackRows);  // weights stream from memory
                 V in[NV];
 #pragma GCC unroll 4
                 for (int v = 0; v < NV; ++v) in[v] = S::load(q + v * L);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
                 for (int r = 0; r < R; ++r) {
                     const V wv = S::set1(w[t * kPackRows + r]);
 #pragma GCC unroll 4
@@ -307,7 +309,7 @@ __attribute__((noinline)) void tiled_rows(const T* __restrict planes, int64_t cs
                 }
             }
         }
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
             for (int v = 0; v < NV; ++v) S::store(f + r * ldf + v * L, acc[r][v]);
