@@ -708,8 +708,16 @@ bool gather_nd(const void* data, const I* indices, void* out, size_t elem, int r
 void tile(const void* in, void* out, size_t elem, int rank, const int64_t* in_shape, const int64_t* repeats);
 
 // ---- scalar helpers used by generated elementwise loops ---------------------------------------------
-template <typename T> inline T maximum(T a, T b) { return (a > b || a != a) ? a : b; }  // NaN propagates
-template <typename T> inline T minimum(T a, T b) { return (a < b || a != a) ? a : b; }
+// NaN propagates. Written as a NaN test, then max/min's own select (maxss/minss): GCC turned the one-line form
+// `(a > b || a != a) ? a : b` into a data-dependent branch in scalar code (pool rows' tails mispredicted half the time).
+template <typename T> inline T maximum(T a, T b) {
+    if (a != a) return a;
+    return b < a ? a : b;
+}
+template <typename T> inline T minimum(T a, T b) {
+    if (a != a) return a;
+    return a < b ? a : b;
+}
 template <typename T> inline T sign(T a) {
     if constexpr (std::is_floating_point_v<T>) { if (a != a) return a; }
     return static_cast<T>((a > T(0)) - (a < T(0)));

@@ -35,6 +35,76 @@ void combine_columns(const T* row, const Pool2dShape& s, Combine combine, T* out
     }
 }
 
+// 3-wide windows at stride 2 (the common strided pool: ResNet, SqueezeNet, Inception, DenseNet) without stride-2
+// reads in the column pass: an output row's three input rows are combined into the padded row's even and odd
+// positions, E[k] = row[2k] and O[k] = row[2k + 1], then out[i] = combine(E[i], O[i], E[i + 1]) reads all three
+// contiguously. (The plain stride-2 loop vectorised only from 17 outputs on and left up to 16 in scalar code, which
+// with the NaN-propagating max cost more than the vectors: 64 x 111 x 111 took 3.5x ORT's time.) Each pass runs
+// over whole chunks of kChunk elements, then one last chunk ending at n that overlaps the one before (shorter rows:
+// the plain loop): the outputs are pure functions of the inputs, so the overlap recomputes equal values and AVX-512
+// runs no scalar remainder. Out of line with run-time lengths: a constant 16 unrolled the loops unvectorised.
+constexpr int64_t kChunk = 16;
+
+template <typename Pass> inline void chunked(int64_t n, Pass pass) {
+    if (n < kChunk) return pass(0, n);
+    const int64_t whole = n / kChunk * kChunk;
+    pass(0, whole);
+    if (whole < n) pass(n - kChunk, kChunk);
+}
+
+// first[k] = combine(a, b, c at 2k), second[k] = the same at 2k + 1, for k < n
+template <typename T, typename Combine>
+__attribute__((noinline)) void rows3_split(const T* __restrict a, const T* __restrict b, const T* __restrict c,
+                                           int64_t n, Combine combine, T* __restrict first, T* __restrict second) {
+    for (int64_t k = 0; k < n; ++k) {
+        first[k] = combine(combine(a[2 * k], b[2 * k]), c[2 * k]);
+        second[k] = combine(combine(a[2 * k + 1], b[2 * k + 1]), c[2 * k + 1]);
+    }
+}
+
+template <typename T, typename Combine>
+__attribute__((noinline)) void cols3x2(const T* __restrict e, const T* __restrict o, int64_t n, Combine combine,
+                                       T* __restrict out) {
+    for (int64_t i = 0; i < n; ++i) out[i] = combine(combine(e[i], o[i]), e[i + 1]);
+}
+
+// mid[x] = combine(a[x], b[x], c[x]) for x < n: rows too short to split (fewer than kChunk pairs) are combined
+// whole (vectorised from kChunk columns), then their columns read at stride 2
+template <typename T, typename Combine>
+__attribute__((noinline)) void rows3(const T* __restrict a, const T* __restrict b, const T* __restrict c, int64_t n,
+                                     Combine combine, T* __restrict mid) {
+    for (int64_t x = 0; x < n; ++x) mid[x] = combine(combine(a[x], b[x]), c[x]);
+}
+
+// One output row of a 3x3/2 pool whose three input rows a, b, c (width w) lie in the image, left padding pl <= 1.
+// `row`: the padded row (pool_row: fill around the image columns); E and O: room for ow + 1 entries each.
+template <typename T, typename Combine>
+void pool_row_3x2(const Pool2dShape& s, const T* a, const T* b, const T* c, T fill, Combine combine, T* row, T* E,
+                  T* O, T* out) {
+    const int64_t w = s.w, pl = s.pl, ow = s.ow, pairs = w / 2;
+    if (pairs < kChunk) {
+        chunked(w, [&](int64_t x0, int64_t n) { rows3(a + x0, b + x0, c + x0, n, combine, row + pl + x0); });
+        return combine_columns<3, 2>(row, s, combine, out);
+    }
+    // input column x is padded position x + pl: with pl = 1 the even inputs land in O and the odd ones in E[1..]
+    T* first = pl == 0 ? E : O;
+    T* second = pl == 0 ? O : E + 1;
+    chunked(pairs, [&](int64_t k0, int64_t n) {
+        rows3_split(a + 2 * k0, b + 2 * k0, c + 2 * k0, n, combine, first + k0, second + k0);
+    });
+    if (w % 2) first[pairs] = combine(combine(a[w - 1], b[w - 1]), c[w - 1]);
+    if (pl == 1) E[0] = fill;
+    // padded positions past the row's end (right padding) hold fill
+    const int64_t e_valid = pl == 0 ? (w + 1) / 2 : w / 2 + 1, o_valid = pl == 0 ? w / 2 : (w + 1) / 2;
+    for (int64_t k = e_valid; k <= ow; ++k) E[k] = fill;
+    for (int64_t k = o_valid; k < ow; ++k) O[k] = fill;
+    chunked(ow, [&](int64_t i0, int64_t n) { cols3x2(E + i0, O + i0, n, combine, out + i0); });
+}
+
+inline bool windows_3x2(const Pool2dShape& s) {
+    return s.kh == 3 && s.kw == 3 && s.sh == 2 && s.sw == 2 && s.dh == 1 && s.dw == 1 && s.pl <= 1;
+}
+
 // Max and average pools are separable. Strided: each output row first combines its kh input rows elementwise
 // into one padded row (contiguous, vectorised), then each output combines kw entries of that row: no gathers,
 // 2-3x faster than kh x kw taps per output. Rows outside the image are skipped; the row's padding columns hold
@@ -46,10 +116,20 @@ void pool_plane(const Pool2dShape& s, const detail::WindowPlane& win, const T* i
     if (s.sh == 1 && s.sw == 1)
         return win.reduce_any(win.pad(in, fill), fill, [](int64_t, T v) { return v; }, combine, out);
     T* mid = row + s.pl;
+    const bool split = windows_3x2(s);
+    T* E = row + win.wp;
+    T* O = E + s.ow + 1;
     for (int64_t oy = 0; oy < s.oh; ++oy) {
+        const int64_t iy0 = oy * s.sh - s.pt;
+        T* o = out + oy * s.ow;
+        if (split && iy0 >= 0 && iy0 + 2 < s.h) {  // the window's three rows inside the image
+            const T* a = in + iy0 * s.w;
+            pool_row_3x2(s, a, a + s.w, a + 2 * s.w, fill, combine, row, E, O, o);
+            continue;
+        }
         bool any = false;
         for (int64_t ki = 0; ki < s.kh; ++ki) {
-            const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
+            const int64_t iy = iy0 + ki * s.dh;
             if (iy < 0 || iy >= s.h) continue;
             const T* src = in + iy * s.w;
             if (!any)
@@ -59,7 +139,6 @@ void pool_plane(const Pool2dShape& s, const detail::WindowPlane& win, const T* i
             any = true;
         }
         if (!any) std::fill(mid, mid + s.w, fill);
-        T* o = out + oy * s.ow;
         if (s.dw == 1 && s.kw == 2 && s.sw == 2) combine_columns<2, 2>(row, s, combine, o);
         else if (s.dw == 1 && s.kw == 3 && s.sw == 2) combine_columns<3, 2>(row, s, combine, o);
         else if (s.dw == 1 && s.kw == 3 && s.sw == 1) combine_columns<3, 1>(row, s, combine, o);
@@ -72,7 +151,8 @@ void pool_plane(const Pool2dShape& s, const detail::WindowPlane& win, const T* i
 // padding columns set to `fill` (stride 1 needs none: window.h pads the plane in thread buffer 0).
 template <typename T> T* pool_row(const Pool2dShape& s, const detail::WindowPlane& win, T fill) {
     if (s.sh == 1 && s.sw == 1) return nullptr;
-    T* row = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * size_t(win.wp)));
+    // then pool_row_3x2's even and odd positions (ow + 1 each)
+    T* row = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * size_t(win.wp + 2 * (s.ow + 1))));
     std::fill(row, row + s.pl, fill);
     std::fill(row + s.pl + s.w, row + win.wp, fill);
     return row;

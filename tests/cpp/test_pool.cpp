@@ -30,6 +30,13 @@ static const PoolCase kCases[] = {
     {3, 8, 9, 7, 3, 2, 3, 2, 1, 1, 0, 1, 0, 0, false},   // stacked: 3-row windows tiling 9 rows, left padding
     {2, 8, 9, 6, 2, 2, 2, 2, 1, 1, 0, 0, 1, 0, true},    // not stacked: ceil mode's last window in the padding
     {2, 8, 8, 6, 3, 2, 2, 2, 1, 1, 0, 0, 1, 0, false},   // not stacked: windows overlap the next plane's rows
+    // 3x3 / 2 (pool_row_3x2): rows split into even and odd columns from 16 column pairs, chunks overlapping at the end
+    {1, 3, 35, 35, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, false}, // odd width (17 pairs), no padding
+    {2, 2, 36, 40, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, false}, // padded by 1, even width
+    {1, 2, 37, 41, 3, 3, 2, 2, 1, 1, 1, 1, 0, 1, true},  // ceil mode: the last window in the right padding
+    {1, 2, 33, 69, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, false}, // left padding only, several chunks and a partial one
+    {1, 2, 11, 27, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, false}, // short rows (13 pairs): combined whole, columns at stride 2
+    {1, 2, 9, 40, 3, 3, 2, 2, 1, 1, 2, 2, 2, 2, false},  // padding 2: the general path
 };
 
 static rt::Pool2dShape shape_of(const PoolCase& t) {
@@ -68,6 +75,23 @@ static void test_max_pool(std::mt19937& rng) {
         T y[2];
         rt::max_pool2d<T>(s, x, y);
         CHECK(std::isnan(y[0]) && std::isnan(y[1]), "max_pool2d propagates NaN");
+        // and through the 3x3 / 2 split rows (a NaN in an even and in an odd column, left padding 1)
+        const rt::Pool2dShape r{1, 1, 5, 40, 3, 3, 2, 20, 2, 2, 1, 1, 0, 1, 0, 0};
+        std::vector<T> xr(5 * 40, T(1)), yr(2 * 20);
+        xr[2 * 40 + 33] = nan;  // padded column 34 (an even position): windows ox = 16 and 17, both rows
+        xr[0 * 40 + 8] = nan;   // padded column 9 (odd): window ox = 4 of the first row
+        rt::max_pool2d<T>(r, xr.data(), yr.data());
+        for (int64_t oy = 0; oy < 2; ++oy)
+            for (int64_t ox = 0; ox < 20; ++ox) {
+                bool any = false;
+                for (int64_t ky = 0; ky < 3; ++ky)
+                    for (int64_t kx = 0; kx < 3; ++kx) {
+                        const int64_t iy = oy * 2 + ky, ix = ox * 2 - 1 + kx;
+                        if (iy >= 0 && iy < 5 && ix >= 0 && ix < 40) any = any || std::isnan(xr[iy * 40 + ix]);
+                    }
+                CHECK(bool(std::isnan(yr[oy * 20 + ox])) == any && (any || yr[oy * 20 + ox] == T(1)),
+                      "max_pool2d 3x3/2 NaN at (%lld, %lld)", (long long)oy, (long long)ox);
+            }
     }
 }
 
