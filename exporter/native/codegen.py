@@ -57,10 +57,11 @@ def comment_of(step: Step) -> str:
 
 
 class CodeGen:
-    def __init__(self, graph: Graph, name: str, parent: "CodeGen | None" = None):
+    def __init__(self, graph: Graph, name: str, parent: "CodeGen | None" = None, isa: str = "avx2"):
         self.g = graph
         self.name = cname(name)
         self.parent = parent     # a body's code generator: the enclosing graph's (names, weights are shared)
+        self.isa = parent.isa if parent else isa  # the kernels' vector ISA (target.vector_isa): some choices depend on it
         self.targets: dict[Value, str] = {}   # a body's outputs -> the pointer each must be written through
         self.vars: dict[Value, str] = {}
         self.alias_of: dict[Value, Value] = {}

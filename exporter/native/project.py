@@ -22,7 +22,7 @@ from .. import __version__, dtypes
 from ..errors import ExporterError, InternalError
 from . import dims as D
 from . import runtime_values
-from .target import get as get_target
+from .target import get as get_target, vector_isa
 from .codegen import ALIGN, CodeGen
 from .cpp import c_text as _c_text, cname
 from .ir import Graph
@@ -91,7 +91,7 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
     `target` (exporter.native.target) sets the CMake project's default -march."""
     name = cname(name)
     graph = Graph(model, name)
-    cg = CodeGen(graph, name)
+    cg = CodeGen(graph, name, isa=vector_isa(get_target(target)))
     try:
         cg.build()
     except ExporterError:

@@ -11,6 +11,10 @@ micro-kernel's tile divides it.
 """
 from __future__ import annotations
 
+import functools
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 
 from ..errors import ExporterError
@@ -36,6 +40,25 @@ TARGETS = {t.name: t for t in (
     Target("portable", "", "portable", "any CPU the compiler targets by default (portable C++ kernels)"),
 )}
 DEFAULT = "native"
+
+
+def vector_isa(target: Target) -> str:
+    """The micro-kernels `target` gets: "avx512", "avx2" or "portable"; for "native", what the C++ compiler's
+    -march=native enables on this machine (export-time choices such as Winograd's depend on it)."""
+    return _native_isa(os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or "") \
+        if target.gemm_isa == "native" else target.gemm_isa
+
+
+@functools.lru_cache(maxsize=None)
+def _native_isa(cxx: str) -> str:
+    try:
+        macros = subprocess.run([*cxx.split(), "-march=native", "-dM", "-E", "-x", "c++", os.devnull],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return "portable"
+    if "__AVX512F__" in macros:
+        return "avx512"
+    return "avx2" if "__AVX2__" in macros and "__FMA__" in macros else "portable"
 
 
 def get(name: str | None) -> Target:

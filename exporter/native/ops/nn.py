@@ -56,8 +56,8 @@ class Windowed(OpDef):
 WINOGRAD_G = {2: np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]]),
               4: np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
                            [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])}
-# Measured against the im2col GEMM / direct kernels (Zen 3, 1 and 2 threads, runtime_c/winograd.cpp's own split
-# of the work), F(2x2) wins 1.3-1.8x from 16 channels (56x56 x 32: 1.8x, 14x14 x 256: 1.5-1.7x, 7x7 x 512:
+# Measured against the im2col GEMM / direct kernels (Zen 3, AVX2, 1 and 2 threads, runtime_c/winograd.cpp's own
+# split of the work), F(2x2) wins 1.3-1.8x from 16 channels (56x56 x 32: 1.8x, 14x14 x 256: 1.5-1.7x, 7x7 x 512:
 # 1.3-1.4x, 55x55 16 -> 64: 1.2-1.35x) except where: the product is small (n c m oh ow under 2^19, e.g. 64 channels
 # at 7x7: the transforms' and the fork's fixed costs), or the output channels outnumber the input ones more than 4
 # to 1 (16 -> 128: 0.8x; the output transform grows with m, the saving with m c), or for 3-channel stems. Against
@@ -68,10 +68,17 @@ WINOGRAD_G = {2: np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]]),
 # F(4x4) measured no faster than F(2x2).
 WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_OUT_CHANNELS, WINOGRAD_MAX_FAN_OUT, WINOGRAD_MIN_WORK = 16, 17, 4, 1 << 19
 WINOGRAD_SMALL_PLANE, WINOGRAD_SMALL_PLANE_MAX_FAN_OUT = 16 * 16, 2
+# With AVX-512 (Zen 5: the direct kernel and the GEMM at twice AVX2's rate, the transforms, bound by memory, not)
+# Winograd still wins on wide layers (64 -> 64 on 56x56: 1.2x, 256 -> 256 on 14x14: 1.4x, 64 -> 256 on 28x28: 1.3x,
+# 32 -> 64 on 56x56: 1.4x) but loses with 16 input channels (16 -> 64 on 55x55: 0.87x, 16 -> 48: 0.95x), with 32
+# channels fanning out 4x (32 -> 128 on 27x27: 0.92x), and on 7x7 planes, where its 16/9 larger weights stream from
+# memory in a whole model (ResNet-50's last stage, six 512 -> 512 layers: 9.1 ms against 8.6 direct).
+WINOGRAD_AVX512_MIN_CHANNELS, WINOGRAD_AVX512_WIDE, WINOGRAD_AVX512_MIN_PLANE = 32, 64, 8 * 8
 
 
-def winograd_tile(shape: dict, dtype, constant_weights: bool) -> int:
-    """2 when a 2-D convolution runs as Winograd's F(2x2, 3x3) (runtime conv2d_winograd), else 0."""
+def winograd_tile(shape: dict, dtype, constant_weights: bool, isa: str = "avx2") -> int:
+    """2 when a 2-D convolution runs as Winograd's F(2x2, 3x3) (runtime conv2d_winograd), else 0; `isa`: the
+    kernels' (target.vector_isa), whose speeds decide."""
     d = shape
     static = all(isinstance(d[k], int) for k in ("c", "m", "oh", "ow", "kh", "kw", "sh", "sw", "dh", "dw", "groups"))
     if not (static and constant_weights and np.dtype(dtype) in (np.float32, np.float64)):
@@ -80,7 +87,13 @@ def winograd_tile(shape: dict, dtype, constant_weights: bool) -> int:
         return 0
     batch = d["n"] if isinstance(d["n"], int) else 1  # a dynamic batch counts as one image
     work = batch * d["c"] * d["m"] * d["oh"] * d["ow"]
-    fan_out = WINOGRAD_SMALL_PLANE_MAX_FAN_OUT if d["oh"] * d["ow"] < WINOGRAD_SMALL_PLANE else WINOGRAD_MAX_FAN_OUT
+    plane = d["oh"] * d["ow"]
+    small = plane < WINOGRAD_SMALL_PLANE
+    if isa == "avx512":
+        if d["c"] < WINOGRAD_AVX512_MIN_CHANNELS or plane < WINOGRAD_AVX512_MIN_PLANE:
+            return 0
+        small = small or d["c"] < WINOGRAD_AVX512_WIDE
+    fan_out = WINOGRAD_SMALL_PLANE_MAX_FAN_OUT if small else WINOGRAD_MAX_FAN_OUT
     return 2 if (d["c"] >= WINOGRAD_MIN_CHANNELS and d["m"] >= WINOGRAD_MIN_OUT_CHANNELS
                  and d["m"] <= fan_out * d["c"] and work >= WINOGRAD_MIN_WORK) else 0
 
@@ -172,7 +185,7 @@ class Conv(Windowed):
         # constant weights are stored in the GEMM's A layout (per group) or Winograd-transformed; depthwise ones
         # stay as they are
         packed = w.data is not None and not (w.shape[1] == 1 and groups > 1)
-        tile = winograd_tile(shape, x.dtype, w.data is not None)
+        tile = winograd_tile(shape, x.dtype, w.data is not None, cg.isa)
         if tile:
             w_var = cg.constant(winograd_weights(w.data, tile), f"{w.name}_winograd")
         elif packed:
