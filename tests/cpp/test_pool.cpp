@@ -37,6 +37,8 @@ static const PoolCase kCases[] = {
     {1, 2, 33, 69, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, false}, // left padding only, several chunks and a partial one
     {1, 2, 11, 27, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, false}, // short rows (13 pairs): combined whole, columns at stride 2
     {1, 2, 9, 40, 3, 3, 2, 2, 1, 1, 2, 2, 2, 2, false},  // padding 2: the general path
+    {2, 3, 7, 7, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0, false},   // one window per whole plane: the global pools
+    {1, 2, 9, 11, 9, 11, 1, 1, 1, 1, 0, 0, 0, 0, false}, // the same over 99 values (running maxima in lanes)
 };
 
 static rt::Pool2dShape shape_of(const PoolCase& t) {
@@ -92,6 +94,12 @@ static void test_max_pool(std::mt19937& rng) {
                 CHECK(bool(std::isnan(yr[oy * 20 + ox])) == any && (any || yr[oy * 20 + ox] == T(1)),
                       "max_pool2d 3x3/2 NaN at (%lld, %lld)", (long long)oy, (long long)ox);
             }
+        // and through global_max_pool's running maxima (planes of 40: 32 in lanes, 8 in the tail)
+        std::vector<T> g(3 * 40, T(2)), gy(3);
+        g[5] = nan;
+        g[40 + 37] = nan;
+        rt::global_max_pool<T>(3, 40, g.data(), gy.data());
+        CHECK(std::isnan(gy[0]) && std::isnan(gy[1]) && gy[2] == T(2), "global_max_pool propagates NaN");
     }
 }
 
