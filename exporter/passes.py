@@ -310,6 +310,61 @@ def fold_batch_norm(model: onnx.ModelProto) -> bool:
     return changed
 
 
+def fold_conv_scale(model: onnx.ModelProto) -> bool:
+    """Conv -> Mul by a constant per output channel (the conv's only reader; the factor a scalar or shaped to
+    broadcast over axis 1: [M, 1, 1], [1, M, 1, 1]) becomes one Conv with scaled weights and bias (w' = w * s,
+    b' = b * s, computed in float64, stored in the weights' dtype). Models that spell a norm's affine part as Mul
+    and Add after the conv (the onnx wheel's Inception-v2: BatchNormalization, then Mul and Add by "sc_w", "sc_b")
+    then run one convolution whose epilogue adds the shift, instead of two passes over its output."""
+    graph = model.graph
+    consts = {**_filled_constants(graph), **{t.name: t for t in graph.initializer}}
+    graph_inputs = {i.name for i in graph.input}
+    outputs = {o.name for o in graph.output} | _outer_reads(graph)
+    uses = _consumers(graph)
+    names = {t.name for t in graph.initializer} | {o for n in graph.node for o in n.output}
+    removed, changed = set(), False
+    for conv in graph.node:
+        if conv.op_type != "Conv" or conv.domain not in ("", "ai.onnx") or conv.output[0] in outputs:
+            continue
+        readers = uses.get(conv.output[0], [])
+        if len(readers) != 1:
+            continue
+        mul = readers[0]
+        if mul.op_type != "Mul" or mul.domain not in ("", "ai.onnx") or len(mul.input) != 2 or \
+                list(mul.input).count(conv.output[0]) != 1:
+            continue
+        factor_name = mul.input[1] if mul.input[0] == conv.output[0] else mul.input[0]
+        weights = [w for w in conv.input[1:3] if w]
+        if any(n not in consts or n in graph_inputs for n in weights + [factor_name]):
+            continue
+        w = numpy_helper.to_array(consts[conv.input[1]])
+        s = numpy_helper.to_array(consts[factor_name])
+        if w.dtype.kind != "f" or s.dtype != w.dtype or s.ndim > w.ndim:
+            continue
+        shape = (1,) * (w.ndim - s.ndim) + s.shape  # as it broadcasts against the conv's [N, M, ...] output
+        if shape[0] != 1 or shape[1] not in (1, w.shape[0]) or any(d != 1 for d in shape[2:]):
+            continue
+        factor = np.broadcast_to(s.astype(np.float64).reshape(-1), (w.shape[0],))
+        new_w = (w.astype(np.float64) * factor.reshape((-1,) + (1,) * (w.ndim - 1))).astype(w.dtype)
+        w_name = _fresh(names, conv.input[1] + "_scaled")
+        graph.initializer.append(numpy_helper.from_array(new_w, w_name))
+        conv.input[1] = w_name
+        if len(conv.input) > 2 and conv.input[2]:
+            b = numpy_helper.to_array(consts[conv.input[2]]).astype(np.float64)
+            b_name = _fresh(names, (conv.name or "conv") + "_scaled_bias")
+            graph.initializer.append(numpy_helper.from_array((b * factor).astype(w.dtype), b_name))
+            conv.input[2] = b_name
+        conv.output[0] = mul.output[0]
+        removed.add(id(mul))
+        changed = True
+    if changed:
+        kept = [n for n in graph.node if id(n) not in removed]
+        del graph.node[:]
+        graph.node.extend(kept)
+        eliminate_dead_nodes(model)
+    return changed
+
+
 # ops whose output has the rank of their first input, and elementwise ops (the largest rank of their inputs)
 _SAME_RANK = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "BatchNormalization", "Concat", "LRN",
               "InstanceNormalization", "LayerNormalization", "Softmax", "LogSoftmax", "Dropout", "Identity", "Pad",
@@ -417,9 +472,9 @@ def _fresh(names: set, base: str) -> str:
 
 PASSES = [remove_identities, fold_constants, deduplicate_initializers, eliminate_common_subexpressions,
           eliminate_dead_nodes]
-# The native backend also folds BatchNormalization into the preceding Conv, or else into a scale and shift
-# (the ONNX export keeps it).
-NATIVE_PASSES = [fold_batch_norm, scale_shift_batch_norm] + PASSES
+# The native backend also folds BatchNormalization into the preceding Conv, or else into a scale and shift, and
+# a per-channel Mul into the preceding Conv (the ONNX export keeps them).
+NATIVE_PASSES = [fold_batch_norm, scale_shift_batch_norm, fold_conv_scale] + PASSES
 
 
 def optimize(model: onnx.ModelProto, passes=None, max_rounds: int = 8) -> onnx.ModelProto:
@@ -432,4 +487,5 @@ def optimize(model: onnx.ModelProto, passes=None, max_rounds: int = 8) -> onnx.M
 
 __all__ = ["optimize", "fold_constants", "eliminate_dead_nodes", "deduplicate_initializers",
            "remove_identities", "eliminate_common_subexpressions", "fold_batch_norm", "scale_shift_batch_norm",
+           "fold_conv_scale",
            "NATIVE_PASSES"]

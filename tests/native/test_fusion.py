@@ -8,7 +8,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from exporter.native.library import load
 from exporter.native.project import render
-from exporter.passes import fold_batch_norm, scale_shift_batch_norm
+from exporter.passes import fold_batch_norm, fold_conv_scale, scale_shift_batch_norm
 from tests.helpers import assert_same, run_onnxruntime
 
 rng = np.random.default_rng(7)
@@ -112,6 +112,42 @@ def test_batch_norm_of_unknown_rank_is_left_alone():
     model = _pre_activation_block(rank_known=False)
     assert not scale_shift_batch_norm(model)
     assert [n.op_type for n in model.graph.node].count("BatchNormalization") == 1
+
+
+def _conv_mul_add(factor_shape, bias=True):
+    """Conv -> Mul by a constant -> Add per channel -> ReLU (a norm's affine part spelled out, as in the onnx wheel's
+    Inception-v2)."""
+    c = 6
+    inits = {"w": rng.standard_normal((c, 4, 3, 3)), "s": rng.uniform(-2, 2, factor_shape), "t": rng.standard_normal((c, 1, 1))}
+    if bias:
+        inits["b"] = rng.standard_normal(c)
+    nodes = [helper.make_node("Conv", ["x", "w", "b"] if bias else ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Mul", ["s", "c"], ["m"], name="mul"),
+             helper.make_node("Add", ["m", "t"], ["a"], name="add"),
+             helper.make_node("Relu", ["a"], ["y"], name="relu")]
+    return _model(nodes, [("x", [2, 4, 6, 6])], ["y"], inits)
+
+
+@pytest.mark.parametrize("factor_shape, bias", [((6, 1, 1), True), ((1, 6, 1, 1), False), ((1,), True)])
+def test_per_channel_mul_folds_into_the_conv(factor_shape, bias):
+    model = _conv_mul_add(factor_shape, bias)
+    folded = onnx.ModelProto.FromString(model.SerializeToString())
+    assert fold_conv_scale(folded)
+    assert [n.op_type for n in folded.graph.node] == ["Conv", "Add", "Relu"]
+    x = rng.standard_normal((2, 4, 6, 6)).astype(np.float32)
+    want = run_onnxruntime(model, [x])
+    assert_same(want, run_onnxruntime(folded, [x]), rtol=1e-4)
+    # natively one step: the conv's epilogue adds the shift and applies the ReLU
+    assert render(model, "cma")[1].steps == 1
+    assert_same(want, load(model, "cma")(x), rtol=1e-4)
+
+
+@pytest.mark.parametrize("factor_shape", [(6,), (6, 6, 1), (2, 6, 1, 1)])
+def test_mul_that_is_not_per_channel_stays(factor_shape):
+    # (6,) scales columns, (6, 6, 1) rows of each channel, (2, 6, 1, 1) each image: not the conv's weights
+    model = _conv_mul_add(factor_shape)
+    assert not fold_conv_scale(model)
+    assert [n.op_type for n in model.graph.node] == ["Conv", "Mul", "Add", "Relu"]
 
 
 def test_bn_not_folded_when_conv_output_is_shared():
