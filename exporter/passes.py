@@ -259,110 +259,99 @@ def _filled_constants(graph) -> dict:
     return filled
 
 
+def _fold_into_conv(model: onnx.ModelProto, per_channel, suffix: str) -> bool:
+    """The walk fold_batch_norm and fold_conv_scale share: each Conv with constant weights whose output only
+    `per_channel`'s node reads, where per_channel(reader, conv_output, consts, graph_inputs, weights) gives float64
+    (factor, shift) per output channel (shift None: none) or None, becomes one Conv computing the reader's output:
+    w' = w * factor, b' = b * factor + shift (float64, stored in the weights' dtype). Weights may be initializers
+    or ConstantOfShape fills."""
+    graph = model.graph
+    consts = {**_filled_constants(graph), **{t.name: t for t in graph.initializer}}
+    graph_inputs = {i.name for i in graph.input}
+    outputs = {o.name for o in graph.output} | _outer_reads(graph)
+    uses = _consumers(graph)
+    names = {t.name for t in graph.initializer} | {o for n in graph.node for o in n.output}
+    removed, changed = set(), False
+    for conv in graph.node:
+        if conv.op_type != "Conv" or conv.domain not in ("", "ai.onnx") or conv.output[0] in outputs:
+            continue
+        readers = uses.get(conv.output[0], [])
+        weights = [w for w in conv.input[1:3] if w]
+        if len(readers) != 1 or readers[0].domain not in ("", "ai.onnx") or \
+                len([o for o in readers[0].output if o]) != 1 or \
+                any(n not in consts or n in graph_inputs for n in weights):
+            continue
+        reader = readers[0]
+        w = numpy_helper.to_array(consts[conv.input[1]])
+        folded = per_channel(reader, conv.output[0], consts, graph_inputs, w) if w.dtype.kind == "f" else None
+        if folded is None:
+            continue
+        factor, shift = folded
+        w_name = _fresh(names, conv.input[1] + suffix)
+        graph.initializer.append(numpy_helper.from_array(
+            (w.astype(np.float64) * factor.reshape((-1,) + (1,) * (w.ndim - 1))).astype(w.dtype), w_name))
+        has_bias = len(conv.input) > 2 and conv.input[2]
+        new_inputs = [conv.input[0], w_name]
+        if has_bias or shift is not None:
+            b = numpy_helper.to_array(consts[conv.input[2]]).astype(np.float64) if has_bias else np.zeros(w.shape[0])
+            b_name = _fresh(names, (conv.name or "conv") + suffix + "_bias")
+            graph.initializer.append(numpy_helper.from_array(
+                (b * factor + (shift if shift is not None else 0)).astype(w.dtype), b_name))
+            new_inputs.append(b_name)
+        del conv.input[:]
+        conv.input.extend(new_inputs)
+        conv.output[0] = reader.output[0]
+        removed.add(id(reader))
+        changed = True
+    if changed:
+        kept = [n for n in graph.node if id(n) not in removed]
+        del graph.node[:]
+        graph.node.extend(kept)
+        eliminate_dead_nodes(model)
+    return changed
+
+
 def fold_batch_norm(model: onnx.ModelProto) -> bool:
     """Conv -> BatchNormalization (inference, constant statistics, the conv's only consumer) becomes one
     Conv with scaled weights and shifted bias: w' = w * g / sqrt(v + eps), b' = (b - m) * g / sqrt(v + eps) + beta
     (computed in float64, stored in the weights' dtype). Weights and statistics may be initializers or
     ConstantOfShape fills."""
-    graph = model.graph
-    consts = {**_filled_constants(graph), **{t.name: t for t in graph.initializer}}
-    graph_inputs = {i.name for i in graph.input}
-    outputs = {o.name for o in graph.output} | _outer_reads(graph)
-    uses = _consumers(graph)
-    names = {t.name for t in graph.initializer} | {o for n in graph.node for o in n.output}
-    removed, changed = set(), False
-    for conv in graph.node:
-        if conv.op_type != "Conv" or conv.domain not in ("", "ai.onnx") or conv.output[0] in outputs:
-            continue
-        readers = uses.get(conv.output[0], [])
-        if len(readers) != 1:
-            continue
-        bn = readers[0]
+    def per_channel(bn, x, consts, graph_inputs, w):
         stats = list(bn.input[1:5])
-        weights = list(conv.input[1:3])
-        if (bn.op_type != "BatchNormalization" or bn.domain not in ("", "ai.onnx") or bn.input[0] != conv.output[0]
-                or len([o for o in bn.output if o]) != 1 or len(stats) != 4
+        if (bn.op_type != "BatchNormalization" or bn.input[0] != x or len(stats) != 4
                 or any(a.name == "training_mode" and a.i for a in bn.attribute)
-                or any(n not in consts or n in graph_inputs for n in stats + [w for w in weights if w])):
-            continue
-        w = numpy_helper.to_array(consts[conv.input[1]])
+                or any(n not in consts or n in graph_inputs for n in stats)):
+            return None
         scale, beta, mean, var = (numpy_helper.to_array(consts[n]).astype(np.float64) for n in stats)
-        eps = next((a.f for a in bn.attribute if a.name == "epsilon"), 1e-5)
-        if w.dtype.kind != "f" or scale.shape != (w.shape[0],):
-            continue
-        b = numpy_helper.to_array(consts[conv.input[2]]).astype(np.float64) if len(conv.input) > 2 and conv.input[2] \
-            else np.zeros(w.shape[0])
-        factor = scale / np.sqrt(var + eps)
-        new_w = (w.astype(np.float64) * factor.reshape((-1,) + (1,) * (w.ndim - 1))).astype(w.dtype)
-        new_b = ((b - mean) * factor + beta).astype(w.dtype)
-        w_name, b_name = _fresh(names, conv.input[1] + "_bnfold"), _fresh(names, (conv.name or "conv") + "_bnfold_bias")
-        graph.initializer.extend([numpy_helper.from_array(new_w, w_name), numpy_helper.from_array(new_b, b_name)])
-        del conv.input[1:]
-        conv.input.extend([w_name, b_name])
-        conv.output[0] = bn.output[0]
-        removed.add(id(bn))
-        changed = True
-    if changed:
-        kept = [n for n in graph.node if id(n) not in removed]
-        del graph.node[:]
-        graph.node.extend(kept)
-        eliminate_dead_nodes(model)
-    return changed
+        if scale.shape != (w.shape[0],):
+            return None
+        factor = scale / np.sqrt(var + next((a.f for a in bn.attribute if a.name == "epsilon"), 1e-5))
+        return factor, beta - mean * factor
+
+    return _fold_into_conv(model, per_channel, "_bnfold")
 
 
 def fold_conv_scale(model: onnx.ModelProto) -> bool:
     """Conv -> Mul by a constant per output channel (the conv's only reader; the factor a scalar or shaped to
     broadcast over axis 1: [M, 1, 1], [1, M, 1, 1]) becomes one Conv with scaled weights and bias (w' = w * s,
-    b' = b * s, computed in float64, stored in the weights' dtype). Models that spell a norm's affine part as Mul
-    and Add after the conv (the onnx wheel's Inception-v2: BatchNormalization, then Mul and Add by "sc_w", "sc_b")
-    then run one convolution whose epilogue adds the shift, instead of two passes over its output."""
-    graph = model.graph
-    consts = {**_filled_constants(graph), **{t.name: t for t in graph.initializer}}
-    graph_inputs = {i.name for i in graph.input}
-    outputs = {o.name for o in graph.output} | _outer_reads(graph)
-    uses = _consumers(graph)
-    names = {t.name for t in graph.initializer} | {o for n in graph.node for o in n.output}
-    removed, changed = set(), False
-    for conv in graph.node:
-        if conv.op_type != "Conv" or conv.domain not in ("", "ai.onnx") or conv.output[0] in outputs:
-            continue
-        readers = uses.get(conv.output[0], [])
-        if len(readers) != 1:
-            continue
-        mul = readers[0]
-        if mul.op_type != "Mul" or mul.domain not in ("", "ai.onnx") or len(mul.input) != 2 or \
-                list(mul.input).count(conv.output[0]) != 1:
-            continue
-        factor_name = mul.input[1] if mul.input[0] == conv.output[0] else mul.input[0]
-        weights = [w for w in conv.input[1:3] if w]
-        if any(n not in consts or n in graph_inputs for n in weights + [factor_name]):
-            continue
-        w = numpy_helper.to_array(consts[conv.input[1]])
-        s = numpy_helper.to_array(consts[factor_name])
-        if w.dtype.kind != "f" or s.dtype != w.dtype or s.ndim > w.ndim:
-            continue
+    b' = b * s). Models that spell a norm's affine part as Mul and Add after the conv (the onnx wheel's
+    Inception-v2: BatchNormalization, then Mul and Add by "sc_w", "sc_b") then run one convolution whose epilogue
+    adds the shift, instead of two passes over its output."""
+    def per_channel(mul, x, consts, graph_inputs, w):
+        if mul.op_type != "Mul" or len(mul.input) != 2 or list(mul.input).count(x) != 1:
+            return None
+        name = mul.input[1] if mul.input[0] == x else mul.input[0]
+        if name not in consts or name in graph_inputs:
+            return None
+        s = numpy_helper.to_array(consts[name])
+        if s.dtype != w.dtype or s.ndim > w.ndim:
+            return None
         shape = (1,) * (w.ndim - s.ndim) + s.shape  # as it broadcasts against the conv's [N, M, ...] output
         if shape[0] != 1 or shape[1] not in (1, w.shape[0]) or any(d != 1 for d in shape[2:]):
-            continue
-        factor = np.broadcast_to(s.astype(np.float64).reshape(-1), (w.shape[0],))
-        new_w = (w.astype(np.float64) * factor.reshape((-1,) + (1,) * (w.ndim - 1))).astype(w.dtype)
-        w_name = _fresh(names, conv.input[1] + "_scaled")
-        graph.initializer.append(numpy_helper.from_array(new_w, w_name))
-        conv.input[1] = w_name
-        if len(conv.input) > 2 and conv.input[2]:
-            b = numpy_helper.to_array(consts[conv.input[2]]).astype(np.float64)
-            b_name = _fresh(names, (conv.name or "conv") + "_scaled_bias")
-            graph.initializer.append(numpy_helper.from_array((b * factor).astype(w.dtype), b_name))
-            conv.input[2] = b_name
-        conv.output[0] = mul.output[0]
-        removed.add(id(mul))
-        changed = True
-    if changed:
-        kept = [n for n in graph.node if id(n) not in removed]
-        del graph.node[:]
-        graph.node.extend(kept)
-        eliminate_dead_nodes(model)
-    return changed
+            return None
+        return np.broadcast_to(s.astype(np.float64).reshape(-1), (w.shape[0],)), None
+
+    return _fold_into_conv(model, per_channel, "_scaled")
 
 
 # ops whose output has the rank of their first input, and elementwise ops (the largest rank of their inputs)
