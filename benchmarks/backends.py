@@ -11,7 +11,8 @@ native backend cannot import is listed with the reason instead of numbers.
 Timing: best single inference (ms) after warm-up; ONNX Runtime in-process (intra_op_num_threads = T), the
 native binary through its own `--repeat N --threads T` loop (no process start-up or .npy I/O). NumPy is
 the examples' own function (single-threaded except inside BLAS). Every native output is compared with
-ONNX Runtime's; a mismatch is printed in the row. The machine is shared: run twice, trust the ratios.
+ONNX Runtime's; a mismatch is printed in the row. Per row the native program runs first, then ONNX Runtime,
+NumPy last (in-process thread pools spin after a call). The machine is shared: run twice, trust the ratios.
 """
 import argparse
 import glob
@@ -92,9 +93,11 @@ def bench(name, model, batches, threads, numpy_fn=None, make_inputs=None, exe=No
         expected = sessions[threads[0]].run(None, feed)
         probe = best_ms(lambda: sessions[threads[0]].run(None, feed), 3)
         runs = runs_for(probe)
-        np_ms = best_ms(lambda: numpy_fn(*inputs), max(3, runs // 4)) if numpy_fn else None
+        # the native program runs first, after a pause, then ONNX Runtime, NumPy last: in-process thread pools
+        # (OpenBLAS's, ORT's) keep spinning for a while after a call and would take cores from the next timing
+        results = []
         for t in threads:
-            ort_ms = best_ms(lambda s=sessions[t]: s.run(None, feed), runs)
+            time.sleep(0.2)
             try:
                 nat_ms, outputs = native_ms(exe, inputs, runs, t)
             except subprocess.CalledProcessError as exc:
@@ -102,6 +105,10 @@ def bench(name, model, batches, threads, numpy_fn=None, make_inputs=None, exe=No
                 hint = " (the program wants more inputs: initializers listed in graph.input)" if "usage:" in first else ""
                 print(f"{name:<22} {batch:>5} {t:>2}T   not importable yet: native run failed: {first}{hint}", flush=True)
                 return
+            ort_ms = best_ms(lambda s=sessions[t]: s.run(None, feed), runs)
+            results.append((t, ort_ms, nat_ms, outputs))
+        np_ms = best_ms(lambda: numpy_fn(*inputs), max(3, runs // 4)) if numpy_fn else None
+        for t, ort_ms, nat_ms, outputs in results:
             ok = len(outputs) == len(expected) and all(
                 np.allclose(o, e, rtol=1e-3, atol=1e-3 * max(1.0, float(np.abs(e).max(initial=0))))
                 for o, e in zip(outputs, expected))

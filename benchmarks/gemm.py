@@ -84,6 +84,10 @@ def worker(threads: int, lib_path: str, shapes):
     lib.bench_gemm.argtypes = [i64, i64, i64, p, p, p, ctypes.c_int]
     lib.bench_pack.argtypes = [i64, i64, p, p]
     rng = np.random.default_rng(0)
+    # every native product first, then NumPy's (and the reference results): OpenBLAS's worker threads keep spinning
+    # for a while after each of its calls, and timed in between they took the cores from the runtime's threads
+    # (2-thread rows at 1.0-1.1x of 1 thread, where a C++ loop measures 1.95-2.0x)
+    rows = []
     for label, m, n, k in shapes:
         a = rng.standard_normal((m, k)).astype(np.float32)
         b = rng.standard_normal((k, n)).astype(np.float32)
@@ -93,12 +97,15 @@ def worker(threads: int, lib_path: str, shapes):
         ptr = lambda x: x.ctypes.data_as(p)  # noqa: E731
         lib.bench_pack(k, n, ptr(b), ptr(packed))
         flops = 2.0 * m * n * k
-        t_np = best_seconds(lambda: np.matmul(a, b, out=c), flops)
-        want = a @ b
         t_nat = best_seconds(lambda: lib.bench_gemm(m, n, k, ptr(a), ptr(b), ptr(c), 0), flops)
-        ok = np.allclose(c, want, rtol=1e-3, atol=1e-3 * np.abs(want).max())
+        c_nat = c.copy()
         t_pk = best_seconds(lambda: lib.bench_gemm(m, n, k, ptr(a), ptr(packed), ptr(c), 1), flops)
-        ok = ok and np.allclose(c, want, rtol=1e-3, atol=1e-3 * np.abs(want).max())
+        rows.append((label, m, n, k, a, b, (c_nat, c.copy()), flops, t_nat, t_pk))
+    for label, m, n, k, a, b, results, flops, t_nat, t_pk in rows:
+        want = a.astype(np.float64) @ b.astype(np.float64)
+        ok = all(np.allclose(r, want, rtol=1e-3, atol=1e-3 * np.abs(want).max()) for r in results)
+        c = np.empty((m, n), np.float32)
+        t_np = best_seconds(lambda: np.matmul(a, b, out=c), flops)
         g = lambda t: flops / t / 1e9  # noqa: E731
         print(f"{label:<26} {m:>5} {n:>5} {k:>5} {threads:>2}T {g(t_np):>9.1f} {g(t_nat):>9.1f} {g(t_pk):>10.1f}"
               f" {g(t_nat) / g(t_np) * 100:>7.0f}% {g(t_pk) / g(t_np) * 100:>7.0f}%{'' if ok else '  WRONG RESULT'}",
