@@ -22,6 +22,7 @@ from ..errors import BuildError
 from ..files import atomic_output
 from ..progress import Progress
 from .project import Project, render, render_runtime, write_files
+from .target import cmake_compiler
 
 BUILD_TYPE = "Release"
 
@@ -329,8 +330,8 @@ def files_key(files: dict, salt: str = "", skip=lambda rel: False) -> str:
 
 
 def _compiler_key() -> str:
-    """What decides which C++ compiler CMake picks: $CXX, else the first c++ on PATH (and its version)."""
-    cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or ""
+    """What decides which C++ compiler CMake picks (target.cmake_compiler) and its version."""
+    cxx = cmake_compiler()
     try:
         version = subprocess.run([cxx.split()[0], "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                  text=True, timeout=30).stdout.splitlines()[:1] if cxx else []

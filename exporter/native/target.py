@@ -42,11 +42,16 @@ TARGETS = {t.name: t for t in (
 DEFAULT = "native"
 
 
+def cmake_compiler() -> str:
+    """The C++ compiler (command, possibly with flags) CMake builds exported projects with: $CXX, else the first
+    c++ (or g++) on PATH; "" when there is none."""
+    return os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or ""
+
+
 def vector_isa(target: Target) -> str:
     """The micro-kernels `target` gets: "avx512", "avx2" or "portable"; for "native", what the C++ compiler's
     -march=native enables on this machine (export-time choices such as Winograd's depend on it)."""
-    return _native_isa(os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or "") \
-        if target.gemm_isa == "native" else target.gemm_isa
+    return _native_isa(cmake_compiler()) if target.gemm_isa == "native" else target.gemm_isa
 
 
 @functools.lru_cache(maxsize=None)

@@ -88,12 +88,12 @@ def winograd_tile(shape: dict, dtype, constant_weights: bool, isa: str = "avx2")
     batch = d["n"] if isinstance(d["n"], int) else 1  # a dynamic batch counts as one image
     work = batch * d["c"] * d["m"] * d["oh"] * d["ow"]
     plane = d["oh"] * d["ow"]
-    small = plane < WINOGRAD_SMALL_PLANE
+    narrow = plane < WINOGRAD_SMALL_PLANE  # the smaller fan-out bound applies
     if isa == "avx512":
         if d["c"] < WINOGRAD_AVX512_MIN_CHANNELS or plane < WINOGRAD_AVX512_MIN_PLANE:
             return 0
-        small = small or d["c"] < WINOGRAD_AVX512_WIDE
-    fan_out = WINOGRAD_SMALL_PLANE_MAX_FAN_OUT if small else WINOGRAD_MAX_FAN_OUT
+        narrow = narrow or d["c"] < WINOGRAD_AVX512_WIDE
+    fan_out = WINOGRAD_SMALL_PLANE_MAX_FAN_OUT if narrow else WINOGRAD_MAX_FAN_OUT
     return 2 if (d["c"] >= WINOGRAD_MIN_CHANNELS and d["m"] >= WINOGRAD_MIN_OUT_CHANNELS
                  and d["m"] <= fan_out * d["c"] and work >= WINOGRAD_MIN_WORK) else 0
 
