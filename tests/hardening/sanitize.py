@@ -11,7 +11,7 @@ import hashlib
 import os
 import subprocess
 
-from exporter.native.build import Locked, cache_root, run_tool
+from exporter.native.build import Locked, cache_root, run_tool, touch_entry
 from exporter.native.project import data_dir, render, runtime_files, write_files
 from tests.hardening.conftest import SAN_ENV, SANITIZE
 
@@ -45,6 +45,9 @@ def runtime(cxx: str) -> str:
                 run_tool([cxx, *flags(cxx), "-c", str(src / f), "-o", objs[-1]], directory, f"compiling {f} with sanitizers")
             run_tool(["ar", "rcs", lib + ".tmp", *objs], directory, "archiving")
             os.replace(lib + ".tmp", lib)
+    # used now: eviction spares entries used in the last RECENT_SECONDS, and the library is linked after this
+    # returns (untouched, a runtime built at the start of the suite was evicted under a later model's link)
+    touch_entry(directory)
     return lib
 
 
@@ -57,6 +60,7 @@ def build(cxx: str, model, name: str) -> str:
     directory = os.path.join(cache_root(), f"asan-{facts.name}-{key}")
     exe = os.path.join(directory, "program")
     if os.path.exists(exe):
+        touch_entry(directory)
         return exe
     with Locked(directory + ".lock"):
         if not os.path.exists(exe):
@@ -91,6 +95,7 @@ def ctest_build(cxx: str, root: str, variant: str) -> str:
                   f"-DCMAKE_CXX_FLAGS={flags_text}", f"-DCMAKE_EXE_LINKER_FLAGS={flags_text}"], root,
                  f"configuring the runtime tests ({variant}) with sanitizers")
         run_tool([cmake, "--build", build, "--parallel", "2"], root, f"building the runtime tests ({variant}) with sanitizers")
+    touch_entry(build)  # ctest runs it after this returns: recently used, it is not evicted meanwhile
     return build
 
 
