@@ -187,7 +187,8 @@ class CodeGen:
 
     def _plan_epilogues(self) -> None:
         """Conv/Gemm/MatMul followed by a bias or residual Add and/or an activation, each the sole consumer of
-        the previous result: those nodes run in the kernel's epilogue, on each tile of C while it is hot."""
+        the previous result: those nodes run in the kernel's epilogue, on each tile of C while it is hot; then a
+        large convolution's MaxPool, on each band of its rows (Conv.fuses_max_pool)."""
         order = {node: i for i, node in enumerate(self.g.nodes)}
         for node in self.g.nodes:
             if node.op not in _EPILOGUE_KERNELS or not node.outputs or node.outputs[0] is None:
@@ -197,7 +198,7 @@ class CodeGen:
             out = node.outputs[0]
             if out.dtype.kind != "f" or out.known is not None:
                 continue
-            plan = {"nodes": [], "output": out, "bias": None, "residual": None, "act": None}
+            plan = {"nodes": [], "output": out, "bias": None, "residual": None, "act": None, "pool": None}
             nxt = _sole_consumer(out)
             if nxt is not None and nxt.op == "Add" and len(nxt.inputs) == 2 and _same_shape(nxt.outputs[0], out):
                 other = nxt.inputs[1] if nxt.inputs[0] is out else nxt.inputs[0]
@@ -210,6 +211,12 @@ class CodeGen:
             act = _activation(nxt, out) if nxt is not None else None
             if act:
                 plan["act"] = act
+                plan["nodes"].append(nxt)
+                out = nxt.outputs[0]
+                nxt = _sole_consumer(out)
+            # a large convolution's MaxPool: pooled band by band as the convolution computes them (Conv.fuses_max_pool)
+            if node.op == "Conv" and nxt is not None and plan["residual"] is None and OPS["Conv"].fuses_max_pool(node, nxt):
+                plan["pool"] = nxt
                 plan["nodes"].append(nxt)
                 out = nxt.outputs[0]
             if plan["nodes"]:

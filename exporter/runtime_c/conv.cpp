@@ -36,7 +36,7 @@ template <typename T> struct Im2colB {
         constexpr bool kGather = false;
 #endif
         const int32_t h = int32_t(s->h), w = int32_t(s->w), ow = int32_t(s->ow);
-        const int64_t plane = s->h * s->w;
+        const int64_t plane = input_plane(*s);
         alignas(64) int32_t ybase[NR], xbase[NR];
         // output pixel j0 + jj is (oy, ox), stepped along (one division per block, not per pixel)
         int32_t oy = int32_t(j0 / ow), ox = int32_t(j0 % ow);
@@ -240,7 +240,7 @@ void depthwise(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilogu
             const int64_t n = nm / s.m, m = nm % s.m;
             const T* wm = w + m * taps;
             T* out = y + nm * plane;
-            const T* in = x + (n * s.c + m / mg) * s.h * s.w;
+            const T* in = x + (n * s.c + m / mg) * input_plane(s);
             if (strided)
                 depthwise_strided_plane(s, poly, in, wm, out, nm == begin);
             else
@@ -342,7 +342,7 @@ struct ShiftedRows {
                     const bool inside = iy >= 0 && iy < s.h;
                     const int64_t ra = inside ? a : ow, rb = inside ? b : ow;
                     zero_short(row, ra);
-                    if (rb > ra) copy_short(img + (c * s.h + iy) * s.w + ra + shift, row + ra, rb - ra);
+                    if (rb > ra) copy_short(img + c * input_plane(s) + iy * s.w + ra + shift, row + ra, rb - ra);
                     zero_short(row + rb, ow - rb);
                 }
                 zero_short(plane + need * ow, block);  // the last tile reads past the rows
@@ -402,11 +402,11 @@ void conv_tiled(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilog
             const int64_t n = u / (panels * chunks), ch = u / panels % chunks, pnl = u % panels;
             const int64_t oy0 = ch * rows_per, oy1 = std::min(s.oh, oy0 + rows_per);
             if (shifted && u / panels != built) {
-                rows_layout.fill(s, x + n * s.c * s.h * s.w, oy0, oy1 - oy0, planes, BL);
+                rows_layout.fill(s, x + n * s.c * input_plane(s), oy0, oy1 - oy0, planes, BL);
                 built = u / panels;
             } else if (!shifted && n != built) {
                 for (int64_t c = 0; c < s.c; ++c)
-                    lay.fill(s, x + (n * s.c + c) * s.h * s.w, planes + c * lay.stride, true);
+                    lay.fill(s, x + (n * s.c + c) * input_plane(s), planes + c * lay.stride, true);
                 built = n;
             }
             const int64_t j0 = shifted ? 0 : oy0 * lanes, jend = j0 + (oy1 - oy0 - 1) * lanes + s.ow;
@@ -459,7 +459,7 @@ void conv_gemm(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y
                         units * mg * plane * kdim >= detail::kGemmParallelWork;
     auto unit = [&](int64_t u) {
         const int64_t n = u / s.groups, g = u % s.groups;
-        const T* xin = x + (n * s.c + g * cg) * s.h * s.w;
+        const T* xin = x + (n * s.c + g * cg) * input_plane(s);
         T* out = y + (n * s.m + g * mg) * plane;
         Epilogue<T> e = ep;
         e.accumulate = false;
@@ -468,7 +468,7 @@ void conv_gemm(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y
         const detail::AOperand<T> a = w_packed ? detail::AOperand<T>{w + g * conv2d_packed_group_size(s), 0, 0, true}
                                                : detail::AOperand<T>{w + g * mg * kdim, kdim, 1, false};
         if (pointwise)
-            detail::gemm_run(mg, plane, kdim, a, static_cast<const T*>(nullptr), detail::StridedB<T>{xin, plane, 1},
+            detail::gemm_run(mg, plane, kdim, a, static_cast<const T*>(nullptr), detail::StridedB<T>{xin, input_plane(s), 1},
                              out, plane, e);
         else
             detail::gemm_run(mg, plane, kdim, a, static_cast<const T*>(nullptr), Im2colB<T>{xin, &s}, out, plane, e);
@@ -497,6 +497,57 @@ void conv2d(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
     Epilogue<T> ep;
     ep.bias = bias;
     conv2d_ex<T>(s, x, w, false, y, ep);
+}
+
+// The convolution's output rows per band: ~kBandBytes of it (all channels), so that a band and the kernel's own blocks
+// stay in L2 until the pool has read it.
+constexpr int64_t kBandBytes = int64_t(256) << 10;
+
+template <typename T>
+void conv2d_max_pool(const Conv2dShape& s, int winograd, const T* x, const T* w, bool w_packed, const Epilogue<T>& ep,
+                     const Pool2dShape& p, T* y) {
+    // pool rows [py0, py1) read convolution rows [first(py0), last(py1)); those read input rows [in_first, in_last)
+    auto first = [&](int64_t py) { return std::max<int64_t>(0, py * p.sh - p.pt); };
+    auto last = [&](int64_t py) { return std::min<int64_t>(s.oh, (py - 1) * p.sh - p.pt + (p.kh - 1) * p.dh + 1); };
+    const int64_t row_bytes = int64_t(sizeof(T)) * s.m * s.ow * p.sh;
+    int64_t bands = std::max<int64_t>(1, (p.oh * row_bytes + kBandBytes - 1) / kBandBytes);
+    const int threads = detail::in_parallel() ? 1 : num_threads();
+    if (s.n < threads) bands = (bands + threads - 1) / threads * threads;  // every thread a band of each image
+    const int64_t band = (p.oh + std::min(bands, p.oh) - 1) / std::min(bands, p.oh);
+    bands = (p.oh + band - 1) / band;
+    const int64_t in_image = s.c * input_plane(s), out_plane = p.oh * p.ow;
+    const bool parallel = s.n * bands > 1;
+    parallel_for(s.n * bands, parallel, [&](int64_t begin, int64_t end) {
+        for (int64_t u = begin; u < end; ++u) {
+            const int64_t n = u / bands, py0 = u % bands * band, py1 = std::min(p.oh, py0 + band);
+            const int64_t cy0 = first(py0), cy1 = last(py1);
+            // this band's convolution: the input rows it reads, as an image of its own whose channels keep x's pitch
+            const int64_t iy0 = std::max<int64_t>(0, cy0 * s.sh - s.pt);
+            const int64_t iy1 = std::min<int64_t>(s.h, (cy1 - 1) * s.sh - s.pt + (s.kh - 1) * s.dh + 1);
+            Conv2dShape b = s;
+            b.n = 1;
+            b.h = iy1 - iy0;
+            b.oh = cy1 - cy0;
+            b.pt = s.pt - cy0 * s.sh + iy0;
+            b.xc = input_plane(s);
+            T* conv = static_cast<T*>(detail::thread_buffer(2, sizeof(T) * size_t(s.m * b.oh * s.ow)));
+            const T* xb = x + n * in_image + iy0 * s.w;
+            if (winograd) conv2d_winograd<T>(b, winograd, xb, w, conv, ep);
+            else conv2d_ex<T>(b, xb, w, w_packed, conv, ep);
+            // its pool rows, into a buffer, then each channel's rows to their place in y
+            Pool2dShape q = p;
+            q.n = 1;
+            q.h = b.oh;
+            q.oh = py1 - py0;
+            q.pt = p.pt + cy0 - py0 * p.sh;
+            q.pb = std::max<int64_t>(0, (q.oh - 1) * q.sh + (q.kh - 1) * q.dh + 1 - q.pt - q.h);
+            T* pooled = static_cast<T*>(detail::thread_buffer(3, sizeof(T) * size_t(s.m * q.oh * q.ow)));
+            max_pool2d<T>(q, conv, pooled);
+            const int64_t rows = q.oh * q.ow;
+            for (int64_t k = 0; k < s.m; ++k)
+                std::memcpy(y + (n * s.m + k) * out_plane + py0 * p.ow, pooled + k * rows, size_t(rows) * sizeof(T));
+        }
+    });
 }
 
 template <typename T>
@@ -588,6 +639,8 @@ void deform_conv2d(const DeformConvShape& s, const T* x, const T* w, const T* of
 #define EXPORTER_CONV_INSTANTIATE(T)                                                           \
     template void conv2d_ex<T>(const Conv2dShape&, const T*, const T*, bool, T*, const Epilogue<T>&); \
     template void conv2d<T>(const Conv2dShape&, const T*, const T*, const T*, T*);              \
+    template void conv2d_max_pool<T>(const Conv2dShape&, int, const T*, const T*, bool, const Epilogue<T>&,       \
+                                     const Pool2dShape&, T*);                                                   \
     template void conv3d<T>(const Conv3dShape&, const T*, const T*, bool, int64_t, const T*, T*, T*);          \
     template void deform_conv2d<T>(const DeformConvShape&, const T*, const T*, const T*, const T*, const T*, T*, T*);
 EXPORTER_FLOATS(EXPORTER_CONV_INSTANTIATE)

@@ -317,7 +317,9 @@ struct Conv2dShape {
     int64_t sh, sw, dh, dw;    // strides, dilations
     int64_t pt, pl;            // top / left padding (bottom/right implied by oh/ow)
     int64_t groups;
+    int64_t xc = 0;            // elements from one input channel to the next (0: h * w; a band of a taller image's rows)
 };
+inline int64_t input_plane(const Conv2dShape& s) { return s.xc ? s.xc : s.h * s.w; }
 // conv.cpp. No scratch: im2col columns are packed straight into the GEMM's B micro-panels, one cache
 // block at a time. Weights `w` are [m, c/groups, kh, kw], or (w_packed) each group's [m/groups, c/groups*kh*kw]
 // matrix in the pre-packed A layout (pack_a_panels), groups one after the other. Per-channel bias,
@@ -327,6 +329,13 @@ template <typename T>
 void conv2d_ex(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y, const Epilogue<T>& ep);
 template <typename T>
 void conv2d(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y);
+// Conv (+ its epilogue) then MaxPool `p` (p.n == s.n, p.c == s.m, p.h == s.oh, p.w == s.ow) without the convolution's
+// output in memory: bands of pool rows, each band's convolution rows computed into a per-thread buffer (the rows two
+// bands share computed twice) and pooled from there into y. `winograd`: conv2d_winograd's tile (0: conv2d_ex).
+struct Pool2dShape;
+template <typename T>
+void conv2d_max_pool(const Conv2dShape& s, int winograd, const T* x, const T* w, bool w_packed, const Epilogue<T>& ep,
+                     const Pool2dShape& p, T* y);
 // Elements of one group's pre-packed weights.
 inline int64_t conv2d_packed_group_size(const Conv2dShape& s) {
     const int64_t mg = s.m / s.groups;

@@ -322,10 +322,10 @@ template <typename T> inline bool epilogue_empty(const Epilogue<T>& ep) {
 // Grown once per thread to the largest block it has packed, then reused: nothing is allocated per call
 // after the first inference. 64-byte aligned.
 inline void* thread_buffer(int which, size_t bytes) {
-    struct Buffers {
-        void* p[2] = {nullptr, nullptr};
-        size_t size[2] = {0, 0};
-        ~Buffers() { std::free(p[0]); std::free(p[1]); }
+    struct Buffers {  // 0, 1: the kernels' (packing, padded planes); 2, 3: a caller's around kernels (conv2d_max_pool)
+        void* p[4] = {nullptr, nullptr, nullptr, nullptr};
+        size_t size[4] = {0, 0, 0, 0};
+        ~Buffers() { for (void* q : p) std::free(q); }
     };
     static thread_local Buffers buffers;
     if (buffers.size[which] < bytes) {

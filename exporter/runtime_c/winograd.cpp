@@ -188,10 +188,10 @@ void winograd_unit(const Conv2dShape& s, const Plan& p, int64_t n, int64_t ty0, 
     T* scratch = split + z.split;
 
     // input transform, one tile row of one channel at a time, straight into the rows of V_xi
-    const T* xn = x + n * s.c * s.h * s.w;
+    const T* xn = x + n * s.c * input_plane(s);
     std::fill(split, split + z.split, T(0));
     for (int64_t c = 0; c < s.c; ++c) {
-        split_rows<T, MO>(s, xn + c * s.h * s.w, ty0 * MO - s.pt, (ty1 - ty0) * MO + 2, z.lanes, split);
+        split_rows<T, MO>(s, xn + c * input_plane(s), ty0 * MO - s.pt, (ty1 - ty0) * MO + 2, z.lanes, split);
         for (int64_t ty = ty0; ty < ty1; ++ty)
             input_row<T, MO>(split + (ty - ty0) * MO * MO * z.lanes, z.lanes, scratch, v + c * ldv + (ty - ty0) * tw, vsize);
     }

@@ -88,6 +88,60 @@ static void test_conv(std::mt19937& rng) {
     }
 }
 
+// Conv + MaxPool in bands (conv2d_max_pool) against the convolution's whole output pooled (conv2d_ex or Winograd,
+// then max_pool2d): every kernel path (im2col GEMM, 1x1 GEMM, direct over shifted rows and polyphase planes,
+// Winograd), pools that overlap bands (3x3/2, padded) or not (2x2/2), a bottom window past the convolution's rows,
+// several bands per image and per thread, batch 2, 1 and 2 threads.
+static void test_conv_max_pool(std::mt19937& rng) {
+    struct Case { int64_t n, c, h, w, m, k, s, pad, winograd, pk, ps, ppad, pextra; };
+    const Case cases[] = {{1, 3, 160, 150, 64, 3, 2, 0, 0, 3, 2, 0, 0},    // SqueezeNet's stem: im2col GEMM
+                          {1, 3, 150, 140, 32, 7, 2, 3, 0, 3, 2, 1, 0},    // ResNet's 7x7/2 stem: direct, polyphase
+                          {2, 8, 70, 90, 24, 3, 1, 1, 0, 2, 2, 0, 0},      // direct over shifted rows, 2x2/2 pool
+                          {1, 16, 64, 80, 48, 3, 1, 1, 2, 2, 2, 0, 0},     // Winograd F(2x2)
+                          {1, 32, 66, 72, 40, 3, 1, 1, 4, 3, 2, 1, 0},     // Winograd F(4x4)
+                          {1, 24, 90, 64, 40, 1, 1, 0, 0, 3, 2, 0, 1},     // 1x1: plain GEMM; a window past the bottom
+                          {1, 20, 90, 70, 36, 3, 2, 1, 0, 3, 1, 1, 0},     // strided 3x3, 20 channels; 3x3/1 pool
+                          {1, 2, 9, 9, 4, 3, 1, 1, 0, 3, 2, 1, 0}};        // one band
+    for (int threads : {1, 2}) {
+        rt::set_num_threads(threads);
+        for (const Case& t : cases) {
+            const int64_t oh = (t.h + 2 * t.pad - t.k) / t.s + 1, ow = (t.w + 2 * t.pad - t.k) / t.s + 1;
+            const rt::Conv2dShape s{t.n, t.c, t.h, t.w, t.m, t.k, t.k, oh, ow, t.s, t.s, 1, 1, t.pad, t.pad, 1};
+            // pextra: one more bottom padding row (a ceil_mode pool), so the last window reaches past the rows
+            const int64_t poh = (oh + 2 * t.ppad + t.pextra - t.pk) / t.ps + 1, pow = (ow + 2 * t.ppad - t.pk) / t.ps + 1;
+            const rt::Pool2dShape p{t.n, t.m, oh, ow, t.pk, t.pk, poh, pow, t.ps, t.ps, 1, 1, t.ppad, t.ppad,
+                                    t.ppad + t.pextra, t.ppad};
+            auto x = random_ints<float>(t.n * t.c * t.h * t.w, rng);
+            auto w = random_ints<float>(t.m * t.c * t.k * t.k, rng);
+            auto b = random_ints<float>(t.m, rng);
+            std::vector<float> packed;
+            if (t.winograd) {
+                packed.resize(rt::winograd_weights_size(s, int(t.winograd)));
+                rt::winograd_weights<float>(s, int(t.winograd), w.data(), packed.data());
+            } else {
+                packed.resize(rt::conv2d_packed_group_size(s));
+                rt::pack_a_panels<float>(t.m, t.c * t.k * t.k, w.data(), packed.data());
+            }
+            rt::Epilogue<float> ep;
+            ep.bias = b.data();
+            ep.act = rt::Act::Relu;
+            std::vector<float> full(t.n * t.m * oh * ow), want(t.n * t.m * poh * pow), got(want.size(), -1.0f);
+            if (t.winograd) rt::conv2d_winograd<float>(s, int(t.winograd), x.data(), packed.data(), full.data(), ep);
+            else rt::conv2d_ex<float>(s, x.data(), packed.data(), true, full.data(), ep);
+            rt::max_pool2d<float>(p, full.data(), want.data());
+            rt::conv2d_max_pool<float>(s, int(t.winograd), x.data(), packed.data(), true, ep, p, got.data());
+            // integer data: exact, except Winograd's transforms, whose rounding depends on where a band's tiles start
+            const float tol = t.winograd ? 1e-3f * float(t.c * 9 * 16) : 0.0f;
+            float worst = 0.0f;
+            for (size_t e = 0; e < want.size(); ++e) worst = std::max(worst, std::fabs(got[e] - want[e]));
+            CHECK(worst <= tol, "conv2d_max_pool threads=%d c=%lld m=%lld %lldx%lld/%lld winograd=%lld pool %lldx%lld/%lld: "
+                  "off by %g", threads, (long long)t.c, (long long)t.m, (long long)t.k, (long long)t.k, (long long)t.s,
+                  (long long)t.winograd, (long long)t.pk, (long long)t.pk, (long long)t.ps, double(worst));
+        }
+    }
+    rt::set_num_threads(0);
+}
+
 // 3-D: per output depth, 2-D convolutions of the covered input slices summed (depth padding, stride, dilation,
 // groups, every tap of an output slice in the padding), plain and pre-packed kernel slices.
 static void test_conv3d(std::mt19937& rng) {
@@ -183,5 +237,6 @@ int main() {
     test_conv(rng);
     test_deform_conv(rng);
     test_conv3d(rng);
+    test_conv_max_pool(rng);
     return finish("conv");
 }

@@ -195,3 +195,52 @@ def test_residual_computed_later_is_not_fused():
     assert facts.steps == 2
     x = rng.standard_normal((1, 3, 5, 5)).astype(np.float32)
     assert_same(run_onnxruntime(model, [x]), load(model, "late")(x), rtol=1e-4)
+
+
+def _conv_pool(x_shape, m, k, stride, pad, pool, act="Relu", bn=False, indices=False):
+    """Conv (+BN) (+activation) -> MaxPool; pool = (kernel, stride, pad, ceil_mode)."""
+    c = x_shape[1]
+    inits = {"w": rng.standard_normal((m, c, k, k)) / np.sqrt(c * k * k), "b": rng.standard_normal(m)}
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[k, k], strides=[stride] * 2, pads=[pad] * 4)]
+    last = "c"
+    if bn:
+        inits.update({"g": rng.uniform(0.5, 2, m), "be": rng.standard_normal(m), "mu": rng.standard_normal(m),
+                      "v": rng.uniform(0.5, 2, m)})
+        nodes.append(helper.make_node("BatchNormalization", ["c", "g", "be", "mu", "v"], ["n"]))
+        last = "n"
+    if act:
+        nodes.append(helper.make_node(act, [last], ["a"]))
+        last = "a"
+    pk, ps, pp, ceil = pool
+    nodes.append(helper.make_node("MaxPool", [last], ["y", "i"] if indices else ["y"], kernel_shape=[pk, pk],
+                                  strides=[ps, ps], pads=[pp] * 4, ceil_mode=ceil))
+    return _model(nodes, [("x", list(x_shape))], ["y"] + (["i"] if indices else []), inits)
+
+
+@pytest.mark.parametrize("x_shape, m, k, stride, pad, pool, act, bn", [
+    ((1, 3, 129, 129), 32, 3, 2, 0, (3, 2, 0, 0), "Relu", False),   # SqueezeNet's stem: im2col GEMM, bands overlap
+    ((1, 3, 151, 147), 24, 7, 2, 3, (3, 2, 1, 1), "Relu", True),    # ResNet's stem (BN folded), padded ceil_mode pool
+    ((2, 16, 64, 66), 32, 3, 1, 1, (2, 2, 0, 0), None, False),      # stride 1 (Winograd or direct), batch 2, no act
+    ((1, 8, 90, 96), 24, 3, 1, 1, (3, 1, 1, 0), "LeakyRelu", False),  # a stride-1 pool: every row in two bands
+])
+def test_conv_max_pool_fuses(x_shape, m, k, stride, pad, pool, act, bn):
+    """A large convolution's MaxPool runs in its step, on each band of rows as it is computed."""
+    model = _conv_pool(x_shape, m, k, stride, pad, pool, act, bn)
+    files, facts = render(model, "cp")
+    assert facts.steps == 1 and "conv2d_max_pool" in files["cp.cpp"], files["cp.cpp"]
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    assert_same(run_onnxruntime(model, [x]), load(model, "cp")(x), rtol=1e-4)
+
+
+@pytest.mark.parametrize("why", ["small", "heavy weights", "indices", "shared"])
+def test_conv_max_pool_not_fused(why):
+    x_shape, m = ((1, 16, 20, 20), 16) if why == "small" else ((1, 256, 40, 40), 256) if why == "heavy weights" \
+        else ((1, 3, 129, 129), 32)
+    model = _conv_pool(x_shape, m, 3, 1 if m >= 16 else 2, 1 if m >= 16 else 0, (3, 2, 0, 0), indices=why == "indices")
+    if why == "shared":  # the activation is also a result: it must be written whole
+        model.graph.output.append(helper.make_tensor_value_info("a", TensorProto.FLOAT, None))
+    files, facts = render(model, "cp")
+    assert "conv2d_max_pool" not in files["cp.cpp"] and facts.steps == 2
+    if why in ("small", "shared"):
+        x = rng.standard_normal(x_shape).astype(np.float32)
+        assert_same(run_onnxruntime(model, [x]), load(model, "cp")(x), rtol=1e-4)
