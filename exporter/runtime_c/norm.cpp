@@ -95,10 +95,54 @@ void layer_norm_row(const float* p, const float* scale, const float* bias, float
 }
 }  // namespace
 
+// float32 LRN with beta 0.75 (AlexNet's, GoogLeNet's, ZFNet's and ONNX's default): y = x / t^(3/4) as x / (r sqrt r),
+// r = sqrt t, in vectors, over the window's sum of squares summed a chunk of pixels at a time (float: the sum of a
+// few squares is well conditioned; ~3 ulp in all). The general path's scalar double pow took 14 ns an element
+// (GoogLeNet: 11 of its 29 ms).
+static void lrn_three_quarters(const float* x, float* y, int64_t n, int64_t c, int64_t spatial, int64_t before, int64_t after,
+                        float scale, float bias) {
+    constexpr int64_t kChunk = 1024;
+    const bool parallel = n * c * spatial * (before + after + 1) >= kNormParallelWork;
+    parallel_for(n * c, parallel, [&](int64_t begin, int64_t end) {
+        alignas(64) float sq[kChunk + S::L];
+        for (int64_t unit = begin; unit < end; ++unit) {
+            const int64_t b = unit / c, ch = unit % c;
+            const int64_t lo = std::max<int64_t>(0, ch - before), hi = std::min<int64_t>(c - 1, ch + after);
+            const float* image = x + b * c * spatial;
+            const float* src = image + ch * spatial;
+            float* dst = y + (b * c + ch) * spatial;
+            for (int64_t s0 = 0; s0 < spatial; s0 += kChunk) {
+                const int64_t len = std::min(kChunk, spatial - s0);
+                for (int64_t j = 0; j < len; ++j) sq[j] = 0.0f;
+                for (int64_t k = lo; k <= hi; ++k) {
+                    const float* p = image + k * spatial + s0;
+                    for (int64_t j = 0; j < len; ++j) sq[j] += p[j] * p[j];
+                }
+                const V vs = S::set1(scale), vb = S::set1(bias);
+                auto norm = [&](V v, V q) {
+                    const V r = S::sqrt(S::fma(vs, q, vb));
+                    return S::div(v, S::mul(r, S::sqrt(r)));
+                };
+                int64_t j = 0;
+                for (; j + S::L <= len; j += S::L) S::store(dst + s0 + j, norm(S::load(src + s0 + j), S::load(sq + j)));
+                if (j < len) {  // the tail through the same vector code (identical results wherever an element sits)
+                    alignas(64) float buf[S::L] = {};
+                    std::memcpy(buf, src + s0 + j, size_t(len - j) * sizeof(float));
+                    for (int64_t k = len - j; k < S::L; ++k) sq[j + k] = 0.0f;
+                    S::store(buf, norm(S::load(buf), S::load(sq + j)));
+                    std::memcpy(dst + s0 + j, buf, size_t(len - j) * sizeof(float));
+                }
+            }
+        }
+    });
+}
+
 template <typename T>
 void lrn(const T* x, T* y, int64_t n, int64_t c, int64_t spatial, int64_t size, double alpha, double beta, double bias) {
     const int64_t before = (size - 1) / 2, after = size - 1 - before;  // floor / ceil of (size-1)/2
     const double scale = alpha / double(size);
+    if constexpr (std::is_same_v<T, float>)
+        if (beta == 0.75) return lrn_three_quarters(x, y, n, c, spatial, before, after, float(scale), float(bias));
     const bool parallel = n * c * spatial * size >= kNormParallelWork;
     parallel_for(n * c, parallel, [&](int64_t begin, int64_t end) {
         for (int64_t unit = begin; unit < end; ++unit) {

@@ -42,6 +42,7 @@ struct ScalarF {
     static V mul(V a, V b) { return a * b; }
     static V div(V a, V b) { return a / b; }
     static V fma(V a, V b, V c) { return a * b + c; }
+    static V sqrt(V a) { return __builtin_sqrtf(a); }
     static V max(V a, V b) { return select(lt(b, a), a, b); }
     static V min(V a, V b) { return select(lt(a, b), a, b); }
     static V abs(V a) { return bits_to(to_bits(a) & 0x7fffffffu); }
@@ -73,6 +74,7 @@ struct Avx512F {
     static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
     static V div(V a, V b) { return _mm512_div_ps(a, b); }
     static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+    static V sqrt(V a) { return _mm512_sqrt_ps(a); }
     static V max(V a, V b) { return _mm512_max_ps(a, b); }
     static V min(V a, V b) { return _mm512_min_ps(a, b); }
     static V abs(V a) {
@@ -107,6 +109,7 @@ struct Avx2F {
     static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
     static V div(V a, V b) { return _mm256_div_ps(a, b); }
     static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+    static V sqrt(V a) { return _mm256_sqrt_ps(a); }
     static V max(V a, V b) { return _mm256_max_ps(a, b); }
     static V min(V a, V b) { return _mm256_min_ps(a, b); }
     static V abs(V a) { return _mm256_and_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))); }

@@ -122,10 +122,14 @@ static void test_lp_norm(std::mt19937& rng) {
 
 template <typename T>
 static void test_lrn(std::mt19937& rng) {
-    for (int64_t c : {1, 4, 9})
-        for (int64_t size : {1, 2, 3, 5}) {
-            const int64_t n = 2, spatial = 6;
-            const double alpha = 1e-2, beta = 0.75, bias = 1.5;
+    // beta 0.75 runs float32's vector path (whole vectors, a tail, two chunks of 1024 pixels), 0.6 the general one
+    struct Case { int64_t c, size, spatial; double beta; };
+    const Case cases[] = {{1, 1, 6, 0.75}, {4, 2, 6, 0.75}, {9, 3, 6, 0.75}, {9, 5, 6, 0.75}, {4, 3, 37, 0.75},
+                          {7, 5, 1100, 0.75}, {4, 5, 37, 0.6}, {9, 2, 20, 0.6}};
+    for (const Case& t : cases) {
+        {
+            const int64_t n = 2, c = t.c, size = t.size, spatial = t.spatial;
+            const double alpha = 1e-2, beta = t.beta, bias = 1.5;
             auto x = random_reals<T>(n * c * spatial, rng, -3, 3);
             std::vector<double> want(x.size());
             for (int64_t b = 0; b < n; ++b)
@@ -138,8 +142,10 @@ static void test_lrn(std::mt19937& rng) {
                     }
             std::vector<T> y(x.size());
             rt::lrn<T>(x.data(), y.data(), n, c, spatial, size, alpha, beta, bias);
-            CHECK(all_close(y, want, tol<T>(), tol<T>()), "lrn c=%lld size=%lld", (long long)c, (long long)size);
+            CHECK(all_close(y, want, tol<T>(), tol<T>()), "lrn c=%lld size=%lld spatial=%lld beta=%g", (long long)c,
+                  (long long)size, (long long)spatial, beta);
         }
+    }
 }
 
 template <typename T>
