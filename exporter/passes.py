@@ -168,6 +168,16 @@ def _training_mode(node, graph):
     return True
 
 
+def _unsqueeze_by_attribute(node, values):
+    """Unsqueeze of opsets 1-12 (axes an attribute), which onnx's reference evaluator fails on (1.23: it takes the
+    list for an array): the Inception-v2 and DenseNet of the onnx wheel shape every per-channel scale that way."""
+    axes = next((list(a.ints) for a in node.attribute if a.name == "axes"), None)
+    if node.op_type != "Unsqueeze" or axes is None or len(values) != 1:
+        return None
+    rank = values[0].ndim + len(axes)
+    return [np.expand_dims(values[0], tuple(sorted(a % rank for a in axes)))]
+
+
 def fold_constants(model: onnx.ModelProto) -> bool:
     """Evaluate nodes whose inputs are all constants and store their results as initializers."""
     from onnx.reference import ReferenceEvaluator
@@ -188,8 +198,10 @@ def fold_constants(model: onnx.ModelProto) -> bool:
             try:
                 with warnings.catch_warnings(), np.errstate(all="ignore"):
                     warnings.simplefilter("ignore")
-                    results = ReferenceEvaluator(node, opsets={"": opset}).run(
-                        None, {i: v for i, v in zip(node.input, values) if i})
+                    results = _unsqueeze_by_attribute(node, values)
+                    if results is None:
+                        results = ReferenceEvaluator(node, opsets={"": opset}).run(
+                            None, {i: v for i, v in zip(node.input, values) if i})
             except Exception:
                 results = None
             in_bytes = sum(v.nbytes for v in values if v is not None)

@@ -93,6 +93,20 @@ def test_fold_constants_computes_constant_subgraphs_once():
     assert ops_of(model) == ["Add", "RandomUniformLike"]
 
 
+def test_fold_constants_unsqueezes_by_attribute():
+    """Opset-11 Unsqueeze (axes an attribute, negative ones too) of a constant folds: onnx's reference evaluator
+    fails on it, and the onnx wheel's Inception-v2 and DenseNet shape every per-channel scale that way."""
+    s = np.arange(2, dtype=np.float32) + 1
+    model = graph_model([helper.make_node("Unsqueeze", ["s"], ["s3"], axes=[1, -1]),
+                         helper.make_node("Reshape", ["s3", "shape"], ["s2"]),
+                         helper.make_node("Mul", ["x", "s2"], ["y"])], ["y"],
+                        initializers=[("s", s), ("shape", np.array([2, 1], np.int64))])
+    model.opset_import[0].version = 11
+    assert ops_of(check_pass(fold_constants, model)) == ["Mul"]
+    folded = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    assert folded["s3"].shape == (2, 1, 1)
+
+
 def test_cse_merges_chains_and_respects_attributes():
     model = graph_model([
         helper.make_node("Exp", ["x"], ["a"]),

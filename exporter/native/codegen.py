@@ -200,7 +200,7 @@ class CodeGen:
                 continue
             plan = {"nodes": [], "output": out, "bias": None, "residual": None, "act": None, "pool": None}
             nxt = _sole_consumer(out)
-            if nxt is not None and nxt.op == "Add" and len(nxt.inputs) == 2 and _same_shape(nxt.outputs[0], out):
+            if nxt is not None and nxt.op in ("Add", "Sum") and len(nxt.inputs) == 2 and _same_shape(nxt.outputs[0], out):
                 other = nxt.inputs[1] if nxt.inputs[0] is out else nxt.inputs[0]
                 kind = _add_kind(node, other, out, order)
                 if kind:

@@ -185,6 +185,18 @@ def test_gemm_and_matmul_epilogues(act):
     assert_same(run_onnxruntime(model, [x, r]), load(model, "mm")(x, r), rtol=1e-4)
 
 
+def test_sum_of_two_is_a_residual_add():
+    """ResNet-50 of the onnx wheel spells its residual connections Sum(conv, shortcut): fused like Add."""
+    inits = {"w": rng.standard_normal((4, 4, 3, 3))}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Sum", ["c", "x"], ["s"]),
+             helper.make_node("Relu", ["s"], ["y"])]
+    model = _model(nodes, [("x", [1, 4, 6, 6])], ["y"], inits)
+    files, facts = render(model, "sum")
+    assert facts.steps == 1 and "ep.residual" in files["sum.cpp"]
+    x = rng.standard_normal((1, 4, 6, 6)).astype(np.float32)
+    assert_same(run_onnxruntime(model, [x]), load(model, "sum")(x), rtol=1e-4)
+
+
 def test_residual_computed_later_is_not_fused():
     """Add(conv_a, conv_b) where conv_b runs after conv_a: only conv_b may take the Add."""
     inits = {"wa": rng.standard_normal((4, 3, 1, 1)), "wb": rng.standard_normal((4, 3, 1, 1))}
