@@ -108,13 +108,11 @@ inline bool windows_3x2(const Pool2dShape& s) {
 // Max and average pools are separable. Strided: each output row first combines its kh input rows elementwise
 // into one padded row (contiguous, vectorised), then each output combines kw entries of that row: no gathers,
 // 2-3x faster than kh x kw taps per output. Rows outside the image are skipped; the row's padding columns hold
-// `fill` (the lowest value for max, zero for sums). Stride 1 runs over the whole padded plane (window.h), whose
-// long flat loops beat row-by-row passes over short rows.
+// `fill` (the lowest value for max, zero for sums). Stride-1 windows of up to 9 taps run over whole padded planes
+// instead (pool_stride1), whose long flat loops beat row-by-row passes over short rows.
 template <typename T, typename Combine>
 void pool_plane(const Pool2dShape& s, const detail::WindowPlane& win, const T* in, T fill, Combine combine, T* out,
                 T* row) {
-    if (s.sh == 1 && s.sw == 1)
-        return win.reduce_any(win.pad(in, fill), fill, [](int64_t, T v) { return v; }, combine, out);
     T* mid = row + s.pl;
     const bool split = windows_3x2(s);
     T* E = row + win.wp;
@@ -147,10 +145,44 @@ void pool_plane(const Pool2dShape& s, const detail::WindowPlane& win, const T* i
     }
 }
 
+// Stride 1 over planes [begin, end) of x: small planes (Inception's 3x3/1 pools over 256-576 planes of 14x14 or 28x28)
+// cost more in per-plane setup than in arithmetic, so up to ~16 K elements of padded planes are stacked hp * wp apart
+// in this thread's buffer and reduced in one flat pass (WindowPlane::reduce_flat), each plane's results then copied
+// out: 576 x 14 x 14 3x3/1 averages took 108 us plane by plane.
+// `fast`: combine for groups without a NaN (max: one vmaxps where the NaN-propagating maximum, a compare, a NaN test and
+// a blend per tap, made 3x3 max pools 2x slower than averages), when `fast_without_nan`; checking costs a compare and
+// an or per input element.
+template <bool fast_without_nan, typename T, typename Combine, typename Fast>
+void pool_stride1(const Pool2dShape& s, const detail::WindowPlane& win, const T* x, int64_t begin, int64_t end, T fill,
+                  Combine combine, Fast fast, T* y) {
+    const int64_t block = win.hp * win.wp, group = std::clamp<int64_t>((int64_t(1) << 14) / block, 1, end - begin);
+    T* pad = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * size_t(2 * group * block + win.flat_len())));
+    T* flat = pad + group * block;
+    auto identity = [](int64_t, T v) { return v; };
+    for (int64_t nc = begin; nc < end; nc += group) {
+        const int64_t g = std::min(group, end - nc), len = (g - 1) * block + win.flat_len();
+        for (int64_t k = 0; k < g; ++k) win.pad_into(pad + k * block, x + (nc + k) * s.h * s.w, fill);
+        bool nan = !fast_without_nan;
+        if constexpr (fast_without_nan && std::is_floating_point_v<T>) {
+            int any = 0;
+            const T* in = x + nc * s.h * s.w;
+            for (int64_t i = 0; i < g * s.h * s.w; ++i) any |= in[i] != in[i];
+            nan = any != 0;
+        }
+        if (nan) win.reduce_flat_any(pad, len, fill, identity, combine, flat);
+        else win.reduce_flat_any(pad, len, fill, identity, fast, flat);
+        for (int64_t k = 0; k < g; ++k) win.unflatten(flat + k * block, y + (nc + k) * s.oh * s.ow);
+    }
+}
+
+// Stride 1 through pool_stride1 for windows of up to 9 taps; larger ones (Inception's 7x7 average over 7x7 planes:
+// 49 passes over the stack for 4 outputs a plane) take pool_plane's separable rows-then-columns path.
+inline bool flat_stride1(const Pool2dShape& s) { return s.sh == 1 && s.sw == 1 && s.kh * s.kw <= 9; }
+
 // This thread's row buffer for pool_plane (the padded plane's width, every window of an output row fits), its
-// padding columns set to `fill` (stride 1 needs none: window.h pads the plane in thread buffer 0).
+// padding columns set to `fill` (pool_stride1 needs none: it pads whole planes in thread buffer 0).
 template <typename T> T* pool_row(const Pool2dShape& s, const detail::WindowPlane& win, T fill) {
-    if (s.sh == 1 && s.sw == 1) return nullptr;
+    if (flat_stride1(s)) return nullptr;
     // then pool_row_3x2's even and odd positions (ow + 1 each)
     T* row = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * size_t(win.wp + 2 * (s.ow + 1))));
     std::fill(row, row + s.pl, fill);
@@ -231,6 +263,9 @@ void max_pool2d(const Pool2dShape& shape, const T* x, T* y) {
     // the padding holds the lowest value, so it never wins
     parallel_for(s.n * s.c, parallel, [&](int64_t begin, int64_t end) {
         const detail::WindowPlane win = window_of(s);
+        if (flat_stride1(s))
+            return pool_stride1<true>(s, win, x, begin, end, lowest, [](T a, T b) { return maximum(a, b); },
+                                      [](T a, T b) { return a > b ? a : b; }, y);
         T* row = pool_row(s, win, lowest);
         for (int64_t nc = begin; nc < end; ++nc)
             pool_plane(s, win, x + nc * s.h * s.w, lowest, [](T a, T b) { return maximum(a, b); },
@@ -306,21 +341,25 @@ void avg_pool2d(const Pool2dShape& shape, const T* x, T* y, bool count_include_p
     parallel_for(s.n * s.c, parallel, [&](int64_t begin, int64_t end) {
         const detail::WindowPlane win = window_of(s);
         T* row = pool_row(s, win, T(0));
-        // the counts as T (small integers, exact), so that the division loop vectorises (int64 products and
-        // conversions per element took 3/4 of a 14x14 pool's time)
-        T* cols = static_cast<T*>(detail::thread_buffer(1, sizeof(T) * size_t(s.ow)));
-        for (int64_t ox = 0; ox < s.ow; ++ox) cols[ox] = T(taps_in(ox * s.sw - s.pl, s.kw, s.dw, col_begin, col_end));
-        for (int64_t nc = begin; nc < end; ++nc) {
-            T* out = y + nc * s.oh * s.ow;
-            pool_plane(s, win, x + nc * s.h * s.w, T(0), [](T a, T b) { return a + b; }, out, row);
-            for (int64_t oy = 0; oy < s.oh; ++oy) {
-                const T rows = T(taps_in(oy * s.sh - s.pt, s.kh, s.dh, row_begin, row_end));
-                T* o = out + oy * s.ow;
-                for (int64_t ox = 0; ox < s.ow; ++ox) {
-                    const T divisor = rows * cols[ox];
-                    o[ox] = divisor != T(0) ? o[ox] / divisor : T(0);
-                }
+        // every output's count, once, as T (small integers, exact), so that each plane's division is one vector loop
+        // over the plane (int64 products and conversions per element took 3/4 of a 14x14 pool's time; per-row loops
+        // of 14 left it to scalar code). A window with no tap counted sums nothing: divided by 1, it gives 0.
+        const int64_t plane = s.oh * s.ow;
+        T* counts = static_cast<T*>(detail::thread_buffer(1, sizeof(T) * size_t(plane)));
+        for (int64_t oy = 0; oy < s.oh; ++oy) {
+            const int64_t rows = taps_in(oy * s.sh - s.pt, s.kh, s.dh, row_begin, row_end);
+            for (int64_t ox = 0; ox < s.ow; ++ox) {
+                const int64_t count = rows * taps_in(ox * s.sw - s.pl, s.kw, s.dw, col_begin, col_end);
+                counts[oy * s.ow + ox] = T(count > 0 ? count : 1);
             }
+        }
+        const bool flat = flat_stride1(s);
+        auto add = [](T a, T b) { return a + b; };
+        if (flat) pool_stride1<false>(s, win, x, begin, end, T(0), add, add, y);
+        for (int64_t nc = begin; nc < end; ++nc) {
+            T* out = y + nc * plane;
+            if (!flat) pool_plane(s, win, x + nc * s.h * s.w, T(0), [](T a, T b) { return a + b; }, out, row);
+            for (int64_t i = 0; i < plane; ++i) out[i] /= counts[i];
         }
     });
 }

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "gemm_driver.h"  // thread_buffer
 
@@ -18,6 +19,33 @@ namespace exporter_rt {
 namespace detail {
 
 constexpr int64_t kWindowTable = 64;  // taps whose offsets are tabulated; the rest are computed
+
+// dst[t] = src[t], t < n, for the short rows of small planes (Inception's pools: 14 elements), where a memcpy call
+// costs more than the copy and an element loop is a compare and branch per element: fixed-size copies (inlined as
+// one or two moves each), the last overlapping the one before, as memcpy itself does for small sizes
+template <typename T> inline void copy_run(const T* __restrict src, T* __restrict dst, int64_t n) {
+    const char* s = reinterpret_cast<const char*>(src);
+    char* d = reinterpret_cast<char*>(dst);
+    const size_t bytes = size_t(n) * sizeof(T);
+    auto pair = [&](auto size) {  // bytes in [size, 2 * size]
+        std::memcpy(d, s, size);
+        std::memcpy(d + bytes - size, s + bytes - size, size);
+    };
+    if (bytes >= 64) {
+        for (size_t b = 0; b + 64 <= bytes; b += 64) std::memcpy(d + b, s + b, 64);
+        if (bytes % 64) std::memcpy(d + bytes - 64, s + bytes - 64, 64);
+    } else if (bytes >= 32) {
+        pair(std::integral_constant<size_t, 32>());
+    } else if (bytes >= 16) {
+        pair(std::integral_constant<size_t, 16>());
+    } else if (bytes >= 8) {
+        pair(std::integral_constant<size_t, 8>());
+    } else if (bytes >= 4) {
+        pair(std::integral_constant<size_t, 4>());
+    } else {
+        for (size_t b = 0; b < bytes; ++b) d[b] = s[b];
+    }
+}
 
 struct WindowPlane {
     int64_t h, w, oh, ow, sh, sw, pt, pl;
@@ -39,7 +67,7 @@ struct WindowPlane {
     // Writes the plane `in` padded with `fill` to p[0, hp * wp).
     template <typename T> void pad_into(T* p, const T* in, T fill) const {
         std::fill(p, p + hp * wp, fill);
-        for (int64_t iy = 0; iy < h; ++iy) std::memcpy(p + (pt + iy) * wp + pl, in + iy * w, size_t(w) * sizeof(T));
+        for (int64_t iy = 0; iy < h; ++iy) copy_run(in + iy * w, p + (pt + iy) * wp + pl, w);
     }
 
     // This thread's buffer holding the plane `in` padded with `fill`, followed by room for the flat results.
@@ -51,7 +79,38 @@ struct WindowPlane {
 
     // out[oy * ow + ox] = flat[oy * wp + ox]: results over the flat padded plane, its discarded columns dropped.
     template <typename T> void unflatten(const T* flat, T* out) const {
-        for (int64_t oy = 0; oy < oh; ++oy) std::memcpy(out + oy * ow, flat + oy * wp, size_t(ow) * sizeof(T));
+        for (int64_t oy = 0; oy < oh; ++oy) copy_run(flat + oy * wp, out + oy * ow, ow);
+    }
+
+    // combine over taps [LO, HI) of tap(t, at[off(t)]), as a balanced tree of expressions (which GCC vectorises)
+    template <int LO, int HI, typename T, typename Tap, typename Combine>
+    T tree(const T* at, Tap& tap, Combine& combine) const {
+        if constexpr (HI - LO == 1) {
+            return tap(LO, at[table[LO]]);
+        } else {
+            constexpr int MID = (LO + HI) / 2;
+            return combine(tree<LO, MID>(at, tap, combine), tree<MID, HI>(at, tap, combine));
+        }
+    }
+
+    // Stride 1: flat[j] = combine over t of tap(t, pad[j + off(t)]) for j < len, over one padded plane (len =
+    // flat_len()) or several stacked hp * wp apart (whose windows starting in a plane's last hp - oh rows are
+    // discarded, like its last wp - ow columns).
+    template <int TAPS, typename T, typename Tap, typename Combine>
+    void reduce_flat(const T* pad, int64_t len, T init, Tap tap, Combine combine, T* flat) const {
+        if constexpr (TAPS > 0) {
+            // the taps combined pairwise (a tree, depth log2 TAPS), not in a chain: the vector loop runs one vector
+            // at a time, so a chain of 9 NaN-propagating maxima (compare, mask, blend each) was latency-bound at
+            // 2-3x ONNX Runtime's time
+            static_assert(TAPS <= kWindowTable, "unrolled taps read the offset table");
+            for (int64_t j = 0; j < len; ++j) flat[j] = combine(init, tree<0, TAPS>(pad + j, tap, combine));
+        } else {  // a run-time tap count: one vectorised pass per tap
+            for (int64_t j = 0; j < len; ++j) flat[j] = combine(init, tap(0, pad[j + off(0)]));
+            for (int64_t t = 1; t < taps; ++t) {
+                const int64_t o = off(t);
+                for (int64_t j = 0; j < len; ++j) flat[j] = combine(flat[j], tap(t, pad[j + o]));
+            }
+        }
     }
 
     // out[oy * ow + ox] = combine over t of tap(t, value at tap t), starting from `init`.
@@ -65,16 +124,7 @@ struct WindowPlane {
         };
         if (sh == 1 && sw == 1) {
             T* flat = pad + hp * wp;  // the room pad() left after the plane
-            const int64_t len = flat_len();
-            if constexpr (TAPS > 0) {
-                for (int64_t j = 0; j < len; ++j) flat[j] = window(j);
-            } else {  // a run-time tap count: one vectorised pass per tap
-                for (int64_t j = 0; j < len; ++j) flat[j] = combine(init, tap(0, pad[j + off(0)]));
-                for (int64_t t = 1; t < taps; ++t) {
-                    const int64_t o = off(t);
-                    for (int64_t j = 0; j < len; ++j) flat[j] = combine(flat[j], tap(t, pad[j + o]));
-                }
-            }
+            reduce_flat<TAPS>(pad, flat_len(), init, tap, combine, flat);
             unflatten(flat, out);
             return;
         }
@@ -83,6 +133,15 @@ struct WindowPlane {
     }
 
     // reduce() with the common window sizes (3x3, 2x2, 5x5) unrolled
+    template <typename T, typename Tap, typename Combine>
+    void reduce_flat_any(const T* pad, int64_t len, T init, Tap tap, Combine combine, T* flat) const {
+        switch (taps) {
+            case 9: return reduce_flat<9>(pad, len, init, tap, combine, flat);
+            case 4: return reduce_flat<4>(pad, len, init, tap, combine, flat);
+            case 25: return reduce_flat<25>(pad, len, init, tap, combine, flat);
+            default: return reduce_flat<0>(pad, len, init, tap, combine, flat);
+        }
+    }
     template <typename T, typename Tap, typename Combine>
     void reduce_any(T* pad, T init, Tap tap, Combine combine, T* out) const {
         switch (taps) {

@@ -39,6 +39,10 @@ static const PoolCase kCases[] = {
     {1, 2, 9, 40, 3, 3, 2, 2, 1, 1, 2, 2, 2, 2, false},  // padding 2: the general path
     {2, 3, 7, 7, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0, false},   // one window per whole plane: the global pools
     {1, 2, 9, 11, 9, 11, 1, 1, 1, 1, 0, 0, 0, 0, false}, // the same over 99 values (running maxima in lanes)
+    {1, 300, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, false}, // stride 1: planes stacked in groups of 64, a partial last
+    {2, 5, 10, 9, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, false},   // stride 1, dilated, stacked
+    {1, 2, 140, 130, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, false}, // stride 1, planes too large to stack (one at a time)
+    {2, 6, 7, 7, 7, 7, 1, 1, 1, 1, 0, 0, 1, 1, false},     // stride 1, 49 taps: rows then columns (Inception-v1's)
 };
 
 static rt::Pool2dShape shape_of(const PoolCase& t) {
@@ -94,6 +98,21 @@ static void test_max_pool(std::mt19937& rng) {
                 CHECK(bool(std::isnan(yr[oy * 20 + ox])) == any && (any || yr[oy * 20 + ox] == T(1)),
                       "max_pool2d 3x3/2 NaN at (%lld, %lld)", (long long)oy, (long long)ox);
             }
+        // and through the stacked stride-1 planes (3x3/1, padding 1): a NaN in plane 1 of 3 reaches only its windows
+        {
+            const rt::Pool2dShape p{1, 3, 6, 7, 3, 3, 6, 7, 1, 1, 1, 1, 1, 1, 1, 1};
+            std::vector<T> xs(3 * 42, T(1)), ys(3 * 42);
+            xs[42 + 2 * 7 + 4] = nan;  // plane 1, row 2, column 4
+            rt::max_pool2d<T>(p, xs.data(), ys.data());
+            for (int64_t c = 0; c < 3; ++c)
+                for (int64_t oy = 0; oy < 6; ++oy)
+                    for (int64_t ox = 0; ox < 7; ++ox) {
+                        const bool hit = c == 1 && std::abs(oy - 2) <= 1 && std::abs(ox - 4) <= 1;
+                        const T v = ys[(c * 6 + oy) * 7 + ox];
+                        CHECK(hit ? std::isnan(v) : v == T(1), "max_pool2d 3x3/1 NaN at (%lld, %lld, %lld)", (long long)c,
+                              (long long)oy, (long long)ox);
+                    }
+        }
         // and through global_max_pool's running maxima (planes of 40: 32 in lanes, 8 in the tail)
         std::vector<T> g(3 * 40, T(2)), gy(3);
         g[5] = nan;
