@@ -149,6 +149,16 @@ void pool_plane(const Pool2dShape& s, const detail::WindowPlane& win, const T* i
 // cost more in per-plane setup than in arithmetic, so up to ~16 K elements of padded planes are stacked hp * wp apart
 // in this thread's buffer and reduced in one flat pass (WindowPlane::reduce_flat), each plane's results then copied
 // out: 576 x 14 x 14 3x3/1 averages took 108 us plane by plane.
+// Whether x[0, n) holds a NaN (false for integer types): a compare and an or per element, vectorised.
+template <typename T> bool has_nan(const T* x, int64_t n) {
+    if constexpr (std::is_floating_point_v<T>) {
+        int any = 0;
+        for (int64_t i = 0; i < n; ++i) any |= x[i] != x[i];
+        return any != 0;
+    }
+    return false;
+}
+
 // `fast`: combine for groups without a NaN (max: one vmaxps where the NaN-propagating maximum, a compare, a NaN test and
 // a blend per tap, made 3x3 max pools 2x slower than averages), when `fast_without_nan`; checking costs a compare and
 // an or per input element.
@@ -162,13 +172,7 @@ void pool_stride1(const Pool2dShape& s, const detail::WindowPlane& win, const T*
     for (int64_t nc = begin; nc < end; nc += group) {
         const int64_t g = std::min(group, end - nc), len = (g - 1) * block + win.flat_len();
         for (int64_t k = 0; k < g; ++k) win.pad_into(pad + k * block, x + (nc + k) * s.h * s.w, fill);
-        bool nan = !fast_without_nan;
-        if constexpr (fast_without_nan && std::is_floating_point_v<T>) {
-            int any = 0;
-            const T* in = x + nc * s.h * s.w;
-            for (int64_t i = 0; i < g * s.h * s.w; ++i) any |= in[i] != in[i];
-            nan = any != 0;
-        }
+        const bool nan = !fast_without_nan || has_nan(x + nc * s.h * s.w, g * s.h * s.w);
         if (nan) win.reduce_flat_any(pad, len, fill, identity, combine, flat);
         else win.reduce_flat_any(pad, len, fill, identity, fast, flat);
         for (int64_t k = 0; k < g; ++k) win.unflatten(flat + k * block, y + (nc + k) * s.oh * s.ow);
