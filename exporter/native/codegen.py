@@ -224,9 +224,53 @@ class CodeGen:
                 self.fused[node] = plan
                 self.absorbed.update(plan["nodes"])
 
+    def _plan_concats(self) -> None:
+        """A Concat whose parts are contiguous blocks of its output (nothing but 1s before the axis: batch 1 along
+        channels) and each the sole result of an earlier step (a kernel or a fused loop, written where its variable
+        points) runs in place: each part's variable points at its block of the output, so its producer writes it
+        there and the Concat copies nothing (SqueezeNet's and Inception's modules; parts still read as themselves)."""
+        if self.parent is not None:
+            return  # a body's values may be written through its enclosing graph's targets
+        taken: set = set()
+        for node in self.g.nodes:
+            if node.op != "Concat" or node in self.absorbed or not node.outputs or node.outputs[0] is None:
+                continue
+            out = node.outputs[0]
+            axis = node.attr("axis") % out.rank if out.rank else 0
+            if out.is_output or out.known is not None or not all(_is_one(d) for d in out.shape[:axis]):
+                continue
+            parts = list(node.inputs)
+            if len(parts) < 2 or len(set(parts)) != len(parts) or not all(self._writes_in_place(v, taken) for v in parts):
+                continue
+            offset = 0
+            for v in parts:
+                self.vars[v] = f"({self.var(out)} + {D.cpp(offset)})" if not (offset == 0) else self.var(out)
+                self.alias_of[v] = out
+                offset = D.add(offset, v.numel)
+                taken.add(v)
+            self.absorbed.add(node)
+
+    def _writes_in_place(self, v: Value, taken: set) -> bool:
+        """Whether `v` could be written straight into a block of another buffer: computed by a kernel or a fused
+        loop of this graph as its only result, not a graph input, output, constant or another value's view."""
+        producer = v.producer
+        if producer is None or v in taken or v.is_input or v.is_output or v.data is not None or v.known is not None:
+            return False
+        if v in self.vars or v in self.alias_of:
+            return False
+        # the last op of a kernel's epilogue: the kernel writes it; any other absorbed node's value is never written
+        owner = next((k for k, plan in self.fused.items() if plan["output"] is v), None)
+        if owner is None and producer in self.absorbed:
+            return False
+        owner = owner or producer
+        if OPS[owner.op].kind not in ("kernel", "elementwise") or owner.op == "Concat":
+            return False
+        return len([o for o in owner.outputs if o is not None]) == 1
+
     # ---- steps --------------------------------------------------------------------------------------
     def build(self) -> None:
         self._plan_epilogues()
+        self._plan_concats()
         group: list[Node] = []
         for node in self.g.nodes:
             if node in self.absorbed:

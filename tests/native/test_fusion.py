@@ -256,3 +256,45 @@ def test_conv_max_pool_not_fused(why):
     if why in ("small", "shared"):
         x = rng.standard_normal(x_shape).astype(np.float32)
         assert_same(run_onnxruntime(model, [x]), load(model, "cp")(x), rtol=1e-4)
+
+
+def _fire(batch=1, extra=None, chain=False, output_concat=False, twice=False):
+    """SqueezeNet's fire module (squeeze 1x1, expand 1x1 and 3x3, Concat along channels) then a 1x1 conv, with
+    variations: `extra` an op also reading a part, `chain` a DenseNet-style Concat of the Concat and a pool branch,
+    `output_concat` the Concat also a result, `twice` the same part concatenated twice."""
+    inits = {"ws": rng.standard_normal((4, 6, 1, 1)), "we1": rng.standard_normal((5, 4, 1, 1)),
+             "we3": rng.standard_normal((3, 4, 3, 3)), "wn": rng.standard_normal((2, 8, 1, 1)),
+             "wc": rng.standard_normal((2, 14, 1, 1))}
+    nodes = [helper.make_node("Conv", ["x", "ws"], ["s"]), helper.make_node("Relu", ["s"], ["sr"]),
+             helper.make_node("Conv", ["sr", "we1"], ["e1"]), helper.make_node("Relu", ["e1"], ["e1r"]),
+             helper.make_node("Conv", ["sr", "we3"], ["e3"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["e3"], ["e3r"]),
+             helper.make_node("Concat", ["e1r", "e3r", "e1r"] if twice else ["e1r", "e3r"], ["cat"], axis=1)]
+    outputs = ["y"]
+    if chain:  # cat (8 channels) and a pool of x (6 channels): the second Concat's parts are a Concat and a pool
+        nodes += [helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+                  helper.make_node("Concat", ["cat", "p"], ["cat2"], axis=1), helper.make_node("Conv", ["cat2", "wc"], ["y"])]
+    else:
+        nodes.append(helper.make_node("Conv", ["cat", "wn"] if not twice else ["cat", "wt"], ["y"]))
+        if twice:
+            inits["wt"] = rng.standard_normal((2, 13, 1, 1))
+    if extra:
+        nodes.append(helper.make_node("Sigmoid", ["e3r"], ["z"]))
+        outputs.append("z")
+    if output_concat:
+        outputs.append("cat")
+    return _model(nodes, [("x", [batch, 6, 7, 8])], outputs, inits)
+
+
+@pytest.mark.parametrize("variant, in_place", [
+    ({}, 1), ({"extra": True}, 1), ({"chain": True}, 1), ({"batch": 2}, 0), ({"output_concat": True}, 0),
+    ({"twice": True}, 0)])
+def test_concat_in_place(variant, in_place):
+    """A channel Concat at batch 1 copies nothing: its parts are written into their blocks of its output by their
+    producers (parts still read as themselves); not at batch 2 (blocks not contiguous), nor when the Concat is a
+    result or a part appears twice. In a chain, the Concat of a Concat copies that part (its producer is no step)."""
+    model = _fire(**variant)
+    files, facts = render(model, "fire")
+    # one step per node, less the 3 ReLUs in conv epilogues and the Concats run in place
+    assert facts.steps == len(model.graph.node) - 3 - in_place, files["fire.cpp"]
+    x = rng.standard_normal((variant.get("batch", 1), 6, 7, 8)).astype(np.float32)
+    assert_same(run_onnxruntime(model, [x]), load(model, "fire")(x), rtol=1e-4)
