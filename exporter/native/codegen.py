@@ -243,8 +243,8 @@ class CodeGen:
             if len(parts) < 2 or len(set(parts)) != len(parts) or not all(self._writes_in_place(v, taken) for v in parts):
                 continue
             offset = 0
-            for v in parts:
-                self.vars[v] = f"({self.var(out)} + {D.cpp(offset)})" if not (offset == 0) else self.var(out)
+            for k, v in enumerate(parts):
+                self.vars[v] = f"({self.var(out)} + {D.cpp(offset)})" if k else self.var(out)
                 self.alias_of[v] = out
                 offset = D.add(offset, v.numel)
                 taken.add(v)
