@@ -170,6 +170,15 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __r
         __builtin_prefetch(c + r * ldc, 1, 3);
         __builtin_prefetch(c + r * ldc + NV * L - 1, 1, 3);
     }
+    // and so is the residual the epilogue adds: R rows a whole plane apart, which no hardware prefetcher follows
+    // (ResNet-50's 1x1 64 -> 256 layers with their Sum: 0.96-1.05 ms in the model, 0.50 ms without the residual)
+    if (te && te->residual) {
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) {
+            __builtin_prefetch(te->residual + r * te->ldr, 0, 3);
+            __builtin_prefetch(te->residual + r * te->ldr + NV * L - 1, 0, 3);
+        }
+    }
     int64_t k = 0;
     if constexpr (U > 1) {
         typename S::V part[U][NV];
