@@ -145,10 +145,6 @@ void pool_plane(const Pool2dShape& s, const detail::WindowPlane& win, const T* i
     }
 }
 
-// Stride 1 over planes [begin, end) of x: small planes (Inception's 3x3/1 pools over 256-576 planes of 14x14 or 28x28)
-// cost more in per-plane setup than in arithmetic, so up to ~16 K elements of padded planes are stacked hp * wp apart
-// in this thread's buffer and reduced in one flat pass (WindowPlane::reduce_flat), each plane's results then copied
-// out: 576 x 14 x 14 3x3/1 averages took 108 us plane by plane.
 // Whether x[0, n) holds a NaN (false for integer types): a compare and an or per element, vectorised.
 template <typename T> bool has_nan(const T* x, int64_t n) {
     if constexpr (std::is_floating_point_v<T>) {
@@ -159,7 +155,11 @@ template <typename T> bool has_nan(const T* x, int64_t n) {
     return false;
 }
 
-// `fast`: combine for groups without a NaN (max: one vmaxps where the NaN-propagating maximum, a compare, a NaN test and
+// Stride 1 over planes [begin, end) of x: small planes (Inception's 3x3/1 pools over 256-576 planes of 14x14 or 28x28)
+// cost more in per-plane setup than in arithmetic, so up to ~16 K elements of padded planes are stacked hp * wp apart
+// in this thread's buffer and reduced in one flat pass (WindowPlane::reduce_flat), each plane's results then copied
+// out: 576 x 14 x 14 3x3/1 averages took 108 us plane by plane.
+// `fast`: the combine for groups without a NaN (max: one vmaxps where the NaN-propagating maximum, a compare, a NaN test and
 // a blend per tap, made 3x3 max pools 2x slower than averages), when `fast_without_nan`; checking costs a compare and
 // an or per input element.
 template <bool fast_without_nan, typename T, typename Combine, typename Fast>
@@ -362,7 +362,7 @@ void avg_pool2d(const Pool2dShape& shape, const T* x, T* y, bool count_include_p
         if (flat) pool_stride1<false>(s, win, x, begin, end, T(0), add, add, y);
         for (int64_t nc = begin; nc < end; ++nc) {
             T* out = y + nc * plane;
-            if (!flat) pool_plane(s, win, x + nc * s.h * s.w, T(0), [](T a, T b) { return a + b; }, out, row);
+            if (!flat) pool_plane(s, win, x + nc * s.h * s.w, T(0), add, out, row);
             for (int64_t i = 0; i < plane; ++i) out[i] /= counts[i];
         }
     });

@@ -132,7 +132,7 @@ struct WindowPlane {
             for (int64_t ox = 0; ox < ow; ++ox) out[oy * ow + ox] = window(oy * sh * wp + ox * sw);
     }
 
-    // reduce() with the common window sizes (3x3, 2x2, 5x5) unrolled
+    // reduce_flat() and reduce() with the common window sizes (3x3, 2x2, 5x5) unrolled
     template <typename T, typename Tap, typename Combine>
     void reduce_flat_any(const T* pad, int64_t len, T init, Tap tap, Combine combine, T* flat) const {
         switch (taps) {
