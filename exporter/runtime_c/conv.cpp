@@ -360,9 +360,10 @@ void tiled_dispatch(const Conv2dShape& s, const Polyphase* poly, const ShiftedRo
     const int64_t taps = s.kh * s.kw;
     if (rows) {
         const int64_t ps = rows->pstride, ow = rows->ow, cs = s.kw * ps, kw = s.kw, dh = s.dh;
-        if constexpr (unroll) {
+        if constexpr (std::is_same_v<T, float>)  // 3x3 also for half tiles: 64 channels end in one (11% of 16 -> 64)
             if (s.kh == 3 && s.kw == 3 && dh == 1)
                 return tiled_rows<9, R>(planes, cs, C, taps, [ps, ow](int64_t t) { return t % 3 * ps + t / 3 * ow; }, wh, j0, j1, f, ldf, acc);
+        if constexpr (unroll) {
             if (s.kh == 5 && s.kw == 5 && dh == 1)
                 return tiled_rows<25, R>(planes, cs, C, taps, [ps, ow](int64_t t) { return t % 5 * ps + t / 5 * ow; }, wh, j0, j1, f, ldf, acc);
         }
@@ -414,6 +415,14 @@ void conv_tiled(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilog
             const int64_t cstride = shifted ? s.kw * rows_layout.pstride : lay.stride;
             const T* wp = w + pnl * kdim * kPackRows;
             const int64_t m0 = pnl * kPackRows, rows = std::min<int64_t>(kPackRows, s.m - m0);
+            // stride 1: the flat run is the output's own layout, so a tile's whole blocks go straight to the output
+            // rows and only the last, partial block goes through `flat` (copying every block cost ~10% on 16 -> 64 at
+            // 55x55); not a tile with rows past the panel's (they would land in other channels' planes)
+            auto tile_rows = [&](int64_t r0) { return rows - r0 > kTileRows<T> / 2 ? kTileRows<T> : kTileRows<T> / 2; };
+            auto direct = [&](int64_t r) {
+                const int64_t r0 = r / kTileRows<T> * kTileRows<T>;
+                return shifted && rows - r0 >= tile_rows(r0) ? (jend - j0) / BL * BL : 0;
+            };
             for (int64_t c0 = 0; c0 < s.c; c0 += kTileDepth)
                 for (int64_t r0 = 0; r0 < rows; r0 += kTileRows<T>) {
                     const T* planes_c = planes + c0 * cstride;
@@ -421,16 +430,22 @@ void conv_tiled(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilog
                     const int64_t depth = std::min(kTileDepth, s.c - c0);
                     const Polyphase* p = shifted ? nullptr : &lay;
                     const ShiftedRows* q = shifted ? &rows_layout : nullptr;
-                    if (rows - r0 > kTileRows<T> / 2)
-                        tiled_dispatch<kTileRows<T>>(s, p, q, planes_c, depth, w_c, j0, j1, flat + r0 * ldf, ldf, c0 > 0);
-                    else
-                        tiled_dispatch<kTileRows<T> / 2>(s, p, q, planes_c, depth, w_c, j0, j1, flat + r0 * ldf, ldf, c0 > 0);
+                    auto tile = [&](int64_t a, int64_t b, T* f, int64_t ld) {
+                        if (a >= b) return;
+                        if (tile_rows(r0) == kTileRows<T>)
+                            tiled_dispatch<kTileRows<T>>(s, p, q, planes_c, depth, w_c, a, b, f, ld, c0 > 0);
+                        else
+                            tiled_dispatch<kTileRows<T> / 2>(s, p, q, planes_c, depth, w_c, a, b, f, ld, c0 > 0);
+                    };
+                    const int64_t jd = direct(r0);
+                    tile(j0, j0 + jd, y + (n * s.m + m0 + r0) * plane + oy0 * s.ow, plane);
+                    tile(j0 + jd, j1, flat + r0 * ldf, ldf);
                 }
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t m = m0 + r;
                 T* out = y + (n * s.m + m) * plane + oy0 * s.ow;
                 if (shifted)
-                    copy_row(flat + r * ldf, out, (oy1 - oy0) * s.ow);
+                    copy_row(flat + r * ldf, out + direct(r), (oy1 - oy0) * s.ow - direct(r));
                 else
                     for (int64_t oy = oy0; oy < oy1; ++oy)
                         copy_row(flat + r * ldf + (oy - oy0) * lanes, out + (oy - oy0) * s.ow, s.ow);
