@@ -11,8 +11,10 @@ native backend cannot import is listed with the reason instead of numbers.
 Timing: best single inference (ms) after warm-up; ONNX Runtime in-process (intra_op_num_threads = T), the
 native binary through its own `--repeat N --threads T` loop (no process start-up or .npy I/O). NumPy is
 the examples' own function (single-threaded except inside BLAS). Every native output is compared with
-ONNX Runtime's; a mismatch is printed in the row. Per row the native program runs first, then ONNX Runtime,
-NumPy last (in-process thread pools spin after a call). The machine is shared: run twice, trust the ratios.
+ONNX Runtime's; a mismatch is printed in the row. Per row and thread count the native program and ONNX Runtime
+alternate ROUNDS times, each keeping its best (a shared VM's speed drifts by tens of percent over seconds, and a
+single native-then-ORT pair measured the drift), NumPy last (in-process thread pools spin after a call). Run
+twice, trust the ratios.
 """
 import argparse
 import glob
@@ -36,6 +38,9 @@ from exporter.native import build  # noqa: E402
 from exporter.tracing import trace  # noqa: E402
 
 
+ROUNDS = 3  # native and ORT timings alternate this many times per row; each keeps its best
+
+
 def best_ms(fn, runs):
     for _ in range(max(2, runs // 10)):
         fn()
@@ -48,17 +53,15 @@ def best_ms(fn, runs):
 
 
 def native_ms(exe, inputs, runs, threads):
-    """Best per-inference time the binary reports, and its outputs."""
+    """Best per-inference time the binary reports over one `--repeat runs` loop, and its outputs."""
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
         for k, x in enumerate(inputs):
             paths.append(os.path.join(tmp, f"in{k}.npy"))
             np.save(paths[-1], x)
-        best = float("inf")
-        for _ in range(2):
-            proc = subprocess.run([exe, "--repeat", str(runs), "--threads", str(threads), "--out", tmp, *paths],
-                                  capture_output=True, text=True, check=True)
-            best = min(best, float(re.search(r"best ([\d.]+) ms", proc.stderr).group(1)))
+        proc = subprocess.run([exe, "--repeat", str(runs), "--threads", str(threads), "--out", tmp, *paths],
+                              capture_output=True, text=True, check=True)
+        best = float(re.search(r"best ([\d.]+) ms", proc.stderr).group(1))
         outputs = [np.load(p) for p in sorted(glob.glob(os.path.join(tmp, "output_*.npy")),
                                              key=lambda p: int(re.search(r"output_(\d+)", p).group(1)))]
         return best, outputs
@@ -93,19 +96,22 @@ def bench(name, model, batches, threads, numpy_fn=None, make_inputs=None, exe=No
         expected = sessions[threads[0]].run(None, feed)
         probe = best_ms(lambda: sessions[threads[0]].run(None, feed), 3)
         runs = runs_for(probe)
-        # the native program runs first, after a pause, then ONNX Runtime, NumPy last: in-process thread pools
-        # (OpenBLAS's, ORT's) keep spinning for a while after a call and would take cores from the next timing
+        # each native run starts after a pause and NumPy runs last: in-process thread pools (OpenBLAS's, ORT's)
+        # keep spinning for a while after a call and would take cores from the next timing
         results = []
         for t in threads:
-            time.sleep(0.2)
-            try:
-                nat_ms, outputs = native_ms(exe, inputs, runs, t)
-            except subprocess.CalledProcessError as exc:
-                first = exc.stderr.strip().splitlines()[0][:90] if exc.stderr.strip() else f"exit {exc.returncode}"
-                hint = " (the program wants more inputs: initializers listed in graph.input)" if "usage:" in first else ""
-                print(f"{name:<22} {batch:>5} {t:>2}T   not importable yet: native run failed: {first}{hint}", flush=True)
-                return
-            ort_ms = best_ms(lambda s=sessions[t]: s.run(None, feed), runs)
+            nat_ms = ort_ms = float("inf")
+            for _ in range(ROUNDS):  # alternated: the machine's speed drifts by tens of percent over seconds
+                time.sleep(0.2)
+                try:
+                    ms, outputs = native_ms(exe, inputs, runs, t)
+                except subprocess.CalledProcessError as exc:
+                    first = exc.stderr.strip().splitlines()[0][:90] if exc.stderr.strip() else f"exit {exc.returncode}"
+                    hint = " (the program wants more inputs: initializers listed in graph.input)" if "usage:" in first else ""
+                    print(f"{name:<22} {batch:>5} {t:>2}T   not importable yet: native run failed: {first}{hint}", flush=True)
+                    return
+                nat_ms = min(nat_ms, ms)
+                ort_ms = min(ort_ms, best_ms(lambda s=sessions[t]: s.run(None, feed), runs))
             results.append((t, ort_ms, nat_ms, outputs))
         np_ms = best_ms(lambda: numpy_fn(*inputs), max(3, runs // 4)) if numpy_fn else None
         for t, ort_ms, nat_ms, outputs in results:
