@@ -105,6 +105,53 @@ inline bool windows_3x2(const Pool2dShape& s) {
     return s.kh == 3 && s.kw == 3 && s.sh == 2 && s.sw == 2 && s.dh == 1 && s.dw == 1 && s.pl <= 1;
 }
 
+// dst[i] = combine(a[i], b[i]) and dst[i] = combine(dst[i], b[i]), i < n: pool_plane_flat's passes
+template <typename T, typename Combine>
+__attribute__((noinline)) void combine_runs(const T* __restrict a, const T* __restrict b, int64_t n, Combine combine,
+                                            T* __restrict dst) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = combine(a[i], b[i]);
+}
+template <typename T, typename Combine>
+__attribute__((noinline)) void combine_into(T* __restrict dst, const T* __restrict b, int64_t n, Combine combine) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = combine(dst[i], b[i]);
+}
+
+// Planes of short rows (under 2 * kChunk columns, where pool_row_3x2 does not split them and a row's outputs are
+// fewer than a vector or two) with no top or left padding and every window inside the plane: the whole plane is one
+// flat run, combined over the columns first (H[j] over in[j + kx * dw]) and then over the rows (V[j] over
+// H[j + ky * dh * w]); output (oy, ox) is V at oy * sh * w + ox * sw. Positions whose window runs past a row's end get
+// values no output reads. SqueezeNet's 256 x 27 x 27 3x3/2 pool: 172 -> 69 us (1 thread; ORT 65 with its NCHWc reorder).
+inline bool flat_short(const Pool2dShape& s) {
+    return s.w < 2 * kChunk && s.pt == 0 && s.pl == 0 && (s.oh - 1) * s.sh + (s.kh - 1) * s.dh < s.h &&
+           (s.ow - 1) * s.sw + (s.kw - 1) * s.dw < s.w;
+}
+
+template <typename T, typename Combine>
+void pool_plane_flat(const Pool2dShape& s, const T* in, Combine combine, T* out, T* buf) {
+    const int64_t nh = s.h * s.w - (s.kw - 1) * s.dw, nv = nh - (s.kh - 1) * s.dh * s.w;
+    const T* H = in;
+    if (s.kw > 1) {
+        combine_runs(in, in + s.dw, nh, combine, buf);
+        for (int64_t kx = 2; kx < s.kw; ++kx) combine_into(buf, in + kx * s.dw, nh, combine);
+        H = buf;
+    }
+    const T* V = H;
+    if (s.kh > 1) {
+        T* v = buf + nh;
+        combine_runs(H, H + s.dh * s.w, nv, combine, v);
+        for (int64_t ky = 2; ky < s.kh; ++ky) combine_into(v, H + ky * s.dh * s.w, nv, combine);
+        V = v;
+    }
+    for (int64_t oy = 0; oy < s.oh; ++oy) {
+        const T* src = V + oy * s.sh * s.w;
+        T* o = out + oy * s.ow;
+        if (s.sw == 2)  // a constant stride vectorises (permutes); a run-time one compiles to gathers
+            for (int64_t ox = 0; ox < s.ow; ++ox) o[ox] = src[2 * ox];
+        else
+            for (int64_t ox = 0; ox < s.ow; ++ox) o[ox] = src[ox * s.sw];
+    }
+}
+
 // Max and average pools are separable. Strided: each output row first combines its kh input rows elementwise
 // into one padded row (contiguous, vectorised), then each output combines kw entries of that row: no gathers,
 // 2-3x faster than kh x kw taps per output. Rows outside the image are skipped; the row's padding columns hold
@@ -113,6 +160,7 @@ inline bool windows_3x2(const Pool2dShape& s) {
 template <typename T, typename Combine>
 void pool_plane(const Pool2dShape& s, const detail::WindowPlane& win, const T* in, T fill, Combine combine, T* out,
                 T* row) {
+    if (flat_short(s)) return pool_plane_flat(s, in, combine, out, row);
     T* mid = row + s.pl;
     const bool split = windows_3x2(s);
     T* E = row + win.wp;
@@ -188,7 +236,10 @@ inline bool flat_stride1(const Pool2dShape& s) { return s.sh == 1 && s.sw == 1 &
 template <typename T> T* pool_row(const Pool2dShape& s, const detail::WindowPlane& win, T fill) {
     if (flat_stride1(s)) return nullptr;
     // then pool_row_3x2's even and odd positions (ow + 1 each)
-    T* row = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * size_t(win.wp + 2 * (s.ow + 1))));
+    // (pool_plane_flat: its two passes' runs, under two planes)
+    const int64_t size = flat_short(s) ? 2 * s.h * s.w : win.wp + 2 * (s.ow + 1);
+    T* row = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * size_t(size)));
+    if (flat_short(s)) return row;
     std::fill(row, row + s.pl, fill);
     std::fill(row + s.pl + s.w, row + win.wp, fill);
     return row;

@@ -37,6 +37,10 @@ static const PoolCase kCases[] = {
     {1, 2, 33, 69, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, false}, // left padding only, several chunks and a partial one
     {1, 2, 11, 27, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, false}, // short rows (13 pairs): combined whole, columns at stride 2
     {1, 2, 9, 40, 3, 3, 2, 2, 1, 1, 2, 2, 2, 2, false},  // padding 2: the general path
+    // short unpadded rows (pool_plane_flat): the plane as one flat run, columns then rows, outputs picked at the strides
+    {2, 3, 13, 13, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, false}, // SqueezeNet's 3x3 / 2 on small planes
+    {1, 2, 15, 17, 2, 3, 3, 2, 2, 2, 0, 0, 1, 1, false}, // dilated, strides 3 and 2, end padding no window reaches
+    {1, 2, 10, 12, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, false}, // stride 1 with 25 taps
     {2, 3, 7, 7, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0, false},   // one window per whole plane: the global pools
     {1, 2, 9, 11, 9, 11, 1, 1, 1, 1, 0, 0, 0, 0, false}, // the same over 99 values (running maxima in lanes)
     {1, 300, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, false}, // stride 1: planes stacked in groups of 64, a partial last
