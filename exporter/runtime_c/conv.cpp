@@ -281,11 +281,13 @@ template <typename T> bool direct_applies(const Conv2dShape& s) {
 
 // flat[r * ldf + j - j0] (+= when `accumulate`) for j in [j0, j1) (whole tiles), rows r < R from `wp` (weights
 // [c][t][kPackRows], this tile's first row), over C channels of `planes` (cstride apart); off(t): tap t's offset.
+// `te`: the epilogue applied in registers before the store (its residual is indexed like flat), or none.
 // Out of line: inlined into conv_tiled's loops, GCC spilled the accumulators to the stack. The row loops unroll fully
 // (up to 16: AVX-512's MR is 12): unrolled 8 times, acc[r] was indexed at run time and lived in memory (2.2x slower).
 template <int TAPS, int R, typename T, typename Offset>
 __attribute__((noinline)) void tiled_rows(const T* __restrict planes, int64_t cstride, int64_t C, int64_t taps, Offset off, const T* __restrict wp,
-                int64_t j0, int64_t j1, T* __restrict flat, int64_t ldf, bool accumulate) {
+                int64_t j0, int64_t j1, T* __restrict flat, int64_t ldf, bool accumulate,
+                const detail::TileEpilogue<T>* te) {
     using S = typename detail::Tile<T>::S;
     using V = typename S::V;
     constexpr int L = S::L, NV = kTileVectors;
@@ -312,6 +314,19 @@ __attribute__((noinline)) void tiled_rows(const T* __restrict planes, int64_t cs
                     const V wv = S::set1(w[t * kPackRows + r]);
 #pragma GCC unroll 4
                     for (int v = 0; v < NV; ++v) acc[r][v] = S::fma(wv, in[v], acc[r][v]);
+                }
+            }
+        }
+        if (te) {  // apply_epilogue's order (bias, residual, ReLU), so the results match it bit for bit
+#pragma GCC unroll 16
+            for (int r = 0; r < R; ++r) {
+                const V rb = S::set1(te->row_bias ? te->row_bias[r * te->row_bias_stride] : T(0));
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v) {
+                    V x = acc[r][v];
+                    if (te->row_bias) x = S::add(x, rb);
+                    if (te->residual) x = S::add(x, S::load(te->residual + r * te->ldr + (j - j0) + v * L));
+                    acc[r][v] = te->relu ? S::relu(x) : x;
                 }
             }
         }
@@ -355,26 +370,26 @@ struct ShiftedRows {
 // time, which every first export on a machine pays.
 template <int R, typename T>
 void tiled_dispatch(const Conv2dShape& s, const Polyphase* poly, const ShiftedRows* rows, const T* planes, int64_t C,
-                    const T* wh, int64_t j0, int64_t j1, T* f, int64_t ldf, bool acc) {
+                    const T* wh, int64_t j0, int64_t j1, T* f, int64_t ldf, bool acc, const detail::TileEpilogue<T>* te) {
     constexpr bool unroll = std::is_same_v<T, float> && R == kTileRows<T>;
     const int64_t taps = s.kh * s.kw;
     if (rows) {
         const int64_t ps = rows->pstride, ow = rows->ow, cs = s.kw * ps, kw = s.kw, dh = s.dh;
         if constexpr (std::is_same_v<T, float>)  // 3x3 also for half tiles: 64 channels end in one (11% of 16 -> 64)
             if (s.kh == 3 && s.kw == 3 && dh == 1)
-                return tiled_rows<9, R>(planes, cs, C, taps, [ps, ow](int64_t t) { return t % 3 * ps + t / 3 * ow; }, wh, j0, j1, f, ldf, acc);
+                return tiled_rows<9, R>(planes, cs, C, taps, [ps, ow](int64_t t) { return t % 3 * ps + t / 3 * ow; }, wh, j0, j1, f, ldf, acc, te);
         if constexpr (unroll) {
             if (s.kh == 5 && s.kw == 5 && dh == 1)
-                return tiled_rows<25, R>(planes, cs, C, taps, [ps, ow](int64_t t) { return t % 5 * ps + t / 5 * ow; }, wh, j0, j1, f, ldf, acc);
+                return tiled_rows<25, R>(planes, cs, C, taps, [ps, ow](int64_t t) { return t % 5 * ps + t / 5 * ow; }, wh, j0, j1, f, ldf, acc, te);
         }
         return tiled_rows<0, R>(planes, cs, C, taps, [ps, ow, kw, dh](int64_t t) { return t % kw * ps + t / kw * dh * ow; },
-                                wh, j0, j1, f, ldf, acc);
+                                wh, j0, j1, f, ldf, acc, te);
     }
     const Polyphase& lay = *poly;
     auto table = [&lay](int64_t t) { return t < detail::kWindowTable ? lay.off[t] : lay.offset(t); };
     if constexpr (unroll)
-        if (taps == 49) return tiled_rows<49, R>(planes, lay.stride, C, taps, table, wh, j0, j1, f, ldf, acc);
-    return tiled_rows<0, R>(planes, lay.stride, C, taps, table, wh, j0, j1, f, ldf, acc);
+        if (taps == 49) return tiled_rows<49, R>(planes, lay.stride, C, taps, table, wh, j0, j1, f, ldf, acc, te);
+    return tiled_rows<0, R>(planes, lay.stride, C, taps, table, wh, j0, j1, f, ldf, acc, te);
 }
 
 // Work units (image, chunk of output rows, weight panel), chunk-major: a chunk's input (L2-sized) serves every panel.
@@ -395,6 +410,9 @@ void conv_tiled(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilog
     const int64_t units = s.n * panels * chunks;
     const bool parallel = units > 1 && s.n * s.m * plane * kdim >= detail::kGemmParallelWork;
     const int64_t ldf = (rows_per * lanes + BL - 1) / BL * BL + BL;
+    // the common epilogues (channel bias, residual, ReLU) run in the kernel on the blocks it writes to the output
+    const bool in_registers = !detail::epilogue_empty(ep) && ep.alpha == T(1) &&
+                              (ep.act == Act::None || ep.act == Act::Relu) && (!ep.bias || ep.beta == T(1));
     parallel_for(units, parallel, [&](int64_t first_unit, int64_t end_unit) {
         T* planes = static_cast<T*>(detail::thread_buffer(0, sizeof(T) * size_t(input + kPackRows * ldf)));
         T* flat = planes + input;
@@ -430,16 +448,21 @@ void conv_tiled(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilog
                     const int64_t depth = std::min(kTileDepth, s.c - c0);
                     const Polyphase* p = shifted ? nullptr : &lay;
                     const ShiftedRows* q = shifted ? &rows_layout : nullptr;
-                    auto tile = [&](int64_t a, int64_t b, T* f, int64_t ld) {
+                    auto tile = [&](int64_t a, int64_t b, T* f, int64_t ld, const detail::TileEpilogue<T>* te) {
                         if (a >= b) return;
                         if (tile_rows(r0) == kTileRows<T>)
-                            tiled_dispatch<kTileRows<T>>(s, p, q, planes_c, depth, w_c, a, b, f, ld, c0 > 0);
+                            tiled_dispatch<kTileRows<T>>(s, p, q, planes_c, depth, w_c, a, b, f, ld, c0 > 0, te);
                         else
-                            tiled_dispatch<kTileRows<T> / 2>(s, p, q, planes_c, depth, w_c, a, b, f, ld, c0 > 0);
+                            tiled_dispatch<kTileRows<T> / 2>(s, p, q, planes_c, depth, w_c, a, b, f, ld, c0 > 0, te);
                     };
-                    const int64_t jd = direct(r0);
-                    tile(j0, j0 + jd, y + (n * s.m + m0 + r0) * plane + oy0 * s.ow, plane);
-                    tile(j0 + jd, j1, flat + r0 * ldf, ldf);
+                    const int64_t jd = direct(r0), at = (n * s.m + m0 + r0) * plane + oy0 * s.ow;
+                    detail::TileEpilogue<T> te;
+                    if (ep.bias) { te.row_bias = ep.bias + m0 + r0; te.row_bias_stride = 1; }
+                    if (ep.residual) { te.residual = ep.residual + at; te.ldr = plane; }
+                    te.relu = ep.act == Act::Relu;
+                    const bool last = c0 + kTileDepth >= s.c;
+                    tile(j0, j0 + jd, y + at, plane, in_registers && last ? &te : nullptr);
+                    tile(j0 + jd, j1, flat + r0 * ldf, ldf, nullptr);
                 }
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t m = m0 + r;
@@ -449,12 +472,12 @@ void conv_tiled(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilog
                 else
                     for (int64_t oy = oy0; oy < oy1; ++oy)
                         copy_row(flat + r * ldf + (oy - oy0) * lanes, out + (oy - oy0) * s.ow, s.ow);
-                if (!detail::epilogue_empty(ep)) {
+                if (!detail::epilogue_empty(ep)) {  // what the kernel did not apply: all, or the row's last block
                     Epilogue<T> e = ep;
-                    const int64_t cnt = (oy1 - oy0) * s.ow;
+                    const int64_t done = in_registers ? direct(r) : 0, cnt = (oy1 - oy0) * s.ow - done;
                     if (e.residual) { e.residual += (n * s.m) * plane + oy0 * s.ow; e.ldr = plane; }
                     e.bias_rs = 1; e.bias_cs = 0;
-                    detail::apply_epilogue(e, out, plane, m, 0, 1, cnt);
+                    detail::apply_epilogue(e, out + done, plane, m, done, 1, cnt);
                 }
             }
         }

@@ -38,7 +38,10 @@ static void test_conv(std::mt19937& rng) {
                           {2, 6, 80, 9, 13, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1},    // direct: several row chunks, 13 channels
                           {1, 37, 6, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},     // direct: 3 channel blocks, the last partial
                           {1, 2, 12, 12, 3, 9, 9, 1, 1, 1, 1, 4, 4, 4, 4, 1},    // direct over 81 taps (offsets computed)
-                          {1, 20, 15, 14, 26, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1}}; // strided 3x3, 20 channels (AVX-512: direct)
+                          {1, 20, 15, 14, 26, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},  // strided 3x3, 20 channels (AVX-512: direct)
+                          // direct, 64 channels (full tiles written to the output with their epilogue, a partial one
+                          // through the buffer), two channel blocks, rows of 23 ending mid-vector
+                          {1, 20, 14, 23, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}};
     for (const Case& t : cases) {
         const int64_t oh = (t.h + t.pt + t.pb - ((t.kh - 1) * t.dh + 1)) / t.sh + 1;
         const int64_t ow = (t.w + t.pl + t.pr - ((t.kw - 1) * t.dw + 1)) / t.sw + 1;
