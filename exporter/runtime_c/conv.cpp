@@ -265,6 +265,9 @@ void depthwise(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilogu
 constexpr int kTileVectors = 2;
 constexpr int64_t kTileDepth = 16;
 template <typename T> constexpr int kTileRows = detail::Tile<T>::MR;
+// The last rows of M take a half tile, or with AVX-512's 12 rows a third (4 rows: 8 accumulators still cover the
+// FMA latency): 64 channels are 5 x 12 + 4, and 6 rows computed for those 4 cost 9% of a 16 -> 64 layer.
+template <typename T> constexpr int kSmallRows = kTileRows<T> >= 12 ? kTileRows<T> / 3 : kTileRows<T> / 2;
 
 template <typename T> bool direct_applies(const Conv2dShape& s) {
     const int64_t taps = s.kh * s.kw;
@@ -365,9 +368,9 @@ struct ShiftedRows {
     }
 };
 
-// a tile of R rows (MR, or MR / 2 for the last rows of M, e.g. LeNet's 8 channels as 6 + 3 rather than 6 + 6). Taps
-// unrolled for the full float tiles only (3x3, 5x5; 7x7 stems): every instantiation adds to the runtime's compile
-// time, which every first export on a machine pays.
+// a tile of R rows (MR, or MR / 2 or kSmallRows for the last rows of M, e.g. LeNet's 8 channels as 6 + 3 rather than
+// 6 + 6). Taps unrolled for the full float tiles (3x3, 5x5; 7x7 stems) and 3x3 for every float tile: every
+// instantiation adds to the runtime's compile time, which every first export on a machine pays.
 template <int R, typename T>
 void tiled_dispatch(const Conv2dShape& s, const Polyphase* poly, const ShiftedRows* rows, const T* planes, int64_t C,
                     const T* wh, int64_t j0, int64_t j1, T* f, int64_t ldf, bool acc, const detail::TileEpilogue<T>* te) {
@@ -436,7 +439,10 @@ void conv_tiled(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilog
             // stride 1: the flat run is the output's own layout, so a tile's whole blocks go straight to the output
             // rows and only the last, partial block goes through `flat` (copying every block cost ~10% on 16 -> 64 at
             // 55x55); not a tile with rows past the panel's (they would land in other channels' planes)
-            auto tile_rows = [&](int64_t r0) { return rows - r0 > kTileRows<T> / 2 ? kTileRows<T> : kTileRows<T> / 2; };
+            auto tile_rows = [&](int64_t r0) {
+                const int64_t left = rows - r0;
+                return left > kTileRows<T> / 2 ? kTileRows<T> : left > kSmallRows<T> ? kTileRows<T> / 2 : kSmallRows<T>;
+            };
             auto direct = [&](int64_t r) {
                 const int64_t r0 = r / kTileRows<T> * kTileRows<T>;
                 return shifted && rows - r0 >= tile_rows(r0) ? (jend - j0) / BL * BL : 0;
@@ -452,8 +458,10 @@ void conv_tiled(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilog
                         if (a >= b) return;
                         if (tile_rows(r0) == kTileRows<T>)
                             tiled_dispatch<kTileRows<T>>(s, p, q, planes_c, depth, w_c, a, b, f, ld, c0 > 0, te);
-                        else
+                        else if (tile_rows(r0) == kTileRows<T> / 2)
                             tiled_dispatch<kTileRows<T> / 2>(s, p, q, planes_c, depth, w_c, a, b, f, ld, c0 > 0, te);
+                        else
+                            tiled_dispatch<kSmallRows<T>>(s, p, q, planes_c, depth, w_c, a, b, f, ld, c0 > 0, te);
                     };
                     const int64_t jd = direct(r0), at = (n * s.m + m0 + r0) * plane + oy0 * s.ow;
                     detail::TileEpilogue<T> te;
