@@ -413,6 +413,11 @@ void pack_a(const AOperand<T>& A, int64_t i0, int64_t mc, int64_t k0, int64_t kc
 }
 
 // ---- the driver -------------------------------------------------------------------------------------
+// Rows of C (in MR tiles) up to which a row-major B is read in place rather than packed. 1x1 convolutions, AVX-512
+// (Emerald Rapids), 1 thread: 128 -> 16 at 55x55 172 -> 102 us, 256 -> 32 at 27x27 109 -> 89, 16 -> 64 at 55x55 67 ->
+// 63, 512 -> 64 at 13x13 94 -> 87; at 128 rows it was mixed (K = 256 at 27x27 2-3% slower, K = 512 at 13x13 3% faster).
+constexpr int64_t kInPlaceTiles = 6;
+
 // Computes rows [m0, m1) x columns [n0, n1) of C on the calling thread. B is either pre-packed
 // (b_packed != nullptr: panel_width<T>()-column panels over the full K) or packed per block by `bsrc`.
 template <typename T, typename BSource>
@@ -431,6 +436,9 @@ void gemm_serial(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, cons
                               (!ep.bias || (ep.beta == T(1) && (ep.bias_cs == 0 || (ep.bias_cs == 1 && ep.bias_rs == 0))));
     // a few rows against a row-major B (a GEMV on activations): packing B would cost as much as the product
     const T* b_direct = !b_packed && M < MR ? bsrc.direct() : nullptr;
+    // a few tiles of rows (1x1 convolutions with 16-64 output channels): each packed B panel would serve only those,
+    // so whole panels are read in place (row stride bsrc.rs) and only a partial last panel is packed
+    const T* b_inplace = !b_packed && !b_direct && M <= kInPlaceTiles * MR ? bsrc.direct() : nullptr;
     alignas(64) T edge[MR * NR];
     if (b_packed && M < MR) {
         // a few rows (batch-1..5 inference) against pre-packed weights: each row runs down whole panels, so that
@@ -482,9 +490,10 @@ void gemm_serial(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, cons
             const bool first = pc == 0, last = pc + kc == K;
             const bool load_c = !first || ep.accumulate;
             T* bbuf = nullptr;
-            if (!b_packed) {
-                bbuf = static_cast<T*>(thread_buffer(1, sizeof(T) * size_t(kc) * size_t((nc + NR - 1) / NR * NR)));
-                bsrc.pack(pc, kc, jc, nc, bbuf);
+            const int64_t whole = b_inplace ? nc / NR * NR : 0;  // columns of this block read in place
+            if (!b_packed && whole < nc) {
+                bbuf = static_cast<T*>(thread_buffer(1, sizeof(T) * size_t(kc) * size_t((nc - whole + NR - 1) / NR * NR)));
+                bsrc.pack(pc, kc, jc + whole, nc - whole, bbuf);
             }
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 const int64_t mc = std::min(MC, m1 - ic);
@@ -495,8 +504,9 @@ void gemm_serial(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, cons
                 }
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int64_t j = jc + jr, nr = std::min<int64_t>(NR, nc - jr);
-                    const T* b = b_packed ? b_packed + (j / W) * K * W + pc * W + (j % W) : bbuf + jr * kc;
-                    const int64_t bks = b_packed ? W : NR;
+                    const T* b = b_packed ? b_packed + (j / W) * K * W + pc * W + (j % W)
+                                 : jr < whole ? b_inplace + pc * bsrc.rs + j : bbuf + (jr - whole) * kc;
+                    const int64_t bks = b_packed ? W : jr < whole ? bsrc.rs : NR;
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int64_t i = ic + ir;
                         const int rows = int(std::min<int64_t>(MR, mc - ir));
