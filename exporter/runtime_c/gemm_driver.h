@@ -146,6 +146,7 @@ template <int R, int NV> constexpr int k_interleave() { return R > 1 || NV >= 8 
 // stage: 4-9 MB per layer, 100 MB per inference) come from memory, where the hardware prefetcher alone left the
 // micro-kernel waiting (AVX-512, 12 1x1 layers 512 <-> 2048 on 7x7: 13.8 -> 8.1 ms; distance 16: 9.9, 128: 8.8).
 constexpr int kPrefetchA = 64;
+constexpr int kPrefetchB = 16;  // k steps: one row's B stream (the weights of a batch-1 layer, from L2) into L1
 // C[R x NR] (=, or += when load_c) sum over k of a(r, k) * b(k, :), where a(r, k) = a[r * ars + k * aks]
 // (packed panels: ars = 1, aks = panel height; an unpacked row-major A: ars = lda, aks = 1) and b(k, :)
 // is NR contiguous elements at b + k * bks. R <= MR rows are all valid; all NR columns are written. U is the
@@ -191,7 +192,10 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __r
             for (int u = 0; u < U; ++u) {
                 const typename S::V av = S::set1(a[u * aks]);
 #pragma GCC unroll 8
-                for (int v = 0; v < NV; ++v) part[u][v] = S::fma(av, S::load(b + u * bks + v * L), part[u][v]);
+                for (int v = 0; v < NV; ++v) {
+                    __builtin_prefetch(b + (u + kPrefetchB) * bks + v * L);
+                    part[u][v] = S::fma(av, S::load(b + u * bks + v * L), part[u][v]);
+                }
             }
             a += U * aks;
             b += U * bks;
