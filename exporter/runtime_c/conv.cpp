@@ -530,12 +530,17 @@ void conv_gemm(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y
 template <typename T>
 void conv2d_ex(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y, const Epilogue<T>& ep) {
     if (s.c == s.groups && !w_packed && s.groups > 1) return depthwise(s, x, w, y, ep);
-    if (!direct_applies<T>(s)) return conv_gemm(s, x, w, w_packed, y, ep);
-    if (w_packed) return conv_tiled(s, x, w, y, ep);
-    // weights computed at run time: packed here, in the caller's second buffer (conv_tiled's threads use their first)
-    T* packed = static_cast<T*>(detail::thread_buffer(1, sizeof(T) * size_t(conv2d_packed_group_size(s))));
-    pack_a_panels<T>(s.m, s.c * s.kh * s.kw, w, packed);
-    conv_tiled(s, x, packed, y, ep);
+    if constexpr (std::is_same_v<T, float>) {  // float only: each type's instantiations cost the runtime compile time
+        if (direct_applies<T>(s)) {
+            if (w_packed) return conv_tiled(s, x, w, y, ep);
+            // weights computed at run time: packed here, in the caller's second buffer (conv_tiled's threads use their
+            // first)
+            T* packed = static_cast<T*>(detail::thread_buffer(1, sizeof(T) * size_t(conv2d_packed_group_size(s))));
+            pack_a_panels<T>(s.m, s.c * s.kh * s.kw, w, packed);
+            return conv_tiled(s, x, packed, y, ep);
+        }
+    }
+    conv_gemm(s, x, w, w_packed, y, ep);
 }
 
 template <typename T>
