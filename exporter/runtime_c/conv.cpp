@@ -320,19 +320,7 @@ __attribute__((noinline)) void tiled_rows(const T* __restrict planes, int64_t cs
                 }
             }
         }
-        if (te) {  // apply_epilogue's order (bias, residual, ReLU), so the results match it bit for bit
-#pragma GCC unroll 16
-            for (int r = 0; r < R; ++r) {
-                const V rb = S::set1(te->row_bias ? te->row_bias[r * te->row_bias_stride] : T(0));
-#pragma GCC unroll 4
-                for (int v = 0; v < NV; ++v) {
-                    V x = acc[r][v];
-                    if (te->row_bias) x = S::add(x, rb);
-                    if (te->residual) x = S::add(x, S::load(te->residual + r * te->ldr + (j - j0) + v * L));
-                    acc[r][v] = te->relu ? S::relu(x) : x;
-                }
-            }
-        }
+        if (te) detail::epilogue_in_registers<T, R, NV>(acc, *te, j - j0);
 #pragma GCC unroll 16
         for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4

@@ -137,6 +137,27 @@ template <typename T> struct TileEpilogue {
     bool relu = false;
 };
 
+// A finished tile's accumulators with `te` applied; its columns start `col` columns into te's column bias and
+// residual rows. Shared by the GEMM micro-kernel and the direct convolution kernel (conv.cpp).
+template <typename T, int R, int NV>
+__attribute__((always_inline)) inline void epilogue_in_registers(typename Tile<T>::S::V (&acc)[R][NV],
+                                                                 const TileEpilogue<T>& te, int64_t col) {
+    using S = typename Tile<T>::S;
+    constexpr int L = S::L;
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+        const typename S::V rb = S::set1(te.row_bias ? te.row_bias[r * te.row_bias_stride] : T(0));
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) {
+            typename S::V x = acc[r][v];
+            if (te.row_bias) x = S::add(x, rb);
+            if (te.col_bias) x = S::add(x, S::load(te.col_bias + col + v * L));
+            if (te.residual) x = S::add(x, S::load(te.residual + r * te.ldr + col + v * L));
+            acc[r][v] = te.relu ? S::relu(x) : x;
+        }
+    }
+}
+
 // ---- the micro-kernel -------------------------------------------------------------------------------
 // One row (batch-1 GEMV): NV accumulators alone would wait on the FMA latency; U k-interleaved sets (8
 // accumulators in all) keep both FMA pipes busy while B streams from L2.
@@ -225,20 +246,7 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __r
 #pragma GCC unroll 8
             for (int v = 0; v < NV; ++v) acc[r][v] = S::add(acc[r][v], S::load(c + r * ldc + v * L));
     }
-    if (te) {
-#pragma GCC unroll 16
-        for (int r = 0; r < R; ++r) {
-            const typename S::V rb = S::set1(te->row_bias ? te->row_bias[r * te->row_bias_stride] : T(0));
-#pragma GCC unroll 8
-            for (int v = 0; v < NV; ++v) {
-                typename S::V x = acc[r][v];
-                if (te->row_bias) x = S::add(x, rb);
-                if (te->col_bias) x = S::add(x, S::load(te->col_bias + v * L));
-                if (te->residual) x = S::add(x, S::load(te->residual + r * te->ldr + v * L));
-                acc[r][v] = te->relu ? S::relu(x) : x;
-            }
-        }
-    }
+    if (te) epilogue_in_registers<T, R, NV>(acc, *te, 0);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
