@@ -142,16 +142,6 @@ template <typename T> inline void zero_short(T* dst, int64_t n) {
     }
 }
 
-// dst[t] = src[t * stride], t < n; strides 1 and 2 (the common ones) with constants the compiler vectorises
-template <typename T> inline void every(const T* __restrict src, int64_t stride, T* __restrict dst, int64_t n) {
-    if (stride == 1)  // (a run-time stride compiles to gathers)
-        copy_row(src, dst, n);
-    else if (stride == 2)
-        for (int64_t t = 0; t < n; ++t) dst[t] = src[2 * t];
-    else
-        for (int64_t t = 0; t < n; ++t) dst[t] = src[t * stride];
-}
-
 // A channel's zero-padded plane split into its sh x sw polyphase planes: plane (qy, qx) holds the padded rows qy,
 // qy + sh, ... and columns qx, qx + sw, ... (stride 1: the padded plane itself). Output (oy, ox) of tap (ki, kj)
 // reads padded row oy * sh + ki * dh, column ox * sw + kj * dw, i.e. row oy + ki * dh / sh, lane ox + kj * dw / sw
@@ -183,7 +173,7 @@ struct Polyphase {
                 const int64_t r0 = std::clamp<int64_t>((s.pt - qy + sh - 1) / sh, 0, rows);
                 const int64_t r1 = std::clamp<int64_t>((s.h + s.pt - qy + sh - 1) / sh, r0, rows);
                 for (int64_t r = r0; r < r1; ++r)
-                    every(in + (r * sh + qy - s.pt) * s.w + first * sw + qx - s.pl, sw, d + r * lanes + first, end - first);
+                    detail::every(in + (r * sh + qy - s.pt) * s.w + first * sw + qx - s.pl, sw, d + r * lanes + first, end - first);
             }
     }
     // out[oy * ow + ox] = flat[oy * lanes + ox]

@@ -142,14 +142,7 @@ void pool_plane_flat(const Pool2dShape& s, const T* in, Combine combine, T* out,
         for (int64_t ky = 2; ky < s.kh; ++ky) combine_into(v, H + ky * s.dh * s.w, nv, combine);
         V = v;
     }
-    for (int64_t oy = 0; oy < s.oh; ++oy) {
-        const T* src = V + oy * s.sh * s.w;
-        T* o = out + oy * s.ow;
-        if (s.sw == 2)  // a constant stride vectorises (permutes); a run-time one compiles to gathers
-            for (int64_t ox = 0; ox < s.ow; ++ox) o[ox] = src[2 * ox];
-        else
-            for (int64_t ox = 0; ox < s.ow; ++ox) o[ox] = src[ox * s.sw];
-    }
+    for (int64_t oy = 0; oy < s.oh; ++oy) detail::every(V + oy * s.sh * s.w, s.sw, out + oy * s.ow, s.ow);
 }
 
 // Max and average pools are separable. Strided: each output row first combines its kh input rows elementwise

@@ -47,6 +47,18 @@ template <typename T> inline void copy_run(const T* __restrict src, T* __restric
     }
 }
 
+// dst[t] = src[t * stride], t < n; strides 1 and 2 (the common ones) with constants the compiler vectorises (a
+// run-time stride compiles to gathers): the polyphase planes of strided convolutions, pools' outputs picked from
+// combined planes
+template <typename T> inline void every(const T* __restrict src, int64_t stride, T* __restrict dst, int64_t n) {
+    if (stride == 1)
+        copy_run(src, dst, n);
+    else if (stride == 2)
+        for (int64_t t = 0; t < n; ++t) dst[t] = src[2 * t];
+    else
+        for (int64_t t = 0; t < n; ++t) dst[t] = src[t * stride];
+}
+
 struct WindowPlane {
     int64_t h, w, oh, ow, sh, sw, pt, pl;
     int64_t hp, wp;  // the padded plane, large enough for every window
