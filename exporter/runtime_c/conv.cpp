@@ -470,6 +470,24 @@ void conv_tiled(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilog
     });
 }
 
+// The columns of one image and group, [cg * kh * kw, oh * ow] row-major (zeros where a tap falls in the padding).
+template <typename T> void im2col(const Conv2dShape& s, const T* x, T* cols) {
+    const int64_t cg = s.c / s.groups, plane = s.oh * s.ow;
+    for (int64_t c = 0; c < cg; ++c)
+        for (int64_t ki = 0; ki < s.kh; ++ki)
+            for (int64_t kj = 0; kj < s.kw; ++kj) {
+                T* row = cols + ((c * s.kh + ki) * s.kw + kj) * plane;
+                for (int64_t oy = 0; oy < s.oh; ++oy) {
+                    const int64_t iy = oy * s.sh - s.pt + ki * s.dh;
+                    for (int64_t ox = 0; ox < s.ow; ++ox) {
+                        const int64_t ix = ox * s.sw - s.pl + kj * s.dw;
+                        row[oy * s.ow + ox] = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w
+                                                  ? x[c * input_plane(s) + iy * s.w + ix] : T(0);
+                    }
+                }
+            }
+}
+
 template <typename T>
 void conv_gemm(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y, const Epilogue<T>& ep) {
     const int64_t cg = s.c / s.groups, mg = s.m / s.groups, plane = s.oh * s.ow, kdim = cg * s.kh * s.kw;
@@ -489,6 +507,16 @@ void conv_gemm(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y
         e.accumulate = false;
         if (e.bias) { e.bias += g * mg; e.bias_rs = 1; e.bias_cs = 0; }
         if (e.residual) { e.residual += (n * s.m + g * mg) * plane; e.ldr = plane; }
+        if constexpr (!std::is_same_v<T, float>) {
+            // float64: the columns materialised, then gemm.cpp's GEMM (the driver instantiated here for float only:
+            // each type's instantiations cost the runtime compile time)
+            const T* wg = w_packed ? w + g * conv2d_packed_group_size(s) : w + g * mg * kdim;
+            if (pointwise)
+                return gemm_ex<T>(mg, plane, kdim, wg, kdim, 1, w_packed, xin, input_plane(s), 1, false, out, plane, e);
+            T* cols = static_cast<T*>(detail::thread_buffer(4, sizeof(T) * size_t(kdim * plane)));
+            im2col(s, xin, cols);
+            return gemm_ex<T>(mg, plane, kdim, wg, kdim, 1, w_packed, cols, plane, 1, false, out, plane, e);
+        }
         const detail::AOperand<T> a = w_packed ? detail::AOperand<T>{w + g * conv2d_packed_group_size(s), 0, 0, true}
                                                : detail::AOperand<T>{w + g * mg * kdim, kdim, 1, false};
         if (pointwise)
@@ -561,8 +589,12 @@ void conv2d_max_pool(const Conv2dShape& s, int winograd, const T* x, const T* w,
             b.xc = input_plane(s);
             T* conv = static_cast<T*>(detail::thread_buffer(2, sizeof(T) * size_t(s.m * b.oh * s.ow)));
             const T* xb = x + n * in_image + iy0 * s.w;
-            if (winograd) conv2d_winograd<T>(b, winograd, xb, w, conv, ep);
-            else conv2d_ex<T>(b, xb, w, w_packed, conv, ep);
+            if constexpr (std::is_same_v<T, float>) {  // (Winograd is compiled for float only)
+                if (winograd) conv2d_winograd<T>(b, winograd, xb, w, conv, ep);
+                else conv2d_ex<T>(b, xb, w, w_packed, conv, ep);
+            } else {
+                conv2d_ex<T>(b, xb, w, w_packed, conv, ep);
+            }
             // its pool rows, into a buffer, then each channel's rows to their place in y
             Pool2dShape q = p;
             q.n = 1;

@@ -345,7 +345,7 @@ inline int64_t conv2d_packed_group_size(const Conv2dShape& s) {
 // winograd.cpp: 3x3 stride-1 convolutions (groups 1, no dilation) by Winograd's F(tile x tile, 3x3), tile 2 or 4:
 // 2.25x / 4x fewer multiply-adds than the GEMM over im2col. `u` holds the transformed weights (G g G^T), a^2
 // matrices [m, c] (a = tile + 2), each in the pre-packed A layout: what winograd_weights writes and the exporter
-// stores. The epilogue as in conv2d_ex.
+// stores. The epilogue as in conv2d_ex. Compiled for float only.
 bool winograd_applies(const Conv2dShape& s);
 int64_t winograd_weights_size(const Conv2dShape& s, int tile);
 template <typename T> void winograd_weights(const Conv2dShape& s, int tile, const T* w, T* u);

@@ -436,10 +436,13 @@ void lp_pool2d(const Pool2dShape& s, const T* x, T* y, double p) {
     });
 }
 
-// The mean over each plane: the row reduction of reduce.cpp (vectorised accumulators, planes shared among threads)
+// The mean over each plane, as reduce.cpp's ReduceMean computes it (vector accumulators, planes shared among
+// threads), without a call into reduce.cpp: a convnet's program then needs no reduce.cpp (see kernels_used)
 template <typename T>
 void global_avg_pool(int64_t nc, int64_t hw, const T* x, T* y) {
-    reduce<T>(Reduce::Mean, x, y, nc, hw, 1);
+    parallel_for(nc, nc * hw >= kParallelWork && nc > 1, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) y[i] = hw ? detail::vector_sum(x + i * hw, hw) / T(hw) : T(0);
+    });
 }
 
 // kChunk running maxima per plane (an elementwise loop that vectorises; one running maximum was a scalar chain)

@@ -7,6 +7,7 @@
 // layer, the next call from Python) starts in ~0.1 us, then sleep. After fork() the child has no
 // workers: it forgets them and starts new ones on demand (libgomp hangs there instead).
 #include "exporter_runtime.h"
+#include "gemm_driver.h"  // EXPORTER_GEMM_ISA
 
 #include <algorithm>
 #include <atomic>
@@ -26,6 +27,10 @@
 #endif
 
 namespace exporter_rt {
+
+// Here rather than in gemm.cpp: every program links this file, and each one's --help names the micro-kernel.
+const char* gemm_isa() { return EXPORTER_GEMM_ISA; }
+
 namespace {
 
 constexpr int kMaxThreads = 4096;  // the binary's --threads bound

@@ -8,7 +8,7 @@
 
 namespace rt = exporter_rt;
 
-static void test_conv(std::mt19937& rng) {
+template <typename T> static void test_conv(std::mt19937& rng) {
     struct Case { int64_t n, c, h, w, m, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, groups; };
     const Case cases[] = {{1, 3, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {2, 4, 7, 9, 6, 3, 2, 2, 1, 1, 2, 0, 1, 1, 0, 2},
                           {1, 8, 5, 5, 8, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1}, {1, 4, 6, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4},
@@ -47,17 +47,17 @@ static void test_conv(std::mt19937& rng) {
         const int64_t ow = (t.w + t.pl + t.pr - ((t.kw - 1) * t.dw + 1)) / t.sw + 1;
         const rt::Conv2dShape s{t.n, t.c, t.h, t.w, t.m, t.kh, t.kw, oh, ow, t.sh, t.sw, t.dh, t.dw, t.pt, t.pl, t.groups};
         const int64_t cg = t.c / t.groups, mg = t.m / t.groups, kdim = cg * t.kh * t.kw;
-        auto x = random_ints<float>(t.n * t.c * t.h * t.w, rng);
-        auto w = random_ints<float>(t.m * cg * t.kh * t.kw, rng);
-        auto b = random_ints<float>(t.m, rng);
-        auto res = random_ints<float>(t.n * t.m * oh * ow, rng);
-        std::vector<float> want(t.n * t.m * oh * ow);
+        auto x = random_ints<T>(t.n * t.c * t.h * t.w, rng);
+        auto w = random_ints<T>(t.m * cg * t.kh * t.kw, rng);
+        auto b = random_ints<T>(t.m, rng);
+        auto res = random_ints<T>(t.n * t.m * oh * ow, rng);
+        std::vector<T> want(t.n * t.m * oh * ow);
         for (int64_t n = 0; n < t.n; ++n)
             for (int64_t m = 0; m < t.m; ++m)
                 for (int64_t i = 0; i < oh; ++i)
                     for (int64_t j = 0; j < ow; ++j) {
                         const int64_t g = m / mg;
-                        float acc = b[m];
+                        T acc = b[m];
                         for (int64_t c = 0; c < cg; ++c)
                             for (int64_t ki = 0; ki < t.kh; ++ki)
                                 for (int64_t kj = 0; kj < t.kw; ++kj) {
@@ -68,25 +68,25 @@ static void test_conv(std::mt19937& rng) {
                                 }
                         want[((n * t.m + m) * oh + i) * ow + j] = acc;
                     }
-        std::vector<float> y(want.size());
-        rt::conv2d<float>(s, x.data(), w.data(), b.data(), y.data());
-        CHECK(y == want, "conv2d c=%lld m=%lld k=%lldx%lld groups=%lld", (long long)t.c, (long long)t.m, (long long)t.kh,
-              (long long)t.kw, (long long)t.groups);
+        std::vector<T> y(want.size());
+        rt::conv2d<T>(s, x.data(), w.data(), b.data(), y.data());
+        const char* type = sizeof(T) == 4 ? "float" : "double";
+        CHECK(y == want, "conv2d<%s> c=%lld m=%lld k=%lldx%lld groups=%lld", type, (long long)t.c, (long long)t.m,
+              (long long)t.kh, (long long)t.kw, (long long)t.groups);
         // pre-packed weights (each group's matrix in the A panel layout) with a residual + ReLU epilogue
-        std::vector<float> packed(rt::conv2d_packed_group_size(s) * t.groups);
+        std::vector<T> packed(rt::conv2d_packed_group_size(s) * t.groups);
         for (int64_t g = 0; g < t.groups; ++g)
-            rt::pack_a_panels<float>(mg, kdim, w.data() + g * mg * kdim,
-                                              packed.data() + g * rt::conv2d_packed_group_size(s));
-        rt::Epilogue<float> ep;
+            rt::pack_a_panels<T>(mg, kdim, w.data() + g * mg * kdim, packed.data() + g * rt::conv2d_packed_group_size(s));
+        rt::Epilogue<T> ep;
         ep.bias = b.data();
         ep.residual = res.data();
         ep.act = rt::Act::Relu;
         for (bool use_packed : {false, true}) {
-            rt::conv2d_ex<float>(s, x.data(), use_packed ? packed.data() : w.data(), use_packed, y.data(), ep);
+            rt::conv2d_ex<T>(s, x.data(), use_packed ? packed.data() : w.data(), use_packed, y.data(), ep);
             bool ok = true;
-            for (size_t e = 0; e < y.size(); ++e) ok = ok && y[e] == std::max(want[e] + res[e], 0.0f);
-            CHECK(ok, "conv2d_ex packed=%d c=%lld m=%lld groups=%lld", int(use_packed), (long long)t.c, (long long)t.m,
-                  (long long)t.groups);
+            for (size_t e = 0; e < y.size(); ++e) ok = ok && y[e] == std::max(want[e] + res[e], T(0));
+            CHECK(ok, "conv2d_ex<%s> packed=%d c=%lld m=%lld groups=%lld", type, int(use_packed), (long long)t.c,
+                  (long long)t.m, (long long)t.groups);
         }
     }
 }
@@ -237,7 +237,8 @@ static void test_deform_conv(std::mt19937& rng) {
 
 int main() {
     std::mt19937 rng(1234);
-    test_conv(rng);
+    test_conv<float>(rng);
+    test_conv<double>(rng);  // float64: the materialised columns and gemm.cpp's GEMM
     test_deform_conv(rng);
     test_conv3d(rng);
     test_conv_max_pool(rng);

@@ -69,6 +69,5 @@ template <typename T> static void test_winograd(std::mt19937& rng) {
 int main() {
     std::mt19937 rng(7);
     test_winograd<float>(rng);
-    test_winograd<double>(rng);
     return finish("winograd");
 }
