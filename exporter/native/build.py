@@ -6,8 +6,10 @@ user asked, through a temporary file and a rename (no half-written executables).
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -21,8 +23,10 @@ import onnx
 from ..errors import BuildError
 from ..files import atomic_output
 from ..progress import Progress
-from .project import Project, render, render_runtime, write_files
+from .project import Project, kernel_sources, render, render_runtime, write_files
 from .target import cmake_compiler
+
+log = logging.getLogger("exporter")
 
 BUILD_TYPE = "Release"
 
@@ -269,7 +273,7 @@ def run_tool(cmd, cwd, what: str, progress=False) -> None:
     if bar is not progress:
         bar.close(ok=returncode == 0)
     if returncode != 0:
-        errors = [ln for ln in lines if "error" in ln.lower()]
+        errors = [ln for ln in lines if "error" in ln.lower() or "undefined reference" in ln]
         shown = "\n".join((errors or lines)[-25:])
         raise BuildError(f"{what} failed (exit {returncode}) in {cwd}:\n{shown}\n"
                          f"(full command: {' '.join(cmd)})")
@@ -340,38 +344,53 @@ def _compiler_key() -> str:
     return f"{cxx} {' '.join(version)} {os.environ.get('CXXFLAGS', '')}"
 
 
-def prebuilt_runtime(target: str | None, jobs: int, progress=False) -> list[str]:
-    """The runtime kernels' object files for `target`, compiled once per runtime version, compiler and target
-    into the cache (`runtime-cmake-<hash>`) with the exported projects' own CMake settings: each program
-    exporter builds then compiles only its model (the kernels took ~85% of a ResNet's compile time)."""
+def prebuilt_runtime(target: str | None, jobs: int, progress=False, sources: tuple | None = None) -> list[str]:
+    """The object files of the runtime's `sources` (default: every kernel source) for `target`, compiled once per runtime
+    version, compiler and target into the cache (`runtime-cmake-<hash>`) with the exported projects' own CMake
+    settings: each program exporter builds then compiles only its model (the kernels took ~85% of a ResNet's
+    compile time). Sources are compiled when a model first needs them (a ResNet needs 7 of 14)."""
     files = render_runtime(target)
+    sources = tuple(sources) if sources is not None else kernel_sources()
     key = files_key(files, f"{_compiler_key()} {BUILD_TYPE} {' '.join(_generator())}")
     root = cache_root()
     directory = os.path.join(root, f"runtime-cmake-{key}")
     build_dir = os.path.join(directory, "build")
     listing = os.path.join(build_dir, "objects.txt")
-    done = os.path.join(directory, ".built")
-
-    def objects():
-        with open(listing) as f:
-            return [line for line in f.read().splitlines() if line]
+    configured = os.path.join(directory, ".configured")
+    built = lambda source: os.path.join(directory, f".built-{source}")  # noqa: E731 (this source's object is whole)
 
     with Locked(directory + ".lock"):
-        if os.path.exists(done) and os.path.exists(listing) and all(os.path.exists(o) for o in objects()):
+        if not (os.path.exists(configured) and os.path.exists(listing)):
+            shutil.rmtree(build_dir, ignore_errors=True)
+            write_files(files, directory)
+            cmake = find_cmake()
+            run_tool([cmake, "-S", directory, "-B", build_dir, f"-DCMAKE_BUILD_TYPE={BUILD_TYPE}"] + _generator(),
+                     directory, "configuring the runtime kernels with CMake", progress)
+            _mark(configured)
+        with open(listing) as f:
+            objects = dict(line.split(" ", 1) for line in f.read().splitlines() if line)
+        missing = [s for s in sources if not (os.path.exists(built(s)) and os.path.exists(objects[s]))]
+        if missing:
+            # an object without its marker is from an interrupted build (perhaps half-written, with a fresh time)
+            for s in missing:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(objects[s])
+            run_tool([find_cmake(), "--build", build_dir, "--parallel", str(jobs), "--target",
+                      *[f"exporter_rt_{s[:-4]}" for s in missing]],
+                     directory, "compiling the runtime kernels", progress)
+            for s in missing:
+                _mark(built(s))
+            record_entry(directory)
+        else:
             touch_entry(directory)
-            return objects()
-        shutil.rmtree(build_dir, ignore_errors=True)
-        write_files(files, directory)
-        cmake = find_cmake()
-        run_tool([cmake, "-S", directory, "-B", build_dir, f"-DCMAKE_BUILD_TYPE={BUILD_TYPE}"] + _generator(),
-                 directory, "configuring the runtime kernels with CMake", progress)
-        run_tool([cmake, "--build", build_dir, "--parallel", str(jobs)], directory, "compiling the runtime kernels",
-                 progress)
-        with open(done + ".tmp", "w") as f:
-            f.write("ok\n")
-        os.replace(done + ".tmp", done)
-        record_entry(directory)
-        return objects()
+        return [objects[s] for s in sources]
+
+
+def _mark(path: str) -> None:
+    """Write the marker file `path` (atomically: a marker exists only once what it vouches for is complete)."""
+    with open(path + ".tmp", "w") as f:
+        f.write("ok\n")
+    os.replace(path + ".tmp", path)
 
 
 def build(model: onnx.ModelProto, name: str = "model", *, jobs: int | None = None, progress: bool = False,
@@ -400,16 +419,23 @@ def build(model: onnx.ModelProto, name: str = "model", *, jobs: int | None = Non
         write_files(files, directory)
         cmake = find_cmake()
         jobs = jobs or os.cpu_count() or 2
-        kernels = prebuilt_runtime(target, jobs, progress)
-        run_tool([cmake, "-S", directory, "-B", build_dir, f"-DCMAKE_BUILD_TYPE={BUILD_TYPE}",
-                  f"-DEXPORTER_DUMP={'ON' if dump else 'OFF'}", f"-DEXPORTER_RUNTIME_OBJECTS={';'.join(kernels)}"]
-                 + _generator(),
-             directory, f"configuring {facts.name} with CMake", progress)
-        run_tool([cmake, "--build", build_dir, "--parallel", str(jobs)], directory,
-                 f"compiling {facts.name} ({facts.steps} generated steps)", progress)
-        with open(done + ".tmp", "w") as f:  # the entry is trusted only once this marker exists
-            f.write("ok\n")
-        os.replace(done + ".tmp", done)
+        for sources in (facts.kernels, kernel_sources()):
+            *kernels, npy = prebuilt_runtime(target, jobs, progress, sources + ("npy.cpp",))
+            run_tool([cmake, "-S", directory, "-B", build_dir, f"-DCMAKE_BUILD_TYPE={BUILD_TYPE}",
+                      f"-DEXPORTER_DUMP={'ON' if dump else 'OFF'}", f"-DEXPORTER_RUNTIME_OBJECTS={';'.join(kernels)}",
+                      f"-DEXPORTER_RUNTIME_NPY={npy}"] + _generator(),
+                     directory, f"configuring {facts.name} with CMake", progress)
+            try:
+                run_tool([cmake, "--build", build_dir, "--parallel", str(jobs)], directory,
+                         f"compiling {facts.name} ({facts.steps} generated steps)", progress)
+                break
+            except BuildError as exc:
+                # a kernel source project.kernels_used missed (a bug of ours): link against all of them instead
+                if sources == kernel_sources() or "exporter_rt::" not in str(exc):
+                    raise
+                log.warning("exporter: %s needs runtime kernels beyond %s; linking all of them", facts.name,
+                            ", ".join(sources))
+        _mark(done)  # the entry is trusted only once this marker exists
         record_entry(directory)
         return Build(facts, directory, exe, shared, static, time.perf_counter() - start)
 

@@ -90,10 +90,12 @@ def runtime_library() -> str:
     os.makedirs(directory, exist_ok=True)
     with Locked(directory + ".lock"):
         if not os.path.exists(lib):
-            objects = []
-            for f in kernel_sources():
-                objects.append(os.path.join(directory, f[:-4] + ".o"))
-                run_tool([cxx, *flags, "-c", str(sources / f), "-o", objects[-1]], directory, "compiling the runtime")
+            # one compiler per core, the slowest sources first (kernel_sources' order)
+            objects = [os.path.join(directory, f[:-4] + ".o") for f in kernel_sources()]
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+                for done in [pool.submit(run_tool, [cxx, *flags, "-c", str(sources / f), "-o", o], directory,
+                                         "compiling the runtime") for f, o in zip(kernel_sources(), objects)]:
+                    done.result()
             run_tool(["ar", "rcs", lib + ".tmp", *objects], directory, "archiving the runtime")
             os.replace(lib + ".tmp", lib)
         if not os.path.exists(os.path.join(include, PCH_HEADER)):

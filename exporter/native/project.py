@@ -40,18 +40,60 @@ def data_dir(folder: str) -> Path:
 
 
 # Every file in runtime_c/ travels with each project; every .cpp there but npy.cpp (the program's .npy
-# reader) is a kernel source compiled into the model; every templates/ops/*.j2 renders one kind of step.
-# They are found on disk, so adding a kernel family or a step template touches no list.
+# reader) is a kernel source, compiled into the models that call it (kernels_used); every templates/ops/*.j2
+# renders one kind of step (_StepTemplates). They are found on disk, so adding a kernel family or a step
+# template touches no list.
 def runtime_files() -> tuple:
     return tuple(sorted(p.name for p in data_dir("runtime_c").iterdir() if p.suffix in (".h", ".hpp", ".cpp", ".inc")))
 
 
+# The slowest kernel families to compile (5-11 s of CPU each, the rest 1-3 s) go first: the build tool starts
+# sources in list order, and a slow one started last would leave the other core idle at the end.
+_COMPILE_FIRST = ("conv.cpp", "pool.cpp", "gemm.cpp", "quant.cpp", "winograd.cpp", "reduce.cpp")
+
+
 def kernel_sources() -> tuple:
-    return tuple(f for f in runtime_files() if f.endswith(".cpp") and f != "npy.cpp")
+    files = [f for f in runtime_files() if f.endswith(".cpp") and f != "npy.cpp"]
+    return tuple(sorted(files, key=lambda f: (_COMPILE_FIRST.index(f) if f in _COMPILE_FIRST else len(_COMPILE_FIRST), f)))
 
 
-def step_templates() -> tuple:
-    return tuple(sorted(p.stem for p in (data_dir("templates") / "ops").glob("*.j2")))
+_CALL = re.compile(r"(?<![\w.>])([A-Za-z_]\w*)\s*(?:<[^;(){}]*>)?\s*\(")  # not a member's (x.f(, p->f()
+# a definition or explicit instantiation at namespace scope: a line that starts with its return type
+_DEFINITION = re.compile(r"^(?:template\s+)?(?:inline\s+|static\s+)?[A-Za-z_][\w:<>,*&\s]*?[\s*&]([A-Za-z_]\w*)"
+                         r"\s*(?:<[^;(){}]*>)?\s*\(", re.M)
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel_graph() -> tuple:
+    """({name: kernel sources defining it}, {kernel source: kernel sources it calls}) read off runtime_c/: a name the
+    headers declare counts as defined where a line starts with a type and then the name (definitions, explicit
+    instantiations, and anything that looks alike: a false match only adds a source to a build, never removes one)."""
+    runtime = data_dir("runtime_c")
+    texts = {f: re.sub(r"//[^\n]*|/\*.*?\*/", "", (runtime / f).read_text(), flags=re.S) for f in kernel_sources()}
+    # only the names the headers declare can be called from another file (or from a model)
+    declared = set(_DEFINITION.findall("\n".join((runtime / f).read_text() for f in runtime_files() if f.endswith(".h"))))
+    defined: dict = {}
+    for f, text in texts.items():
+        for name in {n for n in _DEFINITION.findall(text.replace("\\\n", "\n")) if not n.startswith("__")} & declared:
+            defined.setdefault(name, set()).add(f)
+    calls = {f: {g for name in set(_CALL.findall(text)) for g in defined.get(name, ()) if g != f}
+             for f, text in texts.items()}
+    return defined, calls
+
+
+def kernels_used(source: str) -> tuple:
+    """The runtime's kernel sources a generated model `source` needs (in kernel_sources() order): those defining
+    the exporter_rt:: functions it calls, the sources those call in turn, and threads.cpp, which the runtime's
+    header calls from inline code (parallel_for). A program compiles and links only these (a ResNet 6 of the 14)."""
+    defined, calls = _kernel_graph()
+    todo = {"threads.cpp"} | {f for name in set(re.findall(r"\bexporter_rt::(\w+)", source))
+                              for f in defined.get(name, ())}
+    used: set = set()
+    while todo:
+        f = todo.pop()
+        used.add(f)
+        todo |= calls[f] - used
+    return tuple(f for f in kernel_sources() if f in used)
 
 
 @functools.lru_cache(maxsize=None)
@@ -75,6 +117,7 @@ class Project:
     signature: dict | None = None  # {"inputs"/"outputs": [{"name", "dtype", "shape"}]}, dims simplified
     # debug builds (EXPORTER_DUMP): the ONNX value each dump file holds, by file stem ("<k>_<identifier>")
     dumps: dict | None = None
+    kernels: tuple = ()  # the runtime's kernel sources the model calls (kernels_used)
 
     def summary(self) -> str:
         dyn = f", dynamic dims {', '.join(self.dims)} (arena at example sizes)" if self.dims else ""
@@ -158,7 +201,7 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
         "num_step_nodes": sum(len(s.nodes) for s in cg.steps),
     }
     try:
-        files = _render_templates(name, data, get_target(target))
+        files, kernels = _render_templates(name, data, get_target(target))
     except jinja2.TemplateError as exc:  # a step's data does not match its template: a bug of ours
         raise InternalError(f"rendering the C++ failed ({type(exc).__name__}: {exc}); this is a bug in exporter, "
                             "please report it with the model") from exc
@@ -171,6 +214,7 @@ def render(model: onnx.ModelProto, name: str = "model", example_dims: dict | Non
                                for v in values]
                         for side, values in (("inputs", graph.inputs), ("outputs", graph.outputs))})
     facts.dumps = dumped
+    facts.kernels = kernels
     return files, facts
 
 
@@ -275,28 +319,44 @@ def _comment(step) -> str:
     return "; ".join(f"{n.op} '{_c_text(n.name)}'" for n in step.nodes) or "fill in run-time shape values"
 
 
-def _render_templates(name: str, data: dict, target) -> dict:
+class _StepTemplates(dict):
+    """templates/ops/<name>.j2 as a module, by name, compiled on first use (the ~60 of them cost ~1 s to compile,
+    most of a CLI export's rendering, and a model uses a few)."""
+
+    def __init__(self, env: jinja2.Environment):
+        super().__init__()
+        self.env = env
+
+    def __missing__(self, name: str):
+        self[name] = module = self.env.get_template(f"ops/{name}.j2").module
+        return module
+
+
+def _render_templates(name: str, data: dict, target) -> tuple:
+    """The generated files ({name: text}) and the runtime kernel sources they call."""
     env = _environment()
-    ops = {t: env.get_template(f"ops/{t}.j2").module for t in step_templates()}
+    ops = _StepTemplates(env)
     header = env.get_template("model.h.j2").render(**data)
     # the C API as declared in the header: the only symbols the shared library exports
     data["api"] = sorted(set(re.findall(rf"\b({re.escape(name)}_\w+)\s*\(", header)))
+    source, main = env.get_template("model.cpp.j2").render(ops=ops, **data), env.get_template("main.cpp.j2").render(**data)
+    kernels = kernels_used(source + main)
     return {
         f"{name}.h": header,
-        f"{name}.cpp": env.get_template("model.cpp.j2").render(ops=ops, **data),
-        "main.cpp": env.get_template("main.cpp.j2").render(**data),
-        "CMakeLists.txt": env.get_template("CMakeLists.txt.j2").render(kernel_sources=kernel_sources(), target=target,
-                                                                      runtime_key=_runtime_key(target), **data),
+        f"{name}.cpp": source,
+        "main.cpp": main,
+        "CMakeLists.txt": env.get_template("CMakeLists.txt.j2").render(kernel_sources=kernels, target=target,
+                                                                      runtime_key=_runtime_key(target, kernels), **data),
         "weights.S": env.get_template("weights.S.j2").render(**data),
         MARKER: f"generated by exporter {__version__}\n",
-    }
+    }, kernels
 
 
-def _runtime_key(target) -> str:
+def _runtime_key(target, kernels: tuple) -> str:
     """Names the kernels' CMake target: projects of one parent build (add_subdirectory of several models) that
-    carry the same runtime for the same -march share one compiled copy of it."""
+    carry the same runtime for the same -march and call the same kernel sources share one compiled copy of it."""
     from .build import files_key  # (build imports this module)
-    return files_key(_runtime_sources(), target.march)[:12]
+    return files_key(_runtime_sources(), f"{target.march} {' '.join(kernels)}")[:12]
 
 
 def _runtime_sources() -> dict:
@@ -311,7 +371,7 @@ def render_runtime(target: str | None = None) -> dict:
     the programs it builds (see build.prebuilt_runtime)."""
     files = _runtime_sources()
     files["CMakeLists.txt"] = _environment().get_template("runtime_CMakeLists.txt.j2").render(
-        kernel_sources=kernel_sources(), target=get_target(target), version=__version__)
+        kernel_sources=kernel_sources() + ("npy.cpp",), target=get_target(target), version=__version__)
     files[MARKER] = f"generated by exporter {__version__}\n"
     return files
 

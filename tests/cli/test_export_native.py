@@ -236,9 +236,10 @@ def test_cpp_refuses_to_overwrite_a_foreign_directory(tmp_path):
 
 
 def test_programs_link_the_cached_runtime_kernels(tmp_path, monkeypatch):
-    """exporter compiles the runtime kernels once per compiler and target (runtime-cmake-<hash> in its cache)
-    and each program it builds compiles only its model: two models share one set of kernel objects, and a
-    model project compiles no runtime/*.cpp but npy.cpp (the program's own reader)."""
+    """exporter compiles the runtime kernels once per compiler and target (runtime-cmake-<hash> in its cache),
+    each source when a model first calls it, and each program it builds compiles only its model: two models share
+    one set of kernel objects, link only the sources they call, and compile no runtime/*.cpp (the program's .npy
+    reader comes from the cache too)."""
     from exporter.native.build import build
     monkeypatch.setenv("EXPORTER_CACHE_DIR", str(tmp_path / "cache"))
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
@@ -247,11 +248,15 @@ def test_programs_link_the_cached_runtime_kernels(tmp_path, monkeypatch):
               for op in ("Relu", "Sigmoid")]
     runtimes = [d for d in os.listdir(tmp_path / "cache") if d.startswith("runtime-cmake-") and not d.endswith(".lock")]
     assert len(runtimes) == 1, runtimes
+    runtime = tmp_path / "cache" / runtimes[0]
+    compiled = sorted(f for _, _, files in os.walk(runtime / "build") for f in files if f.endswith(".o"))
+    assert compiled == ["npy.cpp.o", "threads.cpp.o"], compiled  # elementwise steps call no kernel source
     for b in builds:
         cache = open(os.path.join(b.directory, "build", "CMakeCache.txt")).read()
-        assert f"EXPORTER_RUNTIME_OBJECTS:STRING={tmp_path / 'cache' / runtimes[0]}" in cache
+        assert f"EXPORTER_RUNTIME_OBJECTS:STRING={runtime}" in cache and f"EXPORTER_RUNTIME_NPY:STRING={runtime}" in cache
+        assert "conv.cpp" not in cache
         compiled = [os.path.join(d, f) for d, _, files in os.walk(os.path.join(b.directory, "build")) for f in files
                     if f.endswith(".o") and "runtime" in d]
-        assert [os.path.basename(p) for p in compiled] == ["npy.cpp.o"], compiled
+        assert compiled == [], compiled
         out = subprocess.run([b.executable, "--signature"], capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
