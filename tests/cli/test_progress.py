@@ -63,7 +63,7 @@ def test_native_build_shows_the_tool_steps(tmp_path, monkeypatch, capfd):
     exporter.export(lambda x: x + 1, (np.ones(3, np.float32),), to="exe", path=tmp_path / "p", name="prog",
                     progress=True)
     err = capfd.readouterr().err
-    assert "configuring prog with CMake" in err and "compiling prog" in err and "pool.cpp" in err
+    assert "configuring prog with CMake" in err and "compiling prog" in err and "threads.cpp" in err
     assert "] compiling prog" in err and "done in" in err
 
 
