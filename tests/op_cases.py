@@ -280,6 +280,13 @@ for dt in FLOATS:
     case(f"conv2d_winograd_{np.dtype(dt).name}",
          lambda x, w=_w, b=_b: ops.relu(ops.conv2d(x, w, b, padding=1) + x), rand(("B", 64, 14, 15), dt),
          dynamic=BATCH)
+# constant 1x1 weights, 40 -> 48 channels over 7x7 (batch 2): the transposed product (nn.pointwise_transposed, runtime
+# conv2d_pointwise_t), bias, residual and ReLU applied while transposing; float64 takes the GEMM
+for dt in FLOATS:
+    _w = (_wino_rng.uniform(-1, 1, (48, 40, 1, 1)) / 6).astype(dt)
+    _b = _wino_rng.uniform(-1, 1, 48).astype(dt)
+    case(f"conv2d_pointwise_small_plane_{np.dtype(dt).name}",
+         lambda x, r, w=_w, b=_b: ops.relu(ops.conv2d(x, w, b) + r), rand((2, 40, 7, 7), dt), rand((2, 48, 7, 7), dt))
 # constant 3x3 weights, 5 -> 14 channels over 13x13: the direct kernel (runtime conv_tiled) with a padded plane whose
 # rows wrap into the next row's padding, 14 output channels = two register tiles and a part, residual and ReLU fused
 for dt in FLOATS:

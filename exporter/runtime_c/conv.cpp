@@ -550,6 +550,32 @@ void conv2d_ex(const Conv2dShape& s, const T* x, const T* w, bool w_packed, T* y
 }
 
 template <typename T>
+void conv2d_pointwise_t(const Conv2dShape& s, const T* x, const T* wt, T* y, const Epilogue<T>& ep) {
+    const int64_t plane = s.oh * s.ow;
+    for (int64_t n = 0; n < s.n; ++n) {
+        // x^T: element (pixel p, channel k) at x[k * plane + p]; the driver packs it into MR-row panels
+        const detail::AOperand<T> a{x + n * s.c * input_plane(s), 1, input_plane(s), false};
+        T* t = static_cast<T*>(detail::thread_buffer(4, sizeof(T) * size_t(plane * s.m)));
+        detail::gemm_run(plane, s.m, s.c, a, wt, detail::StridedB<T>{nullptr, 0, 0}, t, s.m, Epilogue<T>{});
+        // transposed into y's channel rows, each row then given the epilogue while it is in L1
+        Epilogue<T> e = ep;
+        e.accumulate = false;
+        if (e.bias) { e.bias_rs = 1; e.bias_cs = 0; }
+        if (e.residual) { e.residual += n * s.m * plane; e.ldr = plane; }
+        T* out = y + n * s.m * plane;
+        constexpr int64_t B = 16;  // channels per block: each pixel's B values are one cache line of t
+        parallel_for((s.m + B - 1) / B, s.m * plane >= kParallelWork, [&](int64_t b0, int64_t b1) {
+            for (int64_t m0 = b0 * B; m0 < std::min(s.m, b1 * B); m0 += B) {
+                const int64_t rows = std::min(B, s.m - m0);
+                for (int64_t p = 0; p < plane; ++p)
+                    for (int64_t r = 0; r < rows; ++r) out[(m0 + r) * plane + p] = t[p * s.m + m0 + r];
+                if (!detail::epilogue_empty(e)) detail::apply_epilogue(e, out + m0 * plane, plane, m0, 0, rows, plane);
+            }
+        });
+    }
+}
+
+template <typename T>
 void conv2d(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
     Epilogue<T> ep;
     ep.bias = bias;
@@ -706,5 +732,6 @@ void deform_conv2d(const DeformConvShape& s, const T* x, const T* w, const T* of
     template void deform_conv2d<T>(const DeformConvShape&, const T*, const T*, const T*, const T*, const T*, T*, T*);
 EXPORTER_FLOATS(EXPORTER_CONV_INSTANTIATE)
 #undef EXPORTER_CONV_INSTANTIATE
+template void conv2d_pointwise_t<float>(const Conv2dShape&, const float*, const float*, float*, const Epilogue<float>&);
 
 }  // namespace exporter_rt

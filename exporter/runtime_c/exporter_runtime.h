@@ -336,6 +336,12 @@ struct Pool2dShape;
 template <typename T>
 void conv2d_max_pool(const Conv2dShape& s, int winograd, const T* x, const T* w, bool w_packed, const Epilogue<T>& ep,
                      const Pool2dShape& p, T* y);
+// A 1x1 convolution (stride 1, no padding, one group) over a small plane (7x7: 49 pixels fill 64 vector lanes along
+// the plane) as the transposed product y^T[pixel, m] = x^T w^T, vectors along the output channels: `wt` is the
+// [c, m] matrix w^T in the pre-packed B layout (pack_b_panels). Each image's product goes through a per-thread
+// buffer into y with `ep` (as conv2d_ex's). float only.
+template <typename T>
+void conv2d_pointwise_t(const Conv2dShape& s, const T* x, const T* wt, T* y, const Epilogue<T>& ep);
 // Elements of one group's pre-packed weights.
 inline int64_t conv2d_packed_group_size(const Conv2dShape& s) {
     const int64_t mg = s.m / s.groups;

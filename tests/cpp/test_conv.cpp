@@ -91,6 +91,47 @@ template <typename T> static void test_conv(std::mt19937& rng) {
     }
 }
 
+// 1x1 over small planes as the transposed product (conv2d_pointwise_t): weights w^T in the B panel layout, bias,
+// residual and ReLU applied while transposing; K over several KC blocks, one-pixel planes, 1 and 2 threads.
+static void test_pointwise_transposed(std::mt19937& rng) {
+    struct Case { int64_t n, c, h, w, m; };
+    const Case cases[] = {{2, 40, 7, 7, 48}, {1, 300, 5, 5, 64}, {1, 8, 1, 1, 16}, {3, 24, 3, 7, 128}};
+    for (int threads : {1, 2}) {
+        rt::set_num_threads(threads);
+        for (const Case& t : cases) {
+            const rt::Conv2dShape s{t.n, t.c, t.h, t.w, t.m, 1, 1, t.h, t.w, 1, 1, 1, 1, 0, 0, 1};
+            const int64_t plane = t.h * t.w;
+            auto x = random_ints<float>(t.n * t.c * plane, rng);
+            auto w = random_ints<float>(t.m * t.c, rng);
+            auto b = random_ints<float>(t.m, rng);
+            auto res = random_ints<float>(t.n * t.m * plane, rng);
+            std::vector<float> wt(t.c * t.m), packed((t.m + rt::panel_width<float>() - 1) / rt::panel_width<float>() *
+                                                     rt::panel_width<float>() * t.c);
+            for (int64_t m = 0; m < t.m; ++m)
+                for (int64_t c = 0; c < t.c; ++c) wt[c * t.m + m] = w[m * t.c + c];
+            rt::pack_b_panels<float>(t.c, t.m, wt.data(), packed.data());
+            rt::Epilogue<float> ep;
+            ep.bias = b.data();
+            ep.residual = res.data();
+            ep.act = rt::Act::Relu;
+            std::vector<float> y(t.n * t.m * plane, -1.0f);
+            rt::conv2d_pointwise_t<float>(s, x.data(), packed.data(), y.data(), ep);
+            bool ok = true;
+            for (int64_t n = 0; n < t.n; ++n)
+                for (int64_t m = 0; m < t.m; ++m)
+                    for (int64_t p = 0; p < plane; ++p) {
+                        float acc = 0;
+                        for (int64_t c = 0; c < t.c; ++c) acc += w[m * t.c + c] * x[(n * t.c + c) * plane + p];
+                        const int64_t at = (n * t.m + m) * plane + p;
+                        ok = ok && y[at] == std::max(acc + b[m] + res[at], 0.0f);
+                    }
+            CHECK(ok, "conv2d_pointwise_t threads=%d n=%lld c=%lld %lldx%lld m=%lld", threads, (long long)t.n,
+                  (long long)t.c, (long long)t.h, (long long)t.w, (long long)t.m);
+        }
+    }
+    rt::set_num_threads(0);
+}
+
 // Conv + MaxPool in bands (conv2d_max_pool) against the convolution's whole output pooled (conv2d_ex or Winograd,
 // then max_pool2d): every kernel path (im2col GEMM, 1x1 GEMM, direct over shifted rows and polyphase planes,
 // Winograd), pools that overlap bands (3x3/2, padded) or not (2x2/2), a bottom window past the convolution's rows,
@@ -242,5 +283,6 @@ int main() {
     test_deform_conv(rng);
     test_conv3d(rng);
     test_conv_max_pool(rng);
+    test_pointwise_transposed(rng);
     return finish("conv");
 }

@@ -76,6 +76,22 @@ WINOGRAD_SMALL_PLANE, WINOGRAD_SMALL_PLANE_MAX_FAN_OUT = 16 * 16, 2
 WINOGRAD_AVX512_MIN_CHANNELS, WINOGRAD_AVX512_WIDE, WINOGRAD_AVX512_MIN_PLANE = 32, 64, 8 * 8
 
 
+# A 1x1 convolution over a plane this small runs transposed (runtime conv2d_pointwise_t): its vectors then span output
+# channels, not the 49 pixels of a 7x7 plane, which fill 64 lanes.
+POINTWISE_T_MAX_PLANE = 63
+
+
+def pointwise_transposed(shape: dict, dtype, constant_weights: bool) -> bool:
+    """Whether a 2-D convolution runs as conv2d_pointwise_t: float32 1x1, stride 1, unpadded, one group, constant
+    weights, a static plane of at most POINTWISE_T_MAX_PLANE pixels and whole vectors of output channels."""
+    d = shape
+    if not (constant_weights and np.dtype(dtype) == np.float32 and all(isinstance(d[k], int) for k in d)):
+        return False
+    return ((d["kh"], d["kw"], d["sh"], d["sw"], d["pt"], d["pl"], d["groups"]) == (1, 1, 1, 1, 0, 0, 1)
+            and d["oh"] == d["h"] and d["ow"] == d["w"] and d["oh"] * d["ow"] <= POINTWISE_T_MAX_PLANE
+            and d["m"] % 16 == 0)
+
+
 def winograd_tile(shape: dict, dtype, constant_weights: bool, isa: str = "avx2") -> int:
     """2 when a 2-D convolution runs as Winograd's F(2x2, 3x3) (runtime conv2d_winograd), else 0; `isa`: the
     kernels' (target.vector_isa), whose speeds decide."""
@@ -191,7 +207,7 @@ class Conv(Windowed):
         return out_bytes >= self.POOL_FUSION_BYTES
 
     def emit(self, node, cg):
-        from .linalg import pack_rows
+        from .linalg import pack_panels, pack_rows
         x, w = node.inputs[:2]
         if x.rank == 5:
             return self._emit_3d(node, cg)
@@ -210,8 +226,12 @@ class Conv(Windowed):
         # constant weights are stored in the GEMM's A layout (per group) or Winograd-transformed; depthwise ones
         # stay as they are
         packed = w.data is not None and not (w.shape[1] == 1 and groups > 1)
+        pool = plan.get("pool") if plan else None
         tile = winograd_tile(shape, x.dtype, w.data is not None, cg.isa)
-        if tile:
+        transposed = not pool and pointwise_transposed(shape, x.dtype, w.data is not None)
+        if transposed:
+            w_var = cg.constant(pack_panels(np.ascontiguousarray(w.data.reshape(w.shape[0], -1).T)), f"{w.name}_t")
+        elif tile:
             w_var = cg.constant(winograd_weights(w.data, tile), f"{w.name}_winograd")
         elif packed:
             mg = w.shape[0] // groups
@@ -219,9 +239,8 @@ class Conv(Windowed):
             w_var = cg.constant(np.concatenate([pack_rows(g).reshape(-1) for g in per_group]), f"{w.name}_packed")
         else:
             w_var = cg.var(w)
-        pool = plan.get("pool") if plan else None
         pool_shape = _pool2d_shape(_spatial(pool, pool.inputs[0], pool.attr("kernel_shape")), pool.outputs[0]) if pool else None
-        return [{"template": "conv", "x": cg.var(x), "w": w_var, "packed": packed, "winograd": tile,
+        return [{"template": "conv", "x": cg.var(x), "w": w_var, "packed": packed, "winograd": tile, "transposed": transposed,
                  "y": cg.var(cg.result(node)),
                  "pool": {k: cg.dim(v) for k, v in pool_shape.items()} if pool else None,
                  "ctype": cg.ctype(x.dtype), "epilogue": epilogue, "flops": cg.flops([shape[k] for k in ("n", "m", "oh", "ow", "kh", "kw")] + [w.shape[1]]),
