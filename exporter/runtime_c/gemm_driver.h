@@ -248,6 +248,8 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __r
     }
     for (; k < kc; ++k) {
         __builtin_prefetch(a + kPrefetchA * aks);
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) __builtin_prefetch(b + kPrefetchB * bks + v * L);
         typename S::V bv[NV];
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
