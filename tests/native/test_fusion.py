@@ -230,8 +230,8 @@ def _conv_pool(x_shape, m, k, stride, pad, pool, act="Relu", bn=False, indices=F
 
 
 @pytest.mark.parametrize("x_shape, m, k, stride, pad, pool, act, bn", [
-    ((1, 3, 129, 129), 32, 3, 2, 0, (3, 2, 0, 0), "Relu", False),   # SqueezeNet's stem: im2col GEMM, bands overlap
-    ((1, 3, 151, 147), 24, 7, 2, 3, (3, 2, 1, 1), "Relu", True),    # ResNet's stem (BN folded), padded ceil_mode pool
+    ((1, 3, 129, 129), 32, 3, 1, 0, (3, 2, 0, 0), "Relu", False),   # few input channels, bands overlap
+    ((1, 3, 80, 77), 24, 7, 1, 3, (3, 2, 1, 1), "Relu", True),      # 7x7 (BN folded), padded ceil_mode pool
     ((2, 16, 64, 66), 32, 3, 1, 1, (2, 2, 0, 0), None, False),      # stride 1 (Winograd or direct), batch 2, no act
     ((1, 8, 90, 96), 24, 3, 1, 1, (3, 1, 1, 0), "LeakyRelu", False),  # a stride-1 pool: every row in two bands
 ])
@@ -244,16 +244,18 @@ def test_conv_max_pool_fuses(x_shape, m, k, stride, pad, pool, act, bn):
     assert_same(run_onnxruntime(model, [x]), load(model, "cp")(x), rtol=1e-4)
 
 
-@pytest.mark.parametrize("why", ["small", "heavy weights", "indices", "shared"])
+@pytest.mark.parametrize("why", ["small", "heavy weights", "indices", "shared", "strided"])
 def test_conv_max_pool_not_fused(why):
     x_shape, m = ((1, 16, 20, 20), 16) if why == "small" else ((1, 256, 40, 40), 256) if why == "heavy weights" \
         else ((1, 3, 129, 129), 32)
-    model = _conv_pool(x_shape, m, 3, 1 if m >= 16 else 2, 1 if m >= 16 else 0, (3, 2, 0, 0), indices=why == "indices")
+    # strided: a stem (3x3/2 over 3 channels, SqueezeNet's), slower fused (nn.Conv.POOL_FUSION_BYTES)
+    model = _conv_pool(x_shape, m, 3, 2 if why == "strided" else 1, 1 if m >= 16 else 0, (3, 2, 0, 0),
+                       indices=why == "indices")
     if why == "shared":  # the activation is also a result: it must be written whole
         model.graph.output.append(helper.make_tensor_value_info("a", TensorProto.FLOAT, None))
     files, facts = render(model, "cp")
     assert "conv2d_max_pool" not in files["cp.cpp"] and facts.steps == 2
-    if why in ("small", "shared"):
+    if why in ("small", "shared", "strided"):
         x = rng.standard_normal(x_shape).astype(np.float32)
         assert_same(run_onnxruntime(model, [x]), load(model, "cp")(x), rtol=1e-4)
 

@@ -185,12 +185,17 @@ class Conv(Windowed):
     # of that, runs inside it (runtime conv2d_max_pool): the output no longer goes to memory and back, but each band
     # reads all the weights again. VGG-19 (Zen 5, 1 thread): 64 channels on 224x224 16.3 -> 14.3 ms, 128 on 112x112
     # 11.4 -> 10.6; 256 on 56x56 (2.4 MB of weights, 3.2 MB out) even, 512 on 28x28 (9.4 MB, 1.6 MB) 11.2 -> 12.1.
+    # Strided convolutions (the stems) stay apart: each band rebuilds its polyphase input planes, and on an Emerald
+    # Rapids Xeon the stem with its pool took longer fused (1 thread, best of 900: SqueezeNet 3x3/2 602-606 -> 696 us,
+    # ResNet-50 7x7/2 1911-1938 -> 2019, Inception-v1 7x7/2 1906-1917 -> 1970-1978).
     POOL_FUSION_BYTES = 512 << 10
 
     def fuses_max_pool(self, node, pool) -> bool:
         """Whether `pool` (the sole consumer of this 2-D convolution's result, after its epilogue) runs inside it."""
         x, out = node.inputs[0], node.outputs[0]
         if pool.op != "MaxPool" or x.rank != 4 or node.attr("group", 1) != 1 or x.dtype not in (np.float32, np.float64):
+            return False
+        if any(s != 1 for s in node.attr("strides", [1, 1])):
             return False
         if any(o is not None for o in pool.outputs[1:]) or pool.inputs[0].rank != 4:
             return False  # Indices
