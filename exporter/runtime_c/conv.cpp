@@ -154,7 +154,7 @@ struct Polyphase {
     Polyphase(const Conv2dShape& s, const detail::WindowPlane& win, int64_t block)
         : sh(s.sh), sw(s.sw), rows((win.hp + sh - 1) / sh), lanes((win.wp + sw - 1) / sw), phase(rows * lanes),
           stride(sh * sw * phase + block), len(((s.oh - 1) * lanes + s.ow + block - 1) / block * block), kw(s.kw),
-          dh(s.dh), dw(s.dw) {
+          kh(s.kh), dh(s.dh), dw(s.dw) {
         for (int64_t t = 0; t < s.kh * s.kw && t < detail::kWindowTable; ++t) off[t] = offset(t);
     }
     int64_t offset(int64_t t) const {
@@ -162,27 +162,36 @@ struct Polyphase {
         return (y % sh * sw + x % sw) * phase + y / sh * lanes + x / sw;
     }
     // channel `in`'s planes into `dst`, zeroing it first if `zero` (else only the positions inside the image are
-    // written: padding zeroed once stays zero for every later channel of the same shape)
-    template <typename T> void fill(const Conv2dShape& s, const T* in, T* dst, bool zero) const {
-        if (zero) std::fill(dst, dst + stride, T(0));
+    // written: padding zeroed once stays zero for every later channel of the same shape); only rows [lo, hi) of
+    // each plane (output rows [oy0, oy1) read rows [oy0, oy1 + reach()))
+    template <typename T>
+    void fill(const Conv2dShape& s, const T* in, T* dst, bool zero, int64_t lo = 0, int64_t hi = INT64_MAX) const {
+        lo = std::clamp<int64_t>(lo, 0, rows);
+        hi = std::clamp<int64_t>(hi, lo, rows);
+        if (zero) {
+            for (int64_t q = 0; q < sh * sw; ++q) std::fill(dst + q * phase + lo * lanes, dst + q * phase + hi * lanes, T(0));
+            std::fill(dst + sh * sw * phase, dst + stride, T(0));
+        }
         for (int64_t qy = 0; qy < sh; ++qy)
             for (int64_t qx = 0; qx < sw; ++qx) {
                 T* d = dst + (qy * sw + qx) * phase;
                 const int64_t first = std::clamp<int64_t>((s.pl - qx + sw - 1) / sw, 0, lanes);
                 const int64_t end = std::clamp<int64_t>((s.w + s.pl - qx + sw - 1) / sw, first, lanes);
-                const int64_t r0 = std::clamp<int64_t>((s.pt - qy + sh - 1) / sh, 0, rows);
-                const int64_t r1 = std::clamp<int64_t>((s.h + s.pt - qy + sh - 1) / sh, r0, rows);
+                const int64_t r0 = std::clamp<int64_t>((s.pt - qy + sh - 1) / sh, lo, hi);
+                const int64_t r1 = std::clamp<int64_t>((s.h + s.pt - qy + sh - 1) / sh, r0, hi);
                 for (int64_t r = r0; r < r1; ++r)
                     detail::every(in + (r * sh + qy - s.pt) * s.w + first * sw + qx - s.pl, sw, d + r * lanes + first, end - first);
             }
     }
+    // rows below an output row that its taps read, in each plane
+    int64_t reach() const { return (kh - 1) * dh / sh + 1; }
     // out[oy * ow + ox] = flat[oy * lanes + ox]
     template <typename T> void unflatten(const Conv2dShape& s, const T* flat, T* out) const {
         for (int64_t oy = 0; oy < s.oh; ++oy) copy_row(flat + oy * lanes, out + oy * s.ow, s.ow);
     }
 
   private:
-    int64_t kw, dh, dw;
+    int64_t kw, kh, dh, dw;
 };
 
 // flat[j] = sum over taps t of wm[t] * base[j + off[t]], j < len (TAPS > 0: unrolled, the j loop one vector loop)
@@ -405,8 +414,12 @@ void conv_tiled(const Conv2dShape& s, const T* x, const T* w, T* y, const Epilog
                 rows_layout.fill(s, x + n * s.c * input_plane(s), oy0, oy1 - oy0, planes, BL);
                 built = u / panels;
             } else if (!shifted && n != built) {
+                // the rows this thread's chunks of image n read (with 2 threads, each builds half the planes)
+                const int64_t lo = (n == first_unit / (panels * chunks) ? first_unit / panels % chunks : 0) * rows_per;
+                const int64_t last = end_unit - 1;
+                const int64_t hi = (n == last / (panels * chunks) ? last / panels % chunks + 1 : chunks) * rows_per;
                 for (int64_t c = 0; c < s.c; ++c)
-                    lay.fill(s, x + (n * s.c + c) * input_plane(s), planes + c * lay.stride, true);
+                    lay.fill(s, x + (n * s.c + c) * input_plane(s), planes + c * lay.stride, true, lo, hi + lay.reach());
                 built = n;
             }
             const int64_t j0 = shifted ? 0 : oy0 * lanes, jend = j0 + (oy1 - oy0 - 1) * lanes + s.ow;
