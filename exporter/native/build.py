@@ -345,10 +345,10 @@ def _compiler_key() -> str:
 
 
 def prebuilt_runtime(target: str | None, jobs: int, progress=False, sources: tuple | None = None) -> list[str]:
-    """The object files of the runtime's `sources` (default: every kernel source) for `target`, compiled once per runtime
-    version, compiler and target into the cache (`runtime-cmake-<hash>`) with the exported projects' own CMake
-    settings: each program exporter builds then compiles only its model (the kernels took ~85% of a ResNet's
-    compile time). Sources are compiled when a model first needs them (a ResNet needs 7 of 14)."""
+    """The object files of the runtime's `sources` (default: every kernel source) for `target`, compiled once per
+    runtime version, compiler and target into the cache (`runtime-cmake-<hash>`) with the exported projects' own
+    CMake settings: each program exporter builds then compiles only its model (the kernels took ~85% of a ResNet's
+    compile time). Each source is compiled when a model first needs it (a ResNet needs 6 of the 14)."""
     files = render_runtime(target)
     sources = tuple(sources) if sources is not None else kernel_sources()
     key = files_key(files, f"{_compiler_key()} {BUILD_TYPE} {' '.join(_generator())}")
@@ -357,7 +357,9 @@ def prebuilt_runtime(target: str | None, jobs: int, progress=False, sources: tup
     build_dir = os.path.join(directory, "build")
     listing = os.path.join(build_dir, "objects.txt")
     configured = os.path.join(directory, ".configured")
-    built = lambda source: os.path.join(directory, f".built-{source}")  # noqa: E731 (this source's object is whole)
+
+    def built(source: str) -> str:  # the marker that this source's object file is whole
+        return os.path.join(directory, f".built-{source}")
 
     with Locked(directory + ".lock"):
         if not (os.path.exists(configured) and os.path.exists(listing)):

@@ -47,14 +47,15 @@ def runtime_files() -> tuple:
     return tuple(sorted(p.name for p in data_dir("runtime_c").iterdir() if p.suffix in (".h", ".hpp", ".cpp", ".inc")))
 
 
-# The slowest kernel families to compile (5-11 s of CPU each, the rest 1-3 s) go first: the build tool starts
+# The slowest kernel families to compile (3-11 s of CPU each, the rest 1-2 s) go first: the build tool starts
 # sources in list order, and a slow one started last would leave the other core idle at the end.
 _COMPILE_FIRST = ("conv.cpp", "pool.cpp", "gemm.cpp", "quant.cpp", "winograd.cpp", "reduce.cpp")
 
 
 def kernel_sources() -> tuple:
     files = [f for f in runtime_files() if f.endswith(".cpp") and f != "npy.cpp"]
-    return tuple(sorted(files, key=lambda f: (_COMPILE_FIRST.index(f) if f in _COMPILE_FIRST else len(_COMPILE_FIRST), f)))
+    first = {f: k for k, f in enumerate(_COMPILE_FIRST)}
+    return tuple(sorted(files, key=lambda f: (first.get(f, len(first)), f)))
 
 
 _CALL = re.compile(r"(?<![\w.>])([A-Za-z_]\w*)\s*(?:<[^;(){}]*>)?\s*\(")  # not a member's (x.f(, p->f()
@@ -71,7 +72,8 @@ def _kernel_graph() -> tuple:
     runtime = data_dir("runtime_c")
     texts = {f: re.sub(r"//[^\n]*|/\*.*?\*/", "", (runtime / f).read_text(), flags=re.S) for f in kernel_sources()}
     # only the names the headers declare can be called from another file (or from a model)
-    declared = set(_DEFINITION.findall("\n".join((runtime / f).read_text() for f in runtime_files() if f.endswith(".h"))))
+    headers = "\n".join((runtime / f).read_text() for f in runtime_files() if f.endswith(".h"))
+    declared = set(_DEFINITION.findall(headers))
     defined: dict = {}
     for f, text in texts.items():
         for name in {n for n in _DEFINITION.findall(text.replace("\\\n", "\n")) if not n.startswith("__")} & declared:
@@ -339,7 +341,8 @@ def _render_templates(name: str, data: dict, target) -> tuple:
     header = env.get_template("model.h.j2").render(**data)
     # the C API as declared in the header: the only symbols the shared library exports
     data["api"] = sorted(set(re.findall(rf"\b({re.escape(name)}_\w+)\s*\(", header)))
-    source, main = env.get_template("model.cpp.j2").render(ops=ops, **data), env.get_template("main.cpp.j2").render(**data)
+    source = env.get_template("model.cpp.j2").render(ops=ops, **data)
+    main = env.get_template("main.cpp.j2").render(**data)
     kernels = kernels_used(source + main)
     return {
         f"{name}.h": header,
