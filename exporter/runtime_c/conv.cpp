@@ -169,7 +169,8 @@ struct Polyphase {
         lo = std::clamp<int64_t>(lo, 0, rows);
         hi = std::clamp<int64_t>(hi, lo, rows);
         if (zero) {
-            for (int64_t q = 0; q < sh * sw; ++q) std::fill(dst + q * phase + lo * lanes, dst + q * phase + hi * lanes, T(0));
+            for (int64_t q = 0; q < sh * sw; ++q)
+                std::fill(dst + q * phase + lo * lanes, dst + q * phase + hi * lanes, T(0));
             std::fill(dst + sh * sw * phase, dst + stride, T(0));
         }
         for (int64_t qy = 0; qy < sh; ++qy)

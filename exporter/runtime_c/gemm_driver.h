@@ -366,7 +366,7 @@ template <typename T> inline bool epilogue_empty(const Epilogue<T>& ep) {
 // after the first inference. 64-byte aligned.
 inline void* thread_buffer(int which, size_t bytes) {
     struct Buffers {  // 0, 1: the kernels' (packing, padded planes); 2, 3: a caller's around kernels (conv2d_max_pool);
-                      // 4: the columns of a float64 convolution (conv.cpp conv_gemm)
+                      // 4: conv.cpp's columns of a float64 convolution (conv_gemm), conv2d_pointwise_t's product
         void* p[5] = {nullptr, nullptr, nullptr, nullptr, nullptr};
         size_t size[5] = {0, 0, 0, 0, 0};
         ~Buffers() { for (void* q : p) std::free(q); }
