@@ -1,9 +1,10 @@
 // exporter runtime: 2-D convolution (NCHW). A convolution is the GEMM
 //   y[n, group's channels, pixels] = W_g [mg, cg*kh*kw] @ im2col(x_n,g) [cg*kh*kw, oh*ow]
-// with the weights as A (pre-packed at export time) and the im2col matrix as B, which is never
+// with the weights as A (pre-packed at export time) and the im2col matrix as B, which for float is never
 // materialised: the driver asks for one [KC x NC] block at a time and Im2colB packs it from x straight
-// into NR-column micro-panels (the block stays in L2). 1x1 stride-1 unpadded convolutions read x as a
-// plain strided B. One input channel per group (depthwise) runs a direct sliding-window kernel; stride-1
+// into NR-column micro-panels (the block stays in L2); float64 materialises it for gemm.cpp's GEMM. 1x1 stride-1
+// unpadded convolutions read x as a plain strided B (over planes of at most 63 pixels, transposed:
+// conv2d_pointwise_t). One input channel per group (depthwise) runs a direct sliding-window kernel; stride-1
 // convolutions and large-kernel stems run the GEMM's register tile directly over shifted copies of the input rows
 // (conv_tiled: no packing). 3x3 stride-1 layers with enough channels run Winograd's algorithm instead
 // (winograd.cpp, chosen by the exporter).
